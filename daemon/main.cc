@@ -1,0 +1,63 @@
+// quorumfs: one replica of the coordination service, mounted.
+//
+//   $ quorumfs --data /var/lib/quorumfs /mnt/quorumfs     # standalone, in the foreground
+//   $ echo hello > /mnt/quorumfs/greeting                   # durable when echo returns
+//   $ fusermount3 -u /mnt/quorumfs                          # or SIGTERM: clean stop
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <filesystem>
+
+#include "daemon/server.h"
+
+int main(int argc, char** argv) {
+  quorumfs::ServerOptions options;
+  std::string log_level = "info";
+  bool no_allow_other = false;
+  bool no_auto_unmount = false;
+  bool no_kernel_cache = false;
+  bool unsafe_no_fsync = false;
+
+  CLI::App app{"quorumfs: a ZooKeeper-style coordination service reached through a FUSE mount.\n"
+               "Runs in the foreground; SIGINT/SIGTERM or `fusermount3 -u MOUNTPOINT` stops it."};
+  app.add_option("--data", options.data_dir, "Data dir: snapshots, epochs (and the txn log)")->required();
+  app.add_option("MOUNTPOINT", options.mount.mountpoint, "Where to mount the znode tree")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--data-log-dir", options.log_dir, "Txn log dir (default: DATA/log); a dedicated disk helps");
+  app.add_option("--snapshot-every", options.snapshot_every_txns, "Take a snapshot after this many txns")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--data-max-bytes", options.data_bytes_max, "Largest znode data (a file's content)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  app.add_option("--cache-timeout", options.mount.cache_timeout_s, "Kernel entry/attr cache seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_flag("--no-kernel-cache", no_kernel_cache, "Send every lookup, stat and read to the daemon");
+  app.add_flag("--no-allow-other", no_allow_other, "Only the mounting user may use the mount");
+  app.add_flag("--no-auto-unmount", no_auto_unmount, "Leave the mount behind if the daemon dies");
+  app.add_flag("--unsafe-no-fsync", unsafe_no_fsync,
+               "Acknowledge writes before they are on disk: a crash may lose acknowledged writes");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_flag("--debug-fuse", options.mount.debug, "Print every FUSE request (libfuse -d)");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  options.mount.allow_other = !no_allow_other;
+  options.mount.auto_unmount = !no_auto_unmount;
+  options.mount.kernel_cache = !no_kernel_cache;
+  options.mount.data_bytes_max = options.data_bytes_max;
+  options.sync = !unsafe_no_fsync;
+  options.mount.mountpoint = std::filesystem::absolute(options.mount.mountpoint).string();
+  if (!options.sync) spdlog::warn("--unsafe-no-fsync: acknowledged writes can be lost on a crash");
+  try {
+    quorumfs::Server server(options);
+    return server.run();
+  } catch (const std::exception& failure) {
+    spdlog::critical("stopping: {}", failure.what());
+    return 1;
+  }
+}

@@ -1,0 +1,136 @@
+#include "daemon/storage/file_util.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+namespace quorumfs::storage {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) reset(other.release());
+  return *this;
+}
+
+int UniqueFd::release() {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void UniqueFd::reset(int fd) {
+  // close() errors are not actionable here: every write we rely on was fsynced and checked.
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+std::string errno_message(std::string_view path, std::string_view what) {
+  const int saved = errno;
+  std::string message(path);
+  message += ": ";
+  message += what;
+  message += ": ";
+  message += std::strerror(saved);
+  return message;
+}
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  std::string path(dir);
+  if (!path.empty() && path.back() != '/') path += '/';
+  path += name;
+  return path;
+}
+
+bool write_all_at(int fd, std::string_view bytes, uint64_t offset, const std::string& path, std::string* error) {
+  while (!bytes.empty()) {
+    const ssize_t written = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      *error = errno_message(path, "write at offset " + std::to_string(offset));
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(written));
+    offset += static_cast<uint64_t>(written);
+  }
+  return true;
+}
+
+bool write_all(int fd, std::string_view bytes, const std::string& path, std::string* error) {
+  while (!bytes.empty()) {
+    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      *error = errno_message(path, "write");
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(written));
+  }
+  return true;
+}
+
+bool read_at(int fd, uint64_t offset, size_t count, std::string* out, const std::string& path,
+             std::string* error) {
+  out->resize(count);
+  size_t done = 0;
+  while (done < count) {
+    const ssize_t got = ::pread(fd, out->data() + done, count - done, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      *error = errno_message(path, "read at offset " + std::to_string(offset + done));
+      return false;
+    }
+    if (got == 0) break;  // end of file
+    done += static_cast<size_t>(got);
+  }
+  out->resize(done);
+  return true;
+}
+
+bool sync_directory(const std::string& dir, std::string* error) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    *error = errno_message(dir, "open directory");
+    return false;
+  }
+  if (::fsync(fd.get()) != 0) {
+    *error = errno_message(dir, "fsync directory");
+    return false;
+  }
+  return true;
+}
+
+bool make_directories(const std::string& dir, std::string* error) {
+  std::error_code code;
+  std::filesystem::create_directories(dir, code);
+  if (code) {
+    *error = dir + ": create directory: " + code.message();
+    return false;
+  }
+  return true;
+}
+
+bool replace_file_durably(const std::string& path, std::string_view bytes, std::string* error) {
+  const std::string temp_path = path + ".tmp";
+  UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    *error = errno_message(temp_path, "create");
+    return false;
+  }
+  if (!write_all(fd.get(), bytes, temp_path, error)) return false;
+  if (::fsync(fd.get()) != 0) {
+    *error = errno_message(temp_path, "fsync");
+    return false;
+  }
+  fd.reset();
+  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
+    *error = errno_message(temp_path, "rename to " + path);
+    return false;
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return sync_directory(dir.empty() ? "." : dir, error);
+}
+
+}  // namespace quorumfs::storage

@@ -1,0 +1,544 @@
+#include "daemon/storage/txn_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "consensus/log_format.h"
+#include "daemon/storage/file_util.h"
+
+namespace quorumfs {
+namespace {
+
+using log_format::DecodedRecord;
+using log_format::RecordStatus;
+using storage::UniqueFd;
+
+constexpr size_t kReadChunkBytes = 1 << 20;
+
+// The log cannot report a failed write or fsync to anyone who could recover: the data may or may
+// not be on disk, and after a failed fsync the page cache may already have dropped it (Linux
+// marks the pages clean). Acknowledging anything afterwards could lose a write, so stop loudly.
+[[noreturn]] void die(const std::string& message) {
+  spdlog::critical("txn log: {}; stopping the process", message);
+  spdlog::default_logger()->flush();
+  std::abort();
+}
+
+std::string hex(Zxid zxid) { return "0x" + log_format::zxid_hex(zxid); }
+
+// Reads a segment through a buffer that holds at least the record being decoded.
+class SegmentReader {
+ public:
+  SegmentReader(int fd, uint64_t file_bytes, const std::string& path)
+      : fd_(fd), file_bytes_(file_bytes), path_(path) {}
+
+  // Up to count bytes from offset, fewer only at the end of the file. Valid until the next call.
+  bool view(uint64_t offset, size_t count, std::string_view* bytes, std::string* error) {
+    if (offset >= file_bytes_) {
+      *bytes = {};
+      return true;
+    }
+    const uint64_t end = std::min<uint64_t>(offset + count, file_bytes_);
+    if (offset < buffer_offset_ || end > buffer_offset_ + buffer_.size()) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(count, kReadChunkBytes), file_bytes_ - offset));
+      if (!storage::read_at(fd_, offset, want, &buffer_, path_, error)) return false;
+      buffer_offset_ = offset;
+    }
+    const size_t start = static_cast<size_t>(offset - buffer_offset_);
+    *bytes = std::string_view(buffer_).substr(start, std::min<size_t>(end - offset, buffer_.size() - start));
+    return true;
+  }
+
+  uint64_t file_bytes() const { return file_bytes_; }
+
+  // The offset of the first non-zero byte at or after from; the file size if there is none.
+  bool first_nonzero(uint64_t from, uint64_t* found, std::string* error) {
+    for (uint64_t offset = from; offset < file_bytes_; offset += kReadChunkBytes) {
+      std::string_view bytes;
+      if (!view(offset, kReadChunkBytes, &bytes, error)) return false;
+      const auto nonzero = std::find_if(bytes.begin(), bytes.end(), [](char byte) { return byte != 0; });
+      if (nonzero != bytes.end()) {
+        *found = offset + static_cast<uint64_t>(nonzero - bytes.begin());
+        return true;
+      }
+    }
+    *found = file_bytes_;
+    return true;
+  }
+
+ private:
+  int fd_;
+  uint64_t file_bytes_;
+  const std::string& path_;
+  std::string buffer_;
+  uint64_t buffer_offset_ = 0;
+};
+
+// Decodes the record at offset, reading as many bytes as its length field claims.
+bool read_record(SegmentReader& reader, uint64_t offset, DecodedRecord* record, size_t* available,
+                 std::string* error) {
+  std::string_view bytes;
+  if (!reader.view(offset, log_format::kRecordHeaderBytes, &bytes, error)) return false;
+  *record = log_format::decode_record(bytes);
+  if (record->status == RecordStatus::kTruncated && record->bytes > bytes.size()) {
+    if (!reader.view(offset, record->bytes, &bytes, error)) return false;
+    *record = log_format::decode_record(bytes);
+  }
+  *available = bytes.size();
+  return true;
+}
+
+bool file_size(int fd, const std::string& path, uint64_t* bytes, std::string* error) {
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) {
+    *error = storage::errno_message(path, "stat");
+    return false;
+  }
+  *bytes = static_cast<uint64_t>(status.st_size);
+  return true;
+}
+
+// Extends the file to size_bytes with allocated zeros. fallocate so that later fdatasyncs need
+// not allocate blocks or move the size (ftruncate, which leaves a hole, where it is unsupported).
+bool allocate(int fd, uint64_t from_bytes, uint64_t size_bytes, const std::string& path, std::string* error) {
+  if (size_bytes <= from_bytes) return true;
+  int result = ::fallocate(fd, 0, static_cast<off_t>(from_bytes), static_cast<off_t>(size_bytes - from_bytes));
+  if (result != 0 && errno == EOPNOTSUPP) result = ::ftruncate(fd, static_cast<off_t>(size_bytes));
+  if (result != 0) {
+    *error = storage::errno_message(path, "preallocate to " + std::to_string(size_bytes) + " bytes");
+    return false;
+  }
+  return true;
+}
+
+// Cuts a torn last record: zeros from offset to the end, keeping the preallocated size.
+bool truncate_torn_tail(const std::string& path, uint64_t offset, uint64_t file_bytes, std::string* error) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) {
+    *error = storage::errno_message(path, "open to truncate");
+    return false;
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0) {
+    *error = storage::errno_message(path, "truncate to " + std::to_string(offset));
+    return false;
+  }
+  if (!allocate(fd.get(), offset, file_bytes, path, error)) return false;
+  if (::fsync(fd.get()) != 0) {
+    *error = storage::errno_message(path, "fsync after truncating");
+    return false;
+  }
+  return true;
+}
+
+struct RecordsFound {
+  uint64_t records = 0;
+  Zxid last_zxid = 0;
+  uint64_t end_offset = 0;  // end of the last good record
+};
+
+// At the zero record header that ends the records: everything after it must be zero too.
+bool check_end(SegmentReader& reader, const std::string& path, uint64_t offset, std::string* error) {
+  uint64_t nonzero = 0;
+  if (!reader.first_nonzero(offset, &nonzero, error)) return false;
+  if (nonzero == reader.file_bytes()) return true;
+  *error = path + ": corrupt record at offset " + std::to_string(offset) +
+           ": zero record header followed by data at offset " + std::to_string(nonzero);
+  return false;
+}
+
+// A bad record is a torn append only in the last segment and only with nothing but zeros past
+// the end it claims: a crash can leave a partly written tail, but a good record never follows a
+// bad one (each group commit is written after the previous one was synced). Torn: cut it away.
+bool settle_bad_record(SegmentReader& reader, const std::string& path, uint64_t offset, const DecodedRecord& record,
+                       size_t available, bool last, std::string* error) {
+  const uint64_t file_bytes = reader.file_bytes();
+  uint64_t extent_end = file_bytes;
+  if (record.status == RecordStatus::kBadChecksum) extent_end = offset + record.bytes;
+  if (record.status == RecordStatus::kTooLarge) extent_end = offset + log_format::kRecordHeaderBytes;
+  uint64_t nonzero = 0;
+  if (!reader.first_nonzero(std::min(extent_end, file_bytes), &nonzero, error)) return false;
+  const std::string reason = log_format::describe_bad_record(record, available);
+  if (!last || nonzero != file_bytes) {
+    *error = path + ": corrupt record at offset " + std::to_string(offset) + ": " + reason +
+             (last ? "; data follows at offset " + std::to_string(nonzero) : "; not the last segment");
+    return false;
+  }
+  spdlog::warn("txn log: {}: truncating a torn last record at offset {} ({}); it was never acknowledged", path,
+               offset, reason);
+  return truncate_torn_tail(path, offset, file_bytes, error);
+}
+
+// Reads every record after the header, up to the end marker or a torn tail.
+bool scan_records(SegmentReader& reader, const std::string& path, bool last, RecordsFound* found,
+                  std::string* error) {
+  uint64_t offset = log_format::kFileHeaderBytes;
+  for (;;) {
+    DecodedRecord record;
+    size_t available = 0;
+    if (!read_record(reader, offset, &record, &available, error)) return false;
+    if (record.status != RecordStatus::kOk) {
+      found->end_offset = offset;
+      if (record.status == RecordStatus::kEnd) return check_end(reader, path, offset, error);
+      return settle_bad_record(reader, path, offset, record, available, last, error);
+    }
+    ++found->records;
+    found->last_zxid = record.zxid;
+    offset += record.bytes;
+  }
+}
+
+}  // namespace
+
+// ---- Opening and recovery
+
+TxnLog::TxnLog(const TxnLogOptions& options) : options_(options) {}
+
+TxnLog::~TxnLog() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    work_ready_.notify_one();
+    writer_.join();  // the writer drains the queue before it returns
+  }
+  if (active_fd_ >= 0) ::close(active_fd_);
+}
+
+std::unique_ptr<TxnLog> TxnLog::open(const TxnLogOptions& options, std::string* error) {
+  std::unique_ptr<TxnLog> log(new TxnLog(options));
+  if (!log->recover(error)) return nullptr;
+  log->writer_ = std::thread(&TxnLog::writer_loop, log.get());
+  return log;
+}
+
+bool TxnLog::recover(std::string* error) {
+  if (!storage::make_directories(options_.dir, error)) return false;
+  std::vector<Segment> found;
+  std::error_code code;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.dir, code)) {
+    Segment segment;
+    if (!log_format::parse_segment_file_name(entry.path().filename().string(), &segment.first_zxid)) continue;
+    segment.path = entry.path().string();
+    found.push_back(std::move(segment));
+  }
+  if (code) {
+    *error = options_.dir + ": list directory: " + code.message();
+    return false;
+  }
+  std::sort(found.begin(), found.end(), [](const Segment& a, const Segment& b) { return a.first_zxid < b.first_zxid; });
+
+  for (size_t index = 0; index < found.size(); ++index) {
+    bool remove = false;
+    if (!recover_segment(&found[index], index + 1 == found.size(), &remove, error)) return false;
+    if (!remove) continue;
+    // Only the last segment can be removed: one a crash left before its first record was durable.
+    spdlog::warn("txn log: {}: removing a segment with no records (left by a crash while it was created)",
+                 found[index].path);
+    if (::unlink(found[index].path.c_str()) != 0) {
+      *error = storage::errno_message(found[index].path, "remove empty segment");
+      return false;
+    }
+    if (!storage::sync_directory(options_.dir, error)) return false;
+    found.pop_back();
+  }
+
+  for (const Segment& segment : found) last_zxid_ = std::max(last_zxid_, segment.last_zxid);
+  segments_ = std::move(found);
+  if (segments_.empty()) return true;  // the first append creates a segment
+
+  const Segment& active = segments_.back();
+  active_fd_ = ::open(active.path.c_str(), O_RDWR | O_CLOEXEC);
+  if (active_fd_ < 0) {
+    *error = storage::errno_message(active.path, "open for appending");
+    return false;
+  }
+  active_path_ = active.path;
+  write_offset_ = active.end_offset;
+  active_records_ = active.records;
+  return file_size(active_fd_, active.path, &allocated_bytes_, error);
+}
+
+// Checks one segment's header and records; *remove when it holds nothing and may go.
+bool TxnLog::recover_segment(Segment* segment, bool last, bool* remove, std::string* error) {
+  const std::string& path = segment->path;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    *error = storage::errno_message(path, "open");
+    return false;
+  }
+  uint64_t file_bytes = 0;
+  if (!file_size(fd.get(), path, &file_bytes, error)) return false;
+  SegmentReader reader(fd.get(), file_bytes, path);
+
+  std::string_view header_bytes;
+  if (!reader.view(0, log_format::kFileHeaderBytes, &header_bytes, error)) return false;
+  log_format::FileHeader header;
+  std::string reason;
+  if (!log_format::decode_file_header(header_bytes, &header, &reason)) {
+    // Records are written only after the header is synced, so a last segment with nothing past
+    // its header is one whose creation a crash interrupted: no record in it was ever acknowledged.
+    uint64_t nonzero = 0;
+    if (!reader.first_nonzero(log_format::kFileHeaderBytes, &nonzero, error)) return false;
+    *remove = last && nonzero == file_bytes;
+    if (!*remove) *error = path + ": bad file header at offset 0: " + reason;
+    return *remove;
+  }
+  if (header.first_zxid != segment->first_zxid) {
+    *error = path + ": bad file header at offset 8: first zxid " + hex(header.first_zxid) +
+             " does not match the file name";
+    return false;
+  }
+
+  RecordsFound found;
+  if (!scan_records(reader, path, last, &found, error)) return false;
+  segment->records = found.records;
+  segment->last_zxid = found.last_zxid;
+  segment->end_offset = found.end_offset;
+  *remove = last && segment->records == 0;
+  return true;
+}
+
+// ---- Replay
+
+bool TxnLog::replay(Zxid after, const std::function<void(Zxid, std::string_view payload)>& fn,
+                    std::string* error) const {
+  std::vector<Segment> segments;
+  {
+    std::lock_guard lock(mutex_);
+    // The writer may be extending the last segment; replay reads what open() found.
+    if (appends_queued_ > 0) {
+      *error = options_.dir + ": replay after the first append";
+      return false;
+    }
+    segments = segments_;
+  }
+  Zxid previous = 0;
+  for (const Segment& segment : segments) {
+    if (segment.records == 0) continue;
+    if (segment.last_zxid <= after) {  // wholly covered by the snapshot: no need to read it
+      previous = segment.last_zxid;
+      continue;
+    }
+    if (!replay_segment(segment, after, &previous, fn, error)) return false;
+  }
+  return true;
+}
+
+bool TxnLog::replay_segment(const Segment& segment, Zxid after, Zxid* previous,
+                            const std::function<void(Zxid, std::string_view)>& fn, std::string* error) const {
+  const std::string& path = segment.path;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    *error = storage::errno_message(path, "open");
+    return false;
+  }
+  SegmentReader reader(fd.get(), segment.end_offset, path);
+  for (uint64_t offset = log_format::kFileHeaderBytes; offset < segment.end_offset;) {
+    DecodedRecord record;
+    size_t available = 0;
+    if (!read_record(reader, offset, &record, &available, error)) return false;
+    const std::string at = path + ": offset " + std::to_string(offset) + ": ";
+    if (record.status != RecordStatus::kOk) {
+      *error = path + ": corrupt record at offset " + std::to_string(offset) + ": " +
+               log_format::describe_bad_record(record, available) + " (changed since the log was opened)";
+      return false;
+    }
+    if (offset == log_format::kFileHeaderBytes && record.zxid != segment.first_zxid) {
+      *error = at + "first record has zxid " + hex(record.zxid) + ", the file name says " + hex(segment.first_zxid);
+      return false;
+    }
+    if (record.zxid <= *previous) {
+      *error = at + "zxid " + hex(record.zxid) + " is not above the previous record's " + hex(*previous);
+      return false;
+    }
+    if (record.zxid > after) {
+      // Within an epoch zxids have no gaps (Zab), so a jump means a lost record.
+      const Zxid prior = std::max(*previous, after);
+      if (zxid_epoch(record.zxid) == zxid_epoch(prior) && zxid_counter(record.zxid) != zxid_counter(prior) + 1) {
+        *error = at + "gap: zxid " + hex(record.zxid) + " follows " + hex(prior);
+        return false;
+      }
+      fn(record.zxid, record.payload);
+    }
+    *previous = record.zxid;
+    offset += record.bytes;
+  }
+  return true;
+}
+
+// ---- Appending
+
+Zxid TxnLog::last_zxid() const {
+  std::lock_guard lock(mutex_);
+  return last_zxid_;
+}
+
+void TxnLog::set_on_durable(std::function<void(Zxid)> on_durable) {
+  std::lock_guard lock(mutex_);
+  on_durable_ = std::move(on_durable);
+}
+
+void TxnLog::append(std::vector<LogEntry> entries) {
+  if (entries.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (const LogEntry& entry : entries) {
+      // A log out of order could not be replayed; the caller's bug must not reach the disk.
+      if (entry.zxid <= last_zxid_) die("append of zxid " + hex(entry.zxid) + " after " + hex(last_zxid_));
+      if (entry.payload.size() > log_format::kPayloadBytesMax) {
+        die("append of zxid " + hex(entry.zxid) + ": payload of " + std::to_string(entry.payload.size()) +
+            " bytes above the maximum");
+      }
+      last_zxid_ = entry.zxid;
+    }
+    queued_.push_back(Pending{std::move(entries), std::exchange(roll_requested_, false)});
+    ++appends_queued_;
+  }
+  work_ready_.notify_one();
+}
+
+void TxnLog::roll() {
+  std::lock_guard lock(mutex_);
+  roll_requested_ = true;
+}
+
+void TxnLog::flush() {
+  std::unique_lock lock(mutex_);
+  const uint64_t target = appends_queued_;
+  durable_.wait(lock, [&] { return appends_durable_ >= target; });
+}
+
+void TxnLog::purge_through(Zxid zxid) {
+  std::lock_guard lock(mutex_);
+  // Oldest first, and never back(): the writer may be appending to it.
+  while (segments_.size() > 1 && segments_.front().last_zxid <= zxid) {
+    const Segment& oldest = segments_.front();
+    if (::unlink(oldest.path.c_str()) != 0) {
+      spdlog::error("{}", storage::errno_message(oldest.path, "remove purged segment"));
+      return;  // keep it listed: a later purge retries
+    }
+    spdlog::info("txn log: purged {} (records through {})", oldest.path, hex(oldest.last_zxid));
+    segments_.erase(segments_.begin());
+  }
+}
+
+std::vector<std::string> TxnLog::segment_paths() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> paths;
+  for (const Segment& segment : segments_) paths.push_back(segment.path);
+  return paths;
+}
+
+// ---- The writer thread
+
+void TxnLog::writer_loop() {
+  std::vector<Pending> batch;
+  for (;;) {
+    uint64_t appends_taken = 0;
+    std::function<void(Zxid)> on_durable;
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [&] { return !queued_.empty() || stopping_; });
+      if (queued_.empty()) return;  // stopping, and everything queued is durable
+      batch.swap(queued_);  // the emptied vector goes back to the queue, capacity kept
+      appends_taken = appends_queued_;
+      on_durable = on_durable_;
+    }
+    const Zxid highest = write_batch(batch);
+    batch.clear();
+    if (on_durable) on_durable(highest);
+    {
+      std::lock_guard lock(mutex_);
+      appends_durable_ = appends_taken;
+    }
+    durable_.notify_all();
+  }
+}
+
+// Everything taken from the queue goes out as one write and one fdatasync, unless a roll splits it.
+Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
+  Zxid highest = 0;
+  for (const Pending& pending : batch) {
+    for (size_t index = 0; index < pending.entries.size(); ++index) {
+      const LogEntry& entry = pending.entries[index];
+      const bool roll = (index == 0 && pending.roll_before) ||
+                        write_offset_ + buffer_.size() >= options_.segment_bytes_max;
+      if (active_fd_ < 0 || (roll && active_records_ > 0)) start_segment(entry.zxid);
+      log_format::append_record(entry.zxid, entry.payload, &buffer_);
+      ++active_records_;
+      ++buffered_records_;
+      buffered_last_zxid_ = entry.zxid;
+      highest = entry.zxid;
+    }
+  }
+  write_buffer();
+  return highest;
+}
+
+// Closes the active segment (its buffered records made durable first) and creates the next.
+void TxnLog::start_segment(Zxid first_zxid) {
+  write_buffer();
+  if (active_fd_ >= 0) ::close(active_fd_);
+  active_path_ = storage::join_path(options_.dir, log_format::segment_file_name(first_zxid));
+  active_fd_ = ::open(active_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (active_fd_ < 0) die(storage::errno_message(active_path_, "create segment"));
+  allocated_bytes_ = 0;
+  allocate_through(log_format::kFileHeaderBytes);
+  std::string header;
+  log_format::append_file_header(first_zxid, &header);
+  std::string error;
+  if (!storage::write_all_at(active_fd_, header, 0, active_path_, &error)) die(error);
+  // The header and the directory entry are durable before any record is acknowledged.
+  if (options_.sync) {
+    if (::fdatasync(active_fd_) != 0) die(storage::errno_message(active_path_, "fdatasync"));
+    if (!storage::sync_directory(options_.dir, &error)) die(error);
+  }
+  write_offset_ = log_format::kFileHeaderBytes;
+  active_records_ = 0;
+  std::lock_guard lock(mutex_);
+  segments_.push_back(Segment{active_path_, first_zxid, 0, 0, write_offset_});
+}
+
+void TxnLog::write_buffer() {
+  if (buffer_.empty()) return;
+  allocate_through(write_offset_ + buffer_.size());
+  std::string error;
+  if (!storage::write_all_at(active_fd_, buffer_, write_offset_, active_path_, &error)) die(error);
+  write_offset_ += buffer_.size();
+  buffer_.clear();  // keeps its capacity for the next batch
+  if (options_.sync) {
+    if (options_.sync_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(options_.sync_delay_us));
+    if (::fdatasync(active_fd_) != 0) die(storage::errno_message(active_path_, "fdatasync"));
+    sync_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::lock_guard lock(mutex_);
+  Segment& active = segments_.back();
+  active.records += buffered_records_;
+  active.last_zxid = buffered_last_zxid_;
+  active.end_offset = write_offset_;
+  buffered_records_ = 0;
+}
+
+// Grows the active segment by whole preallocation steps until end_offset fits.
+void TxnLog::allocate_through(uint64_t end_offset) {
+  if (end_offset <= allocated_bytes_) return;
+  uint64_t size_bytes = allocated_bytes_;
+  if (options_.preallocate_bytes == 0) size_bytes = end_offset;
+  while (size_bytes < end_offset) size_bytes += options_.preallocate_bytes;
+  std::string error;
+  if (!allocate(active_fd_, allocated_bytes_, size_bytes, active_path_, &error)) die(error);
+  allocated_bytes_ = size_bytes;
+}
+
+}  // namespace quorumfs

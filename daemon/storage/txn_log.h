@@ -1,0 +1,123 @@
+// The txn log on disk: segment files "log.<first zxid, 16 hex digits>" in the log dir, each a
+// header and records framed by consensus/log_format.h (length, checksum, zxid, payload).
+// Segments are preallocated so an fdatasync moves no metadata. Appends are group-committed:
+// one writer thread takes everything queued, writes it with one write() and one fdatasync(),
+// then reports the highest durable zxid.
+//
+// Opening scans every segment: a torn last record (a crash mid-append) is truncated away; a bad
+// record followed by valid data, or a bad record in any segment but the last, is corruption and
+// open() fails with the file and offset.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "consensus/zxid.h"
+
+namespace quorumfs {
+
+struct LogEntry {
+  Zxid zxid = 0;
+  std::string payload;  // a serialized proto::Txn
+};
+
+struct TxnLogOptions {
+  std::string dir;
+  uint64_t preallocate_bytes = 64 << 20;   // segment growth step
+  uint64_t segment_bytes_max = 64 << 20;   // roll to a new segment past this size
+  bool sync = true;                        // false: no fdatasync (documented unsafe option)
+  uint32_t sync_delay_us = 0;              // tests: sleep before each group commit's sync (a slow disk)
+};
+
+class TxnLog {
+ public:
+  // Scans and recovers the log dir (creating it if missing). Null with *error on corruption.
+  static std::unique_ptr<TxnLog> open(const TxnLogOptions& options, std::string* error);
+  ~TxnLog();  // stops the writer after syncing what is queued
+
+  Zxid last_zxid() const;  // highest zxid on disk after open(), then highest appended
+
+  // Calls fn for every record with zxid > after, in order. Only before the first append.
+  // Returns false with *error (file, offset) if a gap or disorder is found.
+  bool replay(Zxid after, const std::function<void(Zxid, std::string_view payload)>& fn,
+              std::string* error) const;
+
+  // Called on the writer thread after each group commit with the highest durable zxid.
+  void set_on_durable(std::function<void(Zxid)> on_durable);
+  // Queues entries (rising zxids) for the writer thread. Thread-safe.
+  void append(std::vector<LogEntry> entries);
+  // The next append starts a new segment (done at snapshot time, so old segments can go).
+  void roll();
+  // Deletes segments whose every record is <= zxid (covered by a snapshot).
+  void purge_through(Zxid zxid);
+  // Blocks until everything queued is durable.
+  void flush();
+
+  // Group commits that ended in an fdatasync (tests: fewer than records under load).
+  uint64_t sync_count() const { return sync_count_.load(std::memory_order_relaxed); }
+  // Segment files, oldest first (tests, tools).
+  std::vector<std::string> segment_paths() const;
+
+ private:
+  struct Segment {
+    std::string path;
+    Zxid first_zxid = 0;    // from the file name (and header)
+    Zxid last_zxid = 0;     // highest record in it; 0 when it holds none
+    uint64_t records = 0;
+    uint64_t end_offset = 0;  // end of its last record
+  };
+  // One append() call; roll_before carries a roll() made before it.
+  struct Pending {
+    std::vector<LogEntry> entries;
+    bool roll_before = false;
+  };
+
+  explicit TxnLog(const TxnLogOptions& options);
+  bool recover(std::string* error);
+  bool recover_segment(Segment* segment, bool last, bool* remove, std::string* error);
+  bool replay_segment(const Segment& segment, Zxid after, Zxid* previous,
+                      const std::function<void(Zxid, std::string_view)>& fn, std::string* error) const;
+  void writer_loop();
+  Zxid write_batch(const std::vector<Pending>& batch);
+  void start_segment(Zxid first_zxid);
+  void write_buffer();
+  void allocate_through(uint64_t end_offset);
+
+  const TxnLogOptions options_;
+
+  // Writer thread only (after open): the active segment and the reused encode buffer.
+  int active_fd_ = -1;
+  std::string active_path_;
+  uint64_t write_offset_ = 0;       // end of the last record in the active segment
+  uint64_t allocated_bytes_ = 0;    // active segment's file size, preallocated zeros included
+  uint64_t active_records_ = 0;     // written or buffered in the active segment
+  Zxid buffered_last_zxid_ = 0;
+  uint64_t buffered_records_ = 0;
+  std::string buffer_;
+
+  // Guards everything below. The writer holds it only to take work and publish progress, never
+  // across a write or fsync, so append() does not wait on the disk.
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;  // writer: something queued, or stopping
+  std::condition_variable durable_;     // flush(): a group commit finished
+  std::vector<Pending> queued_;
+  bool roll_requested_ = false;
+  bool stopping_ = false;
+  uint64_t appends_queued_ = 0;   // append() calls so far
+  uint64_t appends_durable_ = 0;  // of those, durable
+  Zxid last_zxid_ = 0;
+  std::vector<Segment> segments_;  // zxid order; back() is the one being written
+  std::function<void(Zxid)> on_durable_;
+  std::atomic<uint64_t> sync_count_{0};
+  std::thread writer_;  // last: starts after everything above exists
+};
+
+}  // namespace quorumfs

@@ -1,0 +1,168 @@
+#include "daemon/tree/acl.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+namespace quorumfs {
+
+namespace {
+
+// ZooKeeper's CLI shows and reads permissions in this order.
+constexpr std::string_view kPermLetters = "cdrwa";
+constexpr uint32_t kPermBits[] = {kCreate, kDelete, kRead, kWrite, kAdmin};
+
+bool parse_perms(std::string_view text, uint32_t* perms) {
+  uint32_t result = 0;
+  for (char letter : text) {
+    size_t index = kPermLetters.find(letter);
+    if (index == std::string_view::npos) return false;
+    result |= kPermBits[index];
+  }
+  *perms = result;
+  return true;
+}
+
+std::string format_perms(uint32_t perms) {
+  std::string text;
+  for (size_t i = 0; i < kPermLetters.size(); ++i) {
+    if (perms & kPermBits[i]) text += kPermLetters[i];
+  }
+  return text;
+}
+
+// Unix ids are kept in canonical decimal so "uid:007" and "uid:7" are one entry.
+bool parse_unix_id(std::string_view text, std::string* canonical) {
+  if (text.empty() || text.size() > 10) return false;
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return false;
+  if (value > std::numeric_limits<uint32_t>::max()) return false;
+  *canonical = std::to_string(value);
+  return true;
+}
+
+// ZooKeeper's DigestAuthenticationProvider: "user:base64(sha1)", exactly one colon.
+bool valid_digest_id(std::string_view id) {
+  size_t colon = id.find(':');
+  return colon != std::string_view::npos && colon > 0 && colon + 1 < id.size() &&
+         id.find(':', colon + 1) == std::string_view::npos;
+}
+
+bool valid_ip_id(std::string_view id) {
+  std::string address(id.substr(0, id.find('/')));
+  unsigned char buffer[16];
+  int max_bits = 0;
+  if (inet_pton(AF_INET, address.c_str(), buffer) == 1) {
+    max_bits = 32;
+  } else if (inet_pton(AF_INET6, address.c_str(), buffer) == 1) {
+    max_bits = 128;
+  } else {
+    return false;
+  }
+  if (address.size() == id.size()) return true;
+  std::string_view bits_text = id.substr(address.size() + 1);
+  int bits = -1;
+  auto [end, error] = std::from_chars(bits_text.data(), bits_text.data() + bits_text.size(), bits);
+  return error == std::errc() && end == bits_text.data() + bits_text.size() && !bits_text.empty() &&
+         bits >= 0 && bits <= max_bits;
+}
+
+// Fills *entry from "scheme:id:perms"; returns the reason on failure, empty on success.
+std::string parse_entry(std::string_view text, const proto::Caller& caller, AclEntry* entry) {
+  size_t first_colon = text.find(':');
+  size_t last_colon = text.rfind(':');
+  if (first_colon == std::string_view::npos || first_colon == last_colon) {
+    return "expected scheme:id:perms";
+  }
+  std::string_view scheme = text.substr(0, first_colon);
+  std::string_view id = text.substr(first_colon + 1, last_colon - first_colon - 1);
+  if (!parse_perms(text.substr(last_colon + 1), &entry->perms)) return "perms must be letters of cdrwa";
+  if (scheme == "world") {
+    if (id != "anyone") return "world's only id is anyone";
+    entry->scheme = "world";
+    entry->id = "anyone";
+  } else if (scheme == "uid" || scheme == "gid") {
+    if (!parse_unix_id(id, &entry->id)) return "id must be a number below 2^32";
+    entry->scheme = scheme;
+  } else if (scheme == "digest") {
+    if (!valid_digest_id(id)) return "digest id must be user:hash";
+    entry->scheme = "digest";
+    entry->id = id;
+  } else if (scheme == "ip") {
+    if (!valid_ip_id(id)) return "ip id must be an address with optional /bits";
+    entry->scheme = "ip";
+    entry->id = id;
+  } else if (scheme == "auth") {
+    // ZooKeeper's "auth" means the creator's own identities; through the mount that is its uid.
+    entry->scheme = "uid";
+    entry->id = std::to_string(caller.uid());
+  } else {
+    return "unknown scheme";
+  }
+  return "";
+}
+
+bool entry_matches(const AclEntry& entry, const proto::Caller& caller) {
+  if (entry.scheme == "world") return true;
+  if (entry.scheme == "uid") return entry.id == std::to_string(caller.uid());
+  if (entry.scheme == "gid") {
+    std::string gid = std::to_string(caller.gid());
+    if (entry.id == gid) return true;
+    return std::any_of(caller.groups().begin(), caller.groups().end(),
+                       [&](uint32_t group) { return entry.id == std::to_string(group); });
+  }
+  return false;  // digest and ip identities are never presented through the mount
+}
+
+}  // namespace
+
+bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std::string* error) {
+  if (text.empty()) {
+    *error = "empty ACL";
+    return false;
+  }
+  Acl acl;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view entry_text = text.substr(start, comma - start);
+    AclEntry entry;
+    std::string reason = parse_entry(entry_text, caller, &entry);
+    if (!reason.empty()) {
+      *error = "bad ACL entry '" + std::string(entry_text) + "': " + reason;
+      return false;
+    }
+    // ZooKeeper's fixupACL drops exact duplicates, keeping the first.
+    if (std::find(acl.begin(), acl.end(), entry) == acl.end()) acl.push_back(std::move(entry));
+    start = comma + 1;
+  }
+  *out = std::move(acl);
+  return true;
+}
+
+std::string format_acl(const Acl& acl) {
+  std::string text;
+  for (const AclEntry& entry : acl) {
+    if (!text.empty()) text += ',';
+    text += entry.scheme;
+    text += ':';
+    text += entry.id;
+    text += ':';
+    text += format_perms(entry.perms);
+  }
+  return text;
+}
+
+bool acl_permits(const Acl& acl, uint32_t perm, const proto::Caller& caller) {
+  if (caller.uid() == 0) return true;
+  uint32_t granted = 0;
+  for (const AclEntry& entry : acl) {
+    if (entry_matches(entry, caller)) granted |= entry.perms;
+  }
+  return (granted & perm) == perm;
+}
+
+}  // namespace quorumfs

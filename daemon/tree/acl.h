@@ -1,0 +1,36 @@
+// ZooKeeper ACLs in their text form ("world:anyone:cdrwa,uid:1000:rw"), and the check of a
+// mount caller (Unix uid/gids) against them.
+//
+// Schemes: world:anyone; uid:N and gid:N (the mount's callers, by number); digest:user:hash and
+// ip:addr[/bits] are kept and shown but grant nothing through the mount; auth: is ZooKeeper's
+// "the creator's identities" and is expanded to uid:<caller> when set. uid 0 is the super user.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/proto/txn.pb.h"
+
+namespace quorumfs {
+
+enum Perm : uint32_t { kRead = 1, kWrite = 2, kCreate = 4, kDelete = 8, kAdmin = 16, kAllPerms = 31 };
+
+struct AclEntry {
+  uint32_t perms = 0;
+  std::string scheme;
+  std::string id;
+  bool operator==(const AclEntry&) const = default;
+};
+using Acl = std::vector<AclEntry>;
+
+// Parses "scheme:id:perms[,...]" (perms from "cdrwa"). auth: entries become uid:<caller.uid>.
+// Returns false with *error naming the bad entry; *out is untouched then.
+bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std::string* error);
+std::string format_acl(const Acl& acl);  // canonical text, perms in "cdrwa" order
+bool acl_permits(const Acl& acl, uint32_t perm, const proto::Caller& caller);
+
+inline const char* kOpenAclText = "world:anyone:cdrwa";
+
+}  // namespace quorumfs

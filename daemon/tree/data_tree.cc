@@ -1,0 +1,93 @@
+#include "daemon/tree/data_tree.h"
+
+#include "daemon/tree/tree_state.h"
+#include "daemon/tree/txn_applier.h"
+#include "daemon/tree/validate.h"
+
+namespace quorumfs {
+
+using tree_internal::TreeState;
+using tree_internal::TxnApplier;
+
+const char* code_name(Code code) {
+  switch (code) {
+    case Code::kOk: return "Ok";
+    case Code::kNoNode: return "NoNode";
+    case Code::kNodeExists: return "NodeExists";
+    case Code::kNotEmpty: return "NotEmpty";
+    case Code::kBadVersion: return "BadVersion";
+    case Code::kNoAuth: return "NoAuth";
+    case Code::kBadArguments: return "BadArguments";
+    case Code::kNoChildrenForEphemerals: return "NoChildrenForEphemerals";
+    case Code::kNotDirectory: return "NotDirectory";
+    case Code::kIsDirectory: return "IsDirectory";
+    case Code::kDataTooLarge: return "DataTooLarge";
+    case Code::kInvalidAcl: return "InvalidAcl";
+    case Code::kReadOnly: return "ReadOnly";
+    case Code::kNotApplied: return "NotApplied";
+    case Code::kOutcomeUnknown: return "OutcomeUnknown";
+  }
+  return "Unknown";
+}
+
+const Acl& Node::acl() const { return acl_->acl; }
+
+size_t Node::num_children() const { return children_ ? children_->nodes.size() : 0; }
+
+void Node::for_each_child(std::string_view after, const std::function<bool(const Node&)>& fn) const {
+  if (!children_) return;
+  // Names are never empty, so "after" = "" starts at the first child.
+  for (auto it = children_->nodes.upper_bound(after); it != children_->nodes.end(); ++it) {
+    if (!fn(**it)) return;
+  }
+}
+
+DataTree::DataTree() : state_(TreeState::with_initial_nodes()) {}
+DataTree::DataTree(std::unique_ptr<TreeState> state) : state_(std::move(state)) {}
+DataTree::~DataTree() = default;
+
+const Node& DataTree::root() const { return *state_->root(); }
+const Node* DataTree::find(std::string_view path) const { return state_->find(path); }
+const Node* DataTree::by_inode(uint64_t inode) const { return state_->by_inode(inode); }
+const Node* DataTree::child(const Node& dir, std::string_view name) const {
+  return TreeState::child(dir, name);
+}
+std::string DataTree::path_of(const Node& node) const { return state_->path_of(node); }
+Zxid DataTree::last_applied_zxid() const { return state_->last_zxid; }
+std::vector<uint64_t> DataTree::sessions() const { return state_->sessions(); }
+size_t DataTree::node_count() const { return state_->node_count(); }
+void DataTree::set_data_bytes_max(size_t bytes_max) { state_->data_bytes_max = bytes_max; }
+size_t DataTree::data_bytes_max() const { return state_->data_bytes_max; }
+
+bool DataTree::permits(const Node& node, uint32_t perm, const proto::Caller& caller) const {
+  return acl_permits(node.acl(), perm, caller);
+}
+
+// check() judges one op on its own: the txn-level rule that a reused inode be freed by the end
+// of the txn is left to apply(), so each op of a rename can be checked before it is proposed.
+Code DataTree::check(const proto::Op& op, const proto::Caller& caller) const {
+  return tree_internal::plan_op(*state_, op, caller);
+}
+
+ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
+  ApplyResult result;
+  result.zxid = zxid;
+  // A failed txn is still a txn of the log: the tree has seen it.
+  state_->last_zxid = zxid;
+  TxnApplier applier(*state_, zxid, txn);
+  std::vector<OpResult> ops(txn.ops_size());
+  for (int i = 0; i < txn.ops_size(); ++i) {
+    result.code = applier.apply(txn.ops(i), &ops[i]);
+    if (result.code != Code::kOk) break;
+  }
+  if (result.code == Code::kOk) result.code = applier.verify_inodes_unique();
+  if (result.code != Code::kOk) {
+    applier.rollback();
+    return result;
+  }
+  result.changes = applier.commit();
+  result.ops = std::move(ops);
+  return result;
+}
+
+}  // namespace quorumfs

@@ -1,0 +1,187 @@
+// The data tree: quorumfs's state machine. ZooKeeper's znode tree with its full stat, ACLs,
+// ephemeral owners and sequential counters, plus the POSIX view (owner, group, mode, times) that
+// the mount shows. Txns are applied in zxid order by one thread; apply() is deterministic, so every
+// replica that applies the same txns reaches the same tree and the same results.
+//
+// Threading: not thread-safe. The daemon's event-loop thread owns the tree: it applies committed
+// txns and serves every read; nothing else touches it (snapshots are written by a forked child).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "consensus/zxid.h"
+#include "daemon/proto/txn.pb.h"
+#include "daemon/tree/acl.h"
+
+namespace quorumfs {
+
+// ZooKeeper's error codes, plus the filesystem ones the mount needs. Mapped to errno once, at the
+// FUSE edge (fusefs/errors.h).
+enum class Code {
+  kOk,
+  kNoNode,                   // ENOENT
+  kNodeExists,               // EEXIST
+  kNotEmpty,                 // ENOTEMPTY
+  kBadVersion,               // a Check/expected version failed (rename retries)
+  kNoAuth,                   // EACCES: ACL refused
+  kBadArguments,             // EINVAL: bad name/path, bad op
+  kNoChildrenForEphemerals,  // ENOTDIR: parent is an ephemeral node
+  kNotDirectory,             // ENOTDIR: parent (or rmdir target) is a file
+  kIsDirectory,              // EISDIR: unlink of a directory
+  kDataTooLarge,             // EFBIG
+  kInvalidAcl,               // EINVAL: bad ACL text
+  kReadOnly,                 // EPERM: /zookeeper subtree
+  kNotApplied,               // write refused before proposal (no quorum, shutting down)
+  kOutcomeUnknown,           // leader lost mid-flight (ZooKeeper's ConnectionLoss)
+};
+const char* code_name(Code code);
+
+// ZooKeeper's stat, kept exactly as ZooKeeper keeps it.
+struct Stat {
+  Zxid czxid = 0;
+  Zxid mzxid = 0;
+  Zxid pzxid = 0;
+  int64_t ctime_ms = 0;
+  int64_t mtime_ms = 0;
+  int32_t version = 0;
+  int32_t cversion = 0;
+  int32_t aversion = 0;
+  uint64_t ephemeral_owner = 0;
+  // dataLength and numChildren are derived from the node.
+};
+
+// The POSIX view (contract §3). mode holds permission bits incl. sticky/set-gid, never the type.
+struct PosixAttrs {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t mode = 0;
+  int64_t atime_ns = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // status change time, moved by every change to the node
+};
+
+class Node;
+struct InternedAcl;  // acl_cache.h
+namespace tree_internal {
+class TreeState;
+class TxnApplier;
+class SnapshotLoader;
+}  // namespace tree_internal
+
+// What one applied txn changed, for cache invalidation and (on remote hosts) inotify echo.
+struct Change {
+  enum class Kind { kCreated, kDeleted, kData, kAttrs };  // kAttrs: ACL, mode, owner, times
+  Kind kind;
+  uint64_t inode;
+  uint64_t parent_inode;
+  std::string name;  // the node's name in its parent
+  bool directory;
+};
+
+struct OpResult {
+  Code code = Code::kOk;
+  std::string path;  // Create: the created path (with the sequential suffix)
+  uint64_t inode = 0;
+};
+
+struct ApplyResult {
+  Zxid zxid = 0;
+  Code code = Code::kOk;          // first failing op's code, or kOk
+  std::vector<OpResult> ops;      // one per op when code == kOk
+  std::vector<Change> changes;    // empty when code != kOk: nothing changed
+};
+
+class Node {
+ public:
+  std::string_view name() const { return name_view(); }
+  const Node* parent() const { return parent_; }
+  uint64_t inode() const { return inode_; }
+  bool is_directory() const { return directory_; }
+  const std::string& data() const { return data_; }
+  const Stat& stat() const { return stat_; }
+  const PosixAttrs& attrs() const { return attrs_; }
+  const Acl& acl() const;
+  size_t num_children() const;
+  // Children in name order, from the first name > after (empty: from the start).
+  // fn returns false to stop.
+  void for_each_child(std::string_view after, const std::function<bool(const Node&)>& fn) const;
+
+ private:
+  friend class DataTree;
+  friend class tree_internal::TreeState;
+  friend class tree_internal::TxnApplier;
+  friend class tree_internal::SnapshotLoader;
+  // Internals are the implementation's (keep a node small: 100k nodes of 100 B must fit in
+  // 40 MB RSS). A node is allocated with its name's bytes right after it (tree_internal), so
+  // it is only made and destroyed by the tree.
+  struct ChildSet;
+  Node() = default;
+  ~Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  std::string data_;
+  Stat stat_;
+  PosixAttrs attrs_;
+  Node* parent_ = nullptr;
+  uint64_t inode_ = 0;
+  ChildSet* children_ = nullptr;  // owned; allocated with the first child, freed with the last
+  const InternedAcl* acl_ = nullptr;
+  uint8_t name_size_ = 0;
+  bool directory_ = false;
+  const char* name_bytes() const { return reinterpret_cast<const char*>(this + 1); }
+  std::string_view name_view() const { return {name_bytes(), name_size_}; }
+};
+
+class DataTree {
+ public:
+  DataTree();  // a tree holding "/" and "/zookeeper"
+  ~DataTree();
+
+  const Node& root() const;
+  const Node* find(std::string_view path) const;        // "/a/b"
+  const Node* by_inode(uint64_t inode) const;
+  const Node* child(const Node& dir, std::string_view name) const;
+  std::string path_of(const Node& node) const;
+
+  // Applies a committed txn. Deterministic; all-or-nothing for multi-op txns.
+  ApplyResult apply(Zxid zxid, const proto::Txn& txn);
+  Zxid last_applied_zxid() const;
+
+  // Would this op (alone) succeed now? The same checks apply() makes, without changing anything;
+  // lets the mount refuse a doomed write without a round through the log.
+  Code check(const proto::Op& op, const proto::Caller& caller) const;
+
+  // Access check of ZooKeeper's ACL for a read (kRead) or any permission on an existing node.
+  bool permits(const Node& node, uint32_t perm, const proto::Caller& caller) const;
+
+  // Sessions that own ephemeral nodes (ZooKeeper's DataTree.ephemerals keys).
+  std::vector<uint64_t> sessions() const;
+
+  size_t node_count() const;
+
+  // Largest data a Create or SetData may carry (kDataTooLarge above it). Every replica must use
+  // the same value: it decides txn results.
+  void set_data_bytes_max(size_t bytes_max);
+  size_t data_bytes_max() const;
+
+  // Snapshot: nodes parents-first; load rebuilds an equal tree.
+  void write_snapshot(const std::function<void(const proto::SnapshotHeader&)>& header,
+                      const std::function<void(const proto::SnapshotNode&)>& node) const;
+  // Rebuilds a tree from a snapshot: next() fills one node (parents first) and returns false at
+  // the end. Returns null with *error set on inconsistent input (unknown parent, duplicate name).
+  static std::unique_ptr<DataTree> from_snapshot(const proto::SnapshotHeader& header,
+                                                 const std::function<bool(proto::SnapshotNode*)>& next,
+                                                 std::string* error);
+
+ private:
+  explicit DataTree(std::unique_ptr<tree_internal::TreeState> state);
+  std::unique_ptr<tree_internal::TreeState> state_;
+};
+
+}  // namespace quorumfs

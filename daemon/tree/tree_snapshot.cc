@@ -1,0 +1,156 @@
+// Snapshot writing and loading. Every node is written, "/" first and "/zookeeper" included, in
+// depth-first name order, so that two equal trees write byte-equal snapshots.
+#include <vector>
+
+#include "daemon/tree/data_tree.h"
+#include "daemon/tree/path.h"
+#include "daemon/tree/tree_state.h"
+
+namespace quorumfs {
+
+using tree_internal::TreeState;
+
+namespace {
+
+void fill_record(const Node& node, proto::SnapshotNode* record) {
+  record->set_inode(node.inode());
+  record->set_parent_inode(node.parent() ? node.parent()->inode() : 0);
+  record->set_name(std::string(node.name()));
+  record->set_data(node.data());
+  record->set_directory(node.is_directory());
+  const Stat& stat = node.stat();
+  record->set_czxid(stat.czxid);
+  record->set_mzxid(stat.mzxid);
+  record->set_pzxid(stat.pzxid);
+  record->set_ctime_ms(stat.ctime_ms);
+  record->set_mtime_ms(stat.mtime_ms);
+  record->set_version(stat.version);
+  record->set_cversion(stat.cversion);
+  record->set_aversion(stat.aversion);
+  record->set_ephemeral_owner(stat.ephemeral_owner);
+  const PosixAttrs& attrs = node.attrs();
+  record->set_uid(attrs.uid);
+  record->set_gid(attrs.gid);
+  record->set_mode(attrs.mode);
+  record->set_atime_ns(attrs.atime_ns);
+  record->set_posix_mtime_ns(attrs.mtime_ns);
+  record->set_posix_ctime_ns(attrs.ctime_ns);
+  record->set_acl(format_acl(node.acl()));
+}
+
+// Where the record goes: its parent, or null for the root. Empty string when it fits.
+std::string find_place(const TreeState& state, const proto::SnapshotHeader& header,
+                       const proto::SnapshotNode& record, Node** parent) {
+  if (record.inode() == 0 || record.inode() >= header.next_inode()) return "inode out of range";
+  if (state.by_inode(record.inode())) return "duplicate inode";
+  if (!state.root()) {
+    if (record.parent_inode() != 0 || !record.name().empty() || !record.directory() ||
+        record.inode() != tree_internal::kRootInode) {
+      return "first node is not the root";
+    }
+    *parent = nullptr;
+    return "";
+  }
+  *parent = state.by_inode(record.parent_inode());
+  if (!*parent) return "unknown parent";
+  if (!(*parent)->is_directory() || (*parent)->stat().ephemeral_owner != 0) {
+    return "parent cannot have children";
+  }
+  if (!tree_internal::valid_name(record.name())) return "bad name";
+  if (TreeState::child(**parent, record.name())) return "duplicate name";
+  return "";
+}
+
+}  // namespace
+
+namespace tree_internal {
+
+class SnapshotLoader {
+ public:
+  // Adds one record to the tree; returns why it does not fit, or empty.
+  static std::string add_node(TreeState& state, const proto::SnapshotHeader& header,
+                              const proto::SnapshotNode& record);
+};
+
+std::string SnapshotLoader::add_node(TreeState& state, const proto::SnapshotHeader& header,
+                                     const proto::SnapshotNode& record) {
+  Node* parent = nullptr;
+  if (std::string reason = find_place(state, header, record, &parent); !reason.empty()) return reason;
+  Acl acl;
+  std::string acl_error;
+  if (!parse_acl(record.acl(), proto::Caller(), &acl, &acl_error)) return acl_error;
+  if ((record.mode() & ~07777u) != 0) return "mode has more than permission bits";
+
+  Node* node = TreeState::make_node(record.name());
+  node->parent_ = parent;
+  node->inode_ = record.inode();
+  node->directory_ = record.directory();
+  node->data_ = record.data();
+  node->acl_ = state.acls().acquire(acl);
+  node->stat_ = Stat{record.czxid(),    record.mzxid(),    record.pzxid(),
+                     record.ctime_ms(), record.mtime_ms(), record.version(),
+                     record.cversion(), record.aversion(), record.ephemeral_owner()};
+  node->attrs_ = PosixAttrs{record.uid(),      record.gid(),           record.mode(),
+                            record.atime_ns(), record.posix_mtime_ns(), record.posix_ctime_ns()};
+  state.attach(node);
+  return "";
+}
+
+}  // namespace tree_internal
+
+void DataTree::write_snapshot(const std::function<void(const proto::SnapshotHeader&)>& header,
+                              const std::function<void(const proto::SnapshotNode&)>& node) const {
+  proto::SnapshotHeader header_record;
+  header_record.set_last_zxid(state_->last_zxid);
+  header_record.set_next_inode(state_->next_inode);
+  header_record.set_node_count(state_->node_count());
+  header(header_record);
+
+  proto::SnapshotNode record;
+  std::vector<const Node*> pending{state_->root()};
+  std::vector<const Node*> children;
+  while (!pending.empty()) {
+    const Node* at = pending.back();
+    pending.pop_back();
+    record.Clear();
+    fill_record(*at, &record);
+    node(record);
+    children.clear();
+    at->for_each_child("", [&](const Node& child) {
+      children.push_back(&child);
+      return true;
+    });
+    pending.insert(pending.end(), children.rbegin(), children.rend());
+  }
+}
+
+std::unique_ptr<DataTree> DataTree::from_snapshot(const proto::SnapshotHeader& header,
+                                                  const std::function<bool(proto::SnapshotNode*)>& next,
+                                                  std::string* error) {
+  auto state = std::make_unique<TreeState>();
+  proto::SnapshotNode record;
+  for (uint64_t count = 0;; ++count) {
+    record.Clear();
+    if (!next(&record)) break;
+    if (std::string reason = tree_internal::SnapshotLoader::add_node(*state, header, record); !reason.empty()) {
+      *error = "snapshot node " + std::to_string(count) + " (inode " + std::to_string(record.inode()) +
+               "): " + reason;
+      return nullptr;
+    }
+  }
+  if (state->node_count() != header.node_count()) {
+    *error = "snapshot holds " + std::to_string(state->node_count()) + " nodes, header says " +
+             std::to_string(header.node_count());
+    return nullptr;
+  }
+  const Node* system = state->find(tree_internal::kSystemPath);
+  if (!system || !system->is_directory()) {
+    *error = "snapshot has no /zookeeper directory";
+    return nullptr;
+  }
+  state->next_inode = header.next_inode();
+  state->last_zxid = header.last_zxid();
+  return std::unique_ptr<DataTree>(new DataTree(std::move(state)));
+}
+
+}  // namespace quorumfs

@@ -1,0 +1,159 @@
+#include "daemon/tree/tree_state.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <new>
+
+#include "daemon/tree/path.h"
+
+namespace quorumfs::tree_internal {
+
+Node* TreeState::make_open_directory(std::string_view name, uint64_t inode, uint32_t mode) {
+  Node* node = make_node(name);
+  node->inode_ = inode;
+  node->directory_ = true;
+  node->acl_ = acls_.acquire({AclEntry{kAllPerms, "world", "anyone"}});
+  node->attrs_.mode = mode;
+  return node;
+}
+
+std::unique_ptr<TreeState> TreeState::with_initial_nodes() {
+  auto state = std::make_unique<TreeState>();
+  Node* root = state->make_open_directory("", kRootInode, 0755);
+  state->attach(root);
+  // Read-only, so no write bits: ls -l shows what the tree enforces.
+  Node* system = state->make_open_directory(kSystemPath.substr(1), kSystemInode, 0555);
+  system->parent_ = root;
+  state->attach(system);
+  state->next_inode = kSystemInode + 1;
+  return state;
+}
+
+TreeState::~TreeState() {
+  // Iterative: a deep tree must not overflow the stack.
+  std::vector<Node*> pending;
+  if (root_) pending.push_back(root_);
+  while (!pending.empty()) {
+    Node* node = pending.back();
+    pending.pop_back();
+    if (node->children_) {
+      pending.insert(pending.end(), node->children_->nodes.begin(), node->children_->nodes.end());
+      delete node->children_;
+      node->children_ = nullptr;
+    }
+    destroy_node(node);
+  }
+}
+
+Node* TreeState::find(std::string_view path) const {
+  if (!root_ || !valid_path(path)) return nullptr;
+  Node* node = root_;
+  for_each_name(path, [&](std::string_view name) {
+    node = child(*node, name);
+    return node != nullptr;
+  });
+  return node;
+}
+
+Node* TreeState::by_inode(uint64_t inode) const {
+  auto it = by_inode_.find(inode);
+  return it == by_inode_.end() ? nullptr : *it;
+}
+
+Node* TreeState::child(const Node& dir, std::string_view name) {
+  if (!dir.children_) return nullptr;
+  auto it = dir.children_->nodes.find(name);
+  return it == dir.children_->nodes.end() ? nullptr : *it;
+}
+
+bool TreeState::attached(const Node& node) const {
+  const Node* at = &node;
+  for (; at->parent_; at = at->parent_) {
+    if (child(*at->parent_, at->name()) != at) return false;
+  }
+  return at == root_;
+}
+
+std::string TreeState::path_of(const Node& node) const {
+  if (!node.parent_) return "/";
+  std::vector<std::string_view> names;
+  for (const Node* at = &node; at->parent_; at = at->parent_) names.push_back(at->name());
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    path += '/';
+    path += *it;
+  }
+  return path;
+}
+
+const absl::flat_hash_set<Node*>* TreeState::ephemerals_of(uint64_t session) const {
+  auto it = ephemerals_.find(session);
+  return it == ephemerals_.end() ? nullptr : &it->second;
+}
+
+std::vector<uint64_t> TreeState::sessions() const {
+  std::vector<uint64_t> sessions;
+  sessions.reserve(ephemerals_.size());
+  for (const auto& [session, nodes] : ephemerals_) sessions.push_back(session);
+  std::sort(sessions.begin(), sessions.end());
+  return sessions;
+}
+
+Node* TreeState::make_node(std::string_view name) {
+  assert(name.size() <= kNameBytesMax);
+  void* memory = ::operator new(sizeof(Node) + name.size());
+  Node* node = new (memory) Node();
+  std::memcpy(static_cast<char*>(memory) + sizeof(Node), name.data(), name.size());
+  node->name_size_ = static_cast<uint8_t>(name.size());
+  return node;
+}
+
+void TreeState::destroy_node(Node* node) {
+  assert(!node->children_);
+  node->~Node();
+  ::operator delete(node);
+}
+
+void TreeState::attach(Node* node) {
+  if (node->parent_) {
+    if (!node->parent_->children_) node->parent_->children_ = new Node::ChildSet();
+    bool inserted = node->parent_->children_->nodes.insert(node).second;
+    assert(inserted);
+    (void)inserted;
+  } else {
+    assert(!root_);
+    root_ = node;
+  }
+  index_inode(node);
+  if (node->stat_.ephemeral_owner != 0) ephemerals_[node->stat_.ephemeral_owner].insert(node);
+  node_count_++;
+}
+
+void TreeState::detach(Node* node) {
+  assert(node->parent_ && !node->children_);
+  Node* parent = node->parent_;
+  parent->children_->nodes.erase(node);
+  if (parent->children_->nodes.empty()) {
+    delete parent->children_;
+    parent->children_ = nullptr;
+  }
+  auto indexed = by_inode_.find(node->inode_);
+  if (indexed != by_inode_.end() && *indexed == node) by_inode_.erase(indexed);
+  if (uint64_t session = node->stat_.ephemeral_owner; session != 0) {
+    auto owned = ephemerals_.find(session);
+    owned->second.erase(node);
+    if (owned->second.empty()) ephemerals_.erase(owned);
+  }
+  node_count_--;
+}
+
+void TreeState::index_inode(Node* node) {
+  auto [it, inserted] = by_inode_.insert(node);
+  if (!inserted && *it != node) {
+    by_inode_.erase(it);
+    by_inode_.insert(node);
+  }
+}
+
+}  // namespace quorumfs::tree_internal

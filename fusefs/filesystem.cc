@@ -1,0 +1,872 @@
+#include "fusefs/filesystem.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstring>
+#include <limits>
+
+#include "fusefs/errors.h"
+#include "fusefs/xattrs.h"
+
+namespace quorumfs::fusefs {
+
+namespace {
+
+constexpr size_t kNameBytesMax = 255;
+constexpr int kRenameAttempts = 5;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Filesystem* self(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_userdata(req)); }
+
+proto::Op* add_op(proto::Txn& txn) { return txn.add_ops(); }
+
+std::string join(const std::string& parent_path, std::string_view name) {
+  std::string path = parent_path == "/" ? "" : parent_path;
+  path += '/';
+  path += name;
+  return path;
+}
+
+int64_t timespec_ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
+
+timespec ns_timespec(int64_t ns) {
+  return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+}  // namespace
+
+// One open file description. Writes are buffered here and committed as ONE setData at flush
+// (every close of a descriptor) or fsync (contract §3).
+struct Filesystem::OpenFile {
+  uint64_t inode = 0;
+  bool writable = false;
+  bool append = false;
+  bool loaded = false;    // buffer holds the content this descriptor reads and writes
+  bool dirty = false;     // buffer must be committed
+  bool too_large = false; // a write went past the data limit: the commit fails with EFBIG
+  std::string buffer;
+  uint64_t session_id = 0;  // non-zero: this description owns ephemeral nodes
+};
+
+// A directory listing taken at offset 0, so that offsets stay valid while the directory changes.
+struct Filesystem::OpenDir {
+  struct Entry {
+    std::string name;
+    uint64_t inode;
+    bool directory;
+  };
+  std::vector<Entry> entries;
+};
+
+namespace {
+
+Filesystem::OpenFile* open_file(fuse_file_info* fi) {
+  return reinterpret_cast<Filesystem::OpenFile*>(fi->fh);
+}
+
+// The C entry points libfuse calls; each forwards to the Filesystem.
+const fuse_lowlevel_ops kOperations = [] {
+  fuse_lowlevel_ops ops{};
+  ops.init = [](void* data, fuse_conn_info* conn) { static_cast<Filesystem*>(data)->init(conn); };
+  ops.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { self(r)->lookup(r, p, n); };
+  ops.forget = [](fuse_req_t r, fuse_ino_t, uint64_t) { fuse_reply_none(r); };
+  ops.forget_multi = [](fuse_req_t r, size_t, fuse_forget_data*) { fuse_reply_none(r); };
+  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) { self(r)->getattr(r, i); };
+  ops.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* f) {
+    self(r)->setattr(r, i, a, s, f);
+  };
+  ops.mknod = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, dev_t d) {
+    self(r)->mknod(r, p, n, m, d);
+  };
+  ops.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m) { self(r)->mkdir(r, p, n, m); };
+  ops.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { self(r)->unlink(r, p, n, false); };
+  ops.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { self(r)->unlink(r, p, n, true); };
+  ops.symlink = [](fuse_req_t r, const char*, fuse_ino_t, const char*) { fuse_reply_err(r, EPERM); };
+  ops.link = [](fuse_req_t r, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(r, EPERM); };
+  ops.rename = [](fuse_req_t r, fuse_ino_t p, const char* n, fuse_ino_t np, const char* nn,
+                  unsigned int f) { self(r)->rename(r, p, n, np, nn, f); };
+  ops.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->open(r, i, f); };
+  ops.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* f) {
+    self(r)->create(r, p, n, m, f);
+  };
+  ops.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    self(r)->read(r, i, s, o, f);
+  };
+  ops.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o, fuse_file_info* f) {
+    self(r)->write(r, i, b, s, o, f);
+  };
+  ops.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->flush(r, i, f); };
+  ops.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { self(r)->flush(r, i, f); };
+  ops.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->release(r, i, f); };
+  ops.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->opendir(r, i, f); };
+  ops.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    self(r)->readdir(r, i, s, o, f, false);
+  };
+  ops.readdirplus = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    self(r)->readdir(r, i, s, o, f, true);
+  };
+  ops.releasedir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->releasedir(r, i, f); };
+  ops.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(r, 0); };
+  ops.statfs = [](fuse_req_t r, fuse_ino_t i) { self(r)->statfs(r, i); };
+  ops.setxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, const char* v, size_t s, int f) {
+    self(r)->setxattr(r, i, n, v, s, f);
+  };
+  ops.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) { self(r)->getxattr(r, i, n, s); };
+  ops.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { self(r)->listxattr(r, i, s); };
+  ops.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { self(r)->removexattr(r, i, n); };
+  return ops;
+}();
+
+}  // namespace
+
+Filesystem::Filesystem(boost::asio::io_context& io, Backend& backend, MountOptions options)
+    : io_(io), backend_(backend), options_(std::move(options)) {}
+
+Filesystem::~Filesystem() { unmount(); }
+
+// ---- mount and the event loop ----------------------------------------------------------------
+
+bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
+  on_exit_ = std::move(on_exit);
+  std::vector<std::string> arguments = {"quorumfs", "-o", "fsname=quorumfs,subtype=quorumfs,default_permissions"};
+  if (options_.allow_other) arguments.back() += ",allow_other";
+  if (options_.auto_unmount) arguments.back() += ",auto_unmount";
+  if (options_.debug) arguments.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& argument : arguments) argv.push_back(argument.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  session_ = fuse_session_new(&args, &kOperations, sizeof(kOperations), this);
+  if (session_ == nullptr) {
+    *error = "cannot create the FUSE session (bad mount options?)";
+    return false;
+  }
+  if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
+    fuse_session_destroy(session_);
+    session_ = nullptr;
+    *error = "cannot mount on " + options_.mountpoint;
+    return false;
+  }
+  mounted_ = true;
+  int fd = fuse_session_fd(session_);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  notifier_ = std::make_unique<Notifier>(session_);
+  // The descriptor stays libfuse's; asio only waits on a duplicate of it.
+  device_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, dup(fd));
+  wait_readable();
+  return true;
+}
+
+void Filesystem::wait_readable() {
+  device_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this](const boost::system::error_code& error) {
+                        if (error) return;  // cancelled at unmount
+                        serve_ready();
+                      });
+}
+
+// Serves every request the kernel has queued, then waits again. One thread owns the tree, so
+// the loop is single-threaded on purpose (FUSE-FACTS: faster than multi-threaded on 2 vCPUs).
+void Filesystem::serve_ready() {
+  for (int served = 0; served < 64; ++served) {
+    int result = fuse_session_receive_buf(session_, &buffer_);
+    if (result == -EAGAIN || result == -EINTR) break;
+    if (result <= 0 || fuse_session_exited(session_)) {
+      spdlog::info("mount {} went away", options_.mountpoint);
+      if (on_exit_) boost::asio::post(io_, on_exit_);
+      return;
+    }
+    fuse_session_process_buf(session_, &buffer_);
+  }
+  wait_readable();
+}
+
+void Filesystem::unmount() {
+  if (!mounted_) return;
+  mounted_ = false;
+  if (device_) {
+    device_->cancel();
+    device_.reset();
+  }
+  if (notifier_) notifier_->stop();
+  fuse_session_unmount(session_);
+  fuse_session_destroy(session_);
+  session_ = nullptr;
+  free(buffer_.mem);
+  buffer_ = fuse_buf{};
+}
+
+void Filesystem::init(fuse_conn_info* conn) {
+  // O_TRUNC arrives with OPEN, so truncation is part of the one commit at close.
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // Splice would need a pipe per read on a non-blocking device; the requests are small.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  // Data changes are committed by the daemon; a kernel write-back cache would reorder them.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+proto::Caller Filesystem::caller_of(fuse_req_t req) const {
+  const fuse_ctx* context = fuse_req_ctx(req);
+  proto::Caller caller;
+  caller.set_uid(context->uid);
+  caller.set_gid(context->gid);
+  return caller;
+}
+
+// ACL check; the supplementary groups are read (from /proc, by libfuse) only when the primary
+// ids do not already settle it.
+bool Filesystem::permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller) {
+  if (backend_.tree().permits(node, perm, *caller)) return true;
+  if (caller->groups_size() > 0) return false;
+  bool names_a_group = false;
+  for (const auto& entry : node.acl()) names_a_group |= entry.scheme == "gid";
+  if (!names_a_group) return false;
+  gid_t groups[64];
+  int count = fuse_req_getgroups(req, 64, groups);
+  for (int i = 0; i < count && i < 64; ++i) caller->add_groups(groups[i]);
+  return caller->groups_size() > 0 && backend_.tree().permits(node, perm, *caller);
+}
+
+const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
+  const Node* node = backend_.tree().by_inode(ino);
+  if (node == nullptr) fuse_reply_err(req, ENOENT);
+  return node;
+}
+
+bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out) {
+  size_t length = strlen(name);
+  if (length > kNameBytesMax) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return false;
+  }
+  const Node* directory = node_or_reply(req, parent);
+  if (directory == nullptr) return false;
+  if (!directory->is_directory()) {
+    fuse_reply_err(req, ENOTDIR);
+    return false;
+  }
+  out->parent = directory;
+  out->node = backend_.tree().child(*directory, std::string_view(name, length));
+  out->path = join(backend_.tree().path_of(*directory), std::string_view(name, length));
+  return true;
+}
+
+struct stat Filesystem::attributes_of(const Node& node) const {
+  struct stat attr {};
+  const PosixAttrs& posix = node.attrs();
+  attr.st_ino = node.inode();
+  attr.st_mode = (node.is_directory() ? S_IFDIR : S_IFREG) | (posix.mode & 07777);
+  attr.st_nlink = node.is_directory() ? 2 : 1;
+  attr.st_uid = posix.uid;
+  attr.st_gid = posix.gid;
+  attr.st_size = static_cast<off_t>(node.data().size());
+  attr.st_blksize = 4096;
+  attr.st_blocks = (attr.st_size + 511) / 512;
+  attr.st_atim = ns_timespec(posix.atime_ns);
+  attr.st_mtim = ns_timespec(posix.mtime_ns);
+  attr.st_ctim = ns_timespec(posix.ctime_ns);
+  return attr;
+}
+
+void Filesystem::reply_entry(fuse_req_t req, const Node& node, bool cacheable) {
+  fuse_entry_param entry{};
+  entry.ino = node.inode();
+  entry.generation = 1;
+  entry.attr = attributes_of(node);
+  double timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
+  entry.attr_timeout = timeout;
+  // A sequential create answers for a name the caller did not ask for: that name must not be
+  // cached as if it existed (FUSE-FACTS: then `stat item-` is ENOENT, `ls` shows the real name).
+  entry.entry_timeout = cacheable ? timeout : 0.0;
+  fuse_reply_entry(req, &entry);
+}
+
+void Filesystem::submit(fuse_req_t req, proto::Txn txn, Backend::Done done) {
+  *txn.mutable_caller() = caller_of(req);
+  backend_.submit(std::move(txn), std::move(done));
+}
+
+// ---- names -----------------------------------------------------------------------------------
+
+void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Child child;
+  if (!resolve(req, parent, name, &child)) return;
+  if (child.node == nullptr) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  reply_entry(req, *child.node, true);
+}
+
+void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino) {
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  struct stat attr = attributes_of(*node);
+  fuse_reply_attr(req, &attr, options_.kernel_cache ? options_.cache_timeout_s : 0.0);
+}
+
+void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+  // Devices and fifos have no znode meaning: refused, nothing created (contract §3).
+  if (!S_ISREG(mode)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  create_node(req, parent, name, mode, false, nullptr);
+}
+
+void Filesystem::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  create_node(req, parent, name, mode, true, nullptr);
+}
+
+void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                        fuse_file_info* fi) {
+  create_node(req, parent, name, mode, false, fi);
+}
+
+// mkdir, mknod and open(O_CREAT). The parent's sticky bit makes the new node sequential, its
+// set-gid bit makes a new file ephemeral; on a file, the same bits in mode add to those
+// (contract §4). The ephemeral owner is the open file description created here.
+void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                             bool directory, fuse_file_info* fi) {
+  Child child;
+  if (!resolve(req, parent, name, &child)) return;
+  if (child.node != nullptr) {
+    fuse_reply_err(req, EEXIST);
+    return;
+  }
+  uint32_t parent_mode = child.parent->attrs().mode;
+  bool sequential = (parent_mode & S_ISVTX) || (!directory && (mode & S_ISVTX));
+  bool ephemeral = !directory && ((parent_mode & S_ISGID) || (mode & S_ISGID));
+  const fuse_ctx* context = fuse_req_ctx(req);
+
+  proto::Txn txn;
+  proto::CreateOp* create = add_op(txn)->mutable_create();
+  create->set_path(child.path);
+  create->set_directory(directory);
+  create->set_sequential(sequential);
+  // On a file the creation-flag bits were requests, not permissions to keep.
+  create->mutable_meta()->set_mode(directory ? (mode & 07777) : (mode & 0777));
+  create->mutable_meta()->set_uid(context->uid);
+  create->mutable_meta()->set_gid(context->gid);
+  uint64_t session_id = ephemeral ? backend_.new_session_id() : 0;
+  create->set_ephemeral_owner(session_id);
+
+  fuse_file_info info = fi ? *fi : fuse_file_info{};
+  std::string requested(name);
+  submit(req, std::move(txn), [this, req, info, session_id, requested, with_file = fi != nullptr](
+                                  const ApplyResult& result) mutable {
+    if (result.code != Code::kOk) {
+      fuse_reply_err(req, errno_of(result.code));
+      return;
+    }
+    const Node* node = backend_.tree().by_inode(result.ops[0].inode);
+    bool same_name = node->name() == requested;
+    if (!with_file) {
+      reply_entry(req, *node, same_name);
+      return;
+    }
+    auto file = std::make_unique<OpenFile>();
+    file->inode = node->inode();
+    file->writable = (info.flags & O_ACCMODE) != O_RDONLY;
+    file->append = info.flags & O_APPEND;
+    file->loaded = true;  // a new node's content is empty
+    file->session_id = session_id;
+    info.fh = reinterpret_cast<uint64_t>(file.get());
+    info.direct_io = file->writable;
+    fuse_entry_param entry{};
+    entry.ino = node->inode();
+    entry.generation = 1;
+    entry.attr = attributes_of(*node);
+    double timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
+    entry.attr_timeout = timeout;
+    entry.entry_timeout = same_name ? timeout : 0.0;
+    if (fuse_reply_create(req, &entry, &info) == 0) {
+      file.release();
+    } else if (session_id != 0) {
+      close_session(session_id);  // the caller is gone (interrupted): its ephemeral goes too
+    }
+  });
+}
+
+void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
+  Child child;
+  if (!resolve(req, parent, name, &child)) return;
+  if (child.node == nullptr) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  proto::Txn txn;
+  proto::DeleteOp* remove = add_op(txn)->mutable_remove();
+  remove->set_path(child.path);
+  remove->set_expected_version(-1);
+  remove->set_must_be_directory(directory);
+  remove->set_must_be_file(!directory);
+  submit(req, std::move(txn),
+         [req](const ApplyResult& result) { fuse_reply_err(req, errno_of(result.code)); });
+}
+
+void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+                        const char* new_name, unsigned int flags) {
+  if (flags & RENAME_EXCHANGE) {
+    fuse_reply_err(req, EINVAL);  // two creates and two deletes; not offered
+    return;
+  }
+  rename_attempt(req, parent, name, new_parent, new_name, flags, kRenameAttempts);
+}
+
+// rename(2) is ONE multi txn: [delete the target it replaces], create the target with the
+// source's data, ACL, owner and inode, delete the source. Version checks make it fail whole if
+// the source or target changed since we read them; then it is rebuilt and tried again.
+void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string name,
+                                fuse_ino_t new_parent, std::string new_name, unsigned int flags,
+                                int attempts_left) {
+  Child source;
+  Child target;
+  if (!resolve(req, parent, name.c_str(), &source)) return;
+  if (!resolve(req, new_parent, new_name.c_str(), &target)) return;
+  if (source.node == nullptr) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (source.node == target.node) {
+    fuse_reply_err(req, 0);
+    return;
+  }
+  const Node& from = *source.node;
+  // Moving a subtree is not one znode operation; EXDEV makes mv copy it instead.
+  if (from.is_directory() && from.num_children() > 0) {
+    fuse_reply_err(req, EXDEV);
+    return;
+  }
+  proto::Txn txn;
+  if (target.node != nullptr) {
+    if (flags & RENAME_NOREPLACE) {
+      fuse_reply_err(req, EEXIST);
+      return;
+    }
+    const Node& to = *target.node;
+    if (to.is_directory() != from.is_directory()) {
+      fuse_reply_err(req, to.is_directory() ? EISDIR : ENOTDIR);
+      return;
+    }
+    proto::DeleteOp* replace = add_op(txn)->mutable_remove();
+    replace->set_path(target.path);
+    replace->set_expected_version(to.stat().version);
+  }
+  proto::CreateOp* create = add_op(txn)->mutable_create();
+  create->set_path(target.path);
+  create->set_data(from.data());
+  create->set_directory(from.is_directory());
+  create->set_ephemeral_owner(from.stat().ephemeral_owner);
+  create->set_acl(format_acl(from.acl()));
+  create->set_inode(from.inode());
+  proto::PosixMeta* meta = create->mutable_meta();
+  meta->set_uid(from.attrs().uid);
+  meta->set_gid(from.attrs().gid);
+  meta->set_mode(from.attrs().mode);
+  meta->set_atime_ns(from.attrs().atime_ns);
+  meta->set_mtime_ns(from.attrs().mtime_ns);
+  proto::DeleteOp* remove = add_op(txn)->mutable_remove();
+  remove->set_path(source.path);
+  remove->set_expected_version(from.stat().version);
+
+  submit(req, std::move(txn), [=, this](const ApplyResult& result) {
+    if (result.code == Code::kBadVersion && attempts_left > 1) {
+      rename_attempt(req, parent, name, new_parent, new_name, flags, attempts_left - 1);
+      return;
+    }
+    fuse_reply_err(req, errno_of(result.code));
+  });
+}
+
+// ---- attributes ------------------------------------------------------------------------------
+
+void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                         fuse_file_info* fi) {
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  OpenFile* file = fi ? open_file(fi) : nullptr;
+  proto::Txn txn;
+  std::string path = backend_.tree().path_of(*node);
+
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (node->is_directory()) {
+      fuse_reply_err(req, EISDIR);
+      return;
+    }
+    if (static_cast<uint64_t>(attr->st_size) > options_.data_bytes_max &&
+        static_cast<uint64_t>(attr->st_size) > node->data().size()) {
+      fuse_reply_err(req, EFBIG);
+      return;
+    }
+    if (file != nullptr) {
+      // ftruncate: part of this descriptor's pending commit.
+      if (!file->loaded) file->buffer = node->data();
+      file->loaded = true;
+      file->buffer.resize(attr->st_size);
+      file->dirty = true;
+    } else {
+      std::string data = node->data();
+      data.resize(attr->st_size);
+      proto::SetDataOp* set = add_op(txn)->mutable_set_data();
+      set->set_path(path);
+      set->set_data(std::move(data));
+      set->set_expected_version(-1);
+    }
+  }
+  proto::PosixMeta meta;
+  if (to_set & FUSE_SET_ATTR_MODE) meta.set_mode(attr->st_mode & 07777);
+  if (to_set & FUSE_SET_ATTR_UID) meta.set_uid(attr->st_uid);
+  if (to_set & FUSE_SET_ATTR_GID) meta.set_gid(attr->st_gid);
+  int64_t now = now_ns();
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) meta.set_atime_ns(now);
+  else if (to_set & FUSE_SET_ATTR_ATIME) meta.set_atime_ns(timespec_ns(attr->st_atim));
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) meta.set_mtime_ns(now);
+  else if (to_set & FUSE_SET_ATTR_MTIME) meta.set_mtime_ns(timespec_ns(attr->st_mtim));
+  if (meta.ByteSizeLong() > 0) {
+    proto::SetMetaOp* set = add_op(txn)->mutable_set_meta();
+    set->set_path(path);
+    *set->mutable_meta() = meta;
+  }
+  if (txn.ops_size() == 0) {
+    getattr(req, ino);  // e.g. only ctime, or a truncate kept for the commit
+    return;
+  }
+  txn.set_time_ns(now);
+  submit(req, std::move(txn), [this, req, ino](const ApplyResult& result) {
+    if (result.code != Code::kOk) {
+      fuse_reply_err(req, errno_of(result.code));
+      return;
+    }
+    getattr(req, ino);
+  });
+}
+
+// ---- files -----------------------------------------------------------------------------------
+
+void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  int access = fi->flags & O_ACCMODE;
+  proto::Caller caller = caller_of(req);
+  if ((access != O_WRONLY && !permitted(req, *node, kRead, &caller)) ||
+      (access != O_RDONLY && !permitted(req, *node, kWrite, &caller))) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
+  auto file = std::make_unique<OpenFile>();
+  file->inode = ino;
+  file->writable = access != O_RDONLY;
+  file->append = fi->flags & O_APPEND;
+  if (file->writable && (fi->flags & O_TRUNC)) {
+    file->loaded = true;  // empty
+    file->dirty = true;   // O_TRUNC is part of the commit at close
+  }
+  // Writers bypass the page cache, so a half-written buffer is never seen by other readers;
+  // readers keep it, and every committed change of the data invalidates it.
+  fi->direct_io = file->writable;
+  fi->keep_cache = !file->writable && options_.kernel_cache;
+  fi->fh = reinterpret_cast<uint64_t>(file.get());
+  if (fuse_reply_open(req, fi) == 0) file.release();
+}
+
+void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  OpenFile* file = open_file(fi);
+  const std::string* data = nullptr;
+  if (file->loaded) {
+    data = &file->buffer;  // this descriptor's own pending writes
+  } else {
+    const Node* node = node_or_reply(req, ino);
+    if (node == nullptr) return;
+    data = &node->data();
+  }
+  if (static_cast<size_t>(offset) >= data->size()) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  size_t length = std::min(size, data->size() - offset);
+  fuse_reply_buf(req, data->data() + offset, length);
+}
+
+void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
+                       fuse_file_info* fi) {
+  OpenFile* file = open_file(fi);
+  if (!file->loaded) {
+    const Node* node = node_or_reply(req, ino);
+    if (node == nullptr) return;
+    file->buffer = node->data();
+    file->loaded = true;
+  }
+  size_t position = file->append ? file->buffer.size() : static_cast<size_t>(offset);
+  if (position + size > options_.data_bytes_max) {
+    // Nothing of this descriptor's writes will be committed: a half file is never stored.
+    file->too_large = true;
+    fuse_reply_err(req, EFBIG);
+    return;
+  }
+  if (file->buffer.size() < position + size) file->buffer.resize(position + size);
+  file->buffer.replace(position, size, buf, size);
+  file->dirty = true;
+  fuse_reply_write(req, size);
+}
+
+void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { commit(req, *open_file(fi)); }
+
+// The one setData of everything this descriptor wrote since the last commit (contract §3).
+void Filesystem::commit(fuse_req_t req, OpenFile& file) {
+  if (file.too_large) {
+    file.too_large = false;
+    file.dirty = false;
+    file.loaded = false;
+    file.buffer.clear();
+    fuse_reply_err(req, EFBIG);
+    return;
+  }
+  if (!file.dirty) {
+    fuse_reply_err(req, 0);
+    return;
+  }
+  const Node* node = node_or_reply(req, file.inode);
+  if (node == nullptr) return;
+  proto::Txn txn;
+  proto::SetDataOp* set = add_op(txn)->mutable_set_data();
+  set->set_path(backend_.tree().path_of(*node));
+  set->set_data(std::move(file.buffer));
+  set->set_expected_version(-1);
+  file.buffer.clear();
+  file.dirty = false;
+  file.loaded = false;
+  uint64_t inode = file.inode;
+  submit(req, std::move(txn), [this, req, inode](const ApplyResult& result) {
+    if (result.code != Code::kOk) {
+      fuse_reply_err(req, errno_of(result.code));
+      return;
+    }
+    // Readers' cached pages must go before the writer's close returns: a process that sees the
+    // close (IN_CLOSE_WRITE) and then reads must get the new data (contract §5).
+    notifier_->invalidate_inode(inode, true);
+    notifier_->then([req] { fuse_reply_err(req, 0); });
+  });
+}
+
+void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  std::unique_ptr<OpenFile> file(open_file(fi));
+  // The last reference to the description that created ephemerals is gone: so are they.
+  if (file->session_id != 0) close_session(file->session_id);
+  fuse_reply_err(req, 0);
+}
+
+void Filesystem::close_session(uint64_t session_id) {
+  proto::Txn txn;
+  add_op(txn)->mutable_close_session()->set_session_id(session_id);
+  backend_.submit(std::move(txn), [this](const ApplyResult& result) {
+    // The kernel did not see these deletes: drop its entries for them.
+    for (const Change& change : result.changes) {
+      if (change.kind == Change::Kind::kDeleted) {
+        notifier_->deleted(change.parent_inode, change.inode, change.name);
+      }
+    }
+  });
+}
+
+void Filesystem::on_foreign_change(const ApplyResult& result) {
+  if (!notifier_) return;
+  for (const Change& change : result.changes) {
+    switch (change.kind) {
+      case Change::Kind::kCreated:
+        notifier_->invalidate_entry(change.parent_inode, change.name);
+        notifier_->invalidate_inode(change.parent_inode, false);
+        break;
+      case Change::Kind::kDeleted:
+        notifier_->deleted(change.parent_inode, change.inode, change.name);
+        notifier_->invalidate_inode(change.parent_inode, false);
+        break;
+      case Change::Kind::kData:
+        notifier_->invalidate_inode(change.inode, true);
+        break;
+      case Change::Kind::kAttrs:
+        notifier_->invalidate_inode(change.inode, false);
+        break;
+    }
+  }
+}
+
+// ---- directories -----------------------------------------------------------------------------
+
+void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  proto::Caller caller = caller_of(req);
+  if (!permitted(req, *node, kRead, &caller)) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
+  auto dir = std::make_unique<OpenDir>();
+  fi->fh = reinterpret_cast<uint64_t>(dir.get());
+  if (fuse_reply_open(req, fi) == 0) dir.release();
+}
+
+void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                         fuse_file_info* fi, bool plus) {
+  auto* dir = reinterpret_cast<OpenDir*>(fi->fh);
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  if (offset == 0) {
+    dir->entries.clear();
+    dir->entries.push_back({".", node->inode(), true});
+    const Node* up = node->parent() ? node->parent() : node;
+    dir->entries.push_back({"..", up->inode(), true});
+    node->for_each_child("", [dir](const Node& child) {
+      dir->entries.push_back({std::string(child.name()), child.inode(), child.is_directory()});
+      return true;
+    });
+  }
+  std::string reply(size, '\0');
+  size_t used = 0;
+  for (size_t index = offset; index < dir->entries.size(); ++index) {
+    const auto& entry = dir->entries[index];
+    size_t room = size - used;
+    size_t needed;
+    off_t next = static_cast<off_t>(index + 1);
+    const Node* child = backend_.tree().by_inode(entry.inode);
+    if (plus && child != nullptr && index >= 2) {
+      fuse_entry_param param{};
+      param.ino = child->inode();
+      param.generation = 1;
+      param.attr = attributes_of(*child);
+      param.attr_timeout = param.entry_timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
+      needed = fuse_add_direntry_plus(req, reply.data() + used, room, entry.name.c_str(), &param, next);
+    } else {
+      if (index >= 2 && child == nullptr) continue;  // deleted since the listing was taken
+      struct stat attr {};
+      attr.st_ino = entry.inode;
+      attr.st_mode = entry.directory ? S_IFDIR : S_IFREG;
+      if (plus) {
+        fuse_entry_param param{};  // "." and "..": no entry for the kernel to keep
+        param.attr = attr;
+        needed = fuse_add_direntry_plus(req, reply.data() + used, room, entry.name.c_str(), &param, next);
+      } else {
+        needed = fuse_add_direntry(req, reply.data() + used, room, entry.name.c_str(), &attr, next);
+      }
+    }
+    if (needed > room) break;
+    used += needed;
+  }
+  fuse_reply_buf(req, reply.data(), used);
+}
+
+void Filesystem::releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<OpenDir*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void Filesystem::statfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs info {};
+  info.f_bsize = 4096;
+  info.f_frsize = 4096;
+  info.f_blocks = 1u << 20;
+  info.f_bfree = info.f_bavail = 1u << 19;
+  info.f_files = 1u << 24;
+  info.f_ffree = info.f_favail = info.f_files - backend_.tree().node_count();
+  info.f_namemax = kNameBytesMax;
+  fuse_reply_statfs(req, &info);
+}
+
+// ---- extended attributes ---------------------------------------------------------------------
+
+namespace {
+void reply_value(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (value.size() > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+}  // namespace
+
+void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  XattrKind kind = classify_xattr(name);
+  // Everything else (security.capability is asked on every first write) is simply absent.
+  if (kind == XattrKind::kUnknown) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  proto::Caller caller = caller_of(req);
+  switch (kind) {
+    case XattrKind::kData:
+      if (!permitted(req, *node, kRead, &caller)) return (void)fuse_reply_err(req, EACCES);
+      return reply_value(req, node->data(), size);
+    case XattrKind::kAcl:
+      // ZooKeeper's getACL asks for READ or ADMIN.
+      if (!permitted(req, *node, kRead, &caller) && !permitted(req, *node, kAdmin, &caller)) {
+        return (void)fuse_reply_err(req, EACCES);
+      }
+      return reply_value(req, format_acl(node->acl()), size);
+    default:
+      return reply_value(req, *stat_xattr(backend_.tree(), *node, name), size);
+  }
+}
+
+void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  reply_value(req, list_xattrs(*node), size);
+}
+
+void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                          size_t size, int) {
+  XattrKind kind = classify_xattr(name);
+  if (kind == XattrKind::kUnknown) {
+    fuse_reply_err(req, ENOTSUP);  // no free-form attributes (cp -a skips them quietly)
+    return;
+  }
+  if (kind != XattrKind::kAcl && kind != XattrKind::kData) {
+    fuse_reply_err(req, EPERM);  // stat, name and path are read-only
+    return;
+  }
+  const Node* node = node_or_reply(req, ino);
+  if (node == nullptr) return;
+  proto::Txn txn;
+  std::string path = backend_.tree().path_of(*node);
+  if (kind == XattrKind::kAcl) {
+    proto::SetAclOp* set = add_op(txn)->mutable_set_acl();
+    set->set_path(path);
+    set->set_acl(std::string(value, size));
+    set->set_expected_aversion(-1);
+  } else {
+    proto::SetDataOp* set = add_op(txn)->mutable_set_data();
+    set->set_path(path);
+    set->set_data(std::string(value, size));
+    set->set_expected_version(-1);
+  }
+  submit(req, std::move(txn), [this, req, ino, kind](const ApplyResult& result) {
+    if (result.code != Code::kOk) {
+      fuse_reply_err(req, errno_of(result.code));
+      return;
+    }
+    notifier_->invalidate_inode(ino, kind == XattrKind::kData);
+    notifier_->then([req] { fuse_reply_err(req, 0); });
+  });
+}
+
+void Filesystem::removexattr(fuse_req_t req, fuse_ino_t, const char* name) {
+  fuse_reply_err(req, classify_xattr(name) == XattrKind::kUnknown ? ENODATA : EPERM);
+}
+
+}  // namespace quorumfs::fusefs

@@ -1,0 +1,123 @@
+// The mount: POSIX calls on the znode tree, through libfuse's low-level API.
+//
+//   $ quorumfs --data /var/lib/quorumfs /mnt/q &
+//   $ echo hello > /mnt/q/greeting            # create, then one setData at close
+//   $ cat /mnt/q/greeting                     # getData
+//   hello
+//   $ mkdir -m 1755 /mnt/q/queue              # sticky bit: children are sequential
+//   $ touch /mnt/q/queue/job- && ls /mnt/q/queue
+//   job-0000000000
+//   $ mkdir -m 2755 /mnt/q/members            # set-gid: files inside are ephemeral
+//   $ exec 3>/mnt/q/members/$(hostname)       # lives while fd 3 is open
+//   $ getfattr -d -m - /mnt/q/greeting        # ZooKeeper's stat as user.zk.* xattrs
+//
+// Threading: every handler runs on the daemon's event-loop thread, which also owns the tree, so
+// reads take no lock. A write handler builds a txn, submits it and returns; its reply is sent when
+// the txn is applied. Kernel caches (entry, attr, page) stay on; what the kernel cannot know is
+// invalidated through the Notifier.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fusefs/backend.h"
+#include "fusefs/notifier.h"
+
+namespace quorumfs::fusefs {
+
+struct MountOptions {
+  std::string mountpoint;
+  bool allow_other = true;
+  bool auto_unmount = true;
+  bool kernel_cache = true;   // entry/attr timeouts and page cache; off: every call reaches us
+  double cache_timeout_s = 1.0;
+  size_t data_bytes_max = 1 << 20;  // a file's content, as the tree's limit
+  bool debug = false;
+};
+
+class Filesystem {
+ public:
+  Filesystem(boost::asio::io_context& io, Backend& backend, MountOptions options);
+  ~Filesystem();
+
+  // Mounts and starts serving on the io_context. on_exit runs when the mount goes away
+  // (fusermount3 -u) so the daemon can stop.
+  bool mount(std::function<void()> on_exit, std::string* error);
+  void unmount();
+
+  // Every txn applied on this replica that did not come through this mount (another host,
+  // session expiry): its caches must go.
+  void on_foreign_change(const ApplyResult& result);
+
+  // Handlers (public for the C trampolines in filesystem.cc).
+  struct OpenFile;
+  struct OpenDir;
+  void init(fuse_conn_info* conn);
+  void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void getattr(fuse_req_t req, fuse_ino_t ino);
+  void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+  void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
+  void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory);
+  void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+              const char* new_name, unsigned int flags);
+  void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+  void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi);
+  void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
+             fuse_file_info* fi);
+  void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
+               bool plus);
+  void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void statfs(fuse_req_t req, fuse_ino_t ino);
+  void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags);
+  void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+
+ private:
+  struct Child {
+    const Node* parent;
+    const Node* node;  // null when the name is free
+    std::string path;
+  };
+  // Resolves parent + name; replies with the error and returns false when it cannot.
+  bool resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out);
+  const Node* node_or_reply(fuse_req_t req, fuse_ino_t ino);
+  proto::Caller caller_of(fuse_req_t req) const;
+  bool permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller);
+  void reply_entry(fuse_req_t req, const Node& node, bool cacheable);
+  struct stat attributes_of(const Node& node) const;
+  void submit(fuse_req_t req, proto::Txn txn, Backend::Done done);
+  void commit(fuse_req_t req, OpenFile& file);
+  void create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, bool directory,
+                   fuse_file_info* fi);
+  void rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string name, fuse_ino_t new_parent,
+                      std::string new_name, unsigned int flags, int attempts_left);
+  void close_session(uint64_t session_id);
+  void serve_ready();
+  void wait_readable();
+
+  boost::asio::io_context& io_;
+  Backend& backend_;
+  MountOptions options_;
+  fuse_session* session_ = nullptr;
+  std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> device_;
+  fuse_buf buffer_{};
+  std::function<void()> on_exit_;
+  bool mounted_ = false;
+};
+
+}  // namespace quorumfs::fusefs

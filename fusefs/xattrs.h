@@ -1,0 +1,30 @@
+// ZooKeeper's stat and ACL as extended attributes (contract §7).
+//
+//   $ getfattr -d -m - /mnt/q/greeting
+//   user.zk.czxid="0x100000002"  ...  user.zk.stat="czxid=0x100000002 mzxid=... numChildren=0"
+//   $ setfattr -n user.zk.acl -v 'world:anyone:r,uid:1000:cdrwa' /mnt/q/greeting
+//
+// zxids and ephemeralOwner are hex with 0x (as zkCli prints them); times are milliseconds since
+// the epoch; counters are decimal.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "daemon/tree/data_tree.h"
+
+namespace quorumfs::fusefs {
+
+inline constexpr std::string_view kZkPrefix = "user.zk.";
+
+enum class XattrKind { kStat, kAcl, kData, kName, kPath, kUnknown };
+XattrKind classify_xattr(std::string_view name);
+
+// Value of a read-only stat attribute, a user.zk.name/path, or nullopt.
+std::optional<std::string> stat_xattr(const DataTree& tree, const Node& node, std::string_view name);
+std::string stat_line(const Node& node);
+// NUL-separated names, as listxattr wants them.
+std::string list_xattrs(const Node& node);
+
+}  // namespace quorumfs::fusefs

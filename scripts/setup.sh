@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine for quorumfs and builds it.
+#
+#   $ bash scripts/setup.sh          # installs what is missing, loads fuse, builds into build/
+#   $ bash scripts/setup.sh          # second run: no apt at all, incremental build
+#
+# Everything the project needs on a fresh machine is installed here: CI runs on machines that
+# keep nothing installed by hand.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+packages=(
+  # toolchain and build
+  build-essential cmake pkg-config make
+  # libraries
+  libfuse3-dev libboost-dev libprotobuf-dev protobuf-compiler libabsl-dev libspdlog-dev libfmt-dev
+  libxxhash-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest
+  # the mount and the tools the integration tests drive through it
+  fuse3 attr inotify-tools rsync util-linux tar sed coreutils procps kmod psmisc
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)
+  [[ $status == installed ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${packages[@]}"
+fi
+
+# FUSE needs /dev/fuse; on a fresh kernel the module may not be loaded yet.
+if [[ ! -e /dev/fuse ]]; then
+  modprobe fuse || echo "setup: warning: modprobe fuse failed; /dev/fuse is missing" >&2
+fi
+
+build_dir=${QUORUMFS_BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$build_dir" -j2

@@ -1,0 +1,58 @@
+#include "fusefs/xattrs.h"
+
+#include <gtest/gtest.h>
+
+namespace quorumfs::fusefs {
+namespace {
+
+proto::Txn create(const std::string& path, const std::string& data) {
+  proto::Txn txn;
+  txn.set_time_ns(1'000'000'000'000);
+  auto* op = txn.add_ops()->mutable_create();
+  op->set_path(path);
+  op->set_data(data);
+  op->mutable_meta()->set_uid(0);
+  op->mutable_meta()->set_gid(0);
+  op->mutable_meta()->set_mode(0644);
+  return txn;
+}
+
+TEST(Xattrs, Classify_KnowsStatAclDataNameAndNothingElse) {
+  EXPECT_EQ(classify_xattr("user.zk.czxid"), XattrKind::kStat);
+  EXPECT_EQ(classify_xattr("user.zk.numChildren"), XattrKind::kStat);
+  EXPECT_EQ(classify_xattr("user.zk.stat"), XattrKind::kStat);
+  EXPECT_EQ(classify_xattr("user.zk.acl"), XattrKind::kAcl);
+  EXPECT_EQ(classify_xattr("user.zk.data"), XattrKind::kData);
+  EXPECT_EQ(classify_xattr("user.zk.name"), XattrKind::kName);
+  EXPECT_EQ(classify_xattr("user.zk.bogus"), XattrKind::kUnknown);
+  EXPECT_EQ(classify_xattr("security.capability"), XattrKind::kUnknown);
+}
+
+TEST(Xattrs, StatValues_ZxidsInHexCountersInDecimal) {
+  DataTree tree;
+  ASSERT_EQ(tree.apply(make_zxid(1, 2), create("/a", "hello")).code, Code::kOk);
+  const Node* node = tree.find("/a");
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.czxid"), "0x100000002");
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.version"), "0");
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.dataLength"), "5");
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.ctime"), "1000");
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.name"), "a");
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.path"), "/a");
+  EXPECT_EQ(*stat_xattr(tree, *node, "user.zk.stat"),
+            "czxid=0x100000002 mzxid=0x100000002 pzxid=0x100000002 ctime=1000 mtime=1000 version=0 "
+            "cversion=0 aversion=0 ephemeralOwner=0x0 dataLength=5 numChildren=0");
+}
+
+TEST(Xattrs, List_DataOnlyOnDirectories) {
+  DataTree tree;
+  ASSERT_EQ(tree.apply(make_zxid(1, 1), create("/f", "")).code, Code::kOk);
+  std::string file_names = list_xattrs(*tree.find("/f"));
+  std::string dir_names = list_xattrs(tree.root());
+  EXPECT_EQ(file_names.find(std::string("user.zk.data") + '\0'), std::string::npos);
+  EXPECT_NE(dir_names.find(std::string("user.zk.data") + '\0'), std::string::npos);
+  EXPECT_NE(file_names.find(std::string("user.zk.acl") + '\0'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace quorumfs::fusefs

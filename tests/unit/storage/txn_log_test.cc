@@ -1,0 +1,443 @@
+// The txn log on disk (daemon/storage/txn_log.h): group commit, segments, and recovery that
+// truncates only a torn tail and refuses to start on anything else.
+#include "daemon/storage/txn_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "consensus/log_format.h"
+#include "tests/unit/storage/temp_dir.h"
+
+namespace quorumfs {
+namespace {
+
+using testing::read_file_bytes;
+using testing::TempDir;
+using testing::write_file_bytes;
+
+using Records = std::vector<std::pair<Zxid, std::string>>;
+
+constexpr uint64_t kSmallPreallocateBytes = 4096;
+// Five-byte payloads keep every record 21 bytes, so a test can compute where record k starts.
+constexpr uint64_t kRecordBytes = log_format::record_bytes(5);
+uint64_t record_offset(int index) { return log_format::kFileHeaderBytes + static_cast<uint64_t>(index) * kRecordBytes; }
+std::string payload(int n) { return "txn-" + std::to_string(n % 10); }
+
+class TxnLogTest : public ::testing::Test {
+ protected:
+  TxnLogOptions options() const {
+    TxnLogOptions options;
+    options.dir = dir_.path() + "/log";
+    options.preallocate_bytes = kSmallPreallocateBytes;
+    return options;
+  }
+
+  std::unique_ptr<TxnLog> open_log(const TxnLogOptions& log_options) {
+    std::string error;
+    std::unique_ptr<TxnLog> log = TxnLog::open(log_options, &error);
+    EXPECT_NE(log, nullptr) << error;
+    return log;
+  }
+  std::unique_ptr<TxnLog> open_log() { return open_log(options()); }
+
+  std::string open_error() {
+    std::string error;
+    EXPECT_EQ(TxnLog::open(options(), &error), nullptr);
+    return error;
+  }
+
+  // Appends zxids (1, first) .. (1, last), one append() each.
+  static void append_range(TxnLog& log, int first, int last) {
+    for (int n = first; n <= last; ++n) log.append({LogEntry{make_zxid(1, n), payload(n)}});
+  }
+
+  static Records replay_all(const TxnLog& log, Zxid after = 0) {
+    Records records;
+    std::string error;
+    EXPECT_TRUE(log.replay(after, [&](Zxid zxid, std::string_view bytes) { records.emplace_back(zxid, bytes); },
+                           &error))
+        << error;
+    return records;
+  }
+
+  static Records expected(int first, int last) {
+    Records records;
+    for (int n = first; n <= last; ++n) records.emplace_back(make_zxid(1, n), payload(n));
+    return records;
+  }
+
+  // Writes five records in one segment and closes the log; returns that segment's path.
+  std::string write_five_records() {
+    auto log = open_log();
+    append_range(*log, 1, 5);
+    log->flush();
+    return log->segment_paths().at(0);
+  }
+
+  static void overwrite(const std::string& path, uint64_t offset, const std::string& bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)), static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  }
+
+  static void flip_byte(const std::string& path, uint64_t offset) {
+    std::string bytes = read_file_bytes(path);
+    overwrite(path, offset, std::string(1, static_cast<char>(bytes.at(offset) ^ 0x20)));
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(TxnLogTest, Open_EmptyDir_HasNoRecordsAndNoSegments) {
+  auto log = open_log();
+  EXPECT_EQ(log->last_zxid(), 0);
+  EXPECT_TRUE(log->segment_paths().empty());
+  EXPECT_TRUE(replay_all(*log).empty());
+}
+
+TEST_F(TxnLogTest, Reopen_ReplaysEveryRecordInOrder) {
+  {
+    auto log = open_log();
+    append_range(*log, 1, 10);
+    log->flush();
+  }
+  auto log = open_log();
+  EXPECT_EQ(log->last_zxid(), make_zxid(1, 10));
+  EXPECT_EQ(replay_all(*log), expected(1, 10));
+}
+
+TEST_F(TxnLogTest, Replay_AfterZxid_SkipsRecordsTheSnapshotCovers) {
+  {
+    auto log = open_log();
+    append_range(*log, 1, 10);
+  }
+  auto log = open_log();
+  EXPECT_EQ(replay_all(*log, make_zxid(1, 6)), expected(7, 10));
+}
+
+TEST_F(TxnLogTest, Destructor_DrainsTheQueueToDisk) {
+  {
+    auto log = open_log();
+    append_range(*log, 1, 50);  // no flush
+  }
+  auto log = open_log();
+  EXPECT_EQ(replay_all(*log), expected(1, 50));
+}
+
+TEST_F(TxnLogTest, Flush_ReturnsAfterOnDurableReportedTheHighestZxid) {
+  auto log = open_log();
+  std::atomic<Zxid> durable{0};
+  log->set_on_durable([&](Zxid zxid) {
+    EXPECT_GT(zxid, durable.load());  // rises with every group commit
+    durable = zxid;
+  });
+  append_range(*log, 1, 20);
+  log->flush();
+  EXPECT_EQ(durable.load(), make_zxid(1, 20));
+  EXPECT_EQ(log->last_zxid(), make_zxid(1, 20));
+}
+
+TEST_F(TxnLogTest, GroupCommit_ManyAppendsShareFewerSyncsThanRecords) {
+  TxnLogOptions slow = options();
+  slow.sync_delay_us = 2000;  // a slow disk: appends pile up behind each fsync
+  auto log = open_log(slow);
+  std::vector<Zxid> durable;  // written on the writer thread, read after flush()
+  log->set_on_durable([&](Zxid zxid) { durable.push_back(zxid); });
+  constexpr int kRecords = 300;
+  std::thread appender([&] {
+    for (int n = 1; n <= kRecords; ++n) {
+      log->append({LogEntry{make_zxid(1, n), payload(n)}});
+      std::this_thread::sleep_for(std::chrono::microseconds(50));  // a steady stream, not one burst
+    }
+  });
+  appender.join();
+  log->flush();
+
+  std::printf("group commit: %llu syncs for %d records\n", static_cast<unsigned long long>(log->sync_count()),
+              kRecords);
+  EXPECT_LT(log->sync_count(), kRecords / 3u);
+  EXPECT_EQ(log->sync_count(), durable.size());  // one on_durable per group commit
+  EXPECT_TRUE(std::is_sorted(durable.begin(), durable.end()));
+  EXPECT_EQ(durable.back(), make_zxid(1, kRecords));
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()), expected(1, kRecords));
+}
+
+TEST_F(TxnLogTest, Append_PastPreallocation_GrowsByWholeSteps) {
+  auto log = open_log();
+  std::vector<LogEntry> entries;
+  for (int n = 1; n <= 400; ++n) entries.push_back(LogEntry{make_zxid(1, n), payload(n)});  // 8.4 kB
+  log->append(std::move(entries));
+  log->flush();
+  const uint64_t file_bytes = std::filesystem::file_size(log->segment_paths().at(0));
+  EXPECT_EQ(file_bytes % kSmallPreallocateBytes, 0u);
+  EXPECT_GE(file_bytes, record_offset(400));
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()).size(), 400u);
+}
+
+TEST_F(TxnLogTest, Open_TornTail_IsTruncated) {
+  const std::string segment = write_five_records();
+  // A crash mid-append: the last record's payload only partly reached the disk.
+  overwrite(segment, record_offset(4) + 18, std::string(3, '\0'));
+
+  auto log = open_log();
+  EXPECT_EQ(log->last_zxid(), make_zxid(1, 4));
+  EXPECT_EQ(replay_all(*log), expected(1, 4));
+  EXPECT_EQ(std::filesystem::file_size(segment), kSmallPreallocateBytes);  // preallocation kept
+
+  log->append({LogEntry{make_zxid(1, 5), "again"}});
+  log.reset();
+  Records records = replay_all(*open_log());
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records.back(), std::make_pair(make_zxid(1, 5), std::string("again")));
+}
+
+TEST_F(TxnLogTest, Open_FileCutMidRecord_IsTruncated) {
+  const std::string segment = write_five_records();
+  std::filesystem::resize_file(segment, record_offset(4) + 10);  // inside the last record's header
+
+  auto log = open_log();
+  EXPECT_EQ(replay_all(*log), expected(1, 4));
+  append_range(*log, 5, 6);
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()), expected(1, 6));
+}
+
+TEST_F(TxnLogTest, Open_LengthPastEndOfFile_IsTruncated) {
+  const std::string segment = write_five_records();
+  std::filesystem::resize_file(segment, record_offset(5) - 2);
+  EXPECT_EQ(replay_all(*open_log()), expected(1, 4));
+}
+
+TEST_F(TxnLogTest, Open_CorruptMiddleRecord_FailsWithFileAndOffset) {
+  const std::string segment = write_five_records();
+  flip_byte(segment, record_offset(1) + 17);  // record 2's payload
+
+  const std::string error = open_error();
+  EXPECT_NE(error.find(segment + ": corrupt record at offset " + std::to_string(record_offset(1)) + ": checksum mismatch"),
+            std::string::npos)
+      << error;
+}
+
+TEST_F(TxnLogTest, Open_ZeroedMiddleRecord_FailsWithFileAndOffset) {
+  const std::string segment = write_five_records();
+  overwrite(segment, record_offset(1), std::string(kRecordBytes, '\0'));
+
+  const std::string error = open_error();
+  EXPECT_NE(error.find(segment + ": corrupt record at offset " + std::to_string(record_offset(1))), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("followed by data"), std::string::npos) << error;
+}
+
+TEST_F(TxnLogTest, Open_BadLastRecordOfNonLastSegment_Fails) {
+  std::string first_segment;
+  {
+    auto log = open_log();
+    append_range(*log, 1, 5);
+    log->flush();
+    log->roll();
+    append_range(*log, 6, 7);
+    log->flush();
+    ASSERT_EQ(log->segment_paths().size(), 2u);
+    first_segment = log->segment_paths().at(0);
+  }
+  overwrite(first_segment, record_offset(4) + 18, std::string(3, '\0'));  // looks torn, but is not last
+
+  const std::string error = open_error();
+  EXPECT_NE(error.find(first_segment + ": corrupt record at offset " + std::to_string(record_offset(4))),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("not the last segment"), std::string::npos) << error;
+}
+
+TEST_F(TxnLogTest, Open_GarbageAfterEndOfRecords_Fails) {
+  const std::string segment = write_five_records();
+  overwrite(segment, record_offset(5) + 100, "x");
+  const std::string error = open_error();
+  EXPECT_NE(error.find("offset " + std::to_string(record_offset(5))), std::string::npos) << error;
+}
+
+TEST_F(TxnLogTest, Open_SegmentHeaderDamaged_Fails) {
+  const std::string segment = write_five_records();
+  flip_byte(segment, 2);
+  EXPECT_NE(open_error().find(segment + ": bad file header at offset 0"), std::string::npos);
+}
+
+TEST_F(TxnLogTest, Open_SegmentLeftEmptyByCrash_IsRemoved) {
+  write_five_records();
+  // A crash right after creating the next segment: the file exists, its header never made it.
+  const std::string empty = options().dir + "/" + log_format::segment_file_name(make_zxid(1, 6));
+  write_file_bytes(empty, std::string(kSmallPreallocateBytes, '\0'));
+
+  auto log = open_log();
+  EXPECT_FALSE(std::filesystem::exists(empty));
+  EXPECT_EQ(log->last_zxid(), make_zxid(1, 5));
+  append_range(*log, 6, 6);
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()), expected(1, 6));
+}
+
+TEST_F(TxnLogTest, Open_LastSegmentWithTornHeaderAndNoRecords_IsRemoved) {
+  write_five_records();
+  const std::string torn = options().dir + "/" + log_format::segment_file_name(make_zxid(1, 6));
+  std::string bytes;
+  log_format::append_file_header(make_zxid(1, 6), &bytes);
+  bytes.resize(10);  // the header write was cut short
+  bytes.resize(kSmallPreallocateBytes, '\0');
+  write_file_bytes(torn, bytes);
+
+  auto log = open_log();
+  EXPECT_FALSE(std::filesystem::exists(torn));
+  EXPECT_EQ(replay_all(*log), expected(1, 5));
+}
+
+TEST_F(TxnLogTest, Open_DamagedHeaderOfSegmentWithRecords_Fails) {
+  const std::string segment = write_five_records();
+  overwrite(segment, 0, std::string(6, '\0'));
+  EXPECT_NE(open_error().find(segment + ": bad file header at offset 0: bad magic"), std::string::npos);
+}
+
+TEST_F(TxnLogTest, SegmentBytesMax_RollsToNewSegmentsNamedByFirstZxid) {
+  TxnLogOptions small = options();
+  small.segment_bytes_max = 200;  // about eight records
+  {
+    auto log = open_log(small);
+    append_range(*log, 1, 40);
+    log->flush();
+    const std::vector<std::string> paths = log->segment_paths();
+    EXPECT_GT(paths.size(), 3u);
+    EXPECT_EQ(std::filesystem::path(paths.at(0)).filename(), log_format::segment_file_name(make_zxid(1, 1)));
+  }
+  EXPECT_EQ(replay_all(*open_log(small)), expected(1, 40));
+}
+
+TEST_F(TxnLogTest, Roll_NextAppendStartsNewSegment) {
+  auto log = open_log();
+  append_range(*log, 1, 3);
+  log->roll();
+  append_range(*log, 4, 5);
+  log->flush();
+  const std::vector<std::string> paths = log->segment_paths();
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_EQ(std::filesystem::path(paths.at(1)).filename(), log_format::segment_file_name(make_zxid(1, 4)));
+}
+
+TEST_F(TxnLogTest, PurgeThrough_DeletesOnlyWholeCoveredSegmentsNeverTheActive) {
+  auto log = open_log();
+  append_range(*log, 1, 3);
+  log->roll();
+  append_range(*log, 4, 6);
+  log->roll();
+  append_range(*log, 7, 8);
+  log->flush();
+  const std::vector<std::string> paths = log->segment_paths();
+  ASSERT_EQ(paths.size(), 3u);
+
+  log->purge_through(make_zxid(1, 5));  // the second segment still holds (1, 6)
+  EXPECT_FALSE(std::filesystem::exists(paths[0]));
+  EXPECT_TRUE(std::filesystem::exists(paths[1]));
+
+  log->purge_through(make_zxid(1, 100));
+  EXPECT_FALSE(std::filesystem::exists(paths[1]));
+  EXPECT_TRUE(std::filesystem::exists(paths[2]));  // active
+
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log(), make_zxid(1, 6)), expected(7, 8));
+}
+
+TEST_F(TxnLogTest, Replay_GapWithinEpoch_IsAnErrorWithFileAndOffset) {
+  auto log = open_log();
+  log->append({LogEntry{make_zxid(1, 1), "aaaaa"}, LogEntry{make_zxid(1, 2), "bbbbb"},
+               LogEntry{make_zxid(1, 4), "ddddd"}});
+  log.reset();
+  log = open_log();
+  std::string error;
+  EXPECT_FALSE(log->replay(0, [](Zxid, std::string_view) {}, &error));
+  EXPECT_NE(error.find("offset " + std::to_string(record_offset(2)) + ": gap"), std::string::npos) << error;
+}
+
+TEST_F(TxnLogTest, Replay_NewEpochAfterOld_IsNoGap) {
+  auto log = open_log();
+  log->append({LogEntry{make_zxid(1, 1), "a"}, LogEntry{make_zxid(1, 2), "b"}, LogEntry{make_zxid(2, 1), "c"}});
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()).size(), 3u);
+}
+
+TEST_F(TxnLogTest, Replay_LogMissingRecordsAfterTheSnapshot_IsAGap) {
+  auto log = open_log();
+  append_range(*log, 1, 3);
+  log->roll();
+  append_range(*log, 4, 6);
+  log->roll();
+  append_range(*log, 7, 7);
+  log->flush();
+  log->purge_through(make_zxid(1, 3));  // as if a snapshot covered (1, 3)
+  log.reset();
+
+  // A snapshot at (1, 1) would need (1, 2) and (1, 3), which are gone.
+  log = open_log();
+  std::string error;
+  EXPECT_FALSE(log->replay(make_zxid(1, 1), [](Zxid, std::string_view) {}, &error));
+  EXPECT_NE(error.find("gap: zxid 0x0000000100000004 follows 0x0000000100000001"), std::string::npos) << error;
+  EXPECT_EQ(replay_all(*log, make_zxid(1, 3)), expected(4, 7));
+}
+
+TEST_F(TxnLogTest, Replay_ZxidsOutOfOrder_IsAnErrorWithFileAndOffset) {
+  // Only damage or a bug could produce this; build the segment by hand.
+  const TxnLogOptions log_options = options();
+  std::filesystem::create_directories(log_options.dir);
+  std::string bytes;
+  log_format::append_file_header(make_zxid(1, 3), &bytes);
+  log_format::append_record(make_zxid(1, 3), "ccccc", &bytes);
+  log_format::append_record(make_zxid(1, 2), "bbbbb", &bytes);
+  bytes.resize(kSmallPreallocateBytes);
+  const std::string path = log_options.dir + "/" + log_format::segment_file_name(make_zxid(1, 3));
+  write_file_bytes(path, bytes);
+
+  auto log = open_log();
+  std::string error;
+  EXPECT_FALSE(log->replay(0, [](Zxid, std::string_view) {}, &error));
+  EXPECT_NE(error.find(path + ": offset " + std::to_string(record_offset(1)) + ": zxid"), std::string::npos) << error;
+  EXPECT_NE(error.find("not above"), std::string::npos) << error;
+}
+
+TEST_F(TxnLogTest, Append_ZxidNotRising_StopsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The reason goes to the log (spdlog), not necessarily stderr; the abort is what matters.
+  EXPECT_EXIT(
+      {
+        auto log = open_log();
+        append_range(*log, 1, 2);
+        append_range(*log, 2, 2);
+      },
+      ::testing::KilledBySignal(SIGABRT), "");
+}
+
+TEST_F(TxnLogTest, NoSync_StillWritesButCountsNoSyncs) {
+  TxnLogOptions unsafe = options();
+  unsafe.sync = false;
+  {
+    auto log = open_log(unsafe);
+    append_range(*log, 1, 5);
+    log->flush();
+    EXPECT_EQ(log->sync_count(), 0u);
+  }
+  EXPECT_EQ(replay_all(*open_log()), expected(1, 5));
+}
+
+}  // namespace
+}  // namespace quorumfs
