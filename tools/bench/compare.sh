@@ -4,9 +4,10 @@
 #
 #   $ cmake --build build --target quorumfs memfs_floor fsbench
 #   $ tools/bench/compare.sh                      # --procs "1 8" --ops 2000
-#   op      procs  floor_ops/s  quorumfs_ops/s  ratio  floor_p50_us  quorumfs_p50_us
-#   create      1        24000            3100   0.13          33.6            290.1
-#   ...
+#   (fsbench tables for each target and proc count, then:)
+#   op      procs  floor_ops/s  quorumfs_ops/s   ratio floor_p50_us quorumfs_p50_us
+#   create      1        ...             ...     ...          ...            ...
+#   ...        (one row per op and proc count; ratio = quorumfs ops/s / floor ops/s)
 #
 # Options:
 #   --build DIR          build tree holding quorumfs and tools/bench/ (default: <repo>/build)

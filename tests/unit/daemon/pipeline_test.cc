@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 
@@ -36,6 +37,7 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   auto log = TxnLog::open({.dir = dir_.string()}, &error);
   ASSERT_TRUE(log) << error;
   boost::asio::io_context io;
+  auto keep_running = boost::asio::make_work_guard(io);  // the log writer posts from its thread
   DataTree tree;
   consensus::Replica replica(1, consensus::DurableState{});
   std::vector<consensus::HardState> epochs;
@@ -74,6 +76,7 @@ TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
   auto log = TxnLog::open({.dir = dir_.string()}, &error);
   ASSERT_TRUE(log) << error;
   boost::asio::io_context io;
+  auto keep_running = boost::asio::make_work_guard(io);  // the log writer posts from its thread
   DataTree tree;
   consensus::Replica replica(1, consensus::DurableState{});
   Pipeline pipeline(io, tree, *log, replica, [](const consensus::HardState&) {});

@@ -7,7 +7,7 @@ namespace {
 
 proto::Txn create(const std::string& path, const std::string& data) {
   proto::Txn txn;
-  txn.set_time_ns(1'000'000'000'000);
+  txn.set_time_ns(1'000'000'000);  // 1000 ms
   auto* op = txn.add_ops()->mutable_create();
   op->set_path(path);
   op->set_data(data);
