@@ -74,7 +74,12 @@ void Server::stop() {
 }
 
 void Server::shutdown_storage() {
-  if (log_) log_->flush();
+  if (!log_) return;
+  log_->flush();
+  if (pipeline_) {
+    spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)",
+                 pipeline_->applied_count(), log_->sync_count());
+  }
 }
 
 bool Server::lock_data_dir(std::string* error) {

@@ -98,7 +98,7 @@ struct ApplyResult {
 
 class Node {
  public:
-  std::string_view name() const { return name_view(); }
+  std::string_view name() const { return {name_bytes(), name_size_}; }
   const Node* parent() const { return parent_; }
   uint64_t inode() const { return inode_; }
   bool is_directory() const { return directory_; }
@@ -117,8 +117,8 @@ class Node {
   friend class tree_internal::TxnApplier;
   friend class tree_internal::SnapshotLoader;
   // Internals are the implementation's (keep a node small: 100k nodes of 100 B must fit in
-  // 40 MB RSS). A node is allocated with its name's bytes right after it (tree_internal), so
-  // it is only made and destroyed by the tree.
+  // 40 MB RSS). A node is allocated with its name's bytes right after it
+  // (TreeState::make_node), so only the tree makes and destroys nodes.
   struct ChildSet;
   Node() = default;
   ~Node() = default;
@@ -135,7 +135,6 @@ class Node {
   uint8_t name_size_ = 0;
   bool directory_ = false;
   const char* name_bytes() const { return reinterpret_cast<const char*>(this + 1); }
-  std::string_view name_view() const { return {name_bytes(), name_size_}; }
 };
 
 class DataTree {
