@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "fusefs/errors.h"
 #include "fusefs/xattrs.h"
@@ -54,9 +55,16 @@ struct Filesystem::OpenFile {
   bool append = false;
   bool loaded = false;    // buffer holds the content this descriptor reads and writes
   bool dirty = false;     // buffer must be committed
+  bool written = false;   // dirty by write/ftruncate, not only by O_TRUNC
   bool too_large = false; // a write went past the data limit: the commit fails with EFBIG
   std::string buffer;
+  // Times set explicitly (futimens) after writing: the commit must not move them to "now", as
+  // `cp -a` and `tar x` set them before the close that commits the data.
+  std::optional<int64_t> atime_ns;
+  std::optional<int64_t> mtime_ns;
   uint64_t session_id = 0;  // non-zero: this description owns ephemeral nodes
+  uint32_t uid = 0;         // the opener: commits are checked against its ACL rights
+  uint32_t gid = 0;
 };
 
 // A directory listing taken at offset 0, so that offsets stay valid while the directory changes.
@@ -107,7 +115,7 @@ const fuse_lowlevel_ops kOperations = [] {
     self(r)->write(r, i, b, s, o, f);
   };
   ops.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->flush(r, i, f); };
-  ops.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { self(r)->flush(r, i, f); };
+  ops.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { self(r)->fsync(r, i, f); };
   ops.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->release(r, i, f); };
   ops.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->opendir(r, i, f); };
   ops.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
@@ -239,8 +247,16 @@ bool Filesystem::permitted(fuse_req_t req, const Node& node, uint32_t perm, prot
   return caller->groups_size() > 0 && backend_.tree().permits(node, perm, *caller);
 }
 
+// An ephemeral node whose session is being closed is gone for this host's callers already: the
+// closeSession txn is on its way, and close(2) has returned (contract §4: "deleted at once").
+const Node* Filesystem::visible(const Node* node) const {
+  if (node == nullptr) return nullptr;
+  uint64_t owner = node->stat().ephemeral_owner;
+  return owner != 0 && closing_sessions_.contains(owner) ? nullptr : node;
+}
+
 const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
-  const Node* node = backend_.tree().by_inode(ino);
+  const Node* node = visible(backend_.tree().by_inode(ino));
   if (node == nullptr) fuse_reply_err(req, ENOENT);
   return node;
 }
@@ -258,7 +274,7 @@ bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Ch
     return false;
   }
   out->parent = directory;
-  out->node = backend_.tree().child(*directory, std::string_view(name, length));
+  out->node = visible(backend_.tree().child(*directory, std::string_view(name, length)));
   out->path = join(backend_.tree().path_of(*directory), std::string_view(name, length));
   return true;
 }
@@ -280,16 +296,26 @@ struct stat Filesystem::attributes_of(const Node& node) const {
   return attr;
 }
 
-void Filesystem::reply_entry(fuse_req_t req, const Node& node, bool cacheable) {
+// Ephemeral nodes are never cached by the kernel: their deletion when the owner closes must be
+// seen by the very next call, before any invalidation could arrive.
+double Filesystem::cache_timeout(const Node& node) const {
+  return options_.kernel_cache && node.stat().ephemeral_owner == 0 ? options_.cache_timeout_s : 0.0;
+}
+
+fuse_entry_param Filesystem::entry_of(const Node& node, bool cacheable) const {
   fuse_entry_param entry{};
   entry.ino = node.inode();
   entry.generation = 1;
   entry.attr = attributes_of(node);
-  double timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
-  entry.attr_timeout = timeout;
+  entry.attr_timeout = cache_timeout(node);
   // A sequential create answers for a name the caller did not ask for: that name must not be
   // cached as if it existed (FUSE-FACTS: then `stat item-` is ENOENT, `ls` shows the real name).
-  entry.entry_timeout = cacheable ? timeout : 0.0;
+  entry.entry_timeout = cacheable ? cache_timeout(node) : 0.0;
+  return entry;
+}
+
+void Filesystem::reply_entry(fuse_req_t req, const Node& node, bool cacheable) {
+  fuse_entry_param entry = entry_of(node, cacheable);
   fuse_reply_entry(req, &entry);
 }
 
@@ -314,7 +340,7 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino) {
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   struct stat attr = attributes_of(*node);
-  fuse_reply_attr(req, &attr, options_.kernel_cache ? options_.cache_timeout_s : 0.0);
+  fuse_reply_attr(req, &attr, cache_timeout(*node));
 }
 
 void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
@@ -365,7 +391,9 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
 
   fuse_file_info info = fi ? *fi : fuse_file_info{};
   std::string requested(name);
-  submit(req, std::move(txn), [this, req, info, session_id, requested, with_file = fi != nullptr](
+  uint32_t uid = context->uid;
+  uint32_t gid = context->gid;
+  submit(req, std::move(txn), [this, req, info, session_id, requested, uid, gid, with_file = fi != nullptr](
                                   const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
       fuse_reply_err(req, errno_of(result.code));
@@ -383,16 +411,13 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     file->append = info.flags & O_APPEND;
     file->loaded = true;  // a new node's content is empty
     file->session_id = session_id;
+    file->uid = uid;
+    file->gid = gid;
     info.fh = reinterpret_cast<uint64_t>(file.get());
     info.direct_io = file->writable;
-    fuse_entry_param entry{};
-    entry.ino = node->inode();
-    entry.generation = 1;
-    entry.attr = attributes_of(*node);
-    double timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
-    entry.attr_timeout = timeout;
-    entry.entry_timeout = same_name ? timeout : 0.0;
+    fuse_entry_param entry = entry_of(*node, same_name);
     if (fuse_reply_create(req, &entry, &info) == 0) {
+      if (file->writable) writers_.emplace(file->inode, file.get());
       file.release();
     } else if (session_id != 0) {
       close_session(session_id);  // the caller is gone (interrupted): its ephemeral goes too
@@ -517,6 +542,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       file->loaded = true;
       file->buffer.resize(attr->st_size);
       file->dirty = true;
+      file->written = true;
     } else {
       std::string data = node->data();
       data.resize(attr->st_size);
@@ -535,6 +561,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   else if (to_set & FUSE_SET_ATTR_ATIME) meta.set_atime_ns(timespec_ns(attr->st_atim));
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) meta.set_mtime_ns(now);
   else if (to_set & FUSE_SET_ATTR_MTIME) meta.set_mtime_ns(timespec_ns(attr->st_mtim));
+  pin_times_of_writers(ino, meta);
   if (meta.ByteSizeLong() > 0) {
     proto::SetMetaOp* set = add_op(txn)->mutable_set_meta();
     set->set_path(path);
@@ -568,6 +595,8 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   auto file = std::make_unique<OpenFile>();
   file->inode = ino;
+  file->uid = caller.uid();
+  file->gid = caller.gid();
   file->writable = access != O_RDONLY;
   file->append = fi->flags & O_APPEND;
   if (file->writable && (fi->flags & O_TRUNC)) {
@@ -579,7 +608,10 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->direct_io = file->writable;
   fi->keep_cache = !file->writable && options_.kernel_cache;
   fi->fh = reinterpret_cast<uint64_t>(file.get());
-  if (fuse_reply_open(req, fi) == 0) file.release();
+  if (fuse_reply_open(req, fi) == 0) {
+    if (file->writable) writers_.emplace(file->inode, file.get());
+    file.release();
+  }
 }
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
@@ -619,59 +651,115 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
   if (file->buffer.size() < position + size) file->buffer.resize(position + size);
   file->buffer.replace(position, size, buf, size);
   file->dirty = true;
+  file->written = true;
   fuse_reply_write(req, size);
 }
 
-void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { commit(req, *open_file(fi)); }
-
-// The one setData of everything this descriptor wrote since the last commit (contract §3).
-void Filesystem::commit(fuse_req_t req, OpenFile& file) {
-  if (file.too_large) {
-    file.too_large = false;
-    file.dirty = false;
-    file.loaded = false;
-    file.buffer.clear();
-    fuse_reply_err(req, EFBIG);
-    return;
-  }
-  if (!file.dirty) {
+// A close that finds only O_TRUNC pending keeps it for the next commit: a shell's `> f` opens,
+// dup2()s and closes its first descriptor before anything is written, and committing the empty
+// file there would show readers an empty file and cost a second version (contract §3: O_TRUNC is
+// part of the commit of the data). The truncation alone is committed at fsync or at the last close.
+void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  OpenFile& file = *open_file(fi);
+  if (file.dirty && !file.written && !file.too_large) {
     fuse_reply_err(req, 0);
     return;
   }
-  const Node* node = node_or_reply(req, file.inode);
-  if (node == nullptr) return;
+  commit(file, [req](int error) { fuse_reply_err(req, error); });
+}
+
+void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  commit(*open_file(fi), [req](int error) { fuse_reply_err(req, error); });
+}
+
+// The one setData of everything this descriptor wrote since the last commit (contract §3).
+void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
+  if (file.too_large) {
+    // Nothing of this descriptor's writes is stored: a half file is never committed.
+    reset_buffer(file);
+    reply(EFBIG);
+    return;
+  }
+  if (!file.dirty) {
+    reply(0);
+    return;
+  }
+  const Node* node = visible(backend_.tree().by_inode(file.inode));
+  if (node == nullptr) {
+    reset_buffer(file);
+    reply(ENOENT);
+    return;
+  }
   proto::Txn txn;
   proto::SetDataOp* set = add_op(txn)->mutable_set_data();
   set->set_path(backend_.tree().path_of(*node));
   set->set_data(std::move(file.buffer));
   set->set_expected_version(-1);
-  file.buffer.clear();
-  file.dirty = false;
-  file.loaded = false;
+  if (file.atime_ns || file.mtime_ns) {
+    proto::SetMetaOp* times = add_op(txn)->mutable_set_meta();
+    times->set_path(set->path());
+    if (file.atime_ns) times->mutable_meta()->set_atime_ns(*file.atime_ns);
+    if (file.mtime_ns) times->mutable_meta()->set_mtime_ns(*file.mtime_ns);
+  }
+  reset_buffer(file);
   uint64_t inode = file.inode;
-  submit(req, std::move(txn), [this, req, inode](const ApplyResult& result) {
+  txn.mutable_caller()->set_uid(file.uid);
+  txn.mutable_caller()->set_gid(file.gid);
+  backend_.submit(std::move(txn), [this, inode, reply = std::move(reply)](const ApplyResult& result) {
     if (result.code != Code::kOk) {
-      fuse_reply_err(req, errno_of(result.code));
+      reply(errno_of(result.code));
       return;
     }
     // Readers' cached pages must go before the writer's close returns: a process that sees the
     // close (IN_CLOSE_WRITE) and then reads must get the new data (contract §5).
     notifier_->invalidate_inode(inode, true);
-    notifier_->then([req] { fuse_reply_err(req, 0); });
+    notifier_->then([reply] { reply(0); });
   });
+}
+
+void Filesystem::reset_buffer(OpenFile& file) {
+  file.buffer.clear();
+  file.buffer.shrink_to_fit();
+  file.loaded = file.dirty = file.written = file.too_large = false;
+  file.atime_ns.reset();
+  file.mtime_ns.reset();
+}
+
+// Explicit times set while a descriptor has uncommitted data are re-applied by its commit.
+void Filesystem::pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta) {
+  auto [begin, end] = writers_.equal_range(inode);
+  for (auto it = begin; it != end; ++it) {
+    OpenFile& file = *it->second;
+    if (!file.dirty) continue;
+    if (meta.has_atime_ns()) file.atime_ns = meta.atime_ns();
+    if (meta.has_mtime_ns()) file.mtime_ns = meta.mtime_ns();
+  }
 }
 
 void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<OpenFile> file(open_file(fi));
+  fuse_reply_err(req, 0);
+  if (file->writable) {
+    auto [begin, end] = writers_.equal_range(file->inode);
+    for (auto it = begin; it != end; ++it) {
+      if (it->second == file.get()) {
+        writers_.erase(it);
+        break;
+      }
+    }
+  }
+  // A truncation kept back by flush: the last close commits it (no one is left to answer).
+  if (file->dirty) commit(*file, [](int) {});
   // The last reference to the description that created ephemerals is gone: so are they.
   if (file->session_id != 0) close_session(file->session_id);
-  fuse_reply_err(req, 0);
 }
 
 void Filesystem::close_session(uint64_t session_id) {
+  closing_sessions_.insert(session_id);
   proto::Txn txn;
   add_op(txn)->mutable_close_session()->set_session_id(session_id);
-  backend_.submit(std::move(txn), [this](const ApplyResult& result) {
+  backend_.submit(std::move(txn), [this, session_id](const ApplyResult& result) {
+    closing_sessions_.erase(session_id);
     // The kernel did not see these deletes: drop its entries for them.
     for (const Change& change : result.changes) {
       if (change.kind == Change::Kind::kDeleted) {
@@ -741,12 +829,9 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offs
     size_t needed;
     off_t next = static_cast<off_t>(index + 1);
     const Node* child = backend_.tree().by_inode(entry.inode);
+    if (index >= 2) child = visible(child);
     if (plus && child != nullptr && index >= 2) {
-      fuse_entry_param param{};
-      param.ino = child->inode();
-      param.generation = 1;
-      param.attr = attributes_of(*child);
-      param.attr_timeout = param.entry_timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
+      fuse_entry_param param = entry_of(*child, true);
       needed = fuse_add_direntry_plus(req, reply.data() + used, room, entry.name.c_str(), &param, next);
     } else {
       if (index >= 2 && child == nullptr) continue;  // deleted since the listing was taken

@@ -25,6 +25,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "fusefs/backend.h"
@@ -74,6 +76,7 @@ class Filesystem {
   void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
              fuse_file_info* fi);
   void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
@@ -95,12 +98,17 @@ class Filesystem {
   // Resolves parent + name; replies with the error and returns false when it cannot.
   bool resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out);
   const Node* node_or_reply(fuse_req_t req, fuse_ino_t ino);
+  const Node* visible(const Node* node) const;
+  double cache_timeout(const Node& node) const;
+  fuse_entry_param entry_of(const Node& node, bool cacheable) const;
   proto::Caller caller_of(fuse_req_t req) const;
   bool permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller);
   void reply_entry(fuse_req_t req, const Node& node, bool cacheable);
   struct stat attributes_of(const Node& node) const;
   void submit(fuse_req_t req, proto::Txn txn, Backend::Done done);
-  void commit(fuse_req_t req, OpenFile& file);
+  void commit(OpenFile& file, std::function<void(int)> reply);
+  void reset_buffer(OpenFile& file);
+  void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
   void create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, bool directory,
                    fuse_file_info* fi);
   void rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string name, fuse_ino_t new_parent,
@@ -118,6 +126,8 @@ class Filesystem {
   fuse_buf buffer_{};
   std::function<void()> on_exit_;
   bool mounted_ = false;
+  std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
+  std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
 };
 
 }  // namespace quorumfs::fusefs
