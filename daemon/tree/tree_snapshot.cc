@@ -35,7 +35,8 @@ void fill_record(const Node& node, proto::SnapshotNode* record) {
   record->set_atime_ns(attrs.atime_ns);
   record->set_posix_mtime_ns(attrs.mtime_ns);
   record->set_posix_ctime_ns(attrs.ctime_ns);
-  record->set_acl(format_acl(node.acl()));
+  // Children mostly share their parent's ACL (they inherit it at create): written once, there.
+  if (node.parent() == nullptr || node.acl() != node.parent()->acl()) record->set_acl(format_acl(node.acl()));
 }
 
 // Where the record goes: its parent, or null for the root. Empty string when it fits.
@@ -78,7 +79,11 @@ std::string SnapshotLoader::add_node(TreeState& state, const proto::SnapshotHead
   if (std::string reason = find_place(state, header, record, &parent); !reason.empty()) return reason;
   Acl acl;
   std::string acl_error;
-  if (!parse_acl(record.acl(), proto::Caller(), &acl, &acl_error)) return acl_error;
+  if (record.acl().empty() && parent != nullptr) {
+    acl = parent->acl();  // an ACL text is never empty: absent means "the parent's"
+  } else if (!parse_acl(record.acl(), proto::Caller(), &acl, &acl_error)) {
+    return acl_error;
+  }
   if ((record.mode() & ~07777u) != 0) return "mode has more than permission bits";
 
   Node* node = TreeState::make_node(record.name());

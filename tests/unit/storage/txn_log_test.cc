@@ -416,7 +416,10 @@ TEST_F(TxnLogTest, Replay_ZxidsOutOfOrder_IsAnErrorWithFileAndOffset) {
 }
 
 TEST_F(TxnLogTest, Append_ZxidNotRising_StopsTheProcess) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // "fast" forks at the statement, so the child uses this fixture's temp dir, which the parent
+  // then removes ("threadsafe" would re-run the fixture in the child and leak its dir). No other
+  // thread exists here: the log's writer thread starts in the child.
+  GTEST_FLAG_SET(death_test_style, "fast");
   // The reason goes to the log (spdlog), not necessarily stderr; the abort is what matters.
   EXPECT_EXIT(
       {

@@ -56,6 +56,25 @@ TEST_F(SnapshotTest, RoundTrip_RebuildsAnEqualTree) {
   EXPECT_EQ(format_acl(loaded->find("/d/private")->acl()), "uid:1000:cdrwa,digest:bob:H=:r,ip:10.0.0.0/8:r");
 }
 
+TEST_F(SnapshotTest, AclEqualToTheParents_IsStoredOnceAndRestoredOnLoad) {
+  must(set_acl_op("/d", "world:anyone:cdrw"));
+  must(file_op("/d/inherits"));
+  SnapshotRecords records = snapshot_of(tree);
+  for (const auto& record : records.nodes) {
+    if (record.name() == "inherits") {
+      EXPECT_TRUE(record.acl().empty()) << "same ACL as its parent";
+    }
+    if (record.name() == "private") {
+      EXPECT_FALSE(record.acl().empty()) << "differs from its parent";
+    }
+  }
+  std::unique_ptr<DataTree> loaded = reload(records);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(dump(*loaded), dump(tree));
+  EXPECT_EQ(format_acl(loaded->find("/d/inherits")->acl()), "world:anyone:cdrw");
+  EXPECT_EQ(format_acl(loaded->find("/d/f")->acl()), "world:anyone:cdrwa");
+}
+
 TEST_F(SnapshotTest, LoadedTree_BehavesAsTheOriginal) {
   std::unique_ptr<DataTree> loaded = reload(snapshot_of(tree));
   ASSERT_NE(loaded, nullptr);
