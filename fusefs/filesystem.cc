@@ -607,6 +607,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // readers keep it, and every committed change of the data invalidates it.
   fi->direct_io = file->writable;
   fi->keep_cache = !file->writable && options_.kernel_cache;
+  if (fi->keep_cache) paged_inodes_.insert(ino);
   fi->fh = reinterpret_cast<uint64_t>(file.get());
   if (fuse_reply_open(req, fi) == 0) {
     if (file->writable) writers_.emplace(file->inode, file.get());
@@ -710,8 +711,14 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
       reply(errno_of(result.code));
       return;
     }
-    // Readers' cached pages must go before the writer's close returns: a process that sees the
-    // close (IN_CLOSE_WRITE) and then reads must get the new data (contract §5).
+    // Readers' cached pages and the kernel's size must go before the writer's close returns: a
+    // process that sees the close (IN_CLOSE_WRITE) and then reads must get the new data (contract
+    // §5). Dropping attributes alone takes no inode or page lock in the kernel, so the loop thread
+    // may do it; pages go through the notifier, and only when a reader may have cached some.
+    if (paged_inodes_.erase(inode) == 0) {
+      fuse_lowlevel_notify_inval_inode(session_, inode, -1, 0);
+      return reply(0);
+    }
     notifier_->invalidate_inode(inode, true);
     notifier_->then([reply] { reply(0); });
   });
@@ -782,6 +789,7 @@ void Filesystem::on_foreign_change(const ApplyResult& result) {
         notifier_->invalidate_inode(change.parent_inode, false);
         break;
       case Change::Kind::kData:
+        paged_inodes_.erase(change.inode);
         notifier_->invalidate_inode(change.inode, true);
         break;
       case Change::Kind::kAttrs:
@@ -945,6 +953,7 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
+    if (kind == XattrKind::kData) paged_inodes_.erase(ino);
     notifier_->invalidate_inode(ino, kind == XattrKind::kData);
     notifier_->then([req] { fuse_reply_err(req, 0); });
   });

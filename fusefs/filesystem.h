@@ -128,6 +128,7 @@ class Filesystem {
   bool mounted_ = false;
   std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
+  std::unordered_set<uint64_t> paged_inodes_;  // opened with keep_cache since their last invalidation
 };
 
 }  // namespace quorumfs::fusefs
