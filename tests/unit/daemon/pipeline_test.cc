@@ -29,20 +29,30 @@ class PipelineTest : public ::testing::Test {
     return txn;
   }
 
+  // The pipeline with a real log in dir_, run by io (kept running for the log writer's posts).
+  void start() {
+    std::string error;
+    log_ = TxnLog::open({.dir = dir_.string()}, &error);
+    ASSERT_TRUE(log_) << error;
+    pipeline_ = std::make_unique<Pipeline>(io, tree, *log_, replica,
+                                           [this](const consensus::HardState& s) { epochs.push_back(s); });
+    pipeline_->drain();
+  }
+
   std::filesystem::path dir_;
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> keep_running =
+      boost::asio::make_work_guard(io);
+  DataTree tree;
+  consensus::Replica replica{1, consensus::DurableState{}};
+  std::vector<consensus::HardState> epochs;
+  std::unique_ptr<TxnLog> log_;
+  std::unique_ptr<Pipeline> pipeline_;
 };
 
 TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
-  std::string error;
-  auto log = TxnLog::open({.dir = dir_.string()}, &error);
-  ASSERT_TRUE(log) << error;
-  boost::asio::io_context io;
-  auto keep_running = boost::asio::make_work_guard(io);  // the log writer posts from its thread
-  DataTree tree;
-  consensus::Replica replica(1, consensus::DurableState{});
-  std::vector<consensus::HardState> epochs;
-  Pipeline pipeline(io, tree, *log, replica, [&](const consensus::HardState& s) { epochs.push_back(s); });
-  pipeline.drain();
+  ASSERT_NO_FATAL_FAILURE(start());
+  Pipeline& pipeline = *pipeline_;
   ASSERT_EQ(epochs.size(), 1u) << "the new epoch is persisted before any proposal";
 
   std::vector<Zxid> answered;
@@ -61,9 +71,11 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   EXPECT_NE(tree.find("/a"), nullptr);
   EXPECT_NE(tree.find("/b"), nullptr);
   EXPECT_EQ(tree.last_applied_zxid(), make_zxid(1, 3));
-  log.reset();
+  pipeline_.reset();
+  log_.reset();
 
   // Every answered txn is in the log, the failed third one too (it was ordered).
+  std::string error;
   auto reopened = TxnLog::open({.dir = dir_.string()}, &error);
   ASSERT_TRUE(reopened) << error;
   int records = 0;
@@ -72,15 +84,8 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
 }
 
 TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
-  std::string error;
-  auto log = TxnLog::open({.dir = dir_.string()}, &error);
-  ASSERT_TRUE(log) << error;
-  boost::asio::io_context io;
-  auto keep_running = boost::asio::make_work_guard(io);  // the log writer posts from its thread
-  DataTree tree;
-  consensus::Replica replica(1, consensus::DurableState{});
-  Pipeline pipeline(io, tree, *log, replica, [](const consensus::HardState&) {});
-  pipeline.drain();
+  ASSERT_NO_FATAL_FAILURE(start());
+  Pipeline& pipeline = *pipeline_;
   Code code = Code::kOk;
   pipeline.submit(create("/missing/child"), [&](const ApplyResult& result) {
     code = result.code;
