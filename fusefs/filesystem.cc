@@ -492,7 +492,7 @@ void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string n
   }
   proto::CreateOp* create = add_op(txn)->mutable_create();
   create->set_path(target.path);
-  create->set_data(from.data());
+  create->set_data(std::string(from.data()));
   create->set_directory(from.is_directory());
   create->set_ephemeral_owner(from.stat().ephemeral_owner);
   create->set_acl(format_acl(from.acl()));
@@ -544,7 +544,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       file->dirty = true;
       file->written = true;
     } else {
-      std::string data = node->data();
+      std::string data(node->data());
       data.resize(attr->st_size);
       proto::SetDataOp* set = add_op(txn)->mutable_set_data();
       set->set_path(path);
@@ -617,20 +617,20 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
-  const std::string* data = nullptr;
+  std::string_view data;
   if (file->loaded) {
-    data = &file->buffer;  // this descriptor's own pending writes
+    data = file->buffer;  // this descriptor's own pending writes
   } else {
     const Node* node = node_or_reply(req, ino);
     if (node == nullptr) return;
-    data = &node->data();
+    data = node->data();
   }
-  if (static_cast<size_t>(offset) >= data->size()) {
+  if (static_cast<size_t>(offset) >= data.size()) {
     fuse_reply_buf(req, nullptr, 0);
     return;
   }
-  size_t length = std::min(size, data->size() - offset);
-  fuse_reply_buf(req, data->data() + offset, length);
+  size_t length = std::min(size, data.size() - offset);
+  fuse_reply_buf(req, data.data() + offset, length);
 }
 
 void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
@@ -880,7 +880,7 @@ void Filesystem::statfs(fuse_req_t req, fuse_ino_t) {
 // ---- extended attributes ---------------------------------------------------------------------
 
 namespace {
-void reply_value(fuse_req_t req, const std::string& value, size_t size) {
+void reply_value(fuse_req_t req, std::string_view value, size_t size) {
   if (size == 0) {
     fuse_reply_xattr(req, value.size());
   } else if (value.size() > size) {

@@ -16,7 +16,7 @@ void fill_record(const Node& node, proto::SnapshotNode* record) {
   record->set_inode(node.inode());
   record->set_parent_inode(node.parent() ? node.parent()->inode() : 0);
   record->set_name(std::string(node.name()));
-  record->set_data(node.data());
+  record->set_data(std::string(node.data()));
   record->set_directory(node.is_directory());
   const Stat& stat = node.stat();
   record->set_czxid(stat.czxid);

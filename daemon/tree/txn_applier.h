@@ -46,7 +46,7 @@ class TxnApplier {
     const InternedAcl* acl = nullptr;
     Stat stat = {};
     PosixAttrs attrs = {};
-    std::string data = {};
+    NodeData data = {};
   };
 
   Code create(const proto::CreateOp& op, OpResult* result);

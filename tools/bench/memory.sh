@@ -45,7 +45,7 @@ start() {
     sleep 0.01
   done
   mountpoint -q "$work/mnt" || { echo "not mounted after 30 s" >&2; exit 1; }
-  echo "$EPOCHREALTIME - $started" | bc
+  start_s=$(echo "$EPOCHREALTIME - $started" | bc)
 }
 stop() {
   kill "$pid"
@@ -58,7 +58,7 @@ fill_s=
 if [[ $via == snapshot ]]; then
   "$build/tools/populate/populate" --data "$work/data" --count "$count" --bytes "$bytes" >/dev/null
 else
-  start >/dev/null
+  start
   started=$EPOCHREALTIME
   "$build/tools/populate/populate" --mount "$work/mnt" --count "$count" --bytes "$bytes" --procs 8
   fill_s=$(echo "$EPOCHREALTIME - $started" | bc)
@@ -66,7 +66,8 @@ else
   echo "rss_mb_after_filling=$(rss_mb)"
   stop
 fi
-restart_s=$(start)
+start
+restart_s=$start_s
 sleep 1
 rss=$(rss_mb)
 nodes=$(find "$work/mnt/bench" -mindepth 2 | wc -l)
