@@ -66,11 +66,17 @@ void Server::stop() {
   if (stopping_) return;
   stopping_ = true;
   // Unmount first: no new requests; then make everything logged durable.
-  if (filesystem_) filesystem_->unmount();
-  shutdown_storage();
-  stop_signals_.cancel();
-  child_signals_.cancel();
-  io_.stop();
+  auto finish = [this] {
+    shutdown_storage();
+    stop_signals_.cancel();
+    child_signals_.cancel();
+    io_.stop();
+  };
+  if (filesystem_) {
+    filesystem_->unmount(finish);
+  } else {
+    finish();
+  }
 }
 
 void Server::shutdown_storage() {

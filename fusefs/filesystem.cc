@@ -12,6 +12,7 @@
 #include <limits>
 #include <optional>
 
+#include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/xattrs.h"
 
@@ -141,7 +142,7 @@ const fuse_lowlevel_ops kOperations = [] {
 Filesystem::Filesystem(boost::asio::io_context& io, Backend& backend, MountOptions options)
     : io_(io), backend_(backend), options_(std::move(options)) {}
 
-Filesystem::~Filesystem() { unmount(); }
+Filesystem::~Filesystem() { teardown(); }
 
 // ---- mount and the event loop ----------------------------------------------------------------
 
@@ -169,6 +170,9 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   int fd = fuse_session_fd(session_);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   notifier_ = std::make_unique<Notifier>(session_);
+  echo_ = std::make_unique<Echo>(options_.mountpoint, [this](const std::string& path) {
+    boost::asio::post(io_, [this, path] { ghosts_.erase(path); });
+  });
   // The descriptor stays libfuse's; asio only waits on a duplicate of it.
   device_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, dup(fd));
   wait_readable();
@@ -185,10 +189,12 @@ void Filesystem::wait_readable() {
 
 // Serves every request the kernel has queued, then waits again. One thread owns the tree, so
 // the loop is single-threaded on purpose (FUSE-FACTS: faster than multi-threaded on 2 vCPUs).
+// The device is waited on edge-triggered, so it is read until EAGAIN; after a burst of requests
+// the rest is served from a fresh handler, so that commits waiting on the loop get their turn.
 void Filesystem::serve_ready() {
   for (int served = 0; served < 64; ++served) {
     int result = fuse_session_receive_buf(session_, &buffer_);
-    if (result == -EAGAIN || result == -EINTR) break;
+    if (result == -EAGAIN || result == -EINTR) return wait_readable();
     if (result <= 0 || fuse_session_exited(session_)) {
       spdlog::info("mount {} went away", options_.mountpoint);
       if (on_exit_) boost::asio::post(io_, on_exit_);
@@ -196,18 +202,45 @@ void Filesystem::serve_ready() {
     }
     fuse_session_process_buf(session_, &buffer_);
   }
-  wait_readable();
+  boost::asio::post(io_, [this] { serve_ready(); });
 }
 
-void Filesystem::unmount() {
+// The helper threads may be inside a call on the mount that only this loop can answer, so the
+// loop goes on serving until they have stopped; then the mount goes.
+void Filesystem::unmount(std::function<void()> done) {
+  if (!mounted_) {
+    if (done) done();
+    return;
+  }
+  notifier_->thread().request_stop();
+  echo_->thread().request_stop();
+  finish_unmount(std::move(done));
+}
+
+void Filesystem::finish_unmount(std::function<void()> done) {
+  if (!notifier_->thread().finished() || !echo_->thread().finished()) {
+    helpers_timer_.expires_after(std::chrono::milliseconds(1));
+    helpers_timer_.async_wait([this, done = std::move(done)](const boost::system::error_code&) mutable {
+      finish_unmount(std::move(done));
+    });
+    return;
+  }
+  teardown();
+  if (done) done();
+}
+
+// Closing the device aborts whatever the kernel still waits for, so helpers blocked in a call on
+// the mount return before they are joined.
+void Filesystem::teardown() {
   if (!mounted_) return;
   mounted_ = false;
   if (device_) {
     device_->cancel();
     device_.reset();
   }
-  if (notifier_) notifier_->stop();
   fuse_session_unmount(session_);
+  notifier_.reset();
+  echo_.reset();
   fuse_session_destroy(session_);
   session_ = nullptr;
   free(buffer_.mem);
@@ -326,7 +359,40 @@ void Filesystem::submit(fuse_req_t req, proto::Txn txn, Backend::Done done) {
 
 // ---- names -----------------------------------------------------------------------------------
 
+bool Filesystem::is_echo(fuse_req_t req) const {
+  return echo_ && fuse_req_ctx(req)->pid == echo_->thread_id();
+}
+
+// What a change that the kernel did not make left behind, for the Echo to announce: the
+// removed node, visible to the echo thread alone until its unlink(2) has been answered.
+const Filesystem::Ghost* Filesystem::ghost(fuse_ino_t parent, const char* name) const {
+  const Node* directory = backend_.tree().by_inode(parent);
+  if (directory == nullptr) return nullptr;
+  auto it = ghosts_.find(join(backend_.tree().path_of(*directory), name));
+  return it == ghosts_.end() ? nullptr : &it->second;
+}
+
+void Filesystem::echo_removed(const Change& change) {
+  const Node* parent = backend_.tree().by_inode(change.parent_inode);
+  if (parent == nullptr || !echo_) return;
+  std::string path = join(backend_.tree().path_of(*parent), change.name);
+  ghosts_[path] = Ghost{change.inode, change.directory};
+  echo_->removed(std::move(path), change.directory);
+}
+
 void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (is_echo(req)) {
+    const Ghost* removed = ghost(parent, name);
+    if (removed == nullptr) return (void)fuse_reply_err(req, ENOENT);
+    fuse_entry_param entry{};  // never cached: it is gone for everyone else
+    entry.ino = removed->inode;
+    entry.generation = 1;
+    entry.attr.st_ino = removed->inode;
+    entry.attr.st_mode = removed->directory ? S_IFDIR | 0755 : S_IFREG | 0644;
+    entry.attr.st_nlink = removed->directory ? 2 : 1;
+    fuse_reply_entry(req, &entry);
+    return;
+  }
   Child child;
   if (!resolve(req, parent, name, &child)) return;
   if (child.node == nullptr) {
@@ -426,6 +492,11 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
 }
 
 void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
+  if (is_echo(req)) {
+    // The removal is applied already; answering lets the kernel raise its events.
+    fuse_reply_err(req, ghost(parent, name) ? 0 : ENOENT);
+    return;
+  }
   Child child;
   if (!resolve(req, parent, name, &child)) return;
   if (child.node == nullptr) {
@@ -767,11 +838,9 @@ void Filesystem::close_session(uint64_t session_id) {
   add_op(txn)->mutable_close_session()->set_session_id(session_id);
   backend_.submit(std::move(txn), [this, session_id](const ApplyResult& result) {
     closing_sessions_.erase(session_id);
-    // The kernel did not see these deletes: drop its entries for them.
+    // The kernel did not see these deletes: the echo makes it see them (and raise their events).
     for (const Change& change : result.changes) {
-      if (change.kind == Change::Kind::kDeleted) {
-        notifier_->deleted(change.parent_inode, change.inode, change.name);
-      }
+      if (change.kind == Change::Kind::kDeleted) echo_removed(change);
     }
   });
 }
@@ -785,8 +854,7 @@ void Filesystem::on_foreign_change(const ApplyResult& result) {
         notifier_->invalidate_inode(change.parent_inode, false);
         break;
       case Change::Kind::kDeleted:
-        notifier_->deleted(change.parent_inode, change.inode, change.name);
-        notifier_->invalidate_inode(change.parent_inode, false);
+        echo_removed(change);
         break;
       case Change::Kind::kData:
         paged_inodes_.erase(change.inode);

@@ -21,6 +21,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "fusefs/backend.h"
+#include "fusefs/echo.h"
 #include "fusefs/notifier.h"
 
 namespace quorumfs::fusefs {
@@ -52,7 +54,8 @@ class Filesystem {
   // Mounts and starts serving on the io_context. on_exit runs when the mount goes away
   // (fusermount3 -u) so the daemon can stop.
   bool mount(std::function<void()> on_exit, std::string* error);
-  void unmount();
+  // Stops the helper threads while still serving, then unmounts; done runs after.
+  void unmount(std::function<void()> done);
 
   // Every txn applied on this replica that did not come through this mount (another host,
   // session expiry): its caches must go.
@@ -90,6 +93,10 @@ class Filesystem {
   void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
 
  private:
+  struct Ghost {
+    uint64_t inode;
+    bool directory;
+  };
   struct Child {
     const Node* parent;
     const Node* node;  // null when the name is free
@@ -115,6 +122,11 @@ class Filesystem {
                       std::string new_name, unsigned int flags, int attempts_left);
   void close_session(uint64_t session_id);
   void serve_ready();
+  void finish_unmount(std::function<void()> done);
+  void teardown();
+  bool is_echo(fuse_req_t req) const;
+  const Ghost* ghost(fuse_ino_t parent, const char* name) const;
+  void echo_removed(const Change& change);
   void wait_readable();
 
   boost::asio::io_context& io_;
@@ -122,6 +134,9 @@ class Filesystem {
   MountOptions options_;
   fuse_session* session_ = nullptr;
   std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<Echo> echo_;
+  std::unordered_map<std::string, Ghost> ghosts_;  // path -> removed node awaiting its echo
+  boost::asio::steady_timer helpers_timer_{io_};
   std::unique_ptr<boost::asio::posix::stream_descriptor> device_;
   fuse_buf buffer_{};
   std::function<void()> on_exit_;

@@ -8,39 +8,28 @@
 
 #include <fuse_lowlevel.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "fusefs/task_thread.h"
 
 namespace quorumfs::fusefs {
 
 class Notifier {
  public:
-  explicit Notifier(fuse_session* session);
-  ~Notifier();  // stops after draining
+  explicit Notifier(fuse_session* session) : session_(session) {}
 
   void invalidate_inode(uint64_t inode, bool with_data);
   void invalidate_entry(uint64_t parent_inode, std::string name);
-  void deleted(uint64_t parent_inode, uint64_t inode, std::string name);
   // Runs fn on the notifier thread after everything queued before it (a reply that must not
   // overtake an invalidation: a reader woken by it must see the new data).
-  void then(std::function<void()> fn);
-  void stop();
+  void then(std::function<void()> fn) { thread_.push(std::move(fn)); }
+  TaskThread& thread() { return thread_; }
 
  private:
-  void push(std::function<void()> task);
-  void run();
-
   fuse_session* session_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;
-  std::thread thread_;
+  TaskThread thread_;
 };
 
 }  // namespace quorumfs::fusefs

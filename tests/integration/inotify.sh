@@ -86,6 +86,30 @@ else
   fail "one-shot inotifywait still waiting 5 s after a create in its directory"
 fi
 
+# Ephemerals deleted by the daemon (their holder closed or was killed) raise the events of a local
+# delete too: the membership recipe watches for them.
+mkdir -m 2755 "$W/members"
+start_watch members -e create,delete,delete_self "$W/members"
+exec 3>"$W/members/closed"
+exec 3>&-
+# (the echo of a daemon-made delete follows its commit; a later local create may be announced
+# before it, so wait for it here to keep the expected order)
+wait_for 5 grep -qx "DELETE closed" "$TEST_TMP/members.events" || true
+sleep 30 3>"$W/members/killed" &
+holder=$!
+track_pid "$holder"
+wait_for 5 test -e "$W/members/killed" || fail "ephemeral member/killed was not created"
+kill -9 "$holder"
+expect_events members "CREATE closed" "DELETE closed" "CREATE killed" "DELETE killed"
+# (the holder is a separate process: inotifywait would inherit a descriptor of this shell's)
+sleep 30 3>"$W/members/self" &
+holder=$!
+track_pid "$holder"
+wait_for 5 test -e "$W/members/self" || fail "ephemeral member/self was not created"
+start_watch member_self -e delete_self "$W/members/self"
+kill -9 "$holder"
+expect_events member_self "DELETE_SELF "
+
 # Recursive: events from a subdirectory.
 mkdir "$W/tree"
 start_watch recursive -r -e create "$W/tree"

@@ -1,0 +1,76 @@
+// A thread that runs queued tasks in order: the Notifier's and the Echo's. Both make calls that
+// can block in the kernel until the event loop answers a request, so neither may ever be waited
+// for by the loop: stopping is asked with request_stop() and observed with finished(), while the
+// loop goes on serving (see Filesystem::unmount).
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace quorumfs::fusefs {
+
+class TaskThread {
+ public:
+  TaskThread() : thread_([this] { run(); }) {
+    while (thread_id() == 0) std::this_thread::yield();
+  }
+  ~TaskThread() {
+    request_stop();
+    thread_.join();  // by now finished(), or never blocked: see Filesystem::unmount
+  }
+  TaskThread(const TaskThread&) = delete;
+  TaskThread& operator=(const TaskThread&) = delete;
+
+  void push(std::function<void()> task) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      tasks_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+  }
+  // Drops what is queued; the task under way, if any, completes.
+  void request_stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      tasks_.clear();
+    }
+    wake_.notify_one();
+  }
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  pid_t thread_id() const { return thread_id_.load(std::memory_order_acquire); }
+
+ private:
+  void run() {
+    thread_id_.store(gettid(), std::memory_order_release);
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (stopping_) break;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+    finished_.store(true, std::memory_order_release);
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::atomic<pid_t> thread_id_{0};
+  std::atomic<bool> finished_{false};
+  std::thread thread_;  // last: started once everything above is built
+};
+
+}  // namespace quorumfs::fusefs
