@@ -117,4 +117,38 @@ log "restart on a corrupt log said: $(printable "$TRY_OUTPUT")"
 if is_mounted "$M"; then fail "$M is mounted after a refused start"; else pass "nothing mounted after a refused start"; fi
 expect_eq "the corrupt log is left as it was" "$checksum_before" "$(md5sum <"$log_file")"
 
+# --- a data dir already used by a running daemon
+must_start_node b
+echo before >"$(mnt_of b)/kept"
+mkdir -p "$TEST_TMP/b2/mnt"
+try_start b2 --data "$(data_of b)" "$TEST_TMP/b2/mnt"
+expect_match "second daemon on a data dir in use exits non-zero" '^exited [1-9][0-9]*$' "$TRY_RESULT"
+expect_match "the error says the data dir is in use" 'in use' "$TRY_OUTPUT"
+expect_content "$(mnt_of b)/kept" "before"
+echo after >"$(mnt_of b)/kept" || fail "the first daemon stopped taking writes"
+expect_content "$(mnt_of b)/kept" "after"
+stop_node b || fail "daemon b did not stop cleanly"
+
+# --- a corrupt snapshot
+must_start_node c --snapshot-every 20
+for i in $(seq 1 60); do put "$(mnt_of c)/s$i" "v$i" || fail "write s$i"; done
+stop_node c || fail "daemon c did not stop cleanly"
+snapshot=$(find "$(data_of c)" -maxdepth 1 -name 'snapshot.*' ! -name '*.tmp' | sort | tail -n 1)
+[[ -n $snapshot ]] || fatal "no snapshot was written with --snapshot-every 20"
+offset=$(($(stat -c %s "$snapshot") / 2))
+byte=$(od -An -tu1 -j "$offset" -N 1 "$snapshot" | tr -d ' ')
+printf "$(printf '\\%03o' $((byte ^ 0xff)))" | dd of="$snapshot" bs=1 seek="$offset" conv=notrunc status=none
+checksum_before=$(md5sum <"$snapshot")
+try_start c --data "$(data_of c)" "$(mnt_of c)"
+if [[ $TRY_RESULT == mounted ]]; then
+  fail "the daemon started on a snapshot corrupted at offset $offset"
+  stop_node c
+else
+  expect_match "exit status on a corrupt snapshot is non-zero" '^exited [1-9][0-9]*$' "$TRY_RESULT"
+  expect_match "the error names the snapshot" "$(basename "$snapshot")" "$TRY_OUTPUT"
+  expect_match "the error gives an offset" '[Oo]ffset[^0-9]*[0-9]+' "$TRY_OUTPUT"
+fi
+log "restart on a corrupt snapshot said: $(printable "$TRY_OUTPUT")"
+expect_eq "the corrupt snapshot is left as it was" "$checksum_before" "$(md5sum <"$snapshot")"
+
 finish
