@@ -1,4 +1,8 @@
-// Echo: inotify events for changes the kernel did not make itself.
+// Echo: inotify events for changes the kernel did not make itself, or made under another name.
+//
+//   $ inotifywait -m /mnt/q/queue &         # a sequential create is asked for as "job-"...
+//   /mnt/q/queue/ CREATE job-               # ...the kernel announces the name of the call,
+//   /mnt/q/queue/ CREATE job-0000000007     # ...and the echo the node's real name
 //
 //   $ inotifywait -m /mnt/q/members &      # a member's ephemeral file goes when its holder dies:
 //   /mnt/q/members/ DELETE host-a          # ...this event comes from the echo
@@ -14,7 +18,10 @@
 // request handler deadlocks (FUSE-FACTS "Hazards").
 #pragma once
 
+#include <fuse_lowlevel.h>
 #include <sys/types.h>
+
+#include <cstdint>
 
 #include <functional>
 #include <string>
@@ -26,16 +33,20 @@ namespace quorumfs::fusefs {
 class Echo {
  public:
   // done(path) runs on the echo thread after each echo, whatever its outcome.
-  Echo(std::string mountpoint, std::function<void(const std::string&)> done)
-      : mountpoint_(std::move(mountpoint)), done_(std::move(done)) {}
+  Echo(fuse_session* session, std::string mountpoint, std::function<void(const std::string&)> done)
+      : session_(session), mountpoint_(std::move(mountpoint)), done_(std::move(done)) {}
 
   // Queues unlink(2) (rmdir(2) for a directory) of path, relative to the mount's root.
   void removed(std::string path, bool directory);
+  // Queues open(O_CREAT|O_EXCL) (mkdir(2) for a directory) of path, name in parent_inode, after
+  // dropping any kernel entry for it: a cached one would fail the call with no event.
+  void created(std::string path, uint64_t parent_inode, std::string name, bool directory);
   // Requests whose fuse_req_ctx()->pid is this are echoes.
   pid_t thread_id() const { return thread_.thread_id(); }
   TaskThread& thread() { return thread_; }
 
  private:
+  fuse_session* session_;
   std::string mountpoint_;
   std::function<void(const std::string&)> done_;
   TaskThread thread_;

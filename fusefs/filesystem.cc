@@ -170,8 +170,11 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   int fd = fuse_session_fd(session_);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   notifier_ = std::make_unique<Notifier>(session_);
-  echo_ = std::make_unique<Echo>(options_.mountpoint, [this](const std::string& path) {
-    boost::asio::post(io_, [this, path] { ghosts_.erase(path); });
+  echo_ = std::make_unique<Echo>(session_, options_.mountpoint, [this](const std::string& path) {
+    boost::asio::post(io_, [this, path] {
+      ghosts_.erase(path);
+      echo_creations_.erase(path);
+    });
   });
   // The descriptor stays libfuse's; asio only waits on a duplicate of it.
   device_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, dup(fd));
@@ -380,10 +383,39 @@ void Filesystem::echo_removed(const Change& change) {
   echo_->removed(std::move(path), change.directory);
 }
 
+// A sequential create was announced under the asked-for name; the echo announces the real one.
+void Filesystem::echo_created(const Node& node) {
+  if (!echo_ || node.parent() == nullptr) return;
+  std::string path = backend_.tree().path_of(node);
+  echo_creations_.insert(path);
+  echo_->created(std::move(path), node.parent()->inode(), std::string(node.name()), node.is_directory());
+}
+
+// The echo's own create of a node that exists already: answered with that node, no txn.
+void Filesystem::answer_echo_creation(fuse_req_t req, const Child& child, fuse_file_info* fi) {
+  if (child.node == nullptr || !echo_creations_.contains(child.path)) {
+    fuse_reply_err(req, EEXIST);
+    return;
+  }
+  if (fi == nullptr) {
+    reply_entry(req, *child.node, true);
+    return;
+  }
+  auto file = std::make_unique<OpenFile>();  // opened and closed by the echo, never written
+  file->inode = child.node->inode();
+  fi->fh = reinterpret_cast<uint64_t>(file.get());
+  fi->direct_io = true;
+  fuse_entry_param entry = entry_of(*child.node, true);
+  if (fuse_reply_create(req, &entry, fi) == 0) file.release();
+}
+
 void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (is_echo(req)) {
     const Ghost* removed = ghost(parent, name);
-    if (removed == nullptr) return (void)fuse_reply_err(req, ENOENT);
+    const Node* directory = backend_.tree().by_inode(parent);
+    bool being_created =
+        directory && echo_creations_.contains(join(backend_.tree().path_of(*directory), name));
+    if (removed == nullptr || being_created) return (void)fuse_reply_err(req, ENOENT);
     fuse_entry_param entry{};  // never cached: it is gone for everyone else
     entry.ino = removed->inode;
     entry.generation = 1;
@@ -434,6 +466,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
                              bool directory, fuse_file_info* fi) {
   Child child;
   if (!resolve(req, parent, name, &child)) return;
+  if (is_echo(req)) return answer_echo_creation(req, child, fi);
   if (child.node != nullptr) {
     fuse_reply_err(req, EEXIST);
     return;
@@ -467,6 +500,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     }
     const Node* node = backend_.tree().by_inode(result.ops[0].inode);
     bool same_name = node->name() == requested;
+    if (!same_name) echo_created(*node);
     if (!with_file) {
       reply_entry(req, *node, same_name);
       return;

@@ -127,6 +127,8 @@ class Filesystem {
   bool is_echo(fuse_req_t req) const;
   const Ghost* ghost(fuse_ino_t parent, const char* name) const;
   void echo_removed(const Change& change);
+  void echo_created(const Node& node);
+  void answer_echo_creation(fuse_req_t req, const Child& child, fuse_file_info* fi);
   void wait_readable();
 
   boost::asio::io_context& io_;
@@ -136,6 +138,7 @@ class Filesystem {
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<Echo> echo_;
   std::unordered_map<std::string, Ghost> ghosts_;  // path -> removed node awaiting its echo
+  std::unordered_set<std::string> echo_creations_;   // created nodes, hidden from the echo's lookups
   boost::asio::steady_timer helpers_timer_{io_};
   std::unique_ptr<boost::asio::posix::stream_descriptor> device_;
   fuse_buf buffer_{};

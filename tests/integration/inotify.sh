@@ -110,6 +110,13 @@ start_watch member_self -e delete_self "$W/members/self"
 kill -9 "$holder"
 expect_events member_self "DELETE_SELF "
 
+# A sequential create is also announced under its real name (by the echo).
+mkdir -m 1755 "$W/queue"
+start_watch queue -e create "$W/queue"
+echo item >"$W/queue/job-"
+mkdir "$W/queue/dir-"
+expect_events queue "CREATE job-" "CREATE job-0000000000" "CREATE,ISDIR dir-" "CREATE,ISDIR dir-0000000001"
+
 # Recursive: events from a subdirectory.
 mkdir "$W/tree"
 start_watch recursive -r -e create "$W/tree"
