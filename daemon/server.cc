@@ -50,7 +50,7 @@ int Server::run() {
   }
   spdlog::info("mounted {} (data {}, last zxid {:#x}, {} nodes)", options_.mount.mountpoint,
                options_.data_dir, tree_->last_applied_zxid(), tree_->node_count());
-  close_orphan_sessions();
+  close_own_sessions(nullptr);
   stop_signals_.async_wait([this](const boost::system::error_code& failed, int signal) {
     if (!failed) {
       spdlog::info("signal {}: stopping", signal);
@@ -64,8 +64,13 @@ int Server::run() {
 
 void Server::stop() {
   if (stopping_) return;
-  stopping_ = true;
-  // Unmount first: no new requests; then make everything logged durable.
+  stopping_ = true;  // new writes are refused from here on
+  // This host's sessions end with it (contract §8): their ephemerals go while the log still
+  // takes txns. Then unmount, then make everything logged durable.
+  close_own_sessions([this] { unmount_and_finish(); });
+}
+
+void Server::unmount_and_finish() {
   auto finish = [this] {
     shutdown_storage();
     stop_signals_.cancel();
@@ -162,15 +167,22 @@ void Server::persist_hard_state(const consensus::HardState& state) {
   }
 }
 
-// Sessions in the tree belonged to descriptors of an earlier run of this host: all closed now.
-void Server::close_orphan_sessions() {
+// Closes every session this server id owns (its top byte; ZooKeeper's layout). At start-up they
+// belonged to descriptors of an earlier run; at stop, to descriptors that are about to go.
+void Server::close_own_sessions(std::function<void()> then) {
+  auto remaining = std::make_shared<size_t>(0);
+  auto finished = std::make_shared<std::function<void()>>(std::move(then));
   for (uint64_t session_id : tree_->sessions()) {
+    if (session_id >> 56 != options_.server_id) continue;
+    ++*remaining;
     proto::Txn txn;
     txn.add_ops()->mutable_close_session()->set_session_id(session_id);
-    submit(std::move(txn), [this](const ApplyResult& result) {
+    pipeline_->submit(std::move(txn), [this, remaining, finished](const ApplyResult& result) {
       if (filesystem_) filesystem_->on_foreign_change(result);
+      if (--*remaining == 0 && *finished) (*finished)();
     });
   }
+  if (*remaining == 0 && *finished) (*finished)();
 }
 
 void Server::submit(proto::Txn txn, Done done) {

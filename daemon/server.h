@@ -48,7 +48,8 @@ class Server : public fusefs::Backend {
   bool recover(std::string* error);
   bool lock_data_dir(std::string* error);
   void persist_hard_state(const consensus::HardState& state);
-  void close_orphan_sessions();
+  void close_own_sessions(std::function<void()> then);
+  void unmount_and_finish();
   void after_apply(const ApplyResult& result);
   void maybe_snapshot();
   void wait_for_snapshot_child();
