@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--data-max-bytes", options.data_bytes_max, "Largest znode data (a file's content)")
       ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+      ->check(CLI::Range(size_t{1}, quorumfs::kDataBytesLimit));
   app.add_option("--cache-timeout", options.mount.cache_timeout_s, "Kernel entry/attr cache seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));

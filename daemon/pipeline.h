@@ -35,6 +35,8 @@ class Pipeline {
   // Handles what the replica has ready now (also the new epoch at start).
   void drain();
   uint64_t applied_count() const { return applied_count_; }
+  // No txn of this replica's is waiting to be committed and answered.
+  bool idle() const { return pending_.empty(); }
 
  private:
   struct Pending {

@@ -70,7 +70,13 @@ void Server::stop() {
   close_own_sessions([this] { unmount_and_finish(); });
 }
 
+// Writes already proposed are committed and answered before the mount goes (new ones are refused).
 void Server::unmount_and_finish() {
+  if (!pipeline_->idle()) {
+    drain_timer_.expires_after(std::chrono::milliseconds(1));
+    drain_timer_.async_wait([this](const boost::system::error_code&) { unmount_and_finish(); });
+    return;
+  }
   auto finish = [this] {
     shutdown_storage();
     stop_signals_.cancel();
@@ -119,7 +125,7 @@ bool Server::recover(std::string* error) {
   snapshots_ = std::make_unique<SnapshotStore>(options_.data_dir);
   tree_ = snapshots_->load_latest(error);
   if (!tree_) return false;
-  tree_->set_data_bytes_max(options_.data_bytes_max);
+  tree_->set_data_bytes_max(kDataBytesLimit);
 
   TxnLogOptions log_options;
   log_options.dir = options_.log_dir;
@@ -170,11 +176,18 @@ void Server::persist_hard_state(const consensus::HardState& state) {
 // Closes every session this server id owns (its top byte; ZooKeeper's layout). At start-up they
 // belonged to descriptors of an earlier run; at stop, to descriptors that are about to go.
 void Server::close_own_sessions(std::function<void()> then) {
-  auto remaining = std::make_shared<size_t>(0);
-  auto finished = std::make_shared<std::function<void()>>(std::move(then));
+  std::vector<uint64_t> own;
   for (uint64_t session_id : tree_->sessions()) {
-    if (session_id >> 56 != options_.server_id) continue;
-    ++*remaining;
+    if (session_id >> 56 == options_.server_id) own.push_back(session_id);
+  }
+  if (own.empty()) {
+    if (then) then();
+    return;
+  }
+  // Counted before any submit: a refused submit answers at once.
+  auto remaining = std::make_shared<size_t>(own.size());
+  auto finished = std::make_shared<std::function<void()>>(std::move(then));
+  for (uint64_t session_id : own) {
     proto::Txn txn;
     txn.add_ops()->mutable_close_session()->set_session_id(session_id);
     pipeline_->submit(std::move(txn), [this, remaining, finished](const ApplyResult& result) {
@@ -182,7 +195,6 @@ void Server::close_own_sessions(std::function<void()> then) {
       if (--*remaining == 0 && *finished) (*finished)();
     });
   }
-  if (*remaining == 0 && *finished) (*finished)();
 }
 
 void Server::submit(proto::Txn txn, Done done) {

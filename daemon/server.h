@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +19,11 @@
 #include "fusefs/filesystem.h"
 
 namespace quorumfs {
+
+// The largest data any replica accepts when it applies a txn. It is fixed, not configured: applying
+// must give the same result on every replica and at every replay, whatever its options. The
+// configurable limit (data_bytes_max) is the mount's, checked before a write is proposed.
+inline constexpr size_t kDataBytesLimit = 64 << 20;
 
 struct ServerOptions {
   std::string data_dir;
@@ -59,6 +65,7 @@ class Server : public fusefs::Backend {
   boost::asio::io_context io_;
   boost::asio::signal_set stop_signals_;
   boost::asio::signal_set child_signals_;
+  boost::asio::steady_timer drain_timer_{io_};
   std::unique_ptr<DataTree> tree_;
   std::unique_ptr<SnapshotStore> snapshots_;
   std::unique_ptr<TxnLog> log_;

@@ -33,8 +33,12 @@ namespace quorumfs::fusefs {
 class Echo {
  public:
   // done(path) runs on the echo thread after each echo, whatever its outcome.
-  Echo(fuse_session* session, std::string mountpoint, std::function<void(const std::string&)> done)
-      : session_(session), mountpoint_(std::move(mountpoint)), done_(std::move(done)) {}
+  // Notes the mount's device from the echo thread: every echo is made relative to a descriptor of
+  // the mount's root that is checked to be on it, so once the mount is gone an echo does nothing
+  // rather than reach the directory under the mountpoint. (No descriptor is kept open between
+  // echoes: it would make `fusermount3 -u` fail with EBUSY.)
+  Echo(fuse_session* session, std::string mountpoint, std::function<void(const std::string&)> done);
+  ~Echo();
 
   // Queues unlink(2) (rmdir(2) for a directory) of path, relative to the mount's root.
   void removed(std::string path, bool directory);
@@ -48,6 +52,9 @@ class Echo {
  private:
   fuse_session* session_;
   std::string mountpoint_;
+  dev_t mount_device_ = 0;  // used on the echo thread only
+  // A descriptor of the mount's root while it is still this mount, else -1.
+  int open_root() const;
   std::function<void(const std::string&)> done_;
   TaskThread thread_;
 };

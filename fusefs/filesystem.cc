@@ -56,7 +56,6 @@ struct Filesystem::OpenFile {
   bool append = false;
   bool loaded = false;    // buffer holds the content this descriptor reads and writes
   bool dirty = false;     // buffer must be committed
-  bool written = false;   // dirty by write/ftruncate, not only by O_TRUNC
   bool too_large = false; // a write went past the data limit: the commit fails with EFBIG
   std::string buffer;
   // Times set explicitly (futimens) after writing: the commit must not move them to "now", as
@@ -64,8 +63,7 @@ struct Filesystem::OpenFile {
   std::optional<int64_t> atime_ns;
   std::optional<int64_t> mtime_ns;
   uint64_t session_id = 0;  // non-zero: this description owns ephemeral nodes
-  uint32_t uid = 0;         // the opener: commits are checked against its ACL rights
-  uint32_t gid = 0;
+  proto::Caller caller;     // the opener: its commits are checked against the ACL as its own
 };
 
 // A directory listing taken at offset 0, so that offsets stay valid while the directory changes.
@@ -91,7 +89,7 @@ const fuse_lowlevel_ops kOperations = [] {
   ops.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { self(r)->lookup(r, p, n); };
   ops.forget = [](fuse_req_t r, fuse_ino_t, uint64_t) { fuse_reply_none(r); };
   ops.forget_multi = [](fuse_req_t r, size_t, fuse_forget_data*) { fuse_reply_none(r); };
-  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) { self(r)->getattr(r, i); };
+  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->getattr(r, i, f); };
   ops.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* f) {
     self(r)->setattr(r, i, a, s, f);
   };
@@ -126,7 +124,7 @@ const fuse_lowlevel_ops kOperations = [] {
     self(r)->readdir(r, i, s, o, f, true);
   };
   ops.releasedir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->releasedir(r, i, f); };
-  ops.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(r, 0); };
+  ops.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { self(r)->sync(r); };
   ops.statfs = [](fuse_req_t r, fuse_ino_t i) { self(r)->statfs(r, i); };
   ops.setxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, const char* v, size_t s, int f) {
     self(r)->setxattr(r, i, n, v, s, f);
@@ -172,7 +170,8 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   notifier_ = std::make_unique<Notifier>(session_);
   echo_ = std::make_unique<Echo>(session_, options_.mountpoint, [this](const std::string& path) {
     boost::asio::post(io_, [this, path] {
-      ghosts_.erase(path);
+      auto ghost = ghosts_.find(path);
+      if (ghost != ghosts_.end() && --ghost->second.echoes_pending == 0) ghosts_.erase(ghost);
       echo_creations_.erase(path);
     });
   });
@@ -261,26 +260,24 @@ void Filesystem::init(fuse_conn_info* conn) {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
+// The caller's uid, gid and (unless it is the super user, whom no ACL stops) supplementary
+// groups: the txn carries them, so the ACL check at apply time sees who really asked.
 proto::Caller Filesystem::caller_of(fuse_req_t req) const {
   const fuse_ctx* context = fuse_req_ctx(req);
   proto::Caller caller;
   caller.set_uid(context->uid);
   caller.set_gid(context->gid);
+  if (context->uid != 0) {
+    gid_t groups[64];
+    int count = fuse_req_getgroups(req, 64, groups);
+    for (int i = 0; i < count && i < 64; ++i) caller.add_groups(groups[i]);
+  }
   return caller;
 }
 
-// ACL check; the supplementary groups are read (from /proc, by libfuse) only when the primary
-// ids do not already settle it.
-bool Filesystem::permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller) {
-  if (backend_.tree().permits(node, perm, *caller)) return true;
-  if (caller->groups_size() > 0) return false;
-  bool names_a_group = false;
-  for (const auto& entry : node.acl()) names_a_group |= entry.scheme == "gid";
-  if (!names_a_group) return false;
-  gid_t groups[64];
-  int count = fuse_req_getgroups(req, 64, groups);
-  for (int i = 0; i < count && i < 64; ++i) caller->add_groups(groups[i]);
-  return caller->groups_size() > 0 && backend_.tree().permits(node, perm, *caller);
+// ZooKeeper's ACL check, on top of the kernel's POSIX one (default_permissions).
+bool Filesystem::permitted(const Node& node, uint32_t perm, const proto::Caller& caller) const {
+  return backend_.tree().permits(node, perm, caller);
 }
 
 // An ephemeral node whose session is being closed is gone for this host's callers already: the
@@ -379,7 +376,8 @@ void Filesystem::echo_removed(const Change& change) {
   const Node* parent = backend_.tree().by_inode(change.parent_inode);
   if (parent == nullptr || !echo_) return;
   std::string path = join(backend_.tree().path_of(*parent), change.name);
-  ghosts_[path] = Ghost{change.inode, change.directory};
+  Ghost& ghost = ghosts_[path];
+  ghost = Ghost{change.inode, change.directory, ghost.echoes_pending + 1};
   echo_->removed(std::move(path), change.directory);
 }
 
@@ -413,9 +411,11 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (is_echo(req)) {
     const Ghost* removed = ghost(parent, name);
     const Node* directory = backend_.tree().by_inode(parent);
+    // Its path's directories resolve as for anyone; only the node it announces is special.
     bool being_created =
         directory && echo_creations_.contains(join(backend_.tree().path_of(*directory), name));
-    if (removed == nullptr || being_created) return (void)fuse_reply_err(req, ENOENT);
+    if (being_created) return (void)fuse_reply_err(req, ENOENT);
+    if (removed == nullptr) return lookup_node(req, parent, name);
     fuse_entry_param entry{};  // never cached: it is gone for everyone else
     entry.ino = removed->inode;
     entry.generation = 1;
@@ -425,6 +425,10 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_reply_entry(req, &entry);
     return;
   }
+  lookup_node(req, parent, name);
+}
+
+void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Child child;
   if (!resolve(req, parent, name, &child)) return;
   if (child.node == nullptr) {
@@ -434,10 +438,19 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   reply_entry(req, *child.node, true);
 }
 
-void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino) {
+// Through a descriptor with uncommitted writes (fstat, ftruncate), the size is that of its buffer:
+// what its own reads return.
+void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   struct stat attr = attributes_of(*node);
+  OpenFile* file = fi ? open_file(fi) : nullptr;
+  if (file != nullptr && file->loaded) {
+    attr.st_size = static_cast<off_t>(file->buffer.size());
+    attr.st_blocks = (attr.st_size + 511) / 512;
+    fuse_reply_attr(req, &attr, 0.0);
+    return;
+  }
   fuse_reply_attr(req, &attr, cache_timeout(*node));
 }
 
@@ -490,9 +503,9 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
 
   fuse_file_info info = fi ? *fi : fuse_file_info{};
   std::string requested(name);
-  uint32_t uid = context->uid;
-  uint32_t gid = context->gid;
-  submit(req, std::move(txn), [this, req, info, session_id, requested, uid, gid, with_file = fi != nullptr](
+  proto::Caller caller = caller_of(req);
+  *txn.mutable_caller() = caller;
+  backend_.submit(std::move(txn), [this, req, info, session_id, requested, caller, with_file = fi != nullptr](
                                   const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
       fuse_reply_err(req, errno_of(result.code));
@@ -511,8 +524,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     file->append = info.flags & O_APPEND;
     file->loaded = true;  // a new node's content is empty
     file->session_id = session_id;
-    file->uid = uid;
-    file->gid = gid;
+    file->caller = caller;
     info.fh = reinterpret_cast<uint64_t>(file.get());
     info.direct_io = file->writable;
     fuse_entry_param entry = entry_of(*node, same_name);
@@ -647,7 +659,6 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       file->loaded = true;
       file->buffer.resize(attr->st_size);
       file->dirty = true;
-      file->written = true;
     } else {
       std::string data(node->data());
       data.resize(attr->st_size);
@@ -673,16 +684,17 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
     *set->mutable_meta() = meta;
   }
   if (txn.ops_size() == 0) {
-    getattr(req, ino);  // e.g. only ctime, or a truncate kept for the commit
+    getattr(req, ino, fi);  // e.g. only ctime, or a truncate kept for the commit
     return;
   }
   txn.set_time_ns(now);
-  submit(req, std::move(txn), [this, req, ino](const ApplyResult& result) {
+  submit(req, std::move(txn), [this, req, ino, fi_copy = fi ? std::optional(*fi) : std::nullopt](
+                                  const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
-    getattr(req, ino);
+    getattr(req, ino, fi_copy ? &*fi_copy : nullptr);
   });
 }
 
@@ -693,15 +705,14 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (node == nullptr) return;
   int access = fi->flags & O_ACCMODE;
   proto::Caller caller = caller_of(req);
-  if ((access != O_WRONLY && !permitted(req, *node, kRead, &caller)) ||
-      (access != O_RDONLY && !permitted(req, *node, kWrite, &caller))) {
+  if ((access != O_WRONLY && !permitted(*node, kRead, caller)) ||
+      (access != O_RDONLY && !permitted(*node, kWrite, caller))) {
     fuse_reply_err(req, EACCES);
     return;
   }
   auto file = std::make_unique<OpenFile>();
   file->inode = ino;
-  file->uid = caller.uid();
-  file->gid = caller.gid();
+  file->caller = caller;
   file->writable = access != O_RDONLY;
   file->append = fi->flags & O_APPEND;
   if (file->writable && (fi->flags & O_TRUNC)) {
@@ -757,25 +768,23 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
   if (file->buffer.size() < position + size) file->buffer.resize(position + size);
   file->buffer.replace(position, size, buf, size);
   file->dirty = true;
-  file->written = true;
   fuse_reply_write(req, size);
 }
 
-// A close that finds only O_TRUNC pending keeps it for the next commit: a shell's `> f` opens,
-// dup2()s and closes its first descriptor before anything is written, and committing the empty
-// file there would show readers an empty file and cost a second version (contract §3: O_TRUNC is
-// part of the commit of the data). The truncation alone is committed at fsync or at the last close.
+// Every close(2) commits (contract §3), even when only O_TRUNC is pending: the close that returned
+// must be durable and answer for its own errors. A shell's `> f` therefore commits the empty file
+// at its dup2 and the data at the last close: two versions, as with two writers.
 void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  OpenFile& file = *open_file(fi);
-  if (file.dirty && !file.written && !file.too_large) {
-    fuse_reply_err(req, 0);
-    return;
-  }
-  commit(file, [req](int error) { fuse_reply_err(req, error); });
+  commit(*open_file(fi), [req](int error) { fuse_reply_err(req, error); });
 }
 
+// fsync(2) commits like close, then is ZooKeeper's sync() (contract §2): it returns once every
+// write committed anywhere before it is applied here.
 void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  commit(*open_file(fi), [req](int error) { fuse_reply_err(req, error); });
+  commit(*open_file(fi), [this, req](int error) {
+    if (error != 0) return (void)fuse_reply_err(req, error);
+    backend_.sync([req] { fuse_reply_err(req, 0); });
+  });
 }
 
 // The one setData of everything this descriptor wrote since the last commit (contract §3).
@@ -796,22 +805,37 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
     reply(ENOENT);
     return;
   }
+  auto pending = std::make_shared<PendingCommit>(
+      PendingCommit{file.inode, std::move(file.buffer), file.atime_ns, file.mtime_ns, file.caller});
+  reset_buffer(file);
+  submit_commit(std::move(pending), std::move(reply), kRenameAttempts);
+}
+
+// The txn names the node by path; a rename applied between building it and applying it moves
+// the node away (kNoNode) though it still exists: then the commit is rebuilt with the new path.
+void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply,
+                               int attempts_left) {
+  const Node* node = visible(backend_.tree().by_inode(pending->inode));
+  if (node == nullptr) return reply(ENOENT);
   proto::Txn txn;
   proto::SetDataOp* set = add_op(txn)->mutable_set_data();
   set->set_path(backend_.tree().path_of(*node));
-  set->set_data(std::move(file.buffer));
+  set->set_data(pending->data);
   set->set_expected_version(-1);
-  if (file.atime_ns || file.mtime_ns) {
+  if (pending->atime_ns || pending->mtime_ns) {
     proto::SetMetaOp* times = add_op(txn)->mutable_set_meta();
     times->set_path(set->path());
-    if (file.atime_ns) times->mutable_meta()->set_atime_ns(*file.atime_ns);
-    if (file.mtime_ns) times->mutable_meta()->set_mtime_ns(*file.mtime_ns);
+    if (pending->atime_ns) times->mutable_meta()->set_atime_ns(*pending->atime_ns);
+    if (pending->mtime_ns) times->mutable_meta()->set_mtime_ns(*pending->mtime_ns);
   }
-  reset_buffer(file);
-  uint64_t inode = file.inode;
-  txn.mutable_caller()->set_uid(file.uid);
-  txn.mutable_caller()->set_gid(file.gid);
-  backend_.submit(std::move(txn), [this, inode, reply = std::move(reply)](const ApplyResult& result) {
+  *txn.mutable_caller() = pending->caller;
+  uint64_t inode = pending->inode;
+  backend_.submit(std::move(txn), [this, pending, inode, attempts_left,
+                                   reply = std::move(reply)](const ApplyResult& result) mutable {
+    if (result.code == Code::kNoNode && attempts_left > 1 && visible(backend_.tree().by_inode(inode))) {
+      submit_commit(std::move(pending), std::move(reply), attempts_left - 1);
+      return;
+    }
     if (result.code != Code::kOk) {
       reply(errno_of(result.code));
       return;
@@ -832,7 +856,7 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
 void Filesystem::reset_buffer(OpenFile& file) {
   file.buffer.clear();
   file.buffer.shrink_to_fit();
-  file.loaded = file.dirty = file.written = file.too_large = false;
+  file.loaded = file.dirty = file.too_large = false;
   file.atime_ns.reset();
   file.mtime_ns.reset();
 }
@@ -860,8 +884,6 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
       }
     }
   }
-  // A truncation kept back by flush: the last close commits it (no one is left to answer).
-  if (file->dirty) commit(*file, [](int) {});
   // The last reference to the description that created ephemerals is gone: so are they.
   if (file->session_id != 0) close_session(file->session_id);
 }
@@ -907,7 +929,7 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   proto::Caller caller = caller_of(req);
-  if (!permitted(req, *node, kRead, &caller)) {
+  if (!permitted(*node, kRead, caller)) {
     fuse_reply_err(req, EACCES);
     return;
   }
@@ -1005,11 +1027,11 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
   proto::Caller caller = caller_of(req);
   switch (kind) {
     case XattrKind::kData:
-      if (!permitted(req, *node, kRead, &caller)) return (void)fuse_reply_err(req, EACCES);
+      if (!permitted(*node, kRead, caller)) return (void)fuse_reply_err(req, EACCES);
       return reply_value(req, node->data(), size);
     case XattrKind::kAcl:
       // ZooKeeper's getACL asks for READ or ADMIN.
-      if (!permitted(req, *node, kRead, &caller) && !permitted(req, *node, kAdmin, &caller)) {
+      if (!permitted(*node, kRead, caller) && !permitted(*node, kAdmin, caller)) {
         return (void)fuse_reply_err(req, EACCES);
       }
       return reply_value(req, format_acl(node->acl()), size);
@@ -1045,6 +1067,7 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
     set->set_acl(std::string(value, size));
     set->set_expected_aversion(-1);
   } else {
+    if (size > options_.data_bytes_max) return (void)fuse_reply_err(req, EFBIG);
     proto::SetDataOp* set = add_op(txn)->mutable_set_data();
     set->set_path(path);
     set->set_data(std::string(value, size));

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,7 +67,10 @@ class Filesystem {
   struct OpenDir;
   void init(fuse_conn_info* conn);
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
-  void getattr(fuse_req_t req, fuse_ino_t ino);
+  void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void sync(fuse_req_t req) {
+    backend_.sync([req] { fuse_reply_err(req, 0); });
+  }
   void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
   void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
   void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
@@ -94,8 +98,16 @@ class Filesystem {
 
  private:
   struct Ghost {
+    uint64_t inode = 0;
+    bool directory = false;
+    int echoes_pending = 0;  // removals of this path queued on the echo and not yet done
+  };
+  struct PendingCommit {
     uint64_t inode;
-    bool directory;
+    std::string data;
+    std::optional<int64_t> atime_ns;
+    std::optional<int64_t> mtime_ns;
+    proto::Caller caller;
   };
   struct Child {
     const Node* parent;
@@ -109,11 +121,13 @@ class Filesystem {
   double cache_timeout(const Node& node) const;
   fuse_entry_param entry_of(const Node& node, bool cacheable) const;
   proto::Caller caller_of(fuse_req_t req) const;
-  bool permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller);
+  bool permitted(const Node& node, uint32_t perm, const proto::Caller& caller) const;
   void reply_entry(fuse_req_t req, const Node& node, bool cacheable);
   struct stat attributes_of(const Node& node) const;
   void submit(fuse_req_t req, proto::Txn txn, Backend::Done done);
   void commit(OpenFile& file, std::function<void(int)> reply);
+  void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
+  void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
   void reset_buffer(OpenFile& file);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
   void create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, bool directory,

@@ -24,7 +24,9 @@ class Notifier {
   void invalidate_entry(uint64_t parent_inode, std::string name);
   // Runs fn on the notifier thread after everything queued before it (a reply that must not
   // overtake an invalidation: a reader woken by it must see the new data).
-  void then(std::function<void()> fn) { thread_.push(std::move(fn)); }
+  void then(std::function<void()> fn) {
+    if (!thread_.push(fn)) fn();  // stopped (unmounting): nothing left to overtake
+  }
   TaskThread& thread() { return thread_; }
 
  private:

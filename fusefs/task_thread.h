@@ -1,7 +1,8 @@
 // A thread that runs queued tasks in order: the Notifier's and the Echo's. Both make calls that
 // can block in the kernel until the event loop answers a request, so neither may ever be waited
 // for by the loop: stopping is asked with request_stop() and observed with finished(), while the
-// loop goes on serving (see Filesystem::unmount).
+// loop goes on serving (see Filesystem::unmount). What is queued still runs before it stops:
+// some tasks are replies to the kernel.
 #pragma once
 
 #include <sys/types.h>
@@ -28,20 +29,21 @@ class TaskThread {
   TaskThread(const TaskThread&) = delete;
   TaskThread& operator=(const TaskThread&) = delete;
 
-  void push(std::function<void()> task) {
+  // False when the thread has already stopped: the task was not taken.
+  bool push(std::function<void()> task) {
     {
       std::lock_guard lock(mutex_);
-      if (stopping_) return;
+      if (finished_.load(std::memory_order_relaxed)) return false;
       tasks_.push_back(std::move(task));
     }
     wake_.notify_one();
+    return true;
   }
-  // Drops what is queued; the task under way, if any, completes.
+  // The thread stops once everything queued so far (and pushed meanwhile) has run.
   void request_stop() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
-      tasks_.clear();
     }
     wake_.notify_one();
   }
@@ -54,14 +56,14 @@ class TaskThread {
     std::unique_lock lock(mutex_);
     for (;;) {
       wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (stopping_) break;
+      if (tasks_.empty()) break;  // stopping, and drained
       auto task = std::move(tasks_.front());
       tasks_.pop_front();
       lock.unlock();
       task();
       lock.lock();
     }
-    finished_.store(true, std::memory_order_release);
+    finished_.store(true, std::memory_order_release);  // under the lock: push() sees it
   }
 
   std::mutex mutex_;

@@ -263,6 +263,9 @@ pid_t SnapshotStore::start_background(const DataTree& tree) const {
   if (child == 0) {
     // The child: a copy-on-write image of the tree, and only this thread. It reports through its
     // exit status alone; _exit skips atexit handlers and stdio buffers that belong to the parent.
+    // Inherited descriptors (the FUSE device, the data-dir lock) would keep the mount and the
+    // lock alive if the parent died while this child writes; it opens what it needs itself.
+    ::close_range(3, ~0U, 0);
     int status = 1;
     try {
       std::string error;
