@@ -66,12 +66,12 @@ watch_config() {
       break
     fi
   done
-  ((established)) || { echo "$0: cannot watch $config_dir: $line" >&2; exit 1; }
+  ((established)) || { echo "${0##*/}: cannot watch $config_dir: $line" >&2; exit 1; }
   print_config
   while read -r -u "$events_fd" line; do
     [[ $line == "event $config_name" ]] && print_config
   done
-  echo "$0: the watch on $config_dir ended (unmounted?)" >&2
+  echo "${0##*/}: the watch on $config_dir ended (unmounted?)" >&2
   exit 1
 }
 
@@ -85,7 +85,7 @@ set_key() {
   # close raises no IN_CLOSE_WRITE of its own.
   local lock_fd
   exec {lock_fd}<"$config_file" || exit 1
-  flock -w 30 "$lock_fd" || { echo "$0: could not lock $config_file within 30 s" >&2; exit 1; }
+  flock -w 30 "$lock_fd" || { echo "${0##*/}: could not lock $config_file within 30 s" >&2; exit 1; }
   local new_content
   new_content=$(awk -v key="$key" -v line="$assignment" '
     index($0, key "=") == 1 { if (!done) print line; done = 1; next }
