@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What one open file description sees and commits (contract §3): every close commits, also one
+# with only O_TRUNC pending; a commit follows a rename made while the descriptor was open;
+# lseek(SEEK_END) after ftruncate or write sees the descriptor's pending size; the mount's size
+# limit (--data-max-bytes) holds for writes and for user.zk.data, and a restart with another limit
+# keeps what was stored; an ACL naming a supplementary group grants writes checked at commit.
+source "$(dirname "$0")/lib.sh"
+
+must_start_node a --data-max-bytes 4096
+M=$(mnt_of a)
+W=$M/fd
+mkdir "$W" || fatal "mkdir $W failed"
+
+# --- a close with only O_TRUNC pending is durable when it returns
+echo hello >"$W/t"
+for i in $(seq 1 20); do
+  echo hello >"$W/t"
+  perl -e 'open(my $f, ">", $ARGV[0]) or die "$!"; close($f) or die "$!"' "$W/t"
+  [[ $(stat -c %s "$W/t") == 0 ]] || fail "round $i: the truncation was not committed by the close"
+done
+pass "20 truncating closes committed before they returned"
+
+# --- a commit follows a rename made while its descriptor was open
+exec 3>"$W/before"
+echo moved-data >&3
+mv "$W/before" "$W/after"
+if exec 3>&-; then pass "close after a rename succeeded"; else fail "close after a rename failed"; fi
+expect_content "$W/after" "moved-data"
+expect_absent "$W/before"
+
+# --- the end of a descriptor with pending writes is its own (lseek SEEK_END after ftruncate/write)
+sizes=$(perl -e '
+  open(my $f, "+<", $ARGV[0]) or die "$!";
+  truncate($f, 2) or die "$!"; my $a = sysseek($f, 0, 2);
+  syswrite($f, "0123456789X") == 11 or die "$!"; my $b = sysseek($f, 0, 2);
+  close($f) or die "$!"; print "$a $b"' "$W/after")
+expect_eq "end after ftruncate(2), then after 11 more bytes" "2 13" "$sizes"
+expect_eq "committed size" 13 "$(stat -c %s "$W/after")"
+
+# --- the mount's size limit, for content and for a directory's data
+expect_errno "head -c 5000 /dev/zero | dd of='$W/after' conv=notrunc status=none" "File too large"
+expect_content "$W/after" "mo0123456789X"
+expect_errno "setfattr -n user.zk.data -v $(head -c 5000 /dev/zero | tr '\0' x) '$W'" "File too large"
+setfattr -n user.zk.data -v small "$W" || fail "setfattr of 5 bytes"
+head -c 4096 /dev/zero | tr '\0' y >"$W/full" || fail "a write of exactly the limit failed"
+
+# --- a restart with a smaller limit keeps what was stored with the larger one
+stop_node a || fail "clean stop"
+must_start_node a --data-max-bytes 100
+expect_eq "4096-byte file after a restart with a 100-byte limit" 4096 "$(stat -c %s "$W/full")"
+expect_errno "head -c 200 /dev/zero > '$W/small'" "File too large"
+
+# --- an ACL naming a supplementary group (the mode lets everyone; the ACL decides)
+mkdir -m 0777 "$W/shared"
+setfattr -n user.zk.acl -v 'gid:100:cdrwa,world:anyone:r' "$W/shared"
+expect_errno "runuser -u nobody -- mkdir '$W/shared/without'" "Permission denied"
+expect_ok "runuser -u nobody -G users -- mkdir '$W/shared/with'"
+expect_ok "runuser -u nobody -G users -- sh -c 'echo by-group > $W/shared/file'"
+expect_content "$W/shared/file" "by-group"
+expect_errno "runuser -u nobody -- sh -c 'echo stranger > $W/shared/file'" "Permission denied"
+expect_content "$W/shared/file" "by-group"
+
+stop_node a || fail "clean stop"
+finish
