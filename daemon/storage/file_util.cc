@@ -1,6 +1,7 @@
 #include "daemon/storage/file_util.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,9 +45,11 @@ std::string join_path(std::string_view dir, std::string_view name) {
   return path;
 }
 
-bool write_all_at(int fd, std::string_view bytes, uint64_t offset, const std::string& path, std::string* error) {
+bool write_all_at(int fd, std::string_view bytes, uint64_t offset, const std::string& path, std::string* error,
+                  int flags) {
   while (!bytes.empty()) {
-    const ssize_t written = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    struct iovec part {const_cast<char*>(bytes.data()), bytes.size()};
+    const ssize_t written = ::pwritev2(fd, &part, 1, static_cast<off_t>(offset), flags);
     if (written < 0) {
       if (errno == EINTR) continue;
       *error = errno_message(path, "write at offset " + std::to_string(offset));

@@ -33,8 +33,10 @@ std::string errno_message(std::string_view path, std::string_view what);
 
 std::string join_path(std::string_view dir, std::string_view name);
 
-// Writes all of bytes at offset (pwrite, retried on EINTR and short writes).
-bool write_all_at(int fd, std::string_view bytes, uint64_t offset, const std::string& path, std::string* error);
+// Writes all of bytes at offset (pwritev2, retried on EINTR and short writes). flags are
+// pwritev2's: RWF_DSYNC makes each write durable before it returns, as write + fdatasync would.
+bool write_all_at(int fd, std::string_view bytes, uint64_t offset, const std::string& path, std::string* error,
+                  int flags = 0);
 // Appends all of bytes at the file position (write, retried on EINTR and short writes).
 bool write_all(int fd, std::string_view bytes, const std::string& path, std::string* error);
 // Reads up to count bytes at offset into *out (replacing it); fewer only at end of file.
