@@ -129,6 +129,17 @@ const char* record_status_name(RecordStatus status) {
   return "unknown";
 }
 
+void append_batch_marker(uint64_t batch_bytes, std::string* out) {
+  std::string length;
+  put_u64(batch_bytes, &length);
+  append_record(kBatchMarkerZxid, length, out);
+}
+
+uint64_t batch_marker_bytes(const DecodedRecord& record) {
+  if (record.status != RecordStatus::kOk || record.zxid != kBatchMarkerZxid || record.payload.size() != 8) return 0;
+  return get_u64(record.payload.data());
+}
+
 DecodedRecord decode_record(std::string_view bytes) {
   DecodedRecord record;
   if (bytes.size() < kRecordHeaderBytes) {

@@ -147,54 +147,100 @@ struct RecordsFound {
   uint64_t end_offset = 0;  // end of the last good record
 };
 
-// At the zero record header that ends the records: everything after it must be zero too.
-bool check_end(SegmentReader& reader, const std::string& path, uint64_t offset, std::string* error) {
-  uint64_t nonzero = 0;
-  if (!reader.first_nonzero(offset, &nonzero, error)) return false;
-  if (nonzero == reader.file_bytes()) return true;
-  *error = path + ": corrupt record at offset " + std::to_string(offset) +
-           ": zero record header followed by data at offset " + std::to_string(nonzero);
-  return false;
+// Records are appended over preallocated zeros, so a page a crash did not write reads as zeros:
+// damage that shows a zeroed page (a zero header, a cut file, a record with a zero page part) is
+// missing pages; non-zero garbage (a bad length, a checksum failing over written bytes) is not.
+constexpr uint64_t kPageBytes = 4096;
+
+bool looks_unwritten(SegmentReader& reader, uint64_t offset, const DecodedRecord& record, std::string* error,
+                     bool* unwritten) {
+  *unwritten = record.status == RecordStatus::kTruncated;
+  if (record.status == RecordStatus::kEnd) {
+    // An unwritten page is zero to its end; data later on the same page was written.
+    uint64_t nonzero = 0;
+    if (!reader.first_nonzero(offset, &nonzero, error)) return false;
+    *unwritten = nonzero >= (offset / kPageBytes + 1) * kPageBytes;
+    return true;
+  }
+  if (record.status != RecordStatus::kBadChecksum) return true;
+  std::string_view bytes;
+  if (!reader.view(offset, record.bytes, &bytes, error)) return false;
+  for (uint64_t start = offset; start < offset + bytes.size();) {
+    const uint64_t page_end = std::min<uint64_t>((start / kPageBytes + 1) * kPageBytes, offset + bytes.size());
+    std::string_view part = bytes.substr(start - offset, page_end - start);
+    if (part.find_first_not_of('\0') == std::string_view::npos) *unwritten = true;
+    start = page_end;
+  }
+  return true;
 }
 
-// A bad record is a torn append only in the last segment and only with nothing but zeros past
-// the end it claims: a crash can leave a partly written tail, but a good record never follows a
-// bad one (each group commit is written after the previous one was synced). Torn: cut it away.
+// A bad record (or data after the end) in the last segment is a torn tail when nothing non-zero
+// follows it, or when it shows unwritten pages and nothing non-zero lies past the write it is in:
+// the last marker's write, or, at or past that write's end, a write whose marker is lost (at most
+// kBatchBytesMax). A crash can leave any pages of the last write on disk, and that write was never
+// acknowledged (a write is acknowledged once durable, and the next starts only then). Cut from the
+// bad record on. Anything else is corruption, reported with file and offset.
 bool settle_bad_record(SegmentReader& reader, const std::string& path, uint64_t offset, const DecodedRecord& record,
-                       size_t available, bool last, std::string* error) {
+                       const std::string& reason, uint64_t last_write_end, bool last, std::string* error) {
   const uint64_t file_bytes = reader.file_bytes();
-  uint64_t extent_end = file_bytes;
-  if (record.status == RecordStatus::kBadChecksum) extent_end = offset + record.bytes;
-  if (record.status == RecordStatus::kTooLarge) extent_end = offset + log_format::kRecordHeaderBytes;
+  uint64_t record_end = file_bytes;
+  if (record.status == RecordStatus::kBadChecksum) record_end = offset + record.bytes;
+  if (record.status == RecordStatus::kTooLarge) record_end = offset + log_format::kRecordHeaderBytes;
+  if (record.status == RecordStatus::kEnd) record_end = offset;
+  uint64_t after_record = 0;
+  if (!reader.first_nonzero(std::min(record_end, file_bytes), &after_record, error)) return false;
+  const uint64_t write_end = offset < last_write_end ? last_write_end : offset + log_format::kBatchBytesMax;
   uint64_t nonzero = 0;
-  if (!reader.first_nonzero(std::min(extent_end, file_bytes), &nonzero, error)) return false;
-  const std::string reason = log_format::describe_bad_record(record, available);
-  if (!last || nonzero != file_bytes) {
+  if (!reader.first_nonzero(std::min(write_end, file_bytes), &nonzero, error)) return false;
+  bool unwritten = false;
+  if (!looks_unwritten(reader, offset, record, error, &unwritten)) return false;
+  const bool torn = after_record == file_bytes || (unwritten && nonzero == file_bytes);
+  if (!last || !torn) {
     *error = path + ": corrupt record at offset " + std::to_string(offset) + ": " + reason +
-             (last ? "; data follows at offset " + std::to_string(nonzero) : "; not the last segment");
+             (last ? "; data follows at offset " + std::to_string(after_record) : "; not the last segment");
     return false;
   }
-  spdlog::warn("txn log: {}: truncating a torn last record at offset {} ({}); it was never acknowledged", path,
+  spdlog::warn("txn log: {}: truncating a torn last write at offset {} ({}); it was never acknowledged", path,
                offset, reason);
   return truncate_torn_tail(path, offset, file_bytes, error);
 }
 
-// Reads every record after the header, up to the end marker or a torn tail.
+// Reads every record after the header, up to the end (zeros) or a torn last write.
 bool scan_records(SegmentReader& reader, const std::string& path, bool last, RecordsFound* found,
                   std::string* error) {
   uint64_t offset = log_format::kFileHeaderBytes;
+  uint64_t last_write_end = offset;  // the end the last batch marker declared
   for (;;) {
     DecodedRecord record;
     size_t available = 0;
     if (!read_record(reader, offset, &record, &available, error)) return false;
-    if (record.status != RecordStatus::kOk) {
-      found->end_offset = offset;
-      if (record.status == RecordStatus::kEnd) return check_end(reader, path, offset, error);
-      return settle_bad_record(reader, path, offset, record, available, last, error);
+    if (record.status == RecordStatus::kOk && record.zxid == log_format::kBatchMarkerZxid) {
+      const uint64_t bytes = log_format::batch_marker_bytes(record);
+      if (bytes >= record.bytes) {
+        last_write_end = offset + bytes;
+        offset += record.bytes;
+        continue;
+      }
+      record.status = RecordStatus::kBadChecksum;  // a malformed marker is a bad record
     }
-    ++found->records;
-    found->last_zxid = record.zxid;
-    offset += record.bytes;
+    if (record.status == RecordStatus::kOk) {
+      ++found->records;
+      found->last_zxid = record.zxid;
+      offset += record.bytes;
+      continue;
+    }
+    uint64_t nonzero = 0;
+    if (record.status == RecordStatus::kEnd && !reader.first_nonzero(offset, &nonzero, error)) return false;
+    if (record.status == RecordStatus::kEnd && nonzero == reader.file_bytes()) {
+      found->end_offset = offset;  // the end: zeros to the end of the file
+      return true;
+    }
+    const std::string reason = record.status == RecordStatus::kEnd
+                                   ? "zero record header followed by data at offset " + std::to_string(nonzero)
+                                   : log_format::describe_bad_record(record, available);
+    if (!settle_bad_record(reader, path, offset, record, reason, last_write_end, last, error)) return false;
+    found->end_offset = offset;
+    return true;
   }
 }
 
@@ -355,7 +401,11 @@ bool TxnLog::replay_segment(const Segment& segment, Zxid after, Zxid* previous,
                log_format::describe_bad_record(record, available) + " (changed since the log was opened)";
       return false;
     }
-    if (offset == log_format::kFileHeaderBytes && record.zxid != segment.first_zxid) {
+    if (record.zxid == log_format::kBatchMarkerZxid) {  // a write's marker, not a txn
+      offset += record.bytes;
+      continue;
+    }
+    if (*previous < segment.first_zxid && record.zxid != segment.first_zxid) {
       *error = at + "first record has zxid " + hex(record.zxid) + ", the file name says " + hex(segment.first_zxid);
       return false;
     }
@@ -476,6 +526,8 @@ Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
       const bool roll = (index == 0 && pending.roll_before) ||
                         write_offset_ + buffer_.size() >= options_.segment_bytes_max;
       if (active_fd_ < 0 || (roll && active_records_ > 0)) start_segment(entry.zxid);
+      if (buffer_.size() >= log_format::kBatchBytesTarget) write_buffer();
+      if (buffer_.empty()) log_format::append_batch_marker(0, &buffer_);  // its length comes at the write
       log_format::append_record(entry.zxid, entry.payload, &buffer_);
       ++active_records_;
       ++buffered_records_;
@@ -513,6 +565,9 @@ void TxnLog::start_segment(Zxid first_zxid) {
 
 void TxnLog::write_buffer() {
   if (buffer_.empty()) return;
+  marker_.clear();
+  log_format::append_batch_marker(buffer_.size(), &marker_);
+  buffer_.replace(0, marker_.size(), marker_);
   allocate_through(write_offset_ + buffer_.size());
   std::string error;
   // One syscall per group commit: with RWF_DSYNC the write is durable when it returns (as write +

@@ -117,6 +117,7 @@ class TxnLog {
   std::vector<Segment> segments_;  // zxid order; back() is the one being written
   std::function<void(Zxid)> on_durable_;
   std::atomic<uint64_t> sync_count_{0};
+  std::string marker_;  // the batch marker of the write under way (writer thread)
   std::thread writer_;  // last: starts after everything above exists
 };
 

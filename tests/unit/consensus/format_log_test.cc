@@ -24,7 +24,7 @@ TEST(LogFormat, FileHeader_LayoutIsLittleEndianAsDocumented) {
   std::string bytes;
   append_file_header(0x0102030405060708, &bytes);
   EXPECT_EQ(bytes.substr(0, 6), "QFSLOG");
-  EXPECT_EQ(bytes[6], 1);  // version, low byte first
+  EXPECT_EQ(bytes[6], 2);  // version, low byte first
   EXPECT_EQ(bytes[7], 0);
   EXPECT_EQ(bytes[8], 0x08);
   EXPECT_EQ(bytes[15], 0x01);

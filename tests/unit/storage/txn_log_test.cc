@@ -32,7 +32,12 @@ using Records = std::vector<std::pair<Zxid, std::string>>;
 constexpr uint64_t kSmallPreallocateBytes = 4096;
 // Five-byte payloads keep every record 21 bytes, so a test can compute where record k starts.
 constexpr uint64_t kRecordBytes = log_format::record_bytes(5);
-uint64_t record_offset(int index) { return log_format::kFileHeaderBytes + static_cast<uint64_t>(index) * kRecordBytes; }
+// Where the index-th record starts when every record was its own write (append_range), each write
+// led by its batch marker.
+uint64_t record_offset(int index) {
+  return log_format::kFileHeaderBytes + static_cast<uint64_t>(index) * (log_format::kBatchMarkerBytes + kRecordBytes) +
+         log_format::kBatchMarkerBytes;
+}
 std::string payload(int n) { return "txn-" + std::to_string(n % 10); }
 
 class TxnLogTest : public ::testing::Test {
@@ -58,9 +63,12 @@ class TxnLogTest : public ::testing::Test {
     return error;
   }
 
-  // Appends zxids (1, first) .. (1, last), one append() each.
+  // Appends zxids (1, first) .. (1, last), one append() and one durable write each.
   static void append_range(TxnLog& log, int first, int last) {
-    for (int n = first; n <= last; ++n) log.append({LogEntry{make_zxid(1, n), payload(n)}});
+    for (int n = first; n <= last; ++n) {
+      log.append({LogEntry{make_zxid(1, n), payload(n)}});
+      log.flush();
+    }
   }
 
   static Records replay_all(const TxnLog& log, Zxid after = 0) {
@@ -184,7 +192,7 @@ TEST_F(TxnLogTest, Append_PastPreallocation_GrowsByWholeSteps) {
   log->flush();
   const uint64_t file_bytes = std::filesystem::file_size(log->segment_paths().at(0));
   EXPECT_EQ(file_bytes % kSmallPreallocateBytes, 0u);
-  EXPECT_GE(file_bytes, record_offset(400));
+  EXPECT_GE(file_bytes, log_format::kFileHeaderBytes + log_format::kBatchMarkerBytes + 400 * kRecordBytes);
   log.reset();
   EXPECT_EQ(replay_all(*open_log()).size(), 400u);
 }
@@ -219,7 +227,7 @@ TEST_F(TxnLogTest, Open_FileCutMidRecord_IsTruncated) {
 
 TEST_F(TxnLogTest, Open_LengthPastEndOfFile_IsTruncated) {
   const std::string segment = write_five_records();
-  std::filesystem::resize_file(segment, record_offset(5) - 2);
+  std::filesystem::resize_file(segment, record_offset(4) + kRecordBytes - 2);
   EXPECT_EQ(replay_all(*open_log()), expected(1, 4));
 }
 
@@ -266,9 +274,10 @@ TEST_F(TxnLogTest, Open_BadLastRecordOfNonLastSegment_Fails) {
 
 TEST_F(TxnLogTest, Open_GarbageAfterEndOfRecords_Fails) {
   const std::string segment = write_five_records();
-  overwrite(segment, record_offset(5) + 100, "x");
+  const uint64_t end = record_offset(4) + kRecordBytes;
+  overwrite(segment, end + 100, "x");  // on the page where the records end: no write left it there
   const std::string error = open_error();
-  EXPECT_NE(error.find("offset " + std::to_string(record_offset(5))), std::string::npos) << error;
+  EXPECT_NE(error.find("offset " + std::to_string(end)), std::string::npos) << error;
 }
 
 TEST_F(TxnLogTest, Open_SegmentHeaderDamaged_Fails) {
@@ -367,7 +376,8 @@ TEST_F(TxnLogTest, Replay_GapWithinEpoch_IsAnErrorWithFileAndOffset) {
   log = open_log();
   std::string error;
   EXPECT_FALSE(log->replay(0, [](Zxid, std::string_view) {}, &error));
-  EXPECT_NE(error.find("offset " + std::to_string(record_offset(2)) + ": gap"), std::string::npos) << error;
+  const uint64_t third = log_format::kFileHeaderBytes + log_format::kBatchMarkerBytes + 2 * kRecordBytes;
+  EXPECT_NE(error.find("offset " + std::to_string(third) + ": gap"), std::string::npos) << error;
 }
 
 TEST_F(TxnLogTest, Replay_NewEpochAfterOld_IsNoGap) {
@@ -411,7 +421,8 @@ TEST_F(TxnLogTest, Replay_ZxidsOutOfOrder_IsAnErrorWithFileAndOffset) {
   auto log = open_log();
   std::string error;
   EXPECT_FALSE(log->replay(0, [](Zxid, std::string_view) {}, &error));
-  EXPECT_NE(error.find(path + ": offset " + std::to_string(record_offset(1)) + ": zxid"), std::string::npos) << error;
+  const uint64_t second = log_format::kFileHeaderBytes + kRecordBytes;  // no markers in this hand-made segment
+  EXPECT_NE(error.find(path + ": offset " + std::to_string(second) + ": zxid"), std::string::npos) << error;
   EXPECT_NE(error.find("not above"), std::string::npos) << error;
 }
 
@@ -440,6 +451,63 @@ TEST_F(TxnLogTest, NoSync_StillWritesButCountsNoSyncs) {
     EXPECT_EQ(log->sync_count(), 0u);
   }
   EXPECT_EQ(replay_all(*open_log()), expected(1, 5));
+}
+
+// ---- Torn multi-record writes: a crash can leave any pages of the last write on disk.
+
+class TornWriteTest : public TxnLogTest {
+ protected:
+  static constexpr int kRecords = 400;  // one write of ~8.4 kB: three pages
+  static constexpr uint64_t kPage = 4096;
+  // The index of the record that holds byte `offset` of a segment written as one write.
+  static int record_at(uint64_t offset) {
+    return static_cast<int>((offset - log_format::kFileHeaderBytes - log_format::kBatchMarkerBytes) / kRecordBytes);
+  }
+  static uint64_t record_offset_in_one_write(int index) {
+    return log_format::kFileHeaderBytes + log_format::kBatchMarkerBytes + static_cast<uint64_t>(index) * kRecordBytes;
+  }
+  std::string write_one_big_write() {
+    auto log = open_log();
+    std::vector<LogEntry> entries;
+    for (int n = 1; n <= kRecords; ++n) entries.push_back(LogEntry{make_zxid(1, n), payload(n)});
+    log->append(std::move(entries));
+    log->flush();
+    return log->segment_paths().at(0);
+  }
+};
+
+TEST_F(TornWriteTest, Open_LastWriteMissingAMiddlePage_IsCutAtThatPage) {
+  const std::string segment = write_one_big_write();
+  overwrite(segment, kPage, std::string(kPage, '\0'));  // page 2 never reached the disk; page 3 did
+  auto log = open_log();
+  const int kept = record_at(kPage);
+  EXPECT_EQ(replay_all(*log), expected(1, kept));
+  log->append({LogEntry{make_zxid(1, kept + 1), "again"}});
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()).size(), static_cast<size_t>(kept + 1));
+}
+
+TEST_F(TornWriteTest, Open_BitFlipInsideTheLastWrite_FailsWithFileAndOffset) {
+  const std::string segment = write_one_big_write();
+  const int damaged = record_at(kPage + 100);
+  flip_byte(segment, record_offset_in_one_write(damaged) + log_format::kRecordHeaderBytes + 1);
+  const std::string error = open_error();
+  EXPECT_NE(error.find(segment + ": corrupt record at offset " + std::to_string(record_offset_in_one_write(damaged))),
+            std::string::npos)
+      << error;
+}
+
+TEST_F(TornWriteTest, Open_EarlierWriteMissingAPage_FailsWithFileAndOffset) {
+  const std::string segment = write_one_big_write();
+  {
+    auto log = open_log();
+    log->append({LogEntry{make_zxid(1, kRecords + 1), "later"}});  // a second, later write
+    log->flush();
+  }
+  overwrite(segment, kPage, std::string(kPage, '\0'));  // the first write was acknowledged: damage
+  const std::string error = open_error();
+  EXPECT_NE(error.find(segment + ": corrupt record at offset"), std::string::npos) << error;
+  EXPECT_NE(error.find("data follows"), std::string::npos) << error;
 }
 
 }  // namespace
