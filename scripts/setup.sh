@@ -18,6 +18,8 @@ packages=(
   libxxhash-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest
   # the mount and the tools the integration tests drive through it
   fuse3 attr inotify-tools rsync util-linux tar sed coreutils procps kmod psmisc
+  # the benchmark scripts (tools/bench)
+  jq bc
 )
 
 missing=()
