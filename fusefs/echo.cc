@@ -16,7 +16,7 @@ namespace {
 const char* relative(const std::string& path) { return path.c_str() + 1; }
 }  // namespace
 
-Echo::Echo(fuse_session* session, std::string mountpoint, std::function<void(const std::string&)> done)
+Echo::Echo(fuse_session* session, std::string mountpoint, Done done)
     : session_(session), mountpoint_(std::move(mountpoint)), done_(std::move(done)) {
   thread_.push([this] {
     struct stat root {};
@@ -49,7 +49,7 @@ void Echo::removed(std::string path, bool directory) {
     if (result != 0 && errno != ENOENT) {
       spdlog::debug("echo of the removal of {}: {}", path, std::strerror(errno));
     }
-    done_(path);
+    done_(path, true);
   });
 }
 
@@ -67,7 +67,7 @@ void Echo::created(std::string path, uint64_t parent_inode, std::string name, bo
     }
     if (root_fd >= 0) ::close(root_fd);
     if (result != 0) spdlog::debug("echo of the creation of {}: {}", path, std::strerror(errno));
-    done_(path);
+    done_(path, false);
   });
 }
 

@@ -32,12 +32,13 @@ namespace quorumfs::fusefs {
 
 class Echo {
  public:
-  // done(path) runs on the echo thread after each echo, whatever its outcome.
   // Notes the mount's device from the echo thread: every echo is made relative to a descriptor of
   // the mount's root that is checked to be on it, so once the mount is gone an echo does nothing
   // rather than reach the directory under the mountpoint. (No descriptor is kept open between
   // echoes: it would make `fusermount3 -u` fail with EBUSY.)
-  Echo(fuse_session* session, std::string mountpoint, std::function<void(const std::string&)> done);
+  // done(path, removal) runs on the echo thread after each echo, whatever its outcome.
+  using Done = std::function<void(const std::string& path, bool removal)>;
+  Echo(fuse_session* session, std::string mountpoint, Done done);
   ~Echo();
 
   // Queues unlink(2) (rmdir(2) for a directory) of path, relative to the mount's root.
@@ -55,7 +56,7 @@ class Echo {
   dev_t mount_device_ = 0;  // used on the echo thread only
   // A descriptor of the mount's root while it is still this mount, else -1.
   int open_root() const;
-  std::function<void(const std::string&)> done_;
+  Done done_;
   TaskThread thread_;
 };
 

@@ -168,11 +168,14 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   int fd = fuse_session_fd(session_);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   notifier_ = std::make_unique<Notifier>(session_);
-  echo_ = std::make_unique<Echo>(session_, options_.mountpoint, [this](const std::string& path) {
-    boost::asio::post(io_, [this, path] {
+  echo_ = std::make_unique<Echo>(session_, options_.mountpoint, [this](const std::string& path, bool removal) {
+    boost::asio::post(io_, [this, path, removal] {
+      if (!removal) {
+        echo_creations_.erase(path);  // normally consumed by its CREATE already
+        return;
+      }
       auto ghost = ghosts_.find(path);
       if (ghost != ghosts_.end() && --ghost->second.echoes_pending == 0) ghosts_.erase(ghost);
-      echo_creations_.erase(path);
     });
   });
   // The descriptor stays libfuse's; asio only waits on a duplicate of it.
@@ -390,21 +393,37 @@ void Filesystem::echo_created(const Node& node) {
 }
 
 // The echo's own create of a node that exists already: answered with that node, no txn.
+// The echo's own create of a node that exists already: answered with that node, no txn. If the
+// node is gone again already (a quick close of an ephemeral), its ghost answers, so that the
+// removal's echo, queued behind, still finds it.
 void Filesystem::answer_echo_creation(fuse_req_t req, const Child& child, fuse_file_info* fi) {
-  if (child.node == nullptr || !echo_creations_.contains(child.path)) {
+  auto ghost = ghosts_.find(child.path);
+  // Not filtered by visible(): a node whose session is closing is still there to announce.
+  const Node* node = backend_.tree().child(*child.parent, child.path.substr(child.path.rfind('/') + 1));
+  if (echo_creations_.erase(child.path) == 0 || (node == nullptr && ghost == ghosts_.end())) {
     fuse_reply_err(req, EEXIST);
     return;
   }
+  fuse_entry_param entry = node ? entry_of(*node, true) : ghost_entry(ghost->second);
   if (fi == nullptr) {
-    reply_entry(req, *child.node, true);
+    fuse_reply_entry(req, &entry);
     return;
   }
   auto file = std::make_unique<OpenFile>();  // opened and closed by the echo, never written
-  file->inode = child.node->inode();
+  file->inode = entry.ino;
   fi->fh = reinterpret_cast<uint64_t>(file.get());
   fi->direct_io = true;
-  fuse_entry_param entry = entry_of(*child.node, true);
   if (fuse_reply_create(req, &entry, fi) == 0) file.release();
+}
+
+fuse_entry_param Filesystem::ghost_entry(const Ghost& ghost) const {
+  fuse_entry_param entry{};  // never cached: it is gone for everyone else
+  entry.ino = ghost.inode;
+  entry.generation = 1;
+  entry.attr.st_ino = ghost.inode;
+  entry.attr.st_mode = ghost.directory ? S_IFDIR | 0755 : S_IFREG | 0644;
+  entry.attr.st_nlink = ghost.directory ? 2 : 1;
+  return entry;
 }
 
 void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -416,12 +435,7 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         directory && echo_creations_.contains(join(backend_.tree().path_of(*directory), name));
     if (being_created) return (void)fuse_reply_err(req, ENOENT);
     if (removed == nullptr) return lookup_node(req, parent, name);
-    fuse_entry_param entry{};  // never cached: it is gone for everyone else
-    entry.ino = removed->inode;
-    entry.generation = 1;
-    entry.attr.st_ino = removed->inode;
-    entry.attr.st_mode = removed->directory ? S_IFDIR | 0755 : S_IFREG | 0644;
-    entry.attr.st_nlink = removed->directory ? 2 : 1;
+    fuse_entry_param entry = ghost_entry(*removed);
     fuse_reply_entry(req, &entry);
     return;
   }

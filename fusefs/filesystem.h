@@ -143,6 +143,7 @@ class Filesystem {
   void echo_removed(const Change& change);
   void echo_created(const Node& node);
   void answer_echo_creation(fuse_req_t req, const Child& child, fuse_file_info* fi);
+  fuse_entry_param ghost_entry(const Ghost& ghost) const;
   void wait_readable();
 
   boost::asio::io_context& io_;

@@ -145,7 +145,28 @@ struct RecordsFound {
   uint64_t records = 0;
   Zxid last_zxid = 0;
   uint64_t end_offset = 0;  // end of the last good record
+  uint64_t last_marker_offset = 0;  // the last batch marker read (0: none)
+  uint64_t last_write_end = 0;      // the end that marker declares
 };
+
+// Recovery ended the records inside the last write (its later pages never reached the disk): that
+// write's marker must say so, or the next crash's torn write, made from here, would be measured
+// against the old, longer extent and taken for corruption.
+bool shorten_last_marker(const std::string& path, const RecordsFound& found, std::string* error) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) {
+    *error = storage::errno_message(path, "open to shorten a batch marker");
+    return false;
+  }
+  std::string marker;
+  log_format::append_batch_marker(found.end_offset - found.last_marker_offset, &marker);
+  if (!storage::write_all_at(fd.get(), marker, found.last_marker_offset, path, error)) return false;
+  if (::fdatasync(fd.get()) != 0) {
+    *error = storage::errno_message(path, "fdatasync after shortening a batch marker");
+    return false;
+  }
+  return true;
+}
 
 // Records are appended over preallocated zeros, so a page a crash did not write reads as zeros:
 // damage that shows a zeroed page (a zero header, a cut file, a record with a zero page part) is
@@ -210,6 +231,7 @@ bool scan_records(SegmentReader& reader, const std::string& path, bool last, Rec
                   std::string* error) {
   uint64_t offset = log_format::kFileHeaderBytes;
   uint64_t last_write_end = offset;  // the end the last batch marker declared
+  found->last_marker_offset = 0;
   for (;;) {
     DecodedRecord record;
     size_t available = 0;
@@ -218,6 +240,8 @@ bool scan_records(SegmentReader& reader, const std::string& path, bool last, Rec
       const uint64_t bytes = log_format::batch_marker_bytes(record);
       if (bytes >= record.bytes) {
         last_write_end = offset + bytes;
+        found->last_marker_offset = offset;
+        found->last_write_end = last_write_end;
         offset += record.bytes;
         continue;
       }
@@ -349,6 +373,10 @@ bool TxnLog::recover_segment(Segment* segment, bool last, bool* remove, std::str
 
   RecordsFound found;
   if (!scan_records(reader, path, last, &found, error)) return false;
+  const bool inside_last_write = found.last_marker_offset != 0 &&
+                                 found.end_offset >= found.last_marker_offset + log_format::kBatchMarkerBytes &&
+                                 found.end_offset < found.last_write_end;
+  if (last && inside_last_write && !shorten_last_marker(path, found, error)) return false;
   segment->records = found.records;
   segment->last_zxid = found.last_zxid;
   segment->end_offset = found.end_offset;

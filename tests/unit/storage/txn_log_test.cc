@@ -487,6 +487,26 @@ TEST_F(TornWriteTest, Open_LastWriteMissingAMiddlePage_IsCutAtThatPage) {
   EXPECT_EQ(replay_all(*open_log()).size(), static_cast<size_t>(kept + 1));
 }
 
+TEST_F(TornWriteTest, Open_TornWriteAfterARecoveredTornWrite_IsCutToo) {
+  const std::string segment = write_one_big_write();
+  overwrite(segment, 2 * kPage, std::string(kPage, '\0'));  // the first write loses its third page
+  const int kept = record_at(2 * kPage);
+  uint64_t cut = 0;
+  {
+    auto log = open_log();
+    ASSERT_EQ(replay_all(*log).size(), static_cast<size_t>(kept));
+    cut = record_offset_in_one_write(kept);
+    std::vector<LogEntry> entries;  // a second write, from the cut on
+    for (int n = kept + 1; n <= kept + kRecords; ++n) entries.push_back(LogEntry{make_zxid(1, n), payload(n)});
+    log->append(std::move(entries));
+    log->flush();
+  }
+  // The second write loses its first page (the rest of the page the cut is on); later ones landed.
+  overwrite(segment, cut, std::string((cut / kPage + 1) * kPage - cut, '\0'));
+  auto log = open_log();
+  EXPECT_EQ(replay_all(*log), expected(1, kept));
+}
+
 TEST_F(TornWriteTest, Open_BitFlipInsideTheLastWrite_FailsWithFileAndOffset) {
   const std::string segment = write_one_big_write();
   const int damaged = record_at(kPage + 100);
