@@ -117,6 +117,19 @@ echo item >"$W/queue/job-"
 mkdir "$W/queue/dir-"
 expect_events queue "CREATE job-" "CREATE job-0000000000" "CREATE,ISDIR dir-" "CREATE,ISDIR dir-0000000001"
 
+# Ephemeral-sequential nodes created and closed at once (the lock and election recipes): each is
+# announced under its real name, created and then deleted.
+mkdir -m 3755 "$W/election"
+chmod 3755 "$W/election"
+start_watch election -e create,delete "$W/election"
+python3 -c '
+import os, sys
+for _ in range(20):
+    os.close(os.open(sys.argv[1] + "/n-", os.O_CREAT | os.O_WRONLY))' "$W/election"
+wait_for 5 test "$(grep -c '^DELETE n-0' "$TEST_TMP/election.events")" -ge 20 || true
+expect_eq "real-name CREATE events of 20 quick ephemerals" 20 "$(grep -c '^CREATE n-0' "$TEST_TMP/election.events")"
+expect_eq "DELETE events of 20 quick ephemerals" 20 "$(grep -c '^DELETE n-0' "$TEST_TMP/election.events")"
+
 # Recursive: events from a subdirectory.
 mkdir "$W/tree"
 start_watch recursive -r -e create "$W/tree"
