@@ -1,6 +1,7 @@
 // quorumfs: one replica of the coordination service, mounted.
 //
 //   $ quorumfs --data /var/lib/quorumfs /mnt/quorumfs     # standalone, in the foreground
+//   $ quorumfs --config /etc/quorumfs/zoo.cfg              # the same from a zoo.cfg-style file
 //   $ echo hello > /mnt/quorumfs/greeting                   # durable when echo returns
 //   $ fusermount3 -u /mnt/quorumfs                          # or SIGTERM: clean stop
 #include <spdlog/spdlog.h>
@@ -9,7 +10,34 @@
 #include <exception>
 #include <filesystem>
 
+#include "daemon/config.h"
 #include "daemon/server.h"
+
+namespace {
+
+// Takes a configuration file's settings. Only one member is supported by this build: the
+// ensemble of one that every config with a single server.N line describes.
+bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
+  std::string error;
+  auto config = quorumfs::load_config(path, &error);
+  if (!config) {
+    spdlog::error("{}", error);
+    return false;
+  }
+  for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
+  if (config->servers.size() > 1) {
+    spdlog::error("{}: {} servers: ensembles of more than one member are not supported by this build",
+                  path, config->servers.size());
+    return false;
+  }
+  options->data_dir = config->data_dir;
+  options->log_dir = config->data_log_dir;
+  options->server_id = config->my_id;
+  if (options->mount.mountpoint.empty()) options->mount.mountpoint = config->mount_point;
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   quorumfs::ServerOptions options;
@@ -21,10 +49,12 @@ int main(int argc, char** argv) {
 
   CLI::App app{"quorumfs: a ZooKeeper-style coordination service reached through a FUSE mount.\n"
                "Runs in the foreground; SIGINT/SIGTERM or `fusermount3 -u MOUNTPOINT` stops it."};
-  app.add_option("--data", options.data_dir, "Data dir: snapshots, epochs (and the txn log)")->required();
-  app.add_option("MOUNTPOINT", options.mount.mountpoint, "Where to mount the znode tree")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  std::string config_path;
+  auto* data = app.add_option("--data", options.data_dir, "Data dir: snapshots, epochs (and the txn log)");
+  app.add_option("--config", config_path, "zoo.cfg-style file (dataDir, server.N, mountPoint, ...)")
+      ->check(CLI::ExistingFile)
+      ->excludes(data);
+  app.add_option("MOUNTPOINT", options.mount.mountpoint, "Where to mount the znode tree (or the config's mountPoint)");
   app.add_option("--data-log-dir", options.log_dir, "Txn log dir (default: DATA/log); a dedicated disk helps");
   app.add_option("--snapshot-every", options.snapshot_every_txns, "Take a snapshot after this many txns")
       ->capture_default_str()
@@ -46,6 +76,15 @@ int main(int argc, char** argv) {
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  if (!config_path.empty() && !apply_config(config_path, &options)) return 1;
+  if (options.data_dir.empty()) {
+    spdlog::error("give --data DIR or --config FILE (see --help)");
+    return 1;
+  }
+  if (options.mount.mountpoint.empty() || !std::filesystem::is_directory(options.mount.mountpoint)) {
+    spdlog::error("mount point '{}' is not a directory", options.mount.mountpoint);
+    return 1;
+  }
   options.mount.allow_other = !no_allow_other;
   options.mount.auto_unmount = !no_auto_unmount;
   options.mount.kernel_cache = !no_kernel_cache;

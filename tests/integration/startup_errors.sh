@@ -151,4 +151,27 @@ fi
 log "restart on a corrupt snapshot said: $(printable "$TRY_OUTPUT")"
 expect_eq "the corrupt snapshot is left as it was" "$checksum_before" "$(md5sum <"$snapshot")"
 
+# --- a zoo.cfg-style configuration file
+mkdir -p "$(mnt_of cfg)" "$(data_of cfg)"
+cfg=$TEST_TMP/zoo.cfg
+printf 'tickTime=500\ndataDir=%s\nserver.1=127.0.0.1:2888:3888\nmountPoint=%s\nclientPort=2181\n' \
+  "$(data_of cfg)" "$(mnt_of cfg)" >"$cfg"
+try_start cfg --config "$cfg"
+expect_eq "a one-member config mounts" mounted "$TRY_RESULT"
+expect_match "an unknown key is warned about with its line" "zoo.cfg:5: unknown key clientPort" "$TRY_OUTPUT"
+if [[ $TRY_RESULT == mounted ]]; then
+  echo via-config >"$(mnt_of cfg)/f" && expect_content "$(mnt_of cfg)/f" via-config
+  stop_node cfg || fail "config node did not stop cleanly"
+fi
+printf 'dataDir=%s\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n' "$(data_of cfg)" >"$cfg"
+echo 1 >"$(data_of cfg)/myid"
+try_start cfg --config "$cfg" "$(mnt_of cfg)"
+expect_match "a two-member config is refused" '^exited [1-9]' "$TRY_RESULT"
+expect_match "the refusal says why" "more than one member" "$TRY_OUTPUT"
+printf 'dataDir=%s\nsyncLimit=-3\nserver.1=127.0.0.1:2888:3888\n' "$(data_of cfg)" >"$cfg"
+try_start cfg --config "$cfg" "$(mnt_of cfg)"
+expect_match "a bad value is refused" '^exited [1-9]' "$TRY_RESULT"
+expect_match "the refusal names the file and line" "zoo.cfg:2: syncLimit must be a positive tick count" "$TRY_OUTPUT"
+if is_mounted "$(mnt_of cfg)"; then fail "mounted after a refused config"; else pass "nothing mounted after a refused config"; fi
+
 finish

@@ -1,0 +1,57 @@
+// The ensemble's configuration file: ZooKeeper's zoo.cfg keys where they exist, plus quorumfs's own.
+//
+//   tickTime=2000
+//   initLimit=10
+//   syncLimit=5
+//   dataDir=/var/lib/quorumfs          # myid is read from dataDir/myid
+//   dataLogDir=/srv/log/quorumfs       # optional
+//   server.1=10.0.0.1:2888:3888
+//   server.2=10.0.0.2:2888:3888
+//   server.3=10.0.0.3:2888:3888:participant
+//   server.4=10.0.0.4:2888:3888:observer
+//   mountPoint=/mnt/quorumfs           # optional: the command line's MOUNTPOINT wins
+//   peerSecretFile=/etc/quorumfs/secret
+//
+// '#' starts a comment; blank lines are skipped. Unknown keys are kept as warnings; a bad value
+// refuses the whole file, with the file, the line and the reason.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quorumfs {
+
+struct ServerAddress {
+  std::string host;
+  uint16_t peer_port = 0;
+  uint16_t election_port = 0;
+  bool observer = false;
+};
+
+struct EnsembleConfig {
+  uint32_t tick_time_ms = 2000;
+  uint32_t init_limit_ticks = 10;
+  uint32_t sync_limit_ticks = 5;
+  std::string data_dir;
+  std::string data_log_dir;  // empty: dataDir/log
+  std::string mount_point;
+  std::string peer_secret_file;
+  std::map<uint64_t, ServerAddress> servers;  // by server id (myid)
+  uint64_t my_id = 0;                         // set by load_config from dataDir/myid
+  std::vector<std::string> warnings;          // "FILE:LINE: unknown key ..."
+
+  size_t voter_count() const;
+};
+
+// Parses the text of a configuration file named file_name (for messages). On a bad line: nullopt
+// and *error = "FILE:LINE: reason".
+std::optional<EnsembleConfig> parse_config(std::string_view text, const std::string& file_name, std::string* error);
+
+// Reads and parses path, then this member's id from dataDir/myid (a lone server needs none).
+std::optional<EnsembleConfig> load_config(const std::string& path, std::string* error);
+
+}  // namespace quorumfs
