@@ -22,6 +22,8 @@
 # would count one too few and wait forever. The events, applied in order, still show the moment
 # when COUNT were present. (Barrier names are not sequential: a CREATE event carries the real name.)
 set -u -o pipefail
+# shellcheck source=lib/watch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/watch.sh"
 export LC_ALL=C
 
 usage() {
@@ -62,14 +64,7 @@ exec {events_fd}< <(exec inotifywait -m -e create -e delete --format 'event %e %
 watcher_pid=$!
 trap 'kill "$watcher_pid" 2>/dev/null' EXIT
 trap 'exit 1' TERM INT
-established=0
-while read -r -t 10 -u "$events_fd" line; do
-  if [[ $line == "Watches established." ]]; then
-    established=1
-    break
-  fi
-done
-((established)) || { echo "${0##*/}: cannot watch $barrier_dir: ${line:-}" >&2; exit 1; }
+await_watch "$events_fd" "$barrier_dir"
 
 declare -A present=()
 for path in "$barrier_dir"/*; do

@@ -23,6 +23,8 @@
 # The watcher reads the file after each event, so two quick changes may both be printed with the
 # newer content: like a ZooKeeper watch, the event says "changed", the read says to what.
 set -u -o pipefail
+# shellcheck source=lib/watch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/watch.sh"
 export LC_ALL=C
 
 usage() {
@@ -54,19 +56,13 @@ watch_config() {
   # (`mv new app.conf` and `sed -i` raise IN_MOVED_TO). inotifywait's stderr comes down the same
   # pipe: the first read happens only after "Watches established.", so no change can fall between
   # that read and the watch (ZooKeeper sets a watch with the read for the same reason).
-  local events_fd watcher_pid line established=0
+  local events_fd watcher_pid line
   exec {events_fd}< <(exec inotifywait -m -e close_write -e moved_to --format 'event %f' \
     -- "$config_dir" 2>&1)
   watcher_pid=$!
   trap 'kill "$watcher_pid" 2>/dev/null' EXIT
   trap 'exit 0' TERM INT
-  while read -r -t 10 -u "$events_fd" line; do
-    if [[ $line == "Watches established." ]]; then
-      established=1
-      break
-    fi
-  done
-  ((established)) || { echo "${0##*/}: cannot watch $config_dir: $line" >&2; exit 1; }
+  await_watch "$events_fd" "$config_dir"
   print_config
   while read -r -u "$events_fd" line; do
     [[ $line == "event $config_name" ]] && print_config

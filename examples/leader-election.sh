@@ -26,6 +26,8 @@
 # CMD (two leaders); the old CMD must end first. A CMD that leaves background processes behind
 # should close that descriptor in them.
 set -u -o pipefail
+# shellcheck source=lib/watch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/watch.sh"
 export LC_ALL=C
 
 usage() {
@@ -76,14 +78,7 @@ stop() {
 }
 trap '[[ -n $watcher_pid ]] && kill "$watcher_pid" 2>/dev/null' EXIT
 trap stop TERM INT
-established=0
-while read -r -t 10 -u "$events_fd" line; do
-  if [[ $line == "Watches established." ]]; then
-    established=1
-    break
-  fi
-done
-((established)) || { echo "${0##*/}: cannot watch $election_dir: ${line:-}" >&2; exit 1; }
+await_watch "$events_fd" "$election_dir"
 
 # Our candidacy: the sticky bit appends the sequence number, the set-gid bit makes the node
 # ephemeral — it lives until the last copy of node_fd is closed. The name we asked for is "n-";

@@ -21,6 +21,8 @@
 # A member's file holds its pid and host; ZooKeeper's ephemeralOwner is `getfattr -n
 # user.zk.ephemeralOwner FILE`.
 set -u -o pipefail
+# shellcheck source=lib/watch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/watch.sh"
 export LC_ALL=C
 
 usage() {
@@ -77,19 +79,13 @@ list_members() {
 
 watch_members() {
   ensure_members_dir
-  local events_fd watcher_pid line established=0 name
+  local events_fd watcher_pid line name
   exec {events_fd}< <(exec inotifywait -m -e create -e delete -e moved_to -e moved_from \
     --format 'event %e %f' -- "$members_dir" 2>&1)
   watcher_pid=$!
   trap 'kill "$watcher_pid" 2>/dev/null' EXIT
   trap 'exit 0' TERM INT
-  while read -r -t 10 -u "$events_fd" line; do
-    if [[ $line == "Watches established." ]]; then
-      established=1
-      break
-    fi
-  done
-  ((established)) || { echo "${0##*/}: cannot watch $members_dir: $line" >&2; exit 1; }
+  await_watch "$events_fd" "$members_dir"
   # Listed after the watch is in place, so nobody joins unseen in between (one who joins right
   # then may be shown twice: as a member and as a join).
   local member
