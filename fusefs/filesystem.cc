@@ -263,24 +263,38 @@ void Filesystem::init(fuse_conn_info* conn) {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-// The caller's uid, gid and (unless it is the super user, whom no ACL stops) supplementary
-// groups: the txn carries them, so the ACL check at apply time sees who really asked.
 proto::Caller Filesystem::caller_of(fuse_req_t req) const {
   const fuse_ctx* context = fuse_req_ctx(req);
   proto::Caller caller;
   caller.set_uid(context->uid);
   caller.set_gid(context->gid);
-  if (context->uid != 0) {
-    gid_t groups[64];
-    int count = fuse_req_getgroups(req, 64, groups);
-    for (int i = 0; i < count && i < 64; ++i) caller.add_groups(groups[i]);
-  }
   return caller;
 }
 
-// ZooKeeper's ACL check, on top of the kernel's POSIX one (default_permissions).
-bool Filesystem::permitted(const Node& node, uint32_t perm, const proto::Caller& caller) const {
-  return backend_.tree().permits(node, perm, caller);
+// Adds the supplementary groups (read from /proc by libfuse), unless the caller is the super user,
+// whom no ACL stops.
+void Filesystem::add_groups(fuse_req_t req, proto::Caller* caller) const {
+  if (caller->uid() == 0 || caller->groups_size() > 0) return;
+  gid_t groups[64];
+  int count = fuse_req_getgroups(req, 64, groups);
+  for (int i = 0; i < count && i < 64; ++i) caller->add_groups(groups[i]);
+}
+
+// A write's caller, groups included: the txn carries them, so the ACL check at apply time sees
+// who really asked.
+proto::Caller Filesystem::writer_of(fuse_req_t req) const {
+  proto::Caller caller = caller_of(req);
+  add_groups(req, &caller);
+  return caller;
+}
+
+// ZooKeeper's ACL check, on top of the kernel's POSIX one (default_permissions). The groups are
+// read only when the uid and primary gid do not settle it (reads stay off /proc).
+bool Filesystem::permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller) const {
+  if (backend_.tree().permits(node, perm, *caller)) return true;
+  if (caller->uid() == 0 || caller->groups_size() > 0) return false;
+  add_groups(req, caller);
+  return caller->groups_size() > 0 && backend_.tree().permits(node, perm, *caller);
 }
 
 // An ephemeral node whose session is being closed is gone for this host's callers already: the
@@ -356,7 +370,7 @@ void Filesystem::reply_entry(fuse_req_t req, const Node& node, bool cacheable) {
 }
 
 void Filesystem::submit(fuse_req_t req, proto::Txn txn, Backend::Done done) {
-  *txn.mutable_caller() = caller_of(req);
+  *txn.mutable_caller() = writer_of(req);
   backend_.submit(std::move(txn), std::move(done));
 }
 
@@ -517,7 +531,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
 
   fuse_file_info info = fi ? *fi : fuse_file_info{};
   std::string requested(name);
-  proto::Caller caller = caller_of(req);
+  proto::Caller caller = writer_of(req);
   *txn.mutable_caller() = caller;
   backend_.submit(std::move(txn), [this, req, info, session_id, requested, caller, with_file = fi != nullptr](
                                   const ApplyResult& result) mutable {
@@ -718,9 +732,10 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   int access = fi->flags & O_ACCMODE;
-  proto::Caller caller = caller_of(req);
-  if ((access != O_WRONLY && !permitted(*node, kRead, caller)) ||
-      (access != O_RDONLY && !permitted(*node, kWrite, caller))) {
+  // A descriptor that may write keeps its opener's groups for the commits at close.
+  proto::Caller caller = access == O_RDONLY ? caller_of(req) : writer_of(req);
+  if ((access != O_WRONLY && !permitted(req, *node, kRead, &caller)) ||
+      (access != O_RDONLY && !permitted(req, *node, kWrite, &caller))) {
     fuse_reply_err(req, EACCES);
     return;
   }
@@ -943,7 +958,7 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   proto::Caller caller = caller_of(req);
-  if (!permitted(*node, kRead, caller)) {
+  if (!permitted(req, *node, kRead, &caller)) {
     fuse_reply_err(req, EACCES);
     return;
   }
@@ -1041,11 +1056,11 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
   proto::Caller caller = caller_of(req);
   switch (kind) {
     case XattrKind::kData:
-      if (!permitted(*node, kRead, caller)) return (void)fuse_reply_err(req, EACCES);
+      if (!permitted(req, *node, kRead, &caller)) return (void)fuse_reply_err(req, EACCES);
       return reply_value(req, node->data(), size);
     case XattrKind::kAcl:
       // ZooKeeper's getACL asks for READ or ADMIN.
-      if (!permitted(*node, kRead, caller) && !permitted(*node, kAdmin, caller)) {
+      if (!permitted(req, *node, kRead, &caller) && !permitted(req, *node, kAdmin, &caller)) {
         return (void)fuse_reply_err(req, EACCES);
       }
       return reply_value(req, format_acl(node->acl()), size);

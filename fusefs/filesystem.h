@@ -121,7 +121,9 @@ class Filesystem {
   double cache_timeout(const Node& node) const;
   fuse_entry_param entry_of(const Node& node, bool cacheable) const;
   proto::Caller caller_of(fuse_req_t req) const;
-  bool permitted(const Node& node, uint32_t perm, const proto::Caller& caller) const;
+  bool permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller) const;
+  void add_groups(fuse_req_t req, proto::Caller* caller) const;
+  proto::Caller writer_of(fuse_req_t req) const;
   void reply_entry(fuse_req_t req, const Node& node, bool cacheable);
   struct stat attributes_of(const Node& node) const;
   void submit(fuse_req_t req, proto::Txn txn, Backend::Done done);
