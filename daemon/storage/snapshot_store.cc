@@ -25,10 +25,13 @@ constexpr size_t kChunkBytes = 1 << 20;
 
 std::string hex(Zxid zxid) { return "0x" + log_format::zxid_hex(zxid); }
 
-// Streams records into a file through one reused buffer, written out about every kChunkBytes.
+// Streams records into a file through one reused buffer, written out about every kChunkBytes
+// (or, with a string instead of a file, into that string).
 class SnapshotWriter {
  public:
   SnapshotWriter(int fd, const std::string& path, Zxid zxid) : fd_(fd), path_(path), encoder_(zxid, &buffer_) {}
+  SnapshotWriter(std::string* out, const std::string& path, Zxid zxid)
+      : out_(out), path_(path), encoder_(zxid, &buffer_) {}
 
   template <typename Message>
   void add(const Message& message) {
@@ -46,14 +49,18 @@ class SnapshotWriter {
       encoder_.finish(&buffer_);
       write_out();
     }
-    if (!failed_ && ::fsync(fd_) != 0) fail(storage::errno_message(path_, "fsync"));
+    if (!failed_ && out_ == nullptr && ::fsync(fd_) != 0) fail(storage::errno_message(path_, "fsync"));
     if (failed_) *error = error_;
     return !failed_;
   }
 
  private:
   void write_out() {
-    if (!storage::write_all(fd_, buffer_, path_, &error_)) failed_ = true;
+    if (out_ != nullptr) {
+      out_->append(buffer_);
+    } else if (!storage::write_all(fd_, buffer_, path_, &error_)) {
+      failed_ = true;
+    }
     buffer_.clear();
   }
   void fail(std::string error) {
@@ -61,7 +68,8 @@ class SnapshotWriter {
     error_ = std::move(error);
   }
 
-  int fd_;
+  int fd_ = -1;
+  std::string* out_ = nullptr;
   const std::string& path_;
   std::string buffer_;
   std::string record_;
@@ -256,6 +264,63 @@ std::unique_ptr<DataTree> SnapshotStore::load_file(const std::string& path, Zxid
 
 bool SnapshotStore::write(const DataTree& tree, std::string* error) const {
   return write_snapshot_file(dir_, tree, error);
+}
+
+bool SnapshotStore::encode(const DataTree& tree, std::string* out, std::string* error) {
+  static const std::string kName = "snapshot in memory";
+  out->clear();
+  SnapshotWriter writer(out, kName, tree.last_applied_zxid());
+  tree.write_snapshot([&](const proto::SnapshotHeader& header) { writer.add(header); },
+                      [&](const proto::SnapshotNode& node) { writer.add(node); });
+  return writer.finish(error);
+}
+
+std::unique_ptr<DataTree> SnapshotStore::install(Zxid zxid, std::string_view bytes, std::string* error) const {
+  if (!storage::make_directories(dir_, error)) return nullptr;
+  const std::string path = storage::join_path(dir_, snapshot_format::snapshot_file_name(zxid));
+  const std::string temp_path = path + std::string(snapshot_format::kTempSuffix);
+  {
+    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+      *error = storage::errno_message(temp_path, "create");
+      return nullptr;
+    }
+    if (!storage::write_all(fd.get(), bytes, temp_path, error)) return nullptr;
+    if (::fsync(fd.get()) != 0) {
+      *error = storage::errno_message(temp_path, "fsync");
+      return nullptr;
+    }
+  }
+  // Checked before it takes the final name: a damaged transfer must not become the newest snapshot.
+  std::unique_ptr<DataTree> tree = load_file(temp_path, zxid, error);
+  if (!tree) {
+    ::unlink(temp_path.c_str());
+    return nullptr;
+  }
+  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
+    *error = storage::errno_message(temp_path, "rename to " + path);
+    ::unlink(temp_path.c_str());
+    return nullptr;
+  }
+  if (!storage::sync_directory(dir_, error)) return nullptr;
+  return tree;
+}
+
+bool SnapshotStore::remove_newer_than(Zxid zxid, std::string* error) const {
+  std::vector<Zxid> zxids = snapshot_zxids(error);
+  if (!error->empty()) return false;
+  bool removed = false;
+  for (Zxid snapshot : zxids) {
+    if (snapshot <= zxid) continue;
+    const std::string path = storage::join_path(dir_, snapshot_format::snapshot_file_name(snapshot));
+    if (::unlink(path.c_str()) != 0) {
+      *error = storage::errno_message(path, "remove");
+      return false;
+    }
+    spdlog::info("snapshot {} removed: newer than the log's cut at {}", path, hex(zxid));
+    removed = true;
+  }
+  return !removed || storage::sync_directory(dir_, error);
 }
 
 pid_t SnapshotStore::start_background(const DataTree& tree) const {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "consensus/zxid.h"
@@ -30,6 +31,14 @@ class SnapshotStore {
 
   // Writes a snapshot of the tree in this process (tests, tools, shutdown).
   bool write(const DataTree& tree, std::string* error) const;
+
+  // The snapshot file's bytes for the tree, in memory (sent to a learner that needs a SNAP).
+  static bool encode(const DataTree& tree, std::string* out, std::string* error);
+  // Writes bytes received from a leader (encode()'s output at zxid) as snapshot.<zxid>, durably,
+  // after checking them; returns the tree they hold, null with *error if they do not check.
+  std::unique_ptr<DataTree> install(Zxid zxid, std::string_view bytes, std::string* error) const;
+  // Deletes snapshots above zxid (the log was cut there: they may hold txns that no longer exist).
+  bool remove_newer_than(Zxid zxid, std::string* error) const;
 
   // Forks a child that writes the tree's snapshot. Returns the child's pid (-1 on failure);
   // the caller reaps it with finish_background().

@@ -456,6 +456,91 @@ bool TxnLog::replay_segment(const Segment& segment, Zxid after, Zxid* previous,
   return true;
 }
 
+// ---- Truncation
+
+bool TxnLog::truncate_after(const TxnLogOptions& options, Zxid zxid, std::string* error) {
+  std::vector<Segment> segments;
+  {
+    std::unique_ptr<TxnLog> log = open(options, error);  // recovers: torn tails are settled first
+    if (!log) return false;
+    std::lock_guard lock(log->mutex_);
+    segments = log->segments_;
+  }
+  for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
+    if (it->records == 0 || it->last_zxid <= zxid) break;
+    if (it->first_zxid > zxid) {
+      if (::unlink(it->path.c_str()) != 0) {
+        *error = storage::errno_message(it->path, "remove");
+        return false;
+      }
+      if (!storage::sync_directory(options.dir, error)) return false;
+      spdlog::info("txn log: {} removed: the log is cut after {}", it->path, hex(zxid));
+      continue;
+    }
+    if (!rewrite_segment_through(*it, zxid, error)) return false;
+    spdlog::info("txn log: {} cut after {}", it->path, hex(zxid));
+  }
+  return true;
+}
+
+// Writes the segment's records up to zxid to a new file that replaces it (the preallocated tail
+// of the old one could hold records beyond zxid that a later recovery would read).
+bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::string* error) {
+  const std::string& path = segment.path;
+  std::string bytes;
+  log_format::append_file_header(segment.first_zxid, &bytes);
+  {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      *error = storage::errno_message(path, "open");
+      return false;
+    }
+    SegmentReader reader(fd.get(), segment.end_offset, path);
+    size_t batch_start = 0;
+    for (uint64_t offset = log_format::kFileHeaderBytes; offset < segment.end_offset;) {
+      DecodedRecord record;
+      size_t available = 0;
+      if (!read_record(reader, offset, &record, &available, error)) return false;
+      if (record.status != RecordStatus::kOk) {
+        *error = path + ": corrupt record at offset " + std::to_string(offset) + ": " +
+                 log_format::describe_bad_record(record, available);
+        return false;
+      }
+      offset += record.bytes;
+      if (record.zxid == log_format::kBatchMarkerZxid) continue;
+      if (record.zxid > zxid) break;
+      // Rewritten in writes of about the usual size, each led by its marker (format 2).
+      if (batch_start == 0 || bytes.size() - batch_start >= log_format::kBatchBytesTarget) {
+        batch_start = bytes.size();
+        log_format::append_batch_marker(0, &bytes);
+      }
+      log_format::append_record(record.zxid, record.payload, &bytes);
+      std::string marker;
+      log_format::append_batch_marker(bytes.size() - batch_start, &marker);
+      bytes.replace(batch_start, marker.size(), marker);
+    }
+  }
+  const std::string temp_path = path + ".cut";
+  {
+    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+      *error = storage::errno_message(temp_path, "create");
+      return false;
+    }
+    if (!storage::write_all(fd.get(), bytes, temp_path, error)) return false;
+    if (::fsync(fd.get()) != 0) {
+      *error = storage::errno_message(temp_path, "fsync");
+      return false;
+    }
+  }
+  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
+    *error = storage::errno_message(temp_path, "rename to " + path);
+    return false;
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return storage::sync_directory(dir, error);
+}
+
 // ---- Appending
 
 Zxid TxnLog::last_zxid() const {

@@ -50,6 +50,11 @@ class TxnLog {
   bool replay(Zxid after, const std::function<void(Zxid, std::string_view payload)>& fn,
               std::string* error) const;
 
+  // Cuts the log in options.dir after zxid, durably: later segments are deleted (newest first, so
+  // a crash midway leaves a prefix of the log), and the segment holding zxid is rewritten with its
+  // records up to zxid. The log must not be open. Zab's TRUNC, and dropping an abandoned sync.
+  static bool truncate_after(const TxnLogOptions& options, Zxid zxid, std::string* error);
+
   // Called on the writer thread after each group commit with the highest durable zxid.
   void set_on_durable(std::function<void(Zxid)> on_durable);
   // Queues entries (rising zxids) for the writer thread. Thread-safe.
@@ -81,6 +86,7 @@ class TxnLog {
   };
 
   explicit TxnLog(const TxnLogOptions& options);
+  static bool rewrite_segment_through(const Segment& segment, Zxid zxid, std::string* error);
   bool recover(std::string* error);
   bool recover_segment(Segment* segment, bool last, bool* remove, std::string* error);
   bool replay_segment(const Segment& segment, Zxid after, Zxid* previous,

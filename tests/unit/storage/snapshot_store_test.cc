@@ -184,5 +184,43 @@ TEST_F(SnapshotStoreTest, Write_IntoUnusableDir_FailsWithPath) {
   EXPECT_NE(error.find("not-a-dir/snap"), std::string::npos) << error;
 }
 
+// ---- Snapshots sent to a learner (Zab's SNAP)
+
+TEST_F(SnapshotStoreTest, EncodeThenInstall_GivesTheSameTreeDurablyUnderItsZxid) {
+  std::unique_ptr<DataTree> tree = tree_with(4);
+  std::string bytes;
+  std::string error;
+  ASSERT_TRUE(SnapshotStore::encode(*tree, &bytes, &error)) << error;
+  SnapshotStore learner(dir_.file("learner"));
+  std::unique_ptr<DataTree> installed = learner.install(make_zxid(1, 4), bytes, &error);
+  ASSERT_NE(installed, nullptr) << error;
+  EXPECT_EQ(image(*installed), image(*tree));
+  EXPECT_EQ(learner.snapshot_zxids(&error), (std::vector<Zxid>{make_zxid(1, 4)}));
+  std::unique_ptr<DataTree> loaded = learner.load_latest(&error);
+  ASSERT_NE(loaded, nullptr) << error;
+  EXPECT_EQ(image(*loaded), image(*tree));
+}
+
+TEST_F(SnapshotStoreTest, Install_DamagedBytes_RefusedAndNothingWritten) {
+  std::string bytes;
+  std::string error;
+  ASSERT_TRUE(SnapshotStore::encode(*tree_with(3), &bytes, &error)) << error;
+  bytes[bytes.size() / 2] ^= 0x5a;
+  SnapshotStore learner(dir_.file("learner"));
+  EXPECT_EQ(learner.install(make_zxid(1, 3), bytes, &error), nullptr);
+  EXPECT_FALSE(error.empty());
+  std::string list_error;
+  EXPECT_TRUE(learner.snapshot_zxids(&list_error).empty());
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.file("learner")), {}), 0);
+}
+
+TEST_F(SnapshotStoreTest, RemoveNewerThan_KeepsThoseAtOrBelow) {
+  SnapshotStore store(dir_.file("cut"), 5);
+  std::string error;
+  for (int count : {1, 2, 3}) ASSERT_TRUE(store.write(*tree_with(count), &error)) << error;
+  ASSERT_TRUE(store.remove_newer_than(make_zxid(1, 2), &error)) << error;
+  EXPECT_EQ(store.snapshot_zxids(&error), (std::vector<Zxid>{make_zxid(1, 1), make_zxid(1, 2)}));
+}
+
 }  // namespace
 }  // namespace quorumfs

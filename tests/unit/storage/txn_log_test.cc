@@ -530,5 +530,72 @@ TEST_F(TornWriteTest, Open_EarlierWriteMissingAPage_FailsWithFileAndOffset) {
   EXPECT_NE(error.find("data follows"), std::string::npos) << error;
 }
 
+// ---- Truncation (Zab's TRUNC)
+
+TEST_F(TxnLogTest, TruncateAfter_KeepsThePrefixAcrossSegmentsAndAppendsGoOnFromIt) {
+  {
+    auto log = open_log();
+    append_range(*log, 1, 5);
+    log->roll();
+    append_range(*log, 6, 9);
+    log->roll();
+    append_range(*log, 10, 12);
+  }
+  std::string error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), make_zxid(1, 7), &error)) << error;
+  auto log = open_log();
+  EXPECT_EQ(log->last_zxid(), make_zxid(1, 7));
+  EXPECT_EQ(log->segment_paths().size(), 2u) << "the segment wholly after the cut is gone";
+  EXPECT_EQ(replay_all(*log), expected(1, 7));
+  log->append({LogEntry{make_zxid(2, 1), "new"}});
+  log->flush();
+  log.reset();
+  log = open_log();
+  Records after = expected(1, 7);
+  after.emplace_back(make_zxid(2, 1), "new");
+  EXPECT_EQ(replay_all(*log), after) << "the rewritten segment takes appends and recovers cleanly";
+}
+
+TEST_F(TxnLogTest, TruncateAfter_InsideOneGroupCommit_CutsThere) {
+  {
+    auto log = open_log();
+    std::vector<LogEntry> batch;
+    for (int n = 1; n <= 6; ++n) batch.push_back({make_zxid(1, n), payload(n)});
+    log->append(std::move(batch));
+    log->flush();
+  }
+  std::string error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), make_zxid(1, 3), &error)) << error;
+  auto log = open_log();
+  EXPECT_EQ(replay_all(*log), expected(1, 3));
+}
+
+TEST_F(TxnLogTest, TruncateAfter_AtOrBeyondTheEnd_ChangesNothing) {
+  {
+    auto log = open_log();
+    append_range(*log, 1, 3);
+  }
+  const std::vector<std::string> before = open_log()->segment_paths();
+  const std::string bytes = read_file_bytes(before.front());
+  std::string error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), make_zxid(1, 3), &error)) << error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), make_zxid(2, 0), &error)) << error;
+  EXPECT_EQ(read_file_bytes(before.front()), bytes);
+}
+
+TEST_F(TxnLogTest, TruncateAfter_Zero_LeavesAnEmptyLog) {
+  {
+    auto log = open_log();
+    append_range(*log, 1, 3);
+    log->roll();
+    append_range(*log, 4, 4);
+  }
+  std::string error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), 0, &error)) << error;
+  auto log = open_log();
+  EXPECT_EQ(log->last_zxid(), 0);
+  EXPECT_TRUE(replay_all(*log).empty());
+}
+
 }  // namespace
 }  // namespace quorumfs
