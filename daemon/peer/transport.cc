@@ -190,7 +190,9 @@ void PeerTransport::Core::send(NodeId to, const std::function<void(proto::PeerFr
   }
   proto::PeerFrame frame;
   fill(&frame);
-  ++(peer->live->send(frame) ? peer->counters.frames_sent : peer->counters.frames_dropped);
+  // Held here: a send that overflows the queue closes the connection, which resets peer->live.
+  const std::shared_ptr<Connection> live = peer->live;
+  ++(live->send(frame) ? peer->counters.frames_sent : peer->counters.frames_dropped);
 }
 
 bool PeerTransport::Core::connected(NodeId id) const {
@@ -225,7 +227,7 @@ void PeerTransport::Core::connection_up(const std::shared_ptr<Connection>& conne
     accepted_.erase(connection);
   }
   // The dialer restarted before we noticed the old connection break: the new one wins.
-  if (peer.live) peer.live->close("replaced by a newer connection from the same server");
+  if (const std::shared_ptr<Connection> old = peer.live) old->close("replaced by a newer connection from the same server");
   if (stopped_) return;  // on_down stopped the transport
   peer.live = connection;
   ++peer.counters.connections;

@@ -304,6 +304,21 @@ class RawPeer {
     return frame;
   }
 
+  // The dialer's half of the handshake, as docs/wire.md tells it. True once accepted.
+  bool authenticate(NodeId id, const std::string& secret) {
+    proto::PeerFrame frame = hello(id);
+    const std::string nonce = frame.hello().nonce();
+    write_frame(frame);
+    std::optional<proto::PeerFrame> answer = read_frame();
+    if (!answer || !answer->has_hello()) return false;
+    proto::PeerFrame proof;
+    proof.mutable_proof()->set_mac(handshake_mac(secret, HandshakeRole::kDialer, id, nonce,
+                                                 answer->hello().nonce(), kProtocolVersion));
+    write_frame(proof);
+    answer = read_frame();
+    return answer && answer->has_accepted();
+  }
+
  private:
   boost::asio::io_context io_;
   tcp::socket socket_;
@@ -311,6 +326,8 @@ class RawPeer {
 
 class Stranger : public Ensemble {
  protected:
+  const std::string secret_ = options(1).secret;
+
   // Runs script against member 1 on a thread while the loop runs here.
   void talk(const std::function<void(RawPeer&)>& script) {
     std::atomic<bool> done = false;
@@ -325,6 +342,48 @@ class Stranger : public Ensemble {
     run_for(50ms);
   }
 };
+
+TEST_F(Stranger, HandshakeByTheDocument_IsAccepted_AndANewerConnectionReplacesTheOld) {
+  start(1);
+  bool first_up = false, second_up = false;
+  std::optional<proto::PeerFrame> on_first_after_second;
+  talk([&](RawPeer& first) {
+    first_up = first.authenticate(2, secret_);
+    // The same member again, as if it restarted while the first connection looked alive.
+    RawPeer second(members_[1].port);
+    second_up = second.authenticate(2, secret_);
+    on_first_after_second = first.read_frame();
+  });
+  EXPECT_TRUE(first_up);
+  EXPECT_TRUE(second_up);
+  EXPECT_FALSE(on_first_after_second);  // the old connection was closed
+  EXPECT_EQ(events_[1].ups, (std::vector<NodeId>{2, 2}));
+  EXPECT_EQ(events_[1].downs, (std::vector<NodeId>{2, 2}));  // the replaced one, then the second at the end
+}
+
+TEST_F(Stranger, PeerThatDoesNotRead_IsDisconnected_WhenItsQueueOverflows) {
+  LogCapture log;
+  PeerTransportOptions small_queue = options(1);
+  small_queue.send_queue_bytes_max = 1 << 20;
+  start(small_queue);
+  std::atomic<bool> authenticated = false, release = false;
+  std::thread thread([&] {
+    RawPeer raw(members_[1].port);
+    authenticated = raw.authenticate(2, secret_);
+    while (!release) std::this_thread::sleep_for(1ms);  // never reads
+  });
+  const bool up = run_until([&] { return authenticated.load(); });
+  for (uint64_t token = 1; up && token <= 2000; ++token) {
+    transports_[1]->send(2, message(1, 2, token, std::string(1024, 'p')));
+  }
+  const bool down = run_until([&] { return !events_[1].downs.empty(); });
+  release = true;
+  thread.join();
+  ASSERT_TRUE(up);
+  EXPECT_TRUE(down);
+  EXPECT_GT(transports_[1]->counters(2).frames_dropped, 0u);
+  EXPECT_TRUE(log.contains("it does not keep up")) << log.all();
+}
 
 TEST_F(Stranger, UnknownServerId_IsRefused) {
   LogCapture log;
