@@ -15,7 +15,7 @@ packages=(
   build-essential cmake pkg-config make
   # libraries
   libfuse3-dev libboost-dev libprotobuf-dev protobuf-compiler libabsl-dev libspdlog-dev libfmt-dev
-  libxxhash-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest
+  libxxhash-dev libcli11-dev libssl-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest
   # the mount and the tools the integration tests drive through it
   fuse3 attr inotify-tools rsync util-linux tar sed coreutils procps kmod psmisc python3 perl
   # the benchmark scripts (tools/bench)

@@ -1,0 +1,80 @@
+#include "daemon/peer/codec.h"
+
+#include <memory>
+
+namespace quorumfs::peer {
+namespace {
+
+// The wire carries enums as numbers; these pin the ranges from_proto accepts. Adding a message
+// type or role is a protocol change: update the bound here (and the version if an older build
+// could receive it).
+constexpr uint32_t kMessageTypeFirst = static_cast<uint32_t>(consensus::MessageType::kVote);
+constexpr uint32_t kMessageTypeLast = static_cast<uint32_t>(consensus::MessageType::kPing);
+constexpr uint32_t kRoleLast = static_cast<uint32_t>(consensus::Role::kObserving);
+static_assert(kMessageTypeFirst == 1 && kMessageTypeLast == 18, "consensus::MessageType changed");
+static_assert(kRoleLast == 3, "consensus::Role changed");
+
+bool entry_is_default(const consensus::Entry& entry) {
+  return entry.zxid == 0 && !entry.payload && entry.origin == 0 && entry.token == 0;
+}
+
+// Owns a string released from a proto: the proto gave up its ownership, no bytes move.
+std::shared_ptr<const std::string> adopt(std::string* released) {
+  return std::shared_ptr<const std::string>(released);
+}
+
+}  // namespace
+
+void to_proto(const consensus::Message& message, proto::ConsensusMessage* out) {
+  out->set_type(static_cast<uint32_t>(message.type));
+  out->set_from(message.from);
+  out->set_to(message.to);
+  out->set_state(static_cast<uint32_t>(message.state));
+  out->set_leader(message.leader);
+  out->set_round(message.round);
+  out->set_epoch(message.epoch);
+  out->set_zxid(message.zxid);
+  out->set_flag(message.flag);
+  out->set_token(message.token);
+  if (!entry_is_default(message.entry)) {
+    proto::ConsensusEntry* entry = out->mutable_entry();
+    entry->set_zxid(message.entry.zxid);
+    if (message.entry.payload) entry->set_payload(*message.entry.payload);
+    entry->set_origin(message.entry.origin);
+    entry->set_token(message.entry.token);
+  }
+  if (message.snapshot) out->set_snapshot(*message.snapshot);
+}
+
+std::optional<consensus::Message> from_proto(proto::ConsensusMessage* proto, std::string* error) {
+  if (proto->type() < kMessageTypeFirst || proto->type() > kMessageTypeLast) {
+    *error = "unknown consensus message type " + std::to_string(proto->type());
+    return std::nullopt;
+  }
+  if (proto->state() > kRoleLast) {
+    *error = "unknown role " + std::to_string(proto->state());
+    return std::nullopt;
+  }
+  consensus::Message message;
+  message.type = static_cast<consensus::MessageType>(proto->type());
+  message.from = proto->from();
+  message.to = proto->to();
+  message.state = static_cast<consensus::Role>(proto->state());
+  message.leader = proto->leader();
+  message.round = proto->round();
+  message.epoch = proto->epoch();
+  message.zxid = proto->zxid();
+  message.flag = proto->flag();
+  message.token = proto->token();
+  if (proto->has_entry()) {
+    proto::ConsensusEntry* entry = proto->mutable_entry();
+    message.entry.zxid = entry->zxid();
+    if (entry->has_payload()) message.entry.payload = adopt(entry->release_payload());
+    message.entry.origin = entry->origin();
+    message.entry.token = entry->token();
+  }
+  if (proto->has_snapshot()) message.snapshot = adopt(proto->release_snapshot());
+  return message;
+}
+
+}  // namespace quorumfs::peer

@@ -1,0 +1,75 @@
+#include "daemon/peer/framing.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace quorumfs::peer {
+namespace {
+
+constexpr size_t kReadBytesMin = 64 * 1024;
+// A buffer grown for a big frame (a snapshot) is given back once it is drained.
+constexpr size_t kIdleBufferBytesMax = 1024 * 1024;
+
+uint32_t load_u32_big_endian(const char* bytes) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes);
+  return uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | uint32_t{b[3]};
+}
+
+void store_u32_big_endian(uint32_t value, char* bytes) {
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>(value >> (24 - 8 * i));
+}
+
+}  // namespace
+
+bool append_frame(const google::protobuf::MessageLite& message, size_t frame_bytes_max, std::string* out) {
+  const size_t body_bytes = message.ByteSizeLong();
+  if (body_bytes > frame_bytes_max || body_bytes > UINT32_MAX) return false;
+  const size_t at = out->size();
+  out->resize(at + kFrameHeaderBytes + body_bytes);
+  char* header = out->data() + at;
+  store_u32_big_endian(static_cast<uint32_t>(body_bytes), header);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(header + kFrameHeaderBytes));
+  return true;
+}
+
+std::span<char> FrameDecoder::writable() {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    if (buffer_.size() > kIdleBufferBytesMax) std::vector<char>(kReadBytesMin).swap(buffer_);
+  }
+  size_t wanted = kReadBytesMin;
+  if (buffered() >= kFrameHeaderBytes && announced_bytes() <= frame_bytes_max_) {
+    const size_t frame_bytes = kFrameHeaderBytes + announced_bytes();
+    if (frame_bytes > buffered()) wanted = std::max(wanted, frame_bytes - buffered());
+  }
+  if (buffer_.size() - end_ < wanted && begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, buffered());
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (buffer_.size() - end_ < wanted) buffer_.resize(end_ + wanted);
+  return {buffer_.data() + end_, buffer_.size() - end_};
+}
+
+void FrameDecoder::commit(size_t bytes) {
+  assert(end_ + bytes <= buffer_.size());
+  end_ += bytes;
+}
+
+FrameDecoder::Status FrameDecoder::next(std::string_view* frame) {
+  if (buffered() < kFrameHeaderBytes) return Status::kNeedMore;
+  const uint32_t body_bytes = announced_bytes();
+  if (body_bytes > frame_bytes_max_) return Status::kTooLarge;
+  if (buffered() < kFrameHeaderBytes + body_bytes) return Status::kNeedMore;
+  *frame = std::string_view(buffer_.data() + begin_ + kFrameHeaderBytes, body_bytes);
+  begin_ += kFrameHeaderBytes + body_bytes;
+  return Status::kFrame;
+}
+
+uint32_t FrameDecoder::announced_bytes() const {
+  assert(buffered() >= kFrameHeaderBytes);
+  return load_u32_big_endian(buffer_.data() + begin_);
+}
+
+}  // namespace quorumfs::peer

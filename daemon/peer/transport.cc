@@ -1,0 +1,299 @@
+#include "daemon/peer/transport.h"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/peer/codec.h"
+#include "daemon/peer/connection.h"
+
+namespace quorumfs::peer {
+
+using boost::asio::ip::tcp;
+
+// Shared with every pending handler and live connection, so that a handler that runs after the
+// PeerTransport is gone finds a stopped core rather than freed memory.
+class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_from_this<Core> {
+ public:
+  Core(boost::asio::io_context& io, PeerTransportOptions options, PeerCallbacks callbacks);
+
+  bool start(std::string* error);
+  void stop();
+  // fill builds the frame, only when there is a connection to send it on.
+  void send(NodeId to, const std::function<void(proto::PeerFrame*)>& fill);
+  bool connected(NodeId peer) const;
+  PeerCounters counters(NodeId peer) const;
+  uint16_t listen_port() const { return listen_port_; }
+
+  // ConnectionOwner
+  std::string refusal_for(NodeId claimed_id) const override;
+  void connection_up(const std::shared_ptr<Connection>& connection) override;
+  void message_received(const std::shared_ptr<Connection>& connection, consensus::Message message) override;
+  void keepalive_received(const std::shared_ptr<Connection>& connection, std::vector<uint64_t> ids) override;
+  void connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) override;
+
+ private:
+  struct Peer {
+    Peer(boost::asio::io_context& io, PeerEndpoint endpoint, std::chrono::milliseconds redial_delay)
+        : endpoint(std::move(endpoint)), redial(io), redial_delay(redial_delay) {}
+    PeerEndpoint endpoint;
+    std::shared_ptr<Connection> live;     // authenticated
+    std::shared_ptr<Connection> dialing;  // our attempt under way (we dial lower ids only)
+    boost::asio::steady_timer redial;
+    std::chrono::milliseconds redial_delay;  // after the next failed attempt
+    PeerCounters counters;
+  };
+
+  bool we_dial(NodeId peer) const { return peer < options_.my_id; }
+  Peer* find(NodeId id);
+  const Peer* find(NodeId id) const;
+  bool listen(std::string* error);
+  void accept();
+  void dial(NodeId id);
+  void schedule_redial(NodeId id, Peer& peer, std::chrono::milliseconds delay);
+
+  boost::asio::io_context& io_;
+  const PeerTransportOptions options_;
+  const PeerCallbacks callbacks_;
+  const ConnectionSettings settings_;
+  std::map<NodeId, Peer> peers_;  // every member but this one
+  tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
+  uint16_t listen_port_ = 0;
+  std::set<std::shared_ptr<Connection>> accepted_;  // accepted, handshake under way
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+PeerTransport::Core::Core(boost::asio::io_context& io, PeerTransportOptions options, PeerCallbacks callbacks)
+    : io_(io),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      settings_{options_.my_id,          options_.secret,         options_.protocol_version,
+                options_.handshake_timeout, options_.frame_bytes_max, options_.send_queue_bytes_max},
+      acceptor_(io),
+      accept_retry_(io) {
+  for (const auto& [id, endpoint] : options_.members) {
+    if (id != options_.my_id) peers_.try_emplace(id, io, endpoint, options_.redial_delay_min);
+  }
+}
+
+bool PeerTransport::Core::start(std::string* error) {
+  assert(!started_ && !stopped_);
+  started_ = true;
+  if (!listen(error)) return false;
+  accept();
+  for (const auto& [id, peer] : peers_) {
+    if (we_dial(id)) dial(id);
+  }
+  return true;
+}
+
+bool PeerTransport::Core::listen(std::string* error) {
+  const auto me = options_.members.find(options_.my_id);
+  if (me == options_.members.end()) {
+    *error = fmt::format("server {} is not among the members", options_.my_id);
+    return false;
+  }
+  const PeerEndpoint& endpoint = me->second;
+  const std::string where = fmt::format("{}:{}", endpoint.host, endpoint.port);
+  boost::system::error_code failure;
+  const auto resolved = tcp::resolver(io_).resolve(endpoint.host, std::to_string(endpoint.port), failure);
+  if (!failure && resolved.empty()) failure = boost::asio::error::host_not_found;
+  if (!failure) acceptor_.open(resolved.begin()->endpoint().protocol(), failure);
+  if (!failure) acceptor_.set_option(tcp::acceptor::reuse_address(true), failure);
+  if (!failure) acceptor_.bind(resolved.begin()->endpoint(), failure);
+  if (!failure) acceptor_.listen(tcp::socket::max_listen_connections, failure);
+  if (!failure) listen_port_ = acceptor_.local_endpoint(failure).port();
+  if (failure) {
+    *error = fmt::format("cannot listen on {}: {}", where, failure.message());
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return false;
+  }
+  spdlog::info("peer: server {} listening on {} (port {})", options_.my_id, where, listen_port_);
+  return true;
+}
+
+void PeerTransport::Core::accept() {
+  acceptor_.async_accept([core = shared_from_this()](const boost::system::error_code& error, tcp::socket socket) {
+    if (core->stopped_) return;
+    if (!error) {
+      core->accepted_.insert(Connection::accept(core->settings_, core, std::move(socket)));
+      return core->accept();
+    }
+    // Out of descriptors, say: wait a little rather than spin on the same error.
+    spdlog::warn("peer: accepting a connection failed: {}", error.message());
+    core->accept_retry_.expires_after(std::chrono::milliseconds(100));
+    core->accept_retry_.async_wait([core](const boost::system::error_code& error) {
+      if (!error && !core->stopped_) core->accept();
+    });
+  });
+}
+
+void PeerTransport::Core::dial(NodeId id) {
+  Peer& peer = peers_.at(id);
+  assert(!peer.live && !peer.dialing);
+  peer.dialing = Connection::dial(io_, settings_, shared_from_this(), id, peer.endpoint.host, peer.endpoint.port);
+}
+
+void PeerTransport::Core::schedule_redial(NodeId id, Peer& peer, std::chrono::milliseconds delay) {
+  peer.redial.expires_after(delay);
+  peer.redial.async_wait([core = shared_from_this(), id](const boost::system::error_code& error) {
+    if (error || core->stopped_) return;
+    const Peer& peer = core->peers_.at(id);
+    if (!peer.live && !peer.dialing) core->dial(id);
+  });
+}
+
+void PeerTransport::Core::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_.cancel();
+  for (auto& [id, peer] : peers_) {
+    peer.redial.cancel();
+    if (peer.live) peer.live->abandon();
+    if (peer.dialing) peer.dialing->abandon();
+    peer.live.reset();
+    peer.dialing.reset();
+  }
+  for (const auto& connection : accepted_) connection->abandon();
+  accepted_.clear();
+}
+
+PeerTransport::Core::Peer* PeerTransport::Core::find(NodeId id) {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+const PeerTransport::Core::Peer* PeerTransport::Core::find(NodeId id) const {
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+void PeerTransport::Core::send(NodeId to, const std::function<void(proto::PeerFrame*)>& fill) {
+  Peer* peer = find(to);
+  if (!peer) {
+    spdlog::error("peer: not sending to server {}: not a member (or this server)", to);
+    return;
+  }
+  if (!peer->live) {
+    ++peer->counters.frames_dropped;
+    return;
+  }
+  proto::PeerFrame frame;
+  fill(&frame);
+  // Held here: a send that overflows the queue closes the connection, which resets peer->live.
+  const std::shared_ptr<Connection> live = peer->live;
+  ++(live->send(frame) ? peer->counters.frames_sent : peer->counters.frames_dropped);
+}
+
+bool PeerTransport::Core::connected(NodeId id) const {
+  const Peer* peer = find(id);
+  return peer && peer->live;
+}
+
+PeerCounters PeerTransport::Core::counters(NodeId id) const {
+  const Peer* peer = find(id);
+  return peer ? peer->counters : PeerCounters{};
+}
+
+// --- ConnectionOwner
+
+std::string PeerTransport::Core::refusal_for(NodeId claimed_id) const {
+  if (claimed_id == options_.my_id) return fmt::format("it claims this server's own id {}", claimed_id);
+  if (!find(claimed_id)) return fmt::format("server {} is not a configured member", claimed_id);
+  if (we_dial(claimed_id)) {
+    return fmt::format("server {} has the lower id: this server dials it, not the other way", claimed_id);
+  }
+  return "";
+}
+
+void PeerTransport::Core::connection_up(const std::shared_ptr<Connection>& connection) {
+  const NodeId id = connection->peer_id();
+  Peer& peer = peers_.at(id);
+  if (connection->dialer()) {
+    assert(peer.dialing == connection);
+    peer.dialing.reset();
+    peer.redial_delay = options_.redial_delay_min;
+  } else {
+    accepted_.erase(connection);
+  }
+  // The dialer restarted before we noticed the old connection break: the new one wins.
+  if (const std::shared_ptr<Connection> old = peer.live) old->close("replaced by a newer connection from the same server");
+  if (stopped_) return;  // on_down stopped the transport
+  peer.live = connection;
+  ++peer.counters.connections;
+  spdlog::info("peer: connected to {}", connection->describe());
+  if (callbacks_.on_up) callbacks_.on_up(id);
+}
+
+void PeerTransport::Core::message_received(const std::shared_ptr<Connection>& connection, consensus::Message message) {
+  ++peers_.at(connection->peer_id()).counters.frames_received;
+  if (callbacks_.on_message) callbacks_.on_message(connection->peer_id(), std::move(message));
+}
+
+void PeerTransport::Core::keepalive_received(const std::shared_ptr<Connection>& connection,
+                                             std::vector<uint64_t> ids) {
+  ++peers_.at(connection->peer_id()).counters.frames_received;
+  if (callbacks_.on_keepalive) callbacks_.on_keepalive(connection->peer_id(), std::move(ids));
+}
+
+void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) {
+  if (stopped_) return;
+  if (!connection->dialer() && !was_up) {
+    accepted_.erase(connection);
+    return;
+  }
+  const NodeId id = connection->peer_id();
+  Peer& peer = peers_.at(id);
+  if (was_up) {
+    assert(peer.live == connection);
+    peer.live.reset();
+    if (callbacks_.on_down) callbacks_.on_down(id);
+    if (stopped_ || !we_dial(id)) return;
+    peer.redial_delay = options_.redial_delay_min;
+    return schedule_redial(id, peer, peer.redial_delay);
+  }
+  // Our dial attempt failed: try again later, a little later each time.
+  assert(peer.dialing == connection);
+  peer.dialing.reset();
+  schedule_redial(id, peer, peer.redial_delay);
+  peer.redial_delay = std::min(peer.redial_delay * 2, options_.redial_delay_max);
+}
+
+// --- PeerTransport
+
+PeerTransport::PeerTransport(boost::asio::io_context& io, PeerTransportOptions options, PeerCallbacks callbacks)
+    : core_(std::make_shared<Core>(io, std::move(options), std::move(callbacks))) {}
+
+PeerTransport::~PeerTransport() { core_->stop(); }
+
+bool PeerTransport::start(std::string* error) { return core_->start(error); }
+
+void PeerTransport::stop() { core_->stop(); }
+
+void PeerTransport::send(NodeId to, const consensus::Message& message) {
+  core_->send(to, [&](proto::PeerFrame* frame) { to_proto(message, frame->mutable_consensus()); });
+}
+
+void PeerTransport::send_keepalive(NodeId to, const std::vector<uint64_t>& session_ids) {
+  core_->send(to, [&](proto::PeerFrame* frame) {
+    frame->mutable_keepalive()->mutable_session_ids()->Add(session_ids.begin(), session_ids.end());
+  });
+}
+
+bool PeerTransport::connected(NodeId peer) const { return core_->connected(peer); }
+
+PeerCounters PeerTransport::counters(NodeId peer) const { return core_->counters(peer); }
+
+uint16_t PeerTransport::listen_port() const { return core_->listen_port(); }
+
+}  // namespace quorumfs::peer
