@@ -1,57 +1,239 @@
-#include "consensus/replica.h"
-
+// Replica's inputs and the log every role shares: append, truncate, snapshot, delivery in order.
+#include <algorithm>
 #include <cassert>
 #include <stdexcept>
+#include <string>
 #include <utility>
+
+#include "consensus/replica_state.h"
 
 namespace quorumfs::consensus {
 
-Replica::Replica(uint64_t my_id, const DurableState& durable) : my_id_(my_id) {
-  // ZAB-NOTES §1: refuse an inconsistent disk rather than lead from it.
+namespace {
+
+// ZAB-NOTES §1, relaxed by one case: a log whose last epoch is above currentEpoch but not above
+// acceptedEpoch is a NEWLEADER sync cut short by a crash (its history was durable, currentEpoch
+// not yet); ZooKeeper's updatingEpoch file covers the same window.
+void check_epochs(const DurableState& durable) {
   if (durable.accepted_epoch < durable.current_epoch ||
-      zxid_epoch(durable.last_logged_zxid) > durable.current_epoch) {
+      zxid_epoch(durable.last_logged_zxid) > durable.accepted_epoch) {
     throw std::runtime_error("inconsistent epochs: acceptedEpoch " +
                              std::to_string(durable.accepted_epoch) + ", currentEpoch " +
                              std::to_string(durable.current_epoch) + ", last zxid epoch " +
                              std::to_string(zxid_epoch(durable.last_logged_zxid)));
   }
-  committed_zxid_ = durable.last_logged_zxid;
-  lead_new_epoch(durable);
 }
 
-// An ensemble of one is its own quorum: discovery yields epoch acceptedEpoch + 1 at once, and the
-// epoch must be durable (both files) before the first proposal of it (ZAB-NOTES §1, rules 1 and 4).
-void Replica::lead_new_epoch(const DurableState& durable) {
-  uint32_t epoch = durable.accepted_epoch + 1;
-  if (epoch == 0) throw std::runtime_error("epoch counter exhausted");
-  ready_.hard_state = HardState{epoch, epoch};
-  next_zxid_ = make_zxid(epoch, 1);
-  role_ = Role::kLeading;
+}  // namespace
+
+Replica::State::State(Config config_in, const DurableState& disk) : config(std::move(config_in)) {
+  check_epochs(disk);
+  observer = !is_voter(config.my_id);
+  if (observer && config.observers.count(config.my_id) == 0) {
+    throw std::runtime_error("my_id is neither a voter nor an observer");
+  }
+  quorum = config.voters.size() / 2 + 1;
+  hard = {disk.accepted_epoch, disk.current_epoch};
+  logged = durable = applied = committed = disk.last_logged_zxid;
+  bool recent_usable = !disk.recent.empty() && disk.recent.back().zxid == logged;
+  if (recent_usable) {
+    for (const Entry& entry : disk.recent) log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
+  } else {
+    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
+  }
+  start_election();
 }
 
-Zxid Replica::propose(std::shared_ptr<const std::string> payload) {
-  assert(can_propose());
-  // ZOOKEEPER-1277: a counter about to roll over would reuse zxids; a new epoch must start.
-  if (zxid_counter(next_zxid_) == 0xffffffffu) throw std::runtime_error("zxid counter exhausted");
-  Entry entry{next_zxid_++, std::move(payload)};
-  outstanding_.push_back(entry);
-  ready_.to_persist.push_back(std::move(entry));
-  return outstanding_.back().zxid;
+bool Replica::State::knows(Zxid zxid) const {
+  if (zxid == logged || (log_base && zxid == *log_base)) return true;
+  auto it = std::lower_bound(log.begin(), log.end(), zxid,
+                             [](const Entry& entry, Zxid z) { return entry.zxid < z; });
+  return it != log.end() && it->zxid == zxid;
 }
 
-void Replica::persisted(Zxid zxid) {
-  // With one voter, the leader's own durable ACK is the quorum.
-  commit_through(zxid);
+std::deque<Entry>::const_iterator Replica::State::after(Zxid zxid) const {
+  return std::upper_bound(log.begin(), log.end(), zxid,
+                          [](Zxid z, const Entry& entry) { return z < entry.zxid; });
 }
 
-void Replica::commit_through(Zxid zxid) {
-  while (!outstanding_.empty() && outstanding_.front().zxid <= zxid) {
-    committed_zxid_ = outstanding_.front().zxid;
-    ready_.to_apply.push_back(std::move(outstanding_.front()));
-    outstanding_.pop_front();
+void Replica::State::append(Entry entry) {
+  assert(entry.zxid > logged);
+  logged = entry.zxid;
+  log.push_back(entry);
+  out.to_persist.push_back(std::move(entry));
+}
+
+// The daemon cuts its log and reloads its tree, so nothing beyond zxid stays applied either.
+void Replica::State::truncate_log(Zxid zxid) {
+  log.erase(after(zxid), log.end());
+  if (log.empty()) log_base = zxid;
+  logged = std::min(logged, zxid);
+  durable = std::min(durable, zxid);
+  committed = std::min(committed, zxid);
+  applied = std::min(applied, zxid);
+}
+
+void Replica::State::install_snapshot(const Ready::Snapshot& snapshot) {
+  log.clear();
+  log_base = snapshot.zxid;
+  logged = durable = committed = applied = snapshot.zxid;
+}
+
+// Hands over committed entries in zxid order. Leaders deliver once established, learners after
+// UPTODATE: before that a txn may belong to a history that never gets a quorum.
+void Replica::State::deliver_committed() {
+  bool may_apply = role == Role::kLeading ? established : serving;
+  if (!may_apply) return;
+  Zxid upto = std::min(committed, logged);
+  for (auto it = after(applied); it != log.end() && it->zxid <= upto; ++it) {
+    out.to_apply.push_back(*it);
+    applied = it->zxid;
+    if (it->origin == config.my_id) forwarded.erase(it->token);
+  }
+  check_sync_waits();
+  trim_window();
+}
+
+void Replica::State::trim_window() {
+  while (log.size() > config.diff_window && log.front().zxid <= applied) {
+    log_base = log.front().zxid;
+    log.pop_front();
   }
 }
 
-Ready Replica::ready() { return std::exchange(ready_, Ready{}); }
+void Replica::State::send(Message message) {
+  message.from = config.my_id;
+  out.messages.push_back(std::move(message));
+}
+
+// Tokens whose fate this replica can no longer learn: its own unapplied writes and syncs.
+void Replica::State::report_lost_tokens() {
+  for (auto it = after(applied); it != log.end(); ++it) {
+    if (it->origin == config.my_id) forwarded.insert(it->token);
+  }
+  for (const PendingSync& pending : pending_syncs) {
+    if (pending.from == config.my_id) sync_requests.insert(pending.token);
+  }
+  for (const auto& [token, zxid] : sync_waits) sync_requests.insert(token);
+  out.lost.insert(out.lost.end(), forwarded.begin(), forwarded.end());
+  out.lost.insert(out.lost.end(), sync_requests.begin(), sync_requests.end());
+  forwarded.clear();
+  sync_requests.clear();
+  sync_waits.clear();
+  pending_syncs.clear();
+  // A later leader may still commit these entries; nobody waits for them any more.
+  for (auto it = log.begin() + (after(applied) - log.begin()); it != log.end(); ++it) {
+    it->origin = 0;
+    it->token = 0;
+  }
+}
+
+void Replica::State::go_looking() {
+  report_lost_tokens();
+  learners.clear();
+  sync = {};
+  serving = false;
+  established = false;
+  start_election();
+}
+
+// --- Replica
+
+Replica::Replica(Config config, const DurableState& durable)
+    : state_(std::make_unique<State>(std::move(config), durable)) {}
+
+Replica::~Replica() = default;
+
+void Replica::step(const Message& message) {
+  State& s = *state_;
+  if (message.type == MessageType::kVote) {
+    s.on_vote(message);
+  } else if (s.role == Role::kLeading) {
+    s.on_leader_message(message);
+  } else if (s.role != Role::kLooking && message.from == s.leader) {
+    s.on_learner_message(message);
+  }
+}
+
+void Replica::tick() {
+  State& s = *state_;
+  ++s.now;
+  switch (s.role) {
+    case Role::kLooking: s.election_tick(); break;
+    case Role::kLeading: s.leader_tick(); break;
+    default: s.learner_tick(); break;
+  }
+}
+
+void Replica::peer_down(NodeId peer) {
+  State& s = *state_;
+  if (s.role == Role::kLeading) {
+    s.learners.erase(peer);
+  } else if (s.role != Role::kLooking && peer == s.leader) {
+    s.go_looking();
+  }
+}
+
+bool Replica::submit(uint64_t token, std::shared_ptr<const std::string> payload) {
+  State& s = *state_;
+  if (!s.serving) return false;
+  if (s.role == Role::kLeading) return s.propose(std::move(payload), s.config.my_id, token);
+  Message request{.type = MessageType::kRequest, .to = s.leader, .token = token};
+  request.entry.payload = std::move(payload);
+  s.send(std::move(request));
+  s.forwarded.insert(token);
+  return true;
+}
+
+bool Replica::sync(uint64_t token) {
+  State& s = *state_;
+  if (!s.serving) return false;
+  if (s.role == Role::kLeading) {
+    s.leader_sync(s.config.my_id, token);
+  } else {
+    s.send(Message{.type = MessageType::kSync, .to = s.leader, .token = token});
+    s.sync_requests.insert(token);
+  }
+  return true;
+}
+
+void Replica::persisted(Zxid zxid) {
+  State& s = *state_;
+  // An append handed over before a truncation may report after it: only what is still logged counts.
+  s.durable = std::max(s.durable, std::min(zxid, s.logged));
+  if (s.role == Role::kLeading) {
+    if (s.established) {
+      s.try_commit();
+    } else {
+      s.try_establish();
+    }
+  } else if (s.role != Role::kLooking) {
+    s.maybe_ack_newleader();
+    s.ack_durable();
+  }
+}
+
+Ready Replica::ready() {
+  State& s = *state_;
+  s.maybe_ack_newleader();
+  if (s.role == Role::kLeading) {
+    for (auto& [id, handler] : s.learners) {
+      if (handler.needs_sync) s.build_sync(id, handler);
+    }
+  }
+  Ready ready = std::exchange(s.out, Ready{});
+  if (s.phase == LearnerPhase::kPersistingSync && s.role != Role::kLooking &&
+      s.role != Role::kLeading) {
+    s.sync_handed_over = true;
+  }
+  return ready;
+}
+
+Role Replica::role() const { return state_->role; }
+NodeId Replica::leader() const { return state_->leader; }
+bool Replica::serving() const { return state_->serving; }
+uint32_t Replica::epoch() const { return state_->hard.current_epoch; }
+Zxid Replica::last_committed_zxid() const { return state_->committed; }
+Zxid Replica::last_logged_zxid() const { return state_->logged; }
 
 }  // namespace quorumfs::consensus

@@ -1,0 +1,192 @@
+// Followers and observers: discovery (accept the new epoch durably before ACKEPOCH), sync
+// (buffered until NEWLEADER, persisted before currentEpoch and the NEWLEADER ACK), then
+// broadcast (log and ACK proposals, apply on COMMIT or INFORM), ZAB-NOTES §3-5.
+#include <algorithm>
+
+#include "consensus/replica_state.h"
+
+namespace quorumfs::consensus {
+
+void Replica::State::become_learner() {
+  role = observer ? Role::kObserving : Role::kFollowing;
+  phase = LearnerPhase::kDiscovery;
+  serving = false;
+  sync = {};
+  sync_handed_over = false;
+  leader_heard_tick = now;
+  send(Message{.type = MessageType::kFollowerInfo, .to = leader, .epoch = hard.accepted_epoch,
+               .flag = observer});
+}
+
+void Replica::State::on_learner_message(const Message& message) {
+  leader_heard_tick = now;
+  switch (message.type) {
+    case MessageType::kLeaderInfo: on_leader_info(message); break;
+    case MessageType::kPing:
+      if (phase != LearnerPhase::kDiscovery) {
+        send(Message{.type = MessageType::kPing, .to = leader, .zxid = message.zxid});
+      }
+      break;
+    case MessageType::kRequestRefused:
+      if (forwarded.erase(message.token) + sync_requests.erase(message.token) > 0) {
+        out.refused.push_back(message.token);
+      }
+      break;
+    case MessageType::kSyncReply:
+      if (sync_requests.erase(message.token) > 0) {
+        sync_waits[message.token] = message.zxid;
+        check_sync_waits();
+      }
+      break;
+    default:
+      if (phase == LearnerPhase::kSync) {
+        on_sync_message(message);
+      } else if (phase != LearnerPhase::kDiscovery) {
+        on_broadcast_message(message);
+      }
+  }
+}
+
+// acceptedEpoch is durable before the ACKEPOCH: hard_state comes first in the same Ready.
+void Replica::State::on_leader_info(const Message& message) {
+  if (phase != LearnerPhase::kDiscovery) return;
+  if (message.epoch < hard.accepted_epoch) {
+    go_looking();
+    return;
+  }
+  bool accepted_now = message.epoch > hard.accepted_epoch;
+  if (accepted_now) {
+    hard.accepted_epoch = message.epoch;
+    persist_hard_state();
+  }
+  phase = LearnerPhase::kSync;
+  sync = LearnerSync{};
+  sync.last = logged;
+  send(Message{.type = MessageType::kAckEpoch, .to = leader, .epoch = hard.current_epoch,
+               .zxid = logged, .flag = accepted_now});
+}
+
+void Replica::State::on_sync_message(const Message& message) {
+  bool ok = true;
+  switch (message.type) {
+    case MessageType::kDiff: ok = message.zxid == logged; break;
+    case MessageType::kTrunc:
+      ok = message.zxid <= logged && knows(message.zxid);
+      sync.truncate_after = sync.last = message.zxid;
+      break;
+    case MessageType::kSnap:
+      sync.snapshot = Ready::Snapshot{message.zxid, message.snapshot};
+      sync.last = message.zxid;
+      break;
+    case MessageType::kProposal:
+    case MessageType::kInform:
+      ok = follows_gaplessly(sync.last, message.entry.zxid);
+      sync.entries.push_back(message.entry);
+      sync.last = message.entry.zxid;
+      if (message.type == MessageType::kInform) sync.committed = message.entry.zxid;
+      break;
+    case MessageType::kCommit: sync.committed = std::max(sync.committed, message.zxid); break;
+    case MessageType::kNewLeader:
+      ok = zxid_epoch(message.zxid) == hard.accepted_epoch;
+      if (ok) apply_sync();
+      break;
+    default: break;
+  }
+  if (!ok) go_looking();  // a sync that does not fit my log: start over
+}
+
+// Within an epoch a log has no holes (ZOOKEEPER-4925); a new epoch starts at counter 1.
+bool Replica::State::follows_gaplessly(Zxid previous, Zxid zxid) const {
+  if (zxid_epoch(zxid) == zxid_epoch(previous)) return zxid == previous + 1;
+  return zxid > previous && zxid_counter(zxid) == 1;
+}
+
+// NEWLEADER: hand the whole sync to the daemon (truncate or snapshot, then the txns, committed
+// or not: all were sent before NEWLEADER, and the leader counts its ACK as covering them,
+// ZOOKEEPER-3911). Only the COMMITted ones will be applied, and only after UPTODATE (4394).
+void Replica::State::apply_sync() {
+  if (sync.truncate_after) {
+    out.truncate_after = *sync.truncate_after;
+    truncate_log(*sync.truncate_after);
+  }
+  if (sync.snapshot) {
+    out.install_snapshot = *sync.snapshot;
+    install_snapshot(*sync.snapshot);
+  }
+  for (Entry& entry : sync.entries) {
+    if (entry.zxid > logged) append(std::move(entry));
+  }
+  committed = std::max(committed, std::min(sync.committed, logged));
+  sync_target = logged;
+  sync = {};
+  phase = LearnerPhase::kPersistingSync;
+  sync_handed_over = false;
+}
+
+// ZAB-NOTES §1.2 (ZOOKEEPER-4785/4643): currentEpoch and the ACK only once the truncate or
+// snapshot was carried out (an earlier Ready was taken) and the sync's txns are durable.
+void Replica::State::maybe_ack_newleader() {
+  if (role == Role::kLooking || role == Role::kLeading) return;
+  if (phase != LearnerPhase::kPersistingSync || !sync_handed_over || durable < sync_target) return;
+  hard.current_epoch = hard.accepted_epoch;
+  persist_hard_state();
+  vote.epoch = hard.current_epoch;
+  send(Message{.type = MessageType::kAck, .to = leader, .zxid = make_zxid(hard.current_epoch, 0)});
+  last_ack = sync_target;
+  phase = LearnerPhase::kSynced;
+  ack_durable();  // proposals that arrived after NEWLEADER are acked only now (ZOOKEEPER-4685)
+}
+
+void Replica::State::ack_durable() {
+  if (observer || phase < LearnerPhase::kSynced || durable <= last_ack) return;
+  last_ack = durable;
+  send(Message{.type = MessageType::kAck, .to = leader, .zxid = durable});
+}
+
+void Replica::State::on_broadcast_message(const Message& message) {
+  switch (message.type) {
+    case MessageType::kProposal:
+    case MessageType::kInform:
+      if (!follows_gaplessly(logged, message.entry.zxid)) {
+        go_looking();
+        return;
+      }
+      append(message.entry);
+      if (message.type == MessageType::kInform) committed = message.entry.zxid;
+      break;
+    case MessageType::kCommit:
+      // COMMIT names a proposal I logged (FollowerZooKeeperServer.commit).
+      if (message.zxid > logged) {
+        go_looking();
+        return;
+      }
+      committed = std::max(committed, message.zxid);
+      break;
+    case MessageType::kUpToDate:
+      if (phase != LearnerPhase::kSynced) return;
+      phase = LearnerPhase::kServing;
+      serving = true;
+      break;
+    default: return;
+  }
+  deliver_committed();
+}
+
+void Replica::State::check_sync_waits() {
+  for (auto it = sync_waits.begin(); it != sync_waits.end();) {
+    if (it->second > applied) {
+      ++it;
+      continue;
+    }
+    out.synced.push_back(it->first);
+    it = sync_waits.erase(it);
+  }
+}
+
+void Replica::State::learner_tick() {
+  maybe_ack_newleader();
+  int limit = phase >= LearnerPhase::kSynced ? config.sync_limit_ticks : config.init_limit_ticks;
+  if (now - leader_heard_tick >= static_cast<uint64_t>(limit)) go_looking();
+}
+
+}  // namespace quorumfs::consensus
