@@ -71,6 +71,14 @@ std::string apply(std::string_view key, std::string_view value, EnsembleConfig* 
   if (key == "syncLimit") {
     return parse_number<uint32_t>(value, 1, kTicksMax, &config->sync_limit_ticks) ? "" : "syncLimit must be a positive tick count";
   }
+  // quorumfs's own: how long the leader waits before it expires a silent host's sessions, and
+  // how long a write waits for a leader before it fails.
+  if (key == "sessionTimeout") {
+    return parse_number<uint32_t>(value, 1, 3600000, &config->session_timeout_ms) ? "" : "sessionTimeout must be 1..3600000 ms";
+  }
+  if (key == "writeTimeout") {
+    return parse_number<uint32_t>(value, 1, 3600000, &config->write_timeout_ms) ? "" : "writeTimeout must be 1..3600000 ms";
+  }
   auto path_value = [&](std::string* field) -> std::string {
     if (value.empty()) return std::string(key) + " is empty";
     *field = std::string(value);

@@ -11,6 +11,8 @@
 //   server.4=10.0.0.4:2888:3888:observer
 //   mountPoint=/mnt/quorumfs           # optional: the command line's MOUNTPOINT wins
 //   peerSecretFile=/etc/quorumfs/secret
+//   sessionTimeout=10000               # ms: a silent host's ephemerals go after this
+//   writeTimeout=10000                 # ms: a write waits this long for a leader, then fails
 //
 // '#' starts a comment; blank lines are skipped. Unknown keys are kept as warnings; a bad value
 // refuses the whole file, with the file, the line and the reason.
@@ -36,6 +38,8 @@ struct EnsembleConfig {
   uint32_t tick_time_ms = 2000;
   uint32_t init_limit_ticks = 10;
   uint32_t sync_limit_ticks = 5;
+  uint32_t session_timeout_ms = 10000;
+  uint32_t write_timeout_ms = 10000;
   std::string data_dir;
   std::string data_log_dir;  // empty: dataDir/log
   std::string mount_point;

@@ -7,7 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <exception>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 
 #include "daemon/config.h"
@@ -15,8 +18,23 @@
 
 namespace {
 
-// Takes a configuration file's settings. Only one member is supported by this build: the
-// ensemble of one that every config with a single server.N line describes.
+// The shared secret's file: its whole content, one trailing newline dropped.
+bool read_secret(const std::string& path, std::string* secret) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    spdlog::error("peerSecretFile {}: cannot read it", path);
+    return false;
+  }
+  secret->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!secret->empty() && secret->back() == '\n') secret->pop_back();
+  if (secret->empty()) {
+    spdlog::error("peerSecretFile {}: empty", path);
+    return false;
+  }
+  return true;
+}
+
+// Takes a configuration file's settings: this member's data, the ensemble and its timing.
 bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
   std::string error;
   auto config = quorumfs::load_config(path, &error);
@@ -25,16 +43,20 @@ bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
     return false;
   }
   for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
-  if (config->servers.size() > 1) {
-    spdlog::error("{}: {} servers: ensembles of more than one member are not supported by this build",
-                  path, config->servers.size());
-    return false;
-  }
   options->data_dir = config->data_dir;
   options->log_dir = config->data_log_dir;
   options->server_id = config->my_id;
   if (options->mount.mountpoint.empty()) options->mount.mountpoint = config->mount_point;
-  return true;
+  if (config->servers.size() > 1) options->servers = config->servers;
+  options->tick_time_ms = config->tick_time_ms;
+  options->init_limit = config->init_limit_ticks;
+  options->sync_limit = config->sync_limit_ticks;
+  options->session_timeout = std::chrono::milliseconds(config->session_timeout_ms);
+  options->write_wait = std::chrono::milliseconds(config->write_timeout_ms);
+  if (config->servers.size() > 1 && config->peer_secret_file.empty()) {
+    spdlog::warn("{}: no peerSecretFile: any process that can reach the peer ports can join the ensemble", path);
+  }
+  return config->peer_secret_file.empty() || read_secret(config->peer_secret_file, &options->peer_secret);
 }
 
 }  // namespace
@@ -59,12 +81,18 @@ int main(int argc, char** argv) {
   app.add_option("--snapshot-every", options.snapshot_every_txns, "Take a snapshot after this many txns")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--diff-window", options.diff_window_txns,
+                 "Committed txns a leader keeps in memory to catch a learner up by DIFF (older: SNAP)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--data-max-bytes", options.data_bytes_max, "Largest znode data (a file's content)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, quorumfs::kDataBytesLimit));
   app.add_option("--cache-timeout", options.mount.cache_timeout_s, "Kernel entry/attr cache seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  bool no_mount = false;
+  app.add_flag("--no-mount", no_mount, "Serve the ensemble without a mount (a dedicated server host)");
   app.add_flag("--no-kernel-cache", no_kernel_cache, "Send every lookup, stat and read to the daemon");
   app.add_flag("--no-allow-other", no_allow_other, "Only the mounting user may use the mount");
   app.add_flag("--no-auto-unmount", no_auto_unmount, "Leave the mount behind if the daemon dies");
@@ -81,7 +109,9 @@ int main(int argc, char** argv) {
     spdlog::error("give --data DIR or --config FILE (see --help)");
     return 1;
   }
-  if (options.mount.mountpoint.empty() || !std::filesystem::is_directory(options.mount.mountpoint)) {
+  options.mount_enabled = !no_mount;
+  if (options.mount_enabled &&
+      (options.mount.mountpoint.empty() || !std::filesystem::is_directory(options.mount.mountpoint))) {
     spdlog::error("mount point '{}' is not a directory", options.mount.mountpoint);
     return 1;
   }
@@ -90,7 +120,7 @@ int main(int argc, char** argv) {
   options.mount.kernel_cache = !no_kernel_cache;
   options.mount.data_bytes_max = options.data_bytes_max;
   options.sync = !unsafe_no_fsync;
-  options.mount.mountpoint = std::filesystem::absolute(options.mount.mountpoint).string();
+  if (options.mount_enabled) options.mount.mountpoint = std::filesystem::absolute(options.mount.mountpoint).string();
   if (!options.sync) spdlog::warn("--unsafe-no-fsync: acknowledged writes can be lost on a crash");
   try {
     quorumfs::Server server(options);

@@ -1,10 +1,9 @@
 #include "daemon/pipeline.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <stdexcept>
+#include <utility>
 
 namespace quorumfs {
 
@@ -16,67 +15,159 @@ int64_t wall_clock_ns() {
 }
 }  // namespace
 
-Pipeline::Pipeline(boost::asio::io_context& io, DataTree& tree, TxnLog& log,
-                   consensus::Replica& replica,
-                   std::function<void(const consensus::HardState&)> persist_hard_state)
-    : io_(io), tree_(tree), log_(log), replica_(replica),
-      persist_hard_state_(std::move(persist_hard_state)) {
-  // The writer thread reports durability; hop to the loop thread, which owns everything here.
-  log_.set_on_durable([this](Zxid zxid) { boost::asio::post(io_, [this, zxid] { on_durable(zxid); }); });
+Pipeline::Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::NodeId my_id,
+                   std::chrono::milliseconds write_wait)
+    : store_(store), replica_(replica), my_id_(my_id), write_wait_(write_wait) {
+  store_.set_on_durable([this](Zxid zxid) {
+    replica_.persisted(zxid);
+    drain();
+  });
 }
 
 void Pipeline::submit(proto::Txn txn, Done done) {
-  if (!replica_.can_propose()) {
-    ApplyResult refused;
-    refused.code = Code::kNotApplied;
-    done(refused);
-    return;
-  }
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
   auto payload = std::make_shared<std::string>();
   txn.SerializeToString(payload.get());
-  Zxid zxid = replica_.propose(std::move(payload));
-  pending_.emplace(zxid, Pending{std::move(txn), std::move(done)});
+  const uint64_t token = next_token_++;
+  pending_.emplace(token, Pending{std::move(txn), std::move(done), std::move(payload), Clock::now() + write_wait_});
+  waiting_.push_back(token);  // behind earlier waiting writes: one writer's order is kept
+  send_waiting();
   drain();
 }
 
-void Pipeline::on_durable(Zxid zxid) {
-  replica_.persisted(zxid);
+void Pipeline::sync(std::function<void()> done) {
+  const uint64_t token = next_token_++;
+  syncs_.emplace(token, std::move(done));
+  if (!replica_.sync(token)) waiting_syncs_.push_back({token, Clock::now() + write_wait_});
   drain();
+}
+
+void Pipeline::step(const consensus::Message& message) {
+  replica_.step(message);
+  send_waiting();
+  drain();
+}
+
+void Pipeline::tick() {
+  replica_.tick();
+  send_waiting();
+  expire_waiting();
+  drain();
+}
+
+void Pipeline::peer_down(consensus::NodeId peer) {
+  replica_.peer_down(peer);
+  drain();
+}
+
+// Hands waiting writes and syncs to the replica, oldest first, while it takes them.
+void Pipeline::send_waiting() {
+  while (!waiting_.empty()) {
+    auto it = pending_.find(waiting_.front());
+    if (it != pending_.end() && !replica_.submit(it->first, it->second.payload)) break;
+    waiting_.pop_front();
+  }
+  while (!waiting_syncs_.empty() && replica_.sync(waiting_syncs_.front().token)) waiting_syncs_.pop_front();
+}
+
+// No leader took them within write_wait: certainly not applied (contract §8).
+void Pipeline::expire_waiting() {
+  const auto now = Clock::now();
+  while (!waiting_.empty()) {
+    auto it = pending_.find(waiting_.front());
+    if (it != pending_.end() && it->second.deadline > now) break;
+    waiting_.pop_front();
+    if (it != pending_.end()) fail(it->first, Code::kNotApplied);
+  }
+  while (!waiting_syncs_.empty() && waiting_syncs_.front().deadline <= now) {
+    auto it = syncs_.find(waiting_syncs_.front().token);
+    waiting_syncs_.pop_front();
+    if (it == syncs_.end()) continue;
+    auto done = std::move(it->second);
+    syncs_.erase(it);
+    spdlog::warn("sync: no leader within {} ms; answered without it", write_wait_.count());
+    done();
+  }
 }
 
 void Pipeline::drain() {
-  consensus::Ready ready = replica_.ready();
-  if (ready.hard_state) persist_hard_state_(*ready.hard_state);
-  if (!ready.to_persist.empty()) {
-    std::vector<LogEntry> records;
-    records.reserve(ready.to_persist.size());
-    for (const auto& entry : ready.to_persist) records.push_back({entry.zxid, *entry.payload});
-    log_.append(std::move(records));
+  if (draining_) return;  // a callback below submitted: the loop here picks it up
+  draining_ = true;
+  for (;;) {
+    consensus::Ready ready = replica_.ready();
+    if (ready.empty()) break;
+    handle(ready);
   }
+  draining_ = false;
+}
+
+// The order replica.h prescribes: durable state first, messages after what they depend on.
+void Pipeline::handle(consensus::Ready& ready) {
+  if (ready.hard_state) store_.persist_hard_state(*ready.hard_state);
+  if (ready.truncate_after) {
+    if (before_reload_) before_reload_();
+    store_.truncate_after(*ready.truncate_after);
+  }
+  if (ready.install_snapshot) {
+    if (before_reload_) before_reload_();
+    store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
+  }
+  store_.append(ready.to_persist);
   for (const auto& entry : ready.to_apply) apply(entry);
+  for (uint64_t token : ready.synced) {
+    auto it = syncs_.find(token);
+    if (it == syncs_.end()) continue;
+    auto done = std::move(it->second);
+    syncs_.erase(it);
+    done();
+  }
+  std::shared_ptr<const std::string> snapshot;  // one encoding for every SNAP of this Ready
+  for (auto& message : ready.messages) {
+    if (message.type == consensus::MessageType::kSnap && !message.snapshot) {
+      if (!snapshot) snapshot = store_.encode_snapshot();
+      message.snapshot = snapshot;
+    }
+    if (send_) send_(message);
+  }
+  for (uint64_t token : ready.lost) fail(token, Code::kOutcomeUnknown);
+  // The leader would not take them (not serving): they wait again, first in line, in their order,
+  // until their deadline.
+  for (auto it = ready.refused.rbegin(); it != ready.refused.rend(); ++it) {
+    if (pending_.count(*it) != 0) waiting_.push_front(*it);
+  }
 }
 
 void Pipeline::apply(const consensus::Entry& entry) {
-  auto it = pending_.find(entry.zxid);
+  auto it = entry.origin == my_id_ ? pending_.find(entry.token) : pending_.end();
+  const bool own = it != pending_.end();
   ApplyResult result;
-  if (it != pending_.end()) {
-    result = tree_.apply(entry.zxid, it->second.txn);
+  if (own) {
+    result = store_.tree().apply(entry.zxid, it->second.txn);
   } else {
-    // A txn this replica did not originate (a learner applying the leader's).
+    // A txn another replica took (or one of ours whose writer was already told "unknown").
     proto::Txn txn;
     if (!txn.ParseFromString(*entry.payload)) {
       throw std::runtime_error("unparsable committed txn " + std::to_string(entry.zxid));
     }
-    result = tree_.apply(entry.zxid, txn);
+    result = store_.tree().apply(entry.zxid, txn);
   }
   ++applied_count_;
-  if (on_applied_) on_applied_(result);
-  if (it != pending_.end()) {
+  if (on_applied_) on_applied_(result, own);
+  if (own) {
     Done done = std::move(it->second.done);
     pending_.erase(it);
     done(result);
   }
+}
+
+void Pipeline::fail(uint64_t token, Code code) {
+  auto it = pending_.find(token);
+  if (it == pending_.end()) return;
+  Done done = std::move(it->second.done);
+  pending_.erase(it);
+  ApplyResult failed;
+  failed.code = code;
+  done(failed);
 }
 
 }  // namespace quorumfs

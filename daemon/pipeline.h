@@ -1,14 +1,20 @@
 // The request pipeline: the one path every write takes, on the event-loop thread.
 //
-//   submit(txn) -> consensus::Replica::propose (zxid) -> TxnLog::append (writer thread, group
-//   commit, fsync) -> Replica::persisted -> committed -> DataTree::apply -> done(result)
+//   submit(txn) -> consensus::Replica::submit (leader: proposed; learner: forwarded) -> the
+//   leader's PROPOSAL reaches a quorum's logs (ReplicaStore::append, group commit, fsync) ->
+//   COMMIT -> DataTree::apply on every replica -> done(result) on the replica that took it
 //
+// It also carries out the rest of the core's Ready in the documented order (replica.h) and holds
+// writes that arrive while there is no leader for up to write_wait, then fails them as "certainly
+// not applied"; a write whose leader was lost after it was sent fails as "outcome unknown".
 // Standalone is the ensemble of one through this same path; nothing is acknowledged before its
-// record is durable.
+// record is durable on a quorum.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,7 +22,7 @@
 
 #include "consensus/replica.h"
 #include "daemon/proto/txn.pb.h"
-#include "daemon/storage/txn_log.h"
+#include "daemon/replica_store.h"
 #include "daemon/tree/data_tree.h"
 
 namespace quorumfs {
@@ -24,36 +30,64 @@ namespace quorumfs {
 class Pipeline {
  public:
   using Done = std::function<void(const ApplyResult&)>;
-  // Called after every applied txn, before its done callback.
-  using Applied = std::function<void(const ApplyResult&)>;
+  // After every applied txn, before its done callback; own: it was submitted here.
+  using Applied = std::function<void(const ApplyResult&, bool own)>;
+  using Send = std::function<void(const consensus::Message&)>;
+  using Clock = std::chrono::steady_clock;
 
-  Pipeline(boost::asio::io_context& io, DataTree& tree, TxnLog& log, consensus::Replica& replica,
-           std::function<void(const consensus::HardState&)> persist_hard_state);
+  Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::NodeId my_id,
+           std::chrono::milliseconds write_wait);
 
   void submit(proto::Txn txn, Done done);
+  // done() once every write committed before the call is applied here (or after write_wait
+  // without a leader).
+  void sync(std::function<void()> done);
   void set_on_applied(Applied on_applied) { on_applied_ = std::move(on_applied); }
-  // Handles what the replica has ready now (also the new epoch at start).
+  void set_send(Send send) { send_ = std::move(send); }
+  // Runs before the tree is rebuilt from disk (TRUNC, SNAP): a background snapshot must finish.
+  void set_before_reload(std::function<void()> before_reload) { before_reload_ = std::move(before_reload); }
+
+  // Inputs from the network and the clock; each drains what the replica has ready.
+  void step(const consensus::Message& message);
+  void tick();
+  void peer_down(consensus::NodeId peer);
+  // Carries out what the replica has ready now (also the first epoch at start).
   void drain();
+
   uint64_t applied_count() const { return applied_count_; }
-  // No txn of this replica's is waiting to be committed and answered.
-  bool idle() const { return pending_.empty(); }
+  // No write submitted here is waiting to be committed and answered.
+  bool idle() const { return pending_.empty() && waiting_.empty(); }
 
  private:
   struct Pending {
     proto::Txn txn;
     Done done;
+    std::shared_ptr<const std::string> payload;
+    Clock::time_point deadline;
   };
-  void on_durable(Zxid zxid);  // loop thread
+  struct WaitingSync {
+    uint64_t token;
+    Clock::time_point deadline;
+  };
+  void handle(consensus::Ready& ready);
   void apply(const consensus::Entry& entry);
+  void fail(uint64_t token, Code code);
+  void send_waiting();
+  void expire_waiting();
 
-  boost::asio::io_context& io_;
-  DataTree& tree_;
-  TxnLog& log_;
+  ReplicaStore& store_;
   consensus::Replica& replica_;
-  std::function<void(const consensus::HardState&)> persist_hard_state_;
+  const consensus::NodeId my_id_;
+  const std::chrono::milliseconds write_wait_;
   Applied on_applied_;
-  std::unordered_map<Zxid, Pending> pending_;
-  std::string scratch_;
+  Send send_;
+  std::function<void()> before_reload_;
+  uint64_t next_token_ = 1;
+  std::unordered_map<uint64_t, Pending> pending_;  // by token: sent, or waiting for a leader
+  std::deque<uint64_t> waiting_;                    // tokens not yet taken by the replica, in order
+  std::unordered_map<uint64_t, std::function<void()>> syncs_;
+  std::deque<WaitingSync> waiting_syncs_;
+  bool draining_ = false;
   uint64_t applied_count_ = 0;
 };
 

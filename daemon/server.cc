@@ -1,24 +1,20 @@
 #include "daemon/server.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <chrono>
 #include <csignal>
-#include <filesystem>
 
-#include "daemon/storage/epoch_file.h"
+#include "daemon/peer/transport.h"
 
 namespace quorumfs {
 
 namespace {
-std::string accepted_epoch_path(const std::string& dir) { return dir + "/acceptedEpoch"; }
-std::string current_epoch_path(const std::string& dir) { return dir + "/currentEpoch"; }
+int ticks_of(std::chrono::milliseconds duration) {
+  return std::max<int>(1, static_cast<int>(duration / kCoreTick));
+}
 }  // namespace
 
 Server::Server(ServerOptions options)
@@ -30,27 +26,70 @@ Server::Server(ServerOptions options)
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   next_session_id_ = ((static_cast<uint64_t>(now_ms) << 24) >> 8) | (options_.server_id << 56);
+  first_session_id_ = next_session_id_;
 }
 
-Server::~Server() {
-  if (lock_fd_ >= 0) close(lock_fd_);
+Server::~Server() = default;
+
+// zoo.cfg's limits are in tickTime units; the core counts kCoreTick steps.
+consensus::Config Server::core_config() const {
+  consensus::Config config;
+  config.my_id = options_.server_id;
+  config.voters = {options_.server_id};
+  if (!options_.servers.empty()) {
+    config.voters.clear();
+    for (const auto& [id, address] : options_.servers) {
+      (address.observer ? config.observers : config.voters).insert(id);
+    }
+  }
+  const std::chrono::milliseconds tick_time(options_.tick_time_ms);
+  config.init_limit_ticks = ticks_of(tick_time * options_.init_limit);
+  config.sync_limit_ticks = ticks_of(tick_time * options_.sync_limit);
+  config.ping_ticks = ticks_of(tick_time / 2);
+  config.diff_window = options_.diff_window_txns;
+  return config;
 }
 
 int Server::run() {
   std::string error;
-  if (!recover(&error)) {
+  StoreOptions store_options;
+  store_options.data_dir = options_.data_dir;
+  store_options.log_dir = options_.log_dir;
+  store_options.sync = options_.sync;
+  store_options.tree_data_bytes_max = kDataBytesLimit;
+  store_options.recent_entries_max = options_.diff_window_txns;
+  store_ = std::make_unique<ReplicaStore>(io_, store_options);
+  if (!store_->recover(&error)) {
     spdlog::error("cannot start: {}", error);
     return 1;
   }
-  filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *this, options_.mount);
-  if (!filesystem_->mount([this] { stop(); }, &error)) {
-    spdlog::error("{}", error);
-    shutdown_storage();
+  txns_since_snapshot_ = store_->replayed_count();
+  try {
+    replica_ = std::make_unique<consensus::Replica>(core_config(), store_->durable_state());
+  } catch (const std::exception& refused) {
+    spdlog::error("cannot start: {}", refused.what());
     return 1;
   }
-  spdlog::info("mounted {} (data {}, last zxid {:#x}, {} nodes)", options_.mount.mountpoint,
-               options_.data_dir, tree_->last_applied_zxid(), tree_->node_count());
-  close_own_sessions(nullptr);
+  pipeline_ = std::make_unique<Pipeline>(*store_, *replica_, options_.server_id, options_.write_wait);
+  pipeline_->set_on_applied([this](const ApplyResult& result, bool own) { after_apply(result, own); });
+  pipeline_->set_before_reload([this] { finish_snapshot_child(true); });
+  if (!start_peers(&error)) {
+    spdlog::error("cannot start: {}", error);
+    return 1;
+  }
+  pipeline_->drain();
+  if (options_.mount_enabled) {
+    filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *this, options_.mount);
+    if (!filesystem_->mount([this] { stop(); }, &error)) {
+      spdlog::error("{}", error);
+      if (peers_) peers_->stop();
+      shutdown_storage();
+      return 1;
+    }
+    spdlog::info("mounted {} (data {}, last zxid {:#x}, {} nodes)", options_.mount.mountpoint, options_.data_dir,
+                 store_->tree().last_applied_zxid(), store_->tree().node_count());
+  }
+  if (replica_->serving()) close_own_sessions(true, nullptr);  // else once it serves (on_tick)
   stop_signals_.async_wait([this](const boost::system::error_code& failed, int signal) {
     if (!failed) {
       spdlog::info("signal {}: stopping", signal);
@@ -58,8 +97,102 @@ int Server::run() {
     }
   });
   wait_for_snapshot_child();
+  schedule_tick();
   io_.run();
   return 0;
+}
+
+bool Server::start_peers(std::string* error) {
+  if (options_.servers.size() <= 1) return true;  // the ensemble of one has nobody to talk to
+  peer::PeerTransportOptions transport_options;
+  transport_options.my_id = options_.server_id;
+  for (const auto& [id, address] : options_.servers) {
+    transport_options.members[id] = peer::PeerEndpoint{address.host, address.peer_port};
+  }
+  transport_options.secret = options_.peer_secret;
+  peer::PeerCallbacks callbacks;
+  callbacks.on_message = [this](consensus::NodeId from, consensus::Message message) {
+    last_heard_[from] = std::chrono::steady_clock::now();
+    spdlog::trace("from {}: type {} epoch {} zxid {:#x}", from, static_cast<int>(message.type), message.epoch,
+                 message.zxid);
+    pipeline_->step(message);
+  };
+  callbacks.on_keepalive = [this](consensus::NodeId from, std::vector<uint64_t>) {
+    last_heard_[from] = std::chrono::steady_clock::now();
+  };
+  callbacks.on_up = [](consensus::NodeId peer) { spdlog::info("peer {} connected", peer); };
+  callbacks.on_down = [this](consensus::NodeId peer) {
+    spdlog::info("peer {} disconnected", peer);
+    pipeline_->peer_down(peer);
+  };
+  peers_ = std::make_unique<peer::PeerTransport>(io_, std::move(transport_options), std::move(callbacks));
+  pipeline_->set_send([this](const consensus::Message& message) {
+    spdlog::trace("to {}: type {} epoch {} zxid {:#x}", message.to, static_cast<int>(message.type), message.epoch,
+                 message.zxid);
+    peers_->send(message.to, message);
+  });
+  return peers_->start(error);
+}
+
+void Server::schedule_tick() {
+  tick_timer_.expires_after(kCoreTick);
+  tick_timer_.async_wait([this](const boost::system::error_code& failed) {
+    if (failed) return;
+    on_tick();
+    schedule_tick();
+  });
+}
+
+void Server::on_tick() {
+  pipeline_->tick();
+  ++ticks_;
+  if (replica_->role() != role_) on_role(replica_->role());
+  if (ticks_ % 10 != 0) return;  // every 100 ms
+  if (role_ == consensus::Role::kLeading) expire_silent_hosts();
+  if (role_ == consensus::Role::kFollowing || role_ == consensus::Role::kObserving) send_keepalive();
+  if (!own_sessions_closed_ && replica_->serving()) close_own_sessions(true, nullptr);
+}
+
+void Server::on_role(consensus::Role role) {
+  static constexpr const char* kNames[] = {"looking", "following", "leading", "observing"};
+  spdlog::info("now {} (leader {}, epoch {}, last zxid {:#x})", kNames[static_cast<int>(role)], replica_->leader(),
+               replica_->epoch(), replica_->last_logged_zxid());
+  role_ = role;
+  if (role == consensus::Role::kLeading) {
+    // Every host gets a whole session timeout from the moment this replica leads.
+    last_heard_.clear();
+    closing_sessions_.clear();
+  }
+}
+
+// The leader owns session expiry: a host not heard from for the session timeout has lost its
+// sessions, and their ephemerals go everywhere (contract §4). Hosts are heard through their
+// replica's traffic to the leader (one keepalive stream per host, not one per session).
+void Server::expire_silent_hosts() {
+  if (!replica_->serving()) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<uint64_t> expired;
+  for (uint64_t session_id : store_->tree().sessions()) {
+    const uint64_t host = session_id >> 56;
+    if (host == options_.server_id || closing_sessions_.count(session_id) != 0) continue;
+    auto heard = last_heard_.try_emplace(host, now).first->second;
+    if (now - heard < options_.session_timeout) continue;
+    expired.push_back(session_id);
+  }
+  if (expired.empty()) return;
+  spdlog::info("expiring {} session(s) of silent host(s) after {} ms", expired.size(), options_.session_timeout.count());
+  for (uint64_t session_id : expired) closing_sessions_.insert(session_id);
+  close_sessions(std::move(expired), nullptr);
+}
+
+void Server::send_keepalive() {
+  const consensus::NodeId leader = replica_->leader();
+  if (!peers_ || leader == 0) return;
+  std::vector<uint64_t> own;
+  for (uint64_t session_id : store_->tree().sessions()) {
+    if (session_id >> 56 == options_.server_id) own.push_back(session_id);
+  }
+  peers_->send_keepalive(leader, own);
 }
 
 void Server::stop() {
@@ -67,10 +200,10 @@ void Server::stop() {
   stopping_ = true;  // new writes are refused from here on
   // This host's sessions end with it (contract §8): their ephemerals go while the log still
   // takes txns. Then unmount, then make everything logged durable.
-  close_own_sessions([this] { unmount_and_finish(); });
+  close_own_sessions(false, [this] { unmount_and_finish(); });
 }
 
-// Writes already proposed are committed and answered before the mount goes (new ones are refused).
+// Writes already submitted are committed (or failed) and answered before the mount goes.
 void Server::unmount_and_finish() {
   if (!pipeline_->idle()) {
     drain_timer_.expires_after(std::chrono::milliseconds(1));
@@ -78,6 +211,8 @@ void Server::unmount_and_finish() {
     return;
   }
   auto finish = [this] {
+    tick_timer_.cancel();
+    if (peers_) peers_->stop();
     shutdown_storage();
     stop_signals_.cancel();
     child_signals_.cancel();
@@ -91,110 +226,46 @@ void Server::unmount_and_finish() {
 }
 
 void Server::shutdown_storage() {
-  if (!log_) return;
-  log_->flush();
+  if (!store_) return;
+  store_->log().flush();
   if (pipeline_) {
-    spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)",
-                 pipeline_->applied_count(), log_->sync_count());
+    spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)", pipeline_->applied_count(),
+                 store_->log().sync_count());
   }
 }
 
-bool Server::lock_data_dir(std::string* error) {
-  std::string path = options_.data_dir + "/lock";
-  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    *error = "data dir " + options_.data_dir + " is in use by another quorumfs (" + path + ")";
-    return false;
-  }
-  return true;
-}
-
-// Latest snapshot + log replay (ZAB-NOTES §1: lastZxid covers the whole log).
-bool Server::recover(std::string* error) {
-  std::error_code fs_error;
-  std::filesystem::create_directories(options_.data_dir, fs_error);
-  if (fs_error) {
-    *error = "cannot create data dir " + options_.data_dir + ": " + fs_error.message();
-    return false;
-  }
-  if (!lock_data_dir(error)) return false;
-  auto accepted = read_epoch_file(accepted_epoch_path(options_.data_dir), error);
-  auto current = read_epoch_file(current_epoch_path(options_.data_dir), error);
-  if (!accepted || !current) return false;
-
-  snapshots_ = std::make_unique<SnapshotStore>(options_.data_dir);
-  tree_ = snapshots_->load_latest(error);
-  if (!tree_) return false;
-  tree_->set_data_bytes_max(kDataBytesLimit);
-
-  TxnLogOptions log_options;
-  log_options.dir = options_.log_dir;
-  log_options.sync = options_.sync;
-  log_ = TxnLog::open(log_options, error);
-  if (!log_) return false;
-  uint64_t replayed = 0;
-  bool parsed = true;
-  proto::Txn txn;
-  bool ok = log_->replay(tree_->last_applied_zxid(), [&](Zxid zxid, std::string_view payload) {
-    if (!parsed) return;
-    if (!txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      parsed = false;
-      *error = "txn " + std::to_string(zxid) + " in the log does not parse";
-      return;
-    }
-    tree_->apply(zxid, txn);
-    ++replayed;
-  }, error);
-  if (!ok || !parsed) return false;
-  spdlog::info("recovered {} nodes at zxid {:#x} ({} txns replayed)", tree_->node_count(),
-               tree_->last_applied_zxid(), replayed);
-  txns_since_snapshot_ = replayed;
-
-  consensus::DurableState durable{*accepted, *current, std::max(log_->last_zxid(), tree_->last_applied_zxid())};
-  try {
-    replica_ = std::make_unique<consensus::Replica>(options_.server_id, durable);
-  } catch (const std::exception& refused) {
-    *error = refused.what();
-    return false;
-  }
-  pipeline_ = std::make_unique<Pipeline>(io_, *tree_, *log_, *replica_,
-                                         [this](const consensus::HardState& state) { persist_hard_state(state); });
-  pipeline_->set_on_applied([this](const ApplyResult& result) { after_apply(result); });
-  pipeline_->drain();
-  return true;
-}
-
-void Server::persist_hard_state(const consensus::HardState& state) {
-  std::string error;
-  // acceptedEpoch before currentEpoch, each durable before anything of the new epoch is sent.
-  if (!write_epoch_file(accepted_epoch_path(options_.data_dir), state.accepted_epoch, &error) ||
-      !write_epoch_file(current_epoch_path(options_.data_dir), state.current_epoch, &error)) {
-    throw std::runtime_error("cannot persist the epoch: " + error);
-  }
-}
-
-// Closes every session this server id owns (its top byte; ZooKeeper's layout). At start-up they
-// belonged to descriptors of an earlier run; at stop, to descriptors that are about to go.
-void Server::close_own_sessions(std::function<void()> then) {
-  std::vector<uint64_t> own;
-  for (uint64_t session_id : tree_->sessions()) {
-    if (session_id >> 56 == options_.server_id) own.push_back(session_id);
-  }
-  if (own.empty()) {
+// Submits one closeSession txn per session; then() once all are answered. Their deletes did not
+// come through a syscall on this mount, so the mount is told to echo them.
+void Server::close_sessions(std::vector<uint64_t> session_ids, std::function<void()> then) {
+  if (session_ids.empty()) {
     if (then) then();
     return;
   }
   // Counted before any submit: a refused submit answers at once.
-  auto remaining = std::make_shared<size_t>(own.size());
+  auto remaining = std::make_shared<size_t>(session_ids.size());
   auto finished = std::make_shared<std::function<void()>>(std::move(then));
-  for (uint64_t session_id : own) {
+  for (uint64_t session_id : session_ids) {
     proto::Txn txn;
     txn.add_ops()->mutable_close_session()->set_session_id(session_id);
-    pipeline_->submit(std::move(txn), [this, remaining, finished](const ApplyResult& result) {
+    pipeline_->submit(std::move(txn), [this, session_id, remaining, finished](const ApplyResult& result) {
+      closing_sessions_.erase(session_id);
       if (filesystem_) filesystem_->on_foreign_change(result);
       if (--*remaining == 0 && *finished) (*finished)();
     });
   }
+}
+
+// Closes the sessions this server id owns (its top byte; ZooKeeper's layout). At start-up, those
+// of descriptors of an earlier run (ids below this run's first); at stop, all of them.
+void Server::close_own_sessions(bool earlier_runs_only, std::function<void()> then) {
+  std::vector<uint64_t> own;
+  for (uint64_t session_id : store_->tree().sessions()) {
+    if (session_id >> 56 != options_.server_id) continue;
+    if (earlier_runs_only && session_id >= first_session_id_) continue;
+    own.push_back(session_id);
+  }
+  if (earlier_runs_only) own_sessions_closed_ = replica_->serving();  // else retried once it serves
+  close_sessions(std::move(own), std::move(then));
 }
 
 void Server::submit(proto::Txn txn, Done done) {
@@ -209,12 +280,11 @@ void Server::submit(proto::Txn txn, Done done) {
 
 uint64_t Server::new_session_id() { return next_session_id_++; }
 
-void Server::sync(std::function<void()> done) {
-  // One replica: everything committed is applied before this runs on the loop.
-  boost::asio::post(io_, std::move(done));
-}
+void Server::sync(std::function<void()> done) { pipeline_->sync(std::move(done)); }
 
-void Server::after_apply(const ApplyResult&) {
+void Server::after_apply(const ApplyResult& result, bool own) {
+  // Changes this mount did not make through a syscall raise their events by echo (contract §5).
+  if (!own && filesystem_) filesystem_->on_foreign_change(result);
   ++txns_since_snapshot_;
   maybe_snapshot();
 }
@@ -223,8 +293,8 @@ void Server::after_apply(const ApplyResult&) {
 // so that segments covered by the snapshot can be deleted.
 void Server::maybe_snapshot() {
   if (txns_since_snapshot_ < options_.snapshot_every_txns || snapshot_child_ > 0) return;
-  log_->roll();
-  snapshot_child_ = snapshots_->start_background(*tree_);
+  store_->log().roll();
+  snapshot_child_ = store_->snapshots().start_background(store_->tree());
   if (snapshot_child_ < 0) {
     spdlog::warn("cannot fork a snapshot writer; will retry");
     return;
@@ -235,23 +305,26 @@ void Server::maybe_snapshot() {
 void Server::wait_for_snapshot_child() {
   child_signals_.async_wait([this](const boost::system::error_code& failed, int) {
     if (failed) return;
-    siginfo_t info{};
-    // Peek without reaping: the SIGCHLD may be another child's (libfuse's auto_unmount helper).
-    bool snapshot_done = snapshot_child_ > 0 &&
-                         waitid(P_PID, snapshot_child_, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                         info.si_pid == snapshot_child_;
-    if (snapshot_done) {
-      Zxid oldest_kept = 0;
-      std::string error;
-      if (snapshots_->finish_background(snapshot_child_, &oldest_kept, &error)) {
-        log_->purge_through(oldest_kept);
-      } else {
-        spdlog::error("snapshot failed: {}", error);
-      }
-      snapshot_child_ = -1;
-    }
+    finish_snapshot_child(false);
     wait_for_snapshot_child();
   });
+}
+
+// Reaps the snapshot writer when it has exited (block: waits for it) and purges the log it covers.
+void Server::finish_snapshot_child(bool block) {
+  if (snapshot_child_ <= 0) return;
+  siginfo_t info{};
+  // Peek without reaping: the SIGCHLD may be another child's (libfuse's auto_unmount helper).
+  const int options = WEXITED | WNOWAIT | (block ? 0 : WNOHANG);
+  if (waitid(P_PID, snapshot_child_, &info, options) != 0 || info.si_pid != snapshot_child_) return;
+  Zxid oldest_kept = 0;
+  std::string error;
+  if (store_->snapshots().finish_background(snapshot_child_, &oldest_kept, &error)) {
+    store_->log().purge_through(oldest_kept);
+  } else {
+    spdlog::error("snapshot failed: {}", error);
+  }
+  snapshot_child_ = -1;
 }
 
 }  // namespace quorumfs

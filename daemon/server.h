@@ -1,5 +1,6 @@
-// One replica process: recovers the tree from the data dir, drives the pipeline on one
-// event-loop thread, takes snapshots in the background and serves the mount.
+// One replica process: recovers its state from the data dir, runs the consensus core and the
+// pipeline on one event-loop thread, talks to the other members, expires the sessions of hosts
+// that fell silent (when it leads), takes snapshots in the background and serves the mount.
 #pragma once
 
 #include <sys/types.h>
@@ -7,23 +8,32 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "consensus/replica.h"
+#include "daemon/config.h"
 #include "daemon/pipeline.h"
-#include "daemon/storage/snapshot_store.h"
-#include "daemon/storage/txn_log.h"
+#include "daemon/replica_store.h"
 #include "fusefs/backend.h"
 #include "fusefs/filesystem.h"
 
 namespace quorumfs {
 
+namespace peer {
+class PeerTransport;
+}
+
 // The largest data any replica accepts when it applies a txn. It is fixed, not configured: applying
 // must give the same result on every replica and at every replay, whatever its options. The
 // configurable limit (data_bytes_max) is the mount's, checked before a write is proposed.
 inline constexpr size_t kDataBytesLimit = 64 << 20;
+// The consensus core's clock: every interval and timeout is a whole number of these.
+inline constexpr std::chrono::milliseconds kCoreTick{10};
 
 struct ServerOptions {
   std::string data_dir;
@@ -32,7 +42,17 @@ struct ServerOptions {
   bool sync = true;     // false: acknowledged writes may be lost on a crash (documented)
   uint64_t snapshot_every_txns = 100000;
   size_t data_bytes_max = 1 << 20;
+  size_t diff_window_txns = 100000;  // committed txns a leader keeps to DIFF a learner
+  bool mount_enabled = true;         // false: a dedicated server host (--no-mount)
   fusefs::MountOptions mount;
+  // The ensemble: every member incl. this one (empty: the standalone ensemble of one).
+  std::map<uint64_t, ServerAddress> servers;
+  std::string peer_secret;
+  uint32_t tick_time_ms = 2000;
+  uint32_t init_limit = 10;
+  uint32_t sync_limit = 5;
+  std::chrono::milliseconds session_timeout{10000};
+  std::chrono::milliseconds write_wait{10000};
 };
 
 class Server : public fusefs::Backend {
@@ -40,43 +60,56 @@ class Server : public fusefs::Backend {
   explicit Server(ServerOptions options);
   ~Server() override;
 
-  // Recovers, mounts and serves until SIGINT/SIGTERM or unmount. Returns the exit status.
+  // Recovers, joins the ensemble, mounts and serves until SIGINT/SIGTERM or unmount. Returns the
+  // exit status.
   int run();
   void stop();
 
   // fusefs::Backend
-  const DataTree& tree() const override { return *tree_; }
+  const DataTree& tree() const override { return store_->tree(); }
   void submit(proto::Txn txn, Done done) override;
   uint64_t new_session_id() override;
   void sync(std::function<void()> done) override;
 
  private:
-  bool recover(std::string* error);
-  bool lock_data_dir(std::string* error);
-  void persist_hard_state(const consensus::HardState& state);
-  void close_own_sessions(std::function<void()> then);
+  consensus::Config core_config() const;
+  bool start_peers(std::string* error);
+  void schedule_tick();
+  void on_tick();
+  void on_role(consensus::Role role);
+  void expire_silent_hosts();
+  void send_keepalive();
+  void close_sessions(std::vector<uint64_t> session_ids, std::function<void()> then);
+  void close_own_sessions(bool earlier_runs_only, std::function<void()> then);
   void unmount_and_finish();
-  void after_apply(const ApplyResult& result);
+  void after_apply(const ApplyResult& result, bool own);
   void maybe_snapshot();
   void wait_for_snapshot_child();
+  void finish_snapshot_child(bool block);
   void shutdown_storage();
 
   ServerOptions options_;
   boost::asio::io_context io_;
   boost::asio::signal_set stop_signals_;
   boost::asio::signal_set child_signals_;
+  boost::asio::steady_timer tick_timer_{io_};
   boost::asio::steady_timer drain_timer_{io_};
-  std::unique_ptr<DataTree> tree_;
-  std::unique_ptr<SnapshotStore> snapshots_;
-  std::unique_ptr<TxnLog> log_;
+  std::unique_ptr<ReplicaStore> store_;
   std::unique_ptr<consensus::Replica> replica_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<peer::PeerTransport> peers_;
   std::unique_ptr<fusefs::Filesystem> filesystem_;
-  int lock_fd_ = -1;
   uint64_t next_session_id_ = 0;
+  uint64_t first_session_id_ = 0;  // this run's first: lower ids of this server are an earlier run's
   uint64_t txns_since_snapshot_ = 0;
   pid_t snapshot_child_ = -1;
   bool stopping_ = false;
+  bool own_sessions_closed_ = false;
+  consensus::Role role_ = consensus::Role::kLooking;
+  uint64_t ticks_ = 0;
+  // Leader: when each host was last heard from; sessions whose close is under way.
+  std::map<uint64_t, std::chrono::steady_clock::time_point> last_heard_;
+  std::set<uint64_t> closing_sessions_;
 };
 
 }  // namespace quorumfs

@@ -168,18 +168,32 @@ log_of() { echo "$TEST_TMP/$1/daemon.log"; }
 start_node() {
   local name=$1
   shift
-  local data mountpoint daemon_log
-  data=$(data_of "$name")
+  launch_node "$name" --data "$(data_of "$name")" "$(mnt_of "$name")" "$@"
+}
+
+# start_member NAME CONFIG [EXTRA_ARGS...]: as start_node, for an ensemble member configured by
+# CONFIG (its dataDir must be $(data_of NAME), holding myid).
+start_member() {
+  local name=$1 config=$2
+  shift 2
+  launch_node "$name" --config "$config" "$(mnt_of "$name")" "$@"
+}
+
+# launch_node NAME DAEMON_ARGS...: runs the daemon in the background and waits for NAME's mount.
+launch_node() {
+  local name=$1
+  shift
+  local mountpoint daemon_log
   mountpoint=$(mnt_of "$name")
   daemon_log=$(log_of "$name")
   if is_mounted "$mountpoint"; then
     log "cannot start node $name: $mountpoint is still mounted"
     return 1
   fi
-  mkdir -p "$data" "$mountpoint"
+  mkdir -p "$(data_of "$name")" "$mountpoint"
   grep -qxF "$mountpoint" "$MOUNTS_FILE" || echo "$mountpoint" >>"$MOUNTS_FILE"
-  echo "===== start $(date +%T.%N) $QUORUMFS_BIN --data $data $mountpoint $*" >>"$daemon_log"
-  "$QUORUMFS_BIN" --data "$data" "$mountpoint" "$@" >>"$daemon_log" 2>&1 &
+  echo "===== start $(date +%T.%N) $QUORUMFS_BIN $*" >>"$daemon_log"
+  "$QUORUMFS_BIN" "$@" >>"$daemon_log" 2>&1 &
   local pid=$!
   NODE_PID[$name]=$pid
   track_pid "$pid"

@@ -163,11 +163,12 @@ if [[ $TRY_RESULT == mounted ]]; then
   echo via-config >"$(mnt_of cfg)/f" && expect_content "$(mnt_of cfg)/f" via-config
   stop_node cfg || fail "config node did not stop cleanly"
 fi
-printf 'dataDir=%s\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n' "$(data_of cfg)" >"$cfg"
+printf 'dataDir=%s\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\npeerSecretFile=%s\n' \
+  "$(data_of cfg)" "$TEST_TMP/no-such-secret" >"$cfg"
 echo 1 >"$(data_of cfg)/myid"
 try_start cfg --config "$cfg" "$(mnt_of cfg)"
-expect_match "a two-member config is refused" '^exited [1-9]' "$TRY_RESULT"
-expect_match "the refusal says why" "more than one member" "$TRY_OUTPUT"
+expect_match "an unreadable peerSecretFile is refused" '^exited [1-9]' "$TRY_RESULT"
+expect_match "the refusal names the secret file" "peerSecretFile .*no-such-secret: cannot read it" "$TRY_OUTPUT"
 printf 'dataDir=%s\nsyncLimit=-3\nserver.1=127.0.0.1:2888:3888\n' "$(data_of cfg)" >"$cfg"
 try_start cfg --config "$cfg" "$(mnt_of cfg)"
 expect_match "a bad value is refused" '^exited [1-9]' "$TRY_RESULT"

@@ -19,6 +19,8 @@ server.3=10.0.0.3:2888:3888;2181
 server.4=10.0.0.4:2888:3888:observer
 mountPoint=/mnt/q
 peerSecretFile=/etc/quorumfs/secret
+sessionTimeout=3000
+writeTimeout=1500
 )";
 
 TEST(Config, ZooCfgKeys_AreRead) {
@@ -31,6 +33,8 @@ TEST(Config, ZooCfgKeys_AreRead) {
   EXPECT_EQ(config->data_dir, "/var/lib/quorumfs");
   EXPECT_EQ(config->mount_point, "/mnt/q");
   EXPECT_EQ(config->peer_secret_file, "/etc/quorumfs/secret");
+  EXPECT_EQ(config->session_timeout_ms, 3000u);
+  EXPECT_EQ(config->write_timeout_ms, 1500u);
   ASSERT_EQ(config->servers.size(), 4u);
   EXPECT_EQ(config->servers.at(3).host, "10.0.0.3");
   EXPECT_EQ(config->servers.at(3).election_port, 3888);
@@ -69,6 +73,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"dataDir=/d\nserver.1=h:1:2:leader\n", "zoo.cfg:2: role must be participant or observer"},
         BadConfig{"dataDir=/d\nserver.1=h:1:2\nserver.1=g:1:2\n", "zoo.cfg:3: server.1 is defined twice"},
         BadConfig{"dataDir=/d\nserver.0=h:1:2\n", "zoo.cfg:2: server id must be 1..255"},
+        BadConfig{"dataDir=/d\nsessionTimeout=0\nserver.1=h:1:2\n", "zoo.cfg:2: sessionTimeout must be 1..3600000 ms"},
+        BadConfig{"dataDir=/d\nwriteTimeout=soon\nserver.1=h:1:2\n", "zoo.cfg:2: writeTimeout must be 1..3600000 ms"},
         BadConfig{"dataDir=/d\njust words\n", "zoo.cfg:2: expected key=value"},
         BadConfig{"server.1=h:1:2\n", "zoo.cfg: dataDir is missing"},
         BadConfig{"dataDir=/d\n", "zoo.cfg: no server.N line"},

@@ -1,3 +1,6 @@
+// The write path (daemon/pipeline.h) over a real ReplicaStore: the ensemble of one commits what is
+// durable, in order; a learner with no leader holds writes for the write wait and then fails them
+// as "not applied".
 #include "daemon/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -16,7 +19,12 @@ class PipelineTest : public ::testing::Test {
            ("pipeline_test_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    pipeline_.reset();
+    replica_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
 
   static proto::Txn create(const std::string& path) {
     proto::Txn txn;
@@ -29,37 +37,47 @@ class PipelineTest : public ::testing::Test {
     return txn;
   }
 
-  // The pipeline with a real log in dir_, run by io (kept running for the log writer's posts).
-  void start() {
+  // A replica on a store in dir_, run by io (kept running for the log writer's posts).
+  void start(consensus::Config config = {}, std::chrono::milliseconds write_wait = std::chrono::seconds(5)) {
     std::string error;
-    log_ = TxnLog::open({.dir = dir_.string()}, &error);
-    ASSERT_TRUE(log_) << error;
-    pipeline_ = std::make_unique<Pipeline>(io, tree, *log_, replica,
-                                           [this](const consensus::HardState& s) { epochs.push_back(s); });
+    store_ = std::make_unique<ReplicaStore>(io, store_options());
+    ASSERT_TRUE(store_->recover(&error)) << error;
+    replica_ = std::make_unique<consensus::Replica>(config, store_->durable_state());
+    pipeline_ = std::make_unique<Pipeline>(*store_, *replica_, config.my_id, write_wait);
     pipeline_->drain();
   }
+  void restart() {
+    pipeline_.reset();
+    replica_.reset();
+    store_.reset();
+    start();
+  }
 
+  StoreOptions store_options() const {
+    StoreOptions options;
+    options.data_dir = dir_.string();
+    options.recent_entries_max = 3;
+    return options;
+  }
   std::filesystem::path dir_;
   boost::asio::io_context io;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> keep_running =
       boost::asio::make_work_guard(io);
-  DataTree tree;
-  consensus::Replica replica{1, consensus::DurableState{}};
-  std::vector<consensus::HardState> epochs;
-  std::unique_ptr<TxnLog> log_;
+  std::unique_ptr<ReplicaStore> store_;
+  std::unique_ptr<consensus::Replica> replica_;
   std::unique_ptr<Pipeline> pipeline_;
 };
 
 TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   ASSERT_NO_FATAL_FAILURE(start());
-  Pipeline& pipeline = *pipeline_;
-  ASSERT_EQ(epochs.size(), 1u) << "the new epoch is persisted before any proposal";
-
   std::vector<Zxid> answered;
   std::vector<Zxid> applied;
-  pipeline.set_on_applied([&](const ApplyResult& result) { applied.push_back(result.zxid); });
+  pipeline_->set_on_applied([&](const ApplyResult& result, bool own) {
+    EXPECT_TRUE(own);
+    applied.push_back(result.zxid);
+  });
   for (const char* path : {"/a", "/b", "/a"}) {
-    pipeline.submit(create(path), [&](const ApplyResult& result) {
+    pipeline_->submit(create(path), [&](const ApplyResult& result) {
       answered.push_back(result.zxid);
       if (answered.size() == 3) io.stop();
     });
@@ -68,32 +86,69 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   ASSERT_EQ(answered.size(), 3u);
   EXPECT_EQ(answered, (std::vector<Zxid>{make_zxid(1, 1), make_zxid(1, 2), make_zxid(1, 3)}));
   EXPECT_EQ(applied, answered);
-  EXPECT_NE(tree.find("/a"), nullptr);
-  EXPECT_NE(tree.find("/b"), nullptr);
-  EXPECT_EQ(tree.last_applied_zxid(), make_zxid(1, 3));
-  pipeline_.reset();
-  log_.reset();
+  EXPECT_NE(store_->tree().find("/a"), nullptr);
+  EXPECT_NE(store_->tree().find("/b"), nullptr);
+  EXPECT_TRUE(pipeline_->idle());
 
-  // Every answered txn is in the log, the failed third one too (it was ordered).
-  std::string error;
-  auto reopened = TxnLog::open({.dir = dir_.string()}, &error);
-  ASSERT_TRUE(reopened) << error;
-  int records = 0;
-  ASSERT_TRUE(reopened->replay(0, [&](Zxid, std::string_view) { ++records; }, &error)) << error;
-  EXPECT_EQ(records, 3);
+  // Every answered txn is in the log, the failed third one too (it was ordered); a restart
+  // replays them and leads the next epoch.
+  ASSERT_NO_FATAL_FAILURE(restart());
+  EXPECT_EQ(store_->replayed_count(), 3u);
+  EXPECT_EQ(store_->tree().last_applied_zxid(), make_zxid(1, 3));
+  EXPECT_EQ(replica_->epoch(), 2u);
 }
 
 TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
   ASSERT_NO_FATAL_FAILURE(start());
-  Pipeline& pipeline = *pipeline_;
   Code code = Code::kOk;
-  pipeline.submit(create("/missing/child"), [&](const ApplyResult& result) {
+  pipeline_->submit(create("/missing/child"), [&](const ApplyResult& result) {
     code = result.code;
     io.stop();
   });
   io.run_for(std::chrono::seconds(10));
   EXPECT_EQ(code, Code::kNoNode);
-  EXPECT_EQ(tree.node_count(), DataTree().node_count());
+  EXPECT_EQ(store_->tree().node_count(), DataTree().node_count());
+}
+
+TEST_F(PipelineTest, NoLeader_WriteWaitsThenFailsAsNotApplied) {
+  consensus::Config config;
+  config.my_id = 1;
+  config.voters = {1, 2, 3};  // the others never answer
+  ASSERT_NO_FATAL_FAILURE(start(config, std::chrono::milliseconds(200)));
+  std::vector<consensus::Message> sent;
+  pipeline_->set_send([&](const consensus::Message& message) { sent.push_back(message); });
+  Code code = Code::kOk;
+  bool answered = false;
+  const auto submitted = std::chrono::steady_clock::now();
+  pipeline_->submit(create("/x"), [&](const ApplyResult& result) {
+    code = result.code;
+    answered = true;
+  });
+  EXPECT_FALSE(answered) << "it waits for a leader";
+  EXPECT_FALSE(pipeline_->idle());
+  const auto deadline = submitted + std::chrono::seconds(5);
+  while (!answered && std::chrono::steady_clock::now() < deadline) {
+    io.run_for(std::chrono::milliseconds(10));
+    pipeline_->tick();
+  }
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(code, Code::kNotApplied);
+  EXPECT_GE(std::chrono::steady_clock::now() - submitted, std::chrono::milliseconds(200));
+  EXPECT_EQ(store_->tree().find("/x"), nullptr);
+  EXPECT_TRUE(pipeline_->idle());
+  EXPECT_FALSE(sent.empty()) << "meanwhile it looks for a leader (votes)";
+}
+
+TEST_F(PipelineTest, Sync_OnTheEnsembleOfOne_AnswersAfterEarlierWrites) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  std::vector<std::string> order;
+  pipeline_->submit(create("/a"), [&](const ApplyResult&) { order.push_back("write"); });
+  pipeline_->sync([&] {
+    order.push_back("sync");
+    io.stop();
+  });
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(order, (std::vector<std::string>{"write", "sync"}));
 }
 
 }  // namespace

@@ -1,0 +1,191 @@
+#include "daemon/replica_store.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <filesystem>
+#include <stdexcept>
+
+#include "daemon/proto/txn.pb.h"
+#include "daemon/storage/epoch_file.h"
+
+namespace quorumfs {
+
+namespace {
+std::string accepted_epoch_path(const std::string& dir) { return dir + "/acceptedEpoch"; }
+std::string current_epoch_path(const std::string& dir) { return dir + "/currentEpoch"; }
+}  // namespace
+
+ReplicaStore::ReplicaStore(boost::asio::io_context& io, StoreOptions options)
+    : io_(io), options_(std::move(options)) {
+  if (options_.log_dir.empty()) options_.log_dir = options_.data_dir + "/log";
+}
+
+ReplicaStore::~ReplicaStore() {
+  log_.reset();  // syncs what is queued
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+bool ReplicaStore::lock_data_dir(std::string* error) {
+  std::string path = options_.data_dir + "/lock";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    *error = "data dir " + options_.data_dir + " is in use by another quorumfs (" + path + ")";
+    return false;
+  }
+  return true;
+}
+
+// Latest snapshot + log replay (ZAB-NOTES §1: lastZxid covers the whole log).
+bool ReplicaStore::recover(std::string* error) {
+  std::error_code fs_error;
+  std::filesystem::create_directories(options_.data_dir, fs_error);
+  if (fs_error) {
+    *error = "cannot create data dir " + options_.data_dir + ": " + fs_error.message();
+    return false;
+  }
+  if (!lock_data_dir(error)) return false;
+  auto accepted = read_epoch_file(accepted_epoch_path(options_.data_dir), error);
+  auto current = read_epoch_file(current_epoch_path(options_.data_dir), error);
+  if (!accepted || !current) return false;
+  accepted_epoch_ = *accepted;
+  current_epoch_ = *current;
+  snapshots_ = std::make_unique<SnapshotStore>(options_.data_dir);
+  if (!load_tree(error)) return false;
+  spdlog::info("recovered {} nodes at zxid {:#x} ({} txns replayed)", tree_->node_count(),
+               tree_->last_applied_zxid(), replayed_);
+  return open_log(error);
+}
+
+// The newest snapshot, then every log record after it; the last records are kept for DIFFs.
+bool ReplicaStore::load_tree(std::string* error) {
+  tree_ = snapshots_->load_latest(error);
+  if (!tree_) return false;
+  tree_->set_data_bytes_max(options_.tree_data_bytes_max);
+  TxnLogOptions log_options;
+  log_options.dir = options_.log_dir;
+  log_options.sync = options_.sync;
+  std::unique_ptr<TxnLog> reader = TxnLog::open(log_options, error);
+  if (!reader) return false;
+  std::deque<consensus::Entry> recent;
+  replayed_ = 0;
+  bool parsed = true;
+  proto::Txn txn;
+  bool ok = reader->replay(tree_->last_applied_zxid(), [&](Zxid zxid, std::string_view payload) {
+    if (!parsed) return;
+    if (!txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      parsed = false;
+      *error = "txn " + std::to_string(zxid) + " in the log does not parse";
+      return;
+    }
+    tree_->apply(zxid, txn);
+    ++replayed_;
+    recent.push_back({zxid, std::make_shared<const std::string>(payload)});
+    if (recent.size() > options_.recent_entries_max) recent.pop_front();
+  }, error);
+  if (!ok || !parsed) return false;
+  recent_.assign(std::make_move_iterator(recent.begin()), std::make_move_iterator(recent.end()));
+  return true;
+}
+
+bool ReplicaStore::open_log(std::string* error) {
+  TxnLogOptions log_options;
+  log_options.dir = options_.log_dir;
+  log_options.sync = options_.sync;
+  log_ = TxnLog::open(log_options, error);
+  if (!log_) return false;
+  const uint64_t generation = ++log_generation_;
+  // The writer thread reports durability; hop to the loop thread, which owns everything here.
+  log_->set_on_durable([this, generation](Zxid zxid) {
+    boost::asio::post(io_, [this, generation, zxid] {
+      if (generation == log_generation_ && on_durable_) on_durable_(zxid);
+    });
+  });
+  return true;
+}
+
+consensus::DurableState ReplicaStore::durable_state() const {
+  consensus::DurableState state;
+  state.accepted_epoch = accepted_epoch_;
+  state.current_epoch = current_epoch_;
+  state.last_logged_zxid = std::max(log_->last_zxid(), tree_->last_applied_zxid());
+  state.recent = recent_;
+  return state;
+}
+
+void ReplicaStore::persist_hard_state(const consensus::HardState& state) {
+  std::string error;
+  // acceptedEpoch before currentEpoch, each durable before anything of the new epoch is sent.
+  if (state.accepted_epoch != accepted_epoch_ &&
+      !write_epoch_file(accepted_epoch_path(options_.data_dir), state.accepted_epoch, &error)) {
+    throw std::runtime_error("cannot persist acceptedEpoch: " + error);
+  }
+  accepted_epoch_ = state.accepted_epoch;
+  if (state.current_epoch != current_epoch_ &&
+      !write_epoch_file(current_epoch_path(options_.data_dir), state.current_epoch, &error)) {
+    throw std::runtime_error("cannot persist currentEpoch: " + error);
+  }
+  current_epoch_ = state.current_epoch;
+}
+
+void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
+  if (entries.empty()) return;
+  std::vector<LogEntry> records;
+  records.reserve(entries.size());
+  for (const auto& entry : entries) records.push_back({entry.zxid, *entry.payload});
+  log_->append(std::move(records));
+}
+
+// Zab's TRUNC, and the drop of an abandoned sync: the log loses everything after zxid, snapshots
+// that might hold any of it go, and the tree is rebuilt from what is left (ZAB-NOTES §4, 1549).
+void ReplicaStore::truncate_after(Zxid zxid) {
+  log_.reset();  // syncs and stops the writer; its late reports are dropped by generation
+  TxnLogOptions log_options;
+  log_options.dir = options_.log_dir;
+  log_options.sync = options_.sync;
+  std::string error;
+  if (!TxnLog::truncate_after(log_options, zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
+    throw std::runtime_error("cannot cut the log after " + std::to_string(zxid) + ": " + error);
+  }
+  reload_or_throw("after cutting the log");
+  spdlog::info("log cut after {:#x}: {} nodes at zxid {:#x}", zxid, tree_->node_count(), tree_->last_applied_zxid());
+}
+
+// Zab's SNAP: what the log holds beyond the snapshot is not the leader's history and goes first
+// (a crash then leaves a prefix, which the next sync repairs); the snapshot is written durably,
+// and becomes the tree.
+void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
+  log_.reset();
+  TxnLogOptions log_options;
+  log_options.dir = options_.log_dir;
+  log_options.sync = options_.sync;
+  std::string error;
+  if (!TxnLog::truncate_after(log_options, zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
+    throw std::runtime_error("cannot cut the log for a snapshot at " + std::to_string(zxid) + ": " + error);
+  }
+  std::unique_ptr<DataTree> tree = snapshots_->install(zxid, bytes, &error);
+  if (!tree) throw std::runtime_error("snapshot from the leader refused: " + error);
+  reload_or_throw("after installing a snapshot");
+  spdlog::info("snapshot {:#x} from the leader installed: {} nodes", zxid, tree_->node_count());
+}
+
+void ReplicaStore::reload_or_throw(const char* what) {
+  std::string error;
+  if (!load_tree(&error) || !open_log(&error)) {
+    throw std::runtime_error(std::string("cannot reload the tree ") + what + ": " + error);
+  }
+  recent_.clear();
+}
+
+std::shared_ptr<const std::string> ReplicaStore::encode_snapshot() const {
+  auto bytes = std::make_shared<std::string>();
+  std::string error;
+  if (!SnapshotStore::encode(*tree_, bytes.get(), &error)) throw std::runtime_error("cannot encode a snapshot: " + error);
+  return bytes;
+}
+
+}  // namespace quorumfs

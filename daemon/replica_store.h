@@ -1,0 +1,80 @@
+// What one replica keeps on disk and in memory: the epochs, the txn log, the snapshots and the
+// tree they rebuild. It does the storage side of the consensus core's Ready (consensus/replica.h):
+// epochs, log appends, TRUNC and SNAP, each durable before the caller goes on; everything runs on
+// the event-loop thread except the log's writer.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "consensus/replica.h"
+#include "daemon/storage/snapshot_store.h"
+#include "daemon/storage/txn_log.h"
+#include "daemon/tree/data_tree.h"
+
+namespace quorumfs {
+
+struct StoreOptions {
+  std::string data_dir;
+  std::string log_dir;        // default: <data_dir>/log
+  bool sync = true;
+  size_t tree_data_bytes_max = 64 << 20;
+  size_t recent_entries_max = 100000;  // log records kept in memory for DIFFs
+};
+
+class ReplicaStore {
+ public:
+  ReplicaStore(boost::asio::io_context& io, StoreOptions options);
+  ~ReplicaStore();
+
+  // Locks the data dir, reads the epochs, loads the newest snapshot and replays the log.
+  bool recover(std::string* error);
+  // The core's view of the disk (epochs, last logged zxid, the log's recent records).
+  consensus::DurableState durable_state() const;
+
+  DataTree& tree() { return *tree_; }
+  const DataTree& tree() const { return *tree_; }
+  TxnLog& log() { return *log_; }
+  SnapshotStore& snapshots() { return *snapshots_; }
+
+  // Runs on the loop thread when the log is durable through a zxid. Reports from before a
+  // truncation or snapshot install never arrive (they belong to a log that no longer exists).
+  void set_on_durable(std::function<void(Zxid)> on_durable) { on_durable_ = std::move(on_durable); }
+
+  // The Ready's storage steps, each durable when it returns; a failure throws (the replica cannot
+  // go on with a disk it cannot trust).
+  void persist_hard_state(const consensus::HardState& state);
+  void truncate_after(Zxid zxid);                             // tree reloaded: nothing beyond zxid
+  void install_snapshot(Zxid zxid, const std::string& bytes);  // tree replaced
+  void append(const std::vector<consensus::Entry>& entries);
+  // The tree's snapshot bytes as of now (for a learner's SNAP).
+  std::shared_ptr<const std::string> encode_snapshot() const;
+
+  // Counted since recovery: txns replayed at start.
+  uint64_t replayed_count() const { return replayed_; }
+
+ private:
+  bool lock_data_dir(std::string* error);
+  bool open_log(std::string* error);
+  bool load_tree(std::string* error);
+  void reload_or_throw(const char* what);
+
+  boost::asio::io_context& io_;
+  StoreOptions options_;
+  int lock_fd_ = -1;
+  uint32_t accepted_epoch_ = 0;
+  uint32_t current_epoch_ = 0;
+  std::unique_ptr<SnapshotStore> snapshots_;
+  std::unique_ptr<DataTree> tree_;
+  std::unique_ptr<TxnLog> log_;
+  std::vector<consensus::Entry> recent_;  // filled by recovery, handed to the core once
+  uint64_t replayed_ = 0;
+  uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
+  std::function<void(Zxid)> on_durable_;
+};
+
+}  // namespace quorumfs
