@@ -9,8 +9,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -396,6 +398,30 @@ TEST_F(ForeignEcho, QuickSuccession_AnnouncedInOrder) {
                    "MOVED_TO g", "MODIFY g", "CLOSE_WRITE g", "CREATE,ISDIR f", "DELETE g"}));
   EXPECT_TRUE(std::filesystem::is_directory(at("/w/f")));
   EXPECT_FALSE(std::filesystem::exists(at("/w/g")));
+}
+
+// Readers and a local setxattr on the directory keep the kernel's locks busy while the echo runs:
+// every change is still announced, and nothing waits forever.
+TEST_F(ForeignEcho, BusyDirectory_EveryChangeAnnounced) {
+  write_file(at("/w/f"), "");
+  int file = watcher_.watch(at("/w/f"));
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop) {
+      read_file(at("/w/f"));
+      setxattr(at("/w").c_str(), "user.zk.acl", "world:anyone:cdrwa", 18, 0);
+      struct stat ignored {};
+      stat(at("/w/new").c_str(), &ignored);
+    }
+  });
+  for (int version = 0; version < 20; ++version) apply(txn_of({set_data_op("/w/f", std::to_string(version))}));
+  apply(txn_of({create_op("/w/new", false)}));
+  auto events = watcher_.take(40);
+  stop = true;
+  busy.join();
+  EXPECT_EQ(of_watch(events, file).size(), 40u);
+  EXPECT_EQ(read_file(at("/w/f")), "19");
+  EXPECT_TRUE(std::filesystem::exists(at("/w/new")));
 }
 
 // The echo is for foreign changes only: a change made through this mount is announced once.
