@@ -12,9 +12,94 @@
 namespace quorumfs::fusefs {
 
 namespace {
+
 // "/a/b" -> "a/b", for the *at() calls relative to the mount's root.
 const char* relative(const std::string& path) { return path.c_str() + 1; }
+
+bool same_place(const Change& a, const Change& b) {
+  return a.parent_inode == b.parent_inode && a.name == b.name;
+}
+
+const char* kind_name(EchoStep::Kind kind) {
+  switch (kind) {
+    case EchoStep::Kind::kCreate: return "creation";
+    case EchoStep::Kind::kRemove: return "removal";
+    case EchoStep::Kind::kModify: return "data change";
+    case EchoStep::Kind::kAttributes: return "attribute change";
+    case EchoStep::Kind::kMove: return "rename";
+  }
+  return "change";
+}
+
+// open + ftruncate + close: OPEN, MODIFY, CLOSE_WRITE, as a local write's (FUSE-FACTS table).
+int modify(int root_fd, const EchoStep& step) {
+  int fd = ::openat(root_fd, relative(step.at.path), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int result = ::ftruncate(fd, static_cast<off_t>(step.data_bytes));
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return result;
+}
+
+int create(int root_fd, const EchoStep& step) {
+  if (step.directory) return ::mkdirat(root_fd, relative(step.at.path), 0755);
+  int fd = ::openat(root_fd, relative(step.at.path), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  ::close(fd);
+  return 0;
+}
+
 }  // namespace
+
+std::optional<uint64_t> EchoStep::shadow(std::string_view path) const {
+  if (path == at.path) {
+    if (kind == Kind::kCreate) return 0;
+    if (kind == Kind::kMove) return replaced_inode;
+    return inode;
+  }
+  if (kind == Kind::kMove && path == from.path) return inode;
+  return std::nullopt;
+}
+
+const EchoLocation* EchoStep::entry_to_drop() const {
+  return kind == Kind::kCreate || kind == Kind::kMove ? &at : nullptr;
+}
+
+// A rename's create reuses the source's inode, and the source's delete follows it in the same
+// txn; a create and a delete of one inode at the same place are two changes (a multi that made
+// and removed a node), not a rename.
+std::vector<EchoChange> group_renames(const std::vector<Change>& changes) {
+  std::vector<EchoChange> slots;
+  for (const Change& change : changes) slots.push_back({&change});
+  std::vector<bool> folded(changes.size(), false);
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& created = changes[i];
+    if (created.kind != Change::Kind::kCreated) continue;
+    for (size_t j = i + 1; j < changes.size(); ++j) {
+      const Change& removed = changes[j];
+      if (folded[j] || removed.kind != Change::Kind::kDeleted || removed.inode != created.inode ||
+          same_place(removed, created)) {
+        continue;
+      }
+      slots[i].moved_from = &removed;
+      folded[j] = true;
+      for (size_t k = 0; k < i; ++k) {
+        if (!folded[k] && changes[k].kind == Change::Kind::kDeleted && same_place(changes[k], created)) {
+          slots[i].replaced = &changes[k];
+          folded[k] = true;
+          break;
+        }
+      }
+      break;
+    }
+  }
+  std::vector<EchoChange> grouped;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!folded[i]) grouped.push_back(slots[i]);
+  }
+  return grouped;
+}
 
 Echo::Echo(fuse_session* session, std::string mountpoint, Done done)
     : session_(session), mountpoint_(std::move(mountpoint)), done_(std::move(done)) {
@@ -40,35 +125,51 @@ int Echo::open_root() const {
   return fd;
 }
 
-void Echo::removed(std::string path, bool directory) {
-  thread_.push([this, path = std::move(path), directory] {
-    int root_fd = open_root();
-    int result = root_fd < 0 ? -1 : ::unlinkat(root_fd, relative(path), directory ? AT_REMOVEDIR : 0);
-    if (root_fd >= 0) ::close(root_fd);
-    // ENOENT: the kernel no longer had the name, so there is nothing to announce.
-    if (result != 0 && errno != ENOENT) {
-      spdlog::debug("echo of the removal of {}: {}", path, std::strerror(errno));
-    }
-    done_(path, true);
+void Echo::push(uint64_t step_id, EchoStep step) {
+  thread_.push([this, step_id, step = std::move(step)] {
+    // Set before the first call, so that the loop knows which step the calls belong to.
+    current_step_.store(step_id, std::memory_order_release);
+    run(step);
+    current_step_.store(0, std::memory_order_release);
+    done_(step_id);
   });
 }
 
-void Echo::created(std::string path, uint64_t parent_inode, std::string name, bool directory) {
-  thread_.push([this, path = std::move(path), parent_inode, name = std::move(name), directory] {
-    fuse_lowlevel_notify_inval_entry(session_, parent_inode, name.data(), name.size());
-    int root_fd = open_root();
-    int result = -1;
-    if (root_fd >= 0 && directory) {
-      result = ::mkdirat(root_fd, relative(path), 0755);
-    } else if (root_fd >= 0) {
-      int fd = ::openat(root_fd, relative(path), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-      if (fd >= 0) ::close(fd);
-      result = fd >= 0 ? 0 : -1;
-    }
-    if (root_fd >= 0) ::close(root_fd);
-    if (result != 0) spdlog::debug("echo of the creation of {}: {}", path, std::strerror(errno));
-    done_(path, false);
-  });
+// The entry is dropped here rather than by the Notifier: the notify waits for the directory's
+// lock, and a local caller holding that lock (setxattr on the directory) may be waiting for a
+// reply queued on the Notifier behind it. Nothing is ever queued behind an echo.
+void Echo::run(const EchoStep& step) {
+  if (const EchoLocation* entry = step.entry_to_drop()) {
+    fuse_lowlevel_notify_inval_entry(session_, entry->parent_inode, entry->name.data(), entry->name.size());
+  }
+  int root_fd = open_root();
+  if (root_fd < 0) return;
+  int result = call(root_fd, step);
+  int saved = errno;
+  ::close(root_fd);
+  // ENOENT on a removal: the kernel no longer had the name, so there is nothing to announce.
+  if (result != 0 && !(step.kind == EchoStep::Kind::kRemove && saved == ENOENT)) {
+    spdlog::debug("echo of the {} of {}: {}", kind_name(step.kind), step.at.path, std::strerror(saved));
+  }
+}
+
+int Echo::call(int root_fd, const EchoStep& step) {
+  const char* path = relative(step.at.path);
+  switch (step.kind) {
+    case EchoStep::Kind::kCreate:
+      return create(root_fd, step);
+    case EchoStep::Kind::kRemove:
+      return ::unlinkat(root_fd, path, step.directory ? AT_REMOVEDIR : 0);
+    case EchoStep::Kind::kModify:
+      // A directory's data is an xattr to the mount: its local change raises IN_ATTRIB.
+      if (!step.directory) return modify(root_fd, step);
+      [[fallthrough]];
+    case EchoStep::Kind::kAttributes:
+      return ::utimensat(root_fd, path, nullptr, 0);
+    case EchoStep::Kind::kMove:
+      return ::renameat(root_fd, relative(step.from.path), root_fd, path);
+  }
+  return -1;
 }
 
 }  // namespace quorumfs::fusefs

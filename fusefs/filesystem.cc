@@ -168,15 +168,8 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   int fd = fuse_session_fd(session_);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   notifier_ = std::make_unique<Notifier>(session_);
-  echo_ = std::make_unique<Echo>(session_, options_.mountpoint, [this](const std::string& path, bool removal) {
-    boost::asio::post(io_, [this, path, removal] {
-      if (!removal) {
-        echo_creations_.erase(path);  // normally consumed by its CREATE already
-        return;
-      }
-      auto ghost = ghosts_.find(path);
-      if (ghost != ghosts_.end() && --ghost->second.echoes_pending == 0) ghosts_.erase(ghost);
-    });
+  echo_ = std::make_unique<Echo>(session_, options_.mountpoint, [this](uint64_t step_id) {
+    boost::asio::post(io_, [this, step_id] { echo_finished(step_id); });
   });
   // The descriptor stays libfuse's; asio only waits on a duplicate of it.
   device_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, dup(fd));
@@ -380,79 +373,168 @@ bool Filesystem::is_echo(fuse_req_t req) const {
   return echo_ && fuse_req_ctx(req)->pid == echo_->thread_id();
 }
 
-// What a change that the kernel did not make left behind, for the Echo to announce: the
-// removed node, visible to the echo thread alone until its unlink(2) has been answered.
-const Filesystem::Ghost* Filesystem::ghost(fuse_ino_t parent, const char* name) const {
-  const Node* directory = backend_.tree().by_inode(parent);
-  if (directory == nullptr) return nullptr;
-  auto it = ghosts_.find(join(backend_.tree().path_of(*directory), name));
-  return it == ghosts_.end() ? nullptr : &it->second;
-}
+// ---- echo: the calls of echo.h, answered without a txn ------------------------------------------
 
-void Filesystem::echo_removed(const Change& change) {
+std::optional<EchoLocation> Filesystem::location_of(const Change& change) const {
   const Node* parent = backend_.tree().by_inode(change.parent_inode);
-  if (parent == nullptr || !echo_) return;
-  std::string path = join(backend_.tree().path_of(*parent), change.name);
-  Ghost& ghost = ghosts_[path];
-  ghost = Ghost{change.inode, change.directory, ghost.echoes_pending + 1};
-  echo_->removed(std::move(path), change.directory);
+  if (parent == nullptr) return std::nullopt;  // removed by the same txn: nothing to name it by
+  return EchoLocation{join(backend_.tree().path_of(*parent), change.name), change.parent_inode, change.name};
 }
 
-// A sequential create was announced under the asked-for name; the echo announces the real one.
-void Filesystem::echo_created(const Node& node) {
-  if (!echo_ || node.parent() == nullptr) return;
-  std::string path = backend_.tree().path_of(node);
-  echo_creations_.insert(path);
-  echo_->created(std::move(path), node.parent()->inode(), std::string(node.name()), node.is_directory());
-}
-
-// The echo's own create of a node that exists already: answered with that node, no txn.
-// The echo's own create of a node that exists already: answered with that node, no txn. If the
-// node is gone again already (a quick close of an ephemeral), its ghost answers, so that the
-// removal's echo, queued behind, still finds it.
-void Filesystem::answer_echo_creation(fuse_req_t req, const Child& child, fuse_file_info* fi) {
-  auto ghost = ghosts_.find(child.path);
-  // Not filtered by visible(): a node whose session is closing is still there to announce.
-  const Node* node = backend_.tree().child(*child.parent, child.path.substr(child.path.rfind('/') + 1));
-  if (echo_creations_.erase(child.path) == 0 || (node == nullptr && ghost == ghosts_.end())) {
-    fuse_reply_err(req, EEXIST);
-    return;
+// Drops what the kernel may cache of the change (on the Notifier, which may block), then queues
+// its echo behind that.
+void Filesystem::announce(const EchoChange& grouped) {
+  const Change& change = *grouped.change;
+  std::optional<EchoLocation> at = location_of(change);
+  if (!at) return;
+  EchoStep step;
+  step.at = *at;
+  step.inode = change.inode;
+  step.directory = change.directory;
+  switch (change.kind) {
+    case Change::Kind::kCreated:
+      step.kind = EchoStep::Kind::kCreate;
+      if (grouped.moved_from != nullptr) {
+        std::optional<EchoLocation> from = location_of(*grouped.moved_from);
+        if (!from) return;
+        step.kind = EchoStep::Kind::kMove;
+        step.from = *from;
+        step.replaced_inode = grouped.replaced ? grouped.replaced->inode : 0;
+        notifier_->invalidate_inode(step.from.parent_inode, false);
+      }
+      notifier_->invalidate_inode(change.parent_inode, false);
+      break;
+    case Change::Kind::kDeleted:
+      step.kind = EchoStep::Kind::kRemove;
+      notifier_->invalidate_inode(change.parent_inode, false);
+      break;
+    case Change::Kind::kData: {
+      step.kind = EchoStep::Kind::kModify;
+      const Node* node = backend_.tree().by_inode(change.inode);
+      step.data_bytes = node ? node->data().size() : 0;
+      paged_inodes_.erase(change.inode);
+      notifier_->invalidate_inode(change.inode, true);
+      break;
+    }
+    case Change::Kind::kAttrs:
+      step.kind = EchoStep::Kind::kAttributes;
+      notifier_->invalidate_inode(change.inode, false);
+      break;
   }
-  fuse_entry_param entry = node ? entry_of(*node, true) : ghost_entry(ghost->second);
-  if (fi == nullptr) {
-    fuse_reply_entry(req, &entry);
-    return;
-  }
-  auto file = std::make_unique<OpenFile>();  // opened and closed by the echo, never written
-  file->inode = entry.ino;
-  fi->fh = reinterpret_cast<uint64_t>(file.get());
-  fi->direct_io = true;
-  if (fuse_reply_create(req, &entry, fi) == 0) file.release();
+  echo(std::move(step));
 }
 
-fuse_entry_param Filesystem::ghost_entry(const Ghost& ghost) const {
-  fuse_entry_param entry{};  // never cached: it is gone for everyone else
-  entry.ino = ghost.inode;
+void Filesystem::echo(EchoStep step) {
+  if (!echo_) return;
+  uint64_t step_id = next_echo_step_++;
+  for (const std::string* path : {&step.at.path, &step.from.path}) {
+    if (!path->empty()) ++echo_shadowed_[*path];
+  }
+  echo_steps_.emplace(step_id, step);
+  // Behind the invalidations queued so far: a process woken by the event reads the new state.
+  notifier_->then([echo = echo_.get(), step_id, step = std::move(step)] { echo->push(step_id, step); });
+}
+
+void Filesystem::echo_finished(uint64_t step_id) {
+  auto step = echo_steps_.find(step_id);
+  if (step == echo_steps_.end()) return;
+  for (const std::string* path : {&step->second.at.path, &step->second.from.path}) {
+    auto shadowed = echo_shadowed_.find(*path);
+    if (shadowed != echo_shadowed_.end() && --shadowed->second == 0) echo_shadowed_.erase(shadowed);
+  }
+  echo_steps_.erase(step);
+}
+
+// The echo makes one step's calls at a time and says which before the first: every echo request
+// belongs to that step.
+const EchoStep* Filesystem::current_echo() const {
+  auto step = echo_steps_.find(echo_->current_step());
+  return step == echo_steps_.end() ? nullptr : &step->second;
+}
+
+std::optional<std::string> Filesystem::echo_path(fuse_ino_t parent, const char* name) const {
+  const Node* directory = backend_.tree().by_inode(parent);
+  if (directory == nullptr) return std::nullopt;
+  return join(backend_.tree().path_of(*directory), name);
+}
+
+bool Filesystem::echo_step_is(EchoStep::Kind kind, const std::optional<std::string>& path,
+                              const std::optional<std::string>& from) const {
+  const EchoStep* step = current_echo();
+  return step != nullptr && step->kind == kind && path == step->at.path &&
+         (kind != EchoStep::Kind::kMove || from == step->from.path);
+}
+
+// A node the current step announces is seen by its calls even once the tree has dropped it (a
+// later change removed it): as a ghost with plain attributes, which the kernel is about to drop.
+std::optional<struct stat> Filesystem::echo_attributes(fuse_ino_t ino) const {
+  if (const Node* node = backend_.tree().by_inode(ino)) return attributes_of(*node);
+  const EchoStep* step = current_echo();
+  if (step == nullptr || (ino != step->inode && ino != step->replaced_inode)) return std::nullopt;
+  struct stat attr {};
+  attr.st_ino = ino;
+  attr.st_mode = step->directory ? S_IFDIR | 0755 : S_IFREG | 0644;
+  attr.st_nlink = step->directory ? 2 : 1;
+  return attr;
+}
+
+// Never cached: the name may be the step's view rather than the tree's (EchoStep::shadow).
+fuse_entry_param Filesystem::echo_entry(uint64_t inode, bool directory) const {
+  if (const Node* node = backend_.tree().by_inode(inode)) return entry_of(*node, false);
+  fuse_entry_param entry{};  // a ghost: no timeouts either
+  entry.ino = inode;
   entry.generation = 1;
-  entry.attr.st_ino = ghost.inode;
-  entry.attr.st_mode = ghost.directory ? S_IFDIR | 0755 : S_IFREG | 0644;
-  entry.attr.st_nlink = ghost.directory ? 2 : 1;
+  entry.attr.st_ino = inode;
+  entry.attr.st_mode = directory ? S_IFDIR | 0755 : S_IFREG | 0644;
+  entry.attr.st_nlink = directory ? 2 : 1;
   return entry;
 }
 
-void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  if (is_echo(req)) {
-    const Ghost* removed = ghost(parent, name);
-    const Node* directory = backend_.tree().by_inode(parent);
-    // Its path's directories resolve as for anyone; only the node it announces is special.
-    bool being_created =
-        directory && echo_creations_.contains(join(backend_.tree().path_of(*directory), name));
-    if (being_created) return (void)fuse_reply_err(req, ENOENT);
-    if (removed == nullptr) return lookup_node(req, parent, name);
-    fuse_entry_param entry = ghost_entry(*removed);
-    fuse_reply_entry(req, &entry);
-    return;
+void Filesystem::answer_echo_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  const EchoStep* step = current_echo();
+  std::optional<std::string> path = echo_path(parent, name);
+  std::optional<uint64_t> shadow = step && path ? step->shadow(*path) : std::nullopt;
+  // Its path's directories resolve as for anyone; only the names of the step are special.
+  if (!shadow) return lookup_node(req, parent, name);
+  if (*shadow == 0) return (void)fuse_reply_err(req, ENOENT);
+  fuse_entry_param entry = echo_entry(*shadow, step->directory);
+  fuse_reply_entry(req, &entry);
+}
+
+// The echo's getattr and setattr (utimensat, ftruncate): what the node is now; nothing changes.
+void Filesystem::answer_echo_attributes(fuse_req_t req, fuse_ino_t ino) {
+  std::optional<struct stat> attr = echo_attributes(ino);
+  if (!attr) return (void)fuse_reply_err(req, ENOENT);
+  fuse_reply_attr(req, &*attr, 0.0);
+}
+
+// A descriptor the echo opens and closes without writing: its close commits nothing.
+void Filesystem::answer_echo_open(fuse_req_t req, uint64_t inode, fuse_file_info* fi,
+                                  const fuse_entry_param* created) {
+  auto file = std::make_unique<OpenFile>();
+  file->inode = inode;
+  fi->fh = reinterpret_cast<uint64_t>(file.get());
+  fi->direct_io = true;
+  fi->keep_cache = false;
+  int result = created ? fuse_reply_create(req, created, fi) : fuse_reply_open(req, fi);
+  if (result == 0) file.release();
+}
+
+// The echo's create of the node the current step announces, which exists already (or existed:
+// a later change may have removed it).
+void Filesystem::answer_echo_creation(fuse_req_t req, fuse_ino_t parent, const char* name,
+                                      fuse_file_info* fi) {
+  if (!echo_step_is(EchoStep::Kind::kCreate, echo_path(parent, name))) {
+    return (void)fuse_reply_err(req, EEXIST);
   }
+  const EchoStep& step = *current_echo();
+  fuse_entry_param entry = echo_entry(step.inode, step.directory);
+  if (fi == nullptr) return (void)fuse_reply_entry(req, &entry);
+  answer_echo_open(req, step.inode, fi, &entry);
+}
+
+void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (is_echo(req)) return answer_echo_lookup(req, parent, name);
   lookup_node(req, parent, name);
 }
 
@@ -463,12 +545,13 @@ void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name
     fuse_reply_err(req, ENOENT);
     return;
   }
-  reply_entry(req, *child.node, true);
+  reply_entry(req, *child.node, !echo_shadowed_.contains(child.path));
 }
 
 // Through a descriptor with uncommitted writes (fstat, ftruncate), the size is that of its buffer:
 // what its own reads return.
 void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (is_echo(req)) return answer_echo_attributes(req, ino);
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   struct stat attr = attributes_of(*node);
@@ -505,9 +588,9 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name, mod
 // (contract §4). The ephemeral owner is the open file description created here.
 void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                              bool directory, fuse_file_info* fi) {
+  if (is_echo(req)) return answer_echo_creation(req, parent, name, fi);
   Child child;
   if (!resolve(req, parent, name, &child)) return;
-  if (is_echo(req)) return answer_echo_creation(req, child, fi);
   if (child.node != nullptr) {
     fuse_reply_err(req, EEXIST);
     return;
@@ -541,7 +624,12 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     }
     const Node* node = backend_.tree().by_inode(result.ops[0].inode);
     bool same_name = node->name() == requested;
-    if (!same_name) echo_created(*node);
+    if (!same_name) {
+      // The kernel announces the asked-for name; the echo announces the real one.
+      Change created{Change::Kind::kCreated, node->inode(), node->parent()->inode(),
+                     std::string(node->name()), node->is_directory()};
+      announce({&created});
+    }
     if (!with_file) {
       reply_entry(req, *node, same_name);
       return;
@@ -568,8 +656,8 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
 void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   if (is_echo(req)) {
     // The removal is applied already; answering lets the kernel raise its events.
-    fuse_reply_err(req, ghost(parent, name) ? 0 : ENOENT);
-    return;
+    bool announced = echo_step_is(EchoStep::Kind::kRemove, echo_path(parent, name));
+    return (void)fuse_reply_err(req, announced ? 0 : ENOENT);
   }
   Child child;
   if (!resolve(req, parent, name, &child)) return;
@@ -589,6 +677,11 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, boo
 
 void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                         const char* new_name, unsigned int flags) {
+  if (is_echo(req)) {
+    bool announced = echo_step_is(EchoStep::Kind::kMove, echo_path(new_parent, new_name),
+                                  echo_path(parent, name));
+    return (void)fuse_reply_err(req, announced ? 0 : ENOENT);
+  }
   if (flags & RENAME_EXCHANGE) {
     fuse_reply_err(req, EINVAL);  // two creates and two deletes; not offered
     return;
@@ -665,6 +758,7 @@ void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string n
 
 void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                          fuse_file_info* fi) {
+  if (is_echo(req)) return answer_echo_attributes(req, ino);  // utimensat, ftruncate: no txn
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   OpenFile* file = fi ? open_file(fi) : nullptr;
@@ -729,6 +823,10 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
 // ---- files -----------------------------------------------------------------------------------
 
 void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (is_echo(req)) {
+    if (!echo_attributes(ino)) return (void)fuse_reply_err(req, ENOENT);
+    return answer_echo_open(req, ino, fi, nullptr);
+  }
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   int access = fi->flags & O_ACCMODE;
@@ -924,32 +1022,13 @@ void Filesystem::close_session(uint64_t session_id) {
   backend_.submit(std::move(txn), [this, session_id](const ApplyResult& result) {
     closing_sessions_.erase(session_id);
     // The kernel did not see these deletes: the echo makes it see them (and raise their events).
-    for (const Change& change : result.changes) {
-      if (change.kind == Change::Kind::kDeleted) echo_removed(change);
-    }
+    for (const Change& change : result.changes) announce({&change});
   });
 }
 
 void Filesystem::on_foreign_change(const ApplyResult& result) {
   if (!notifier_) return;
-  for (const Change& change : result.changes) {
-    switch (change.kind) {
-      case Change::Kind::kCreated:
-        notifier_->invalidate_entry(change.parent_inode, change.name);
-        notifier_->invalidate_inode(change.parent_inode, false);
-        break;
-      case Change::Kind::kDeleted:
-        echo_removed(change);
-        break;
-      case Change::Kind::kData:
-        paged_inodes_.erase(change.inode);
-        notifier_->invalidate_inode(change.inode, true);
-        break;
-      case Change::Kind::kAttrs:
-        notifier_->invalidate_inode(change.inode, false);
-        break;
-    }
-  }
+  for (const EchoChange& change : group_renames(result.changes)) announce(change);
 }
 
 // ---- directories -----------------------------------------------------------------------------
@@ -982,6 +1061,11 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offs
       return true;
     });
   }
+  // Names a queued echo step needs to resolve its own way are not cached (echo_shadowed_).
+  std::string directory_path = echo_shadowed_.empty() ? "" : backend_.tree().path_of(*node);
+  auto cacheable = [&](const std::string& name) {
+    return directory_path.empty() || !echo_shadowed_.contains(join(directory_path, name));
+  };
   std::string reply(size, '\0');
   size_t used = 0;
   for (size_t index = offset; index < dir->entries.size(); ++index) {
@@ -992,7 +1076,7 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offs
     const Node* child = backend_.tree().by_inode(entry.inode);
     if (index >= 2) child = visible(child);
     if (plus && child != nullptr && index >= 2) {
-      fuse_entry_param param = entry_of(*child, true);
+      fuse_entry_param param = entry_of(*child, cacheable(entry.name));
       needed = fuse_add_direntry_plus(req, reply.data() + used, room, entry.name.c_str(), &param, next);
     } else {
       if (index >= 2 && child == nullptr) continue;  // deleted since the listing was taken

@@ -24,6 +24,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,7 +60,8 @@ class Filesystem {
   void unmount(std::function<void()> done);
 
   // Every txn applied on this replica that did not come through this mount (another host,
-  // session expiry): its caches must go.
+  // session expiry), right after it was applied, in zxid order: its caches go, then the echo
+  // raises the inotify events a local change would have raised (contract §5; echo.h).
   void on_foreign_change(const ApplyResult& result);
 
   // Handlers (public for the C trampolines in filesystem.cc).
@@ -97,11 +99,6 @@ class Filesystem {
   void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
 
  private:
-  struct Ghost {
-    uint64_t inode = 0;
-    bool directory = false;
-    int echoes_pending = 0;  // removals of this path queued on the echo and not yet done
-  };
   struct PendingCommit {
     uint64_t inode;
     std::string data;
@@ -141,11 +138,20 @@ class Filesystem {
   void finish_unmount(std::function<void()> done);
   void teardown();
   bool is_echo(fuse_req_t req) const;
-  const Ghost* ghost(fuse_ino_t parent, const char* name) const;
-  void echo_removed(const Change& change);
-  void echo_created(const Node& node);
-  void answer_echo_creation(fuse_req_t req, const Child& child, fuse_file_info* fi);
-  fuse_entry_param ghost_entry(const Ghost& ghost) const;
+  void announce(const EchoChange& change);
+  std::optional<EchoLocation> location_of(const Change& change) const;
+  void echo(EchoStep step);
+  void echo_finished(uint64_t step_id);
+  const EchoStep* current_echo() const;
+  std::optional<std::string> echo_path(fuse_ino_t parent, const char* name) const;
+  std::optional<struct stat> echo_attributes(fuse_ino_t ino) const;
+  fuse_entry_param echo_entry(uint64_t inode, bool directory) const;
+  void answer_echo_lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void answer_echo_attributes(fuse_req_t req, fuse_ino_t ino);
+  void answer_echo_open(fuse_req_t req, uint64_t inode, fuse_file_info* fi, const fuse_entry_param* created);
+  void answer_echo_creation(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_file_info* fi);
+  bool echo_step_is(EchoStep::Kind kind, const std::optional<std::string>& path,
+                    const std::optional<std::string>& from = std::nullopt) const;
   void wait_readable();
 
   boost::asio::io_context& io_;
@@ -154,8 +160,12 @@ class Filesystem {
   fuse_session* session_ = nullptr;
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<Echo> echo_;
-  std::unordered_map<std::string, Ghost> ghosts_;  // path -> removed node awaiting its echo
-  std::unordered_set<std::string> echo_creations_;   // created nodes, hidden from the echo's lookups
+  std::map<uint64_t, EchoStep> echo_steps_;  // queued on the echo or running, by id
+  uint64_t next_echo_step_ = 1;
+  // Paths that a queued step names (EchoStep::shadow), with their count: entries for them are not
+  // cached by the kernel meanwhile, so that a lookup by another process cannot hide a name from
+  // the echo's calls (an O_EXCL create or a rename that the kernel would answer by itself).
+  std::unordered_map<std::string, int> echo_shadowed_;
   boost::asio::steady_timer helpers_timer_{io_};
   std::unique_ptr<boost::asio::posix::stream_descriptor> device_;
   fuse_buf buffer_{};

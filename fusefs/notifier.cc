@@ -9,10 +9,4 @@ void Notifier::invalidate_inode(uint64_t inode, bool with_data) {
   });
 }
 
-void Notifier::invalidate_entry(uint64_t parent_inode, std::string name) {
-  thread_.push([this, parent_inode, name = std::move(name)] {
-    fuse_lowlevel_notify_inval_entry(session_, parent_inode, name.data(), name.size());
-  });
-}
-
 }  // namespace quorumfs::fusefs

@@ -10,7 +10,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
 
 #include "fusefs/task_thread.h"
 
@@ -20,8 +19,10 @@ class Notifier {
  public:
   explicit Notifier(fuse_session* session) : session_(session) {}
 
+  // Entries (names) are not dropped here but by the Echo right before its calls: a
+  // notify_inval_entry waits for the directory's lock, and a caller holding it may be waiting for
+  // a reply queued here (then()) behind it.
   void invalidate_inode(uint64_t inode, bool with_data);
-  void invalidate_entry(uint64_t parent_inode, std::string name);
   // Runs fn on the notifier thread after everything queued before it (a reply that must not
   // overtake an invalidation: a reader woken by it must see the new data).
   void then(std::function<void()> fn) {
