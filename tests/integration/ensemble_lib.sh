@@ -83,10 +83,11 @@ leader_name() {
   return 0
 }
 
-# synced_content NAME PATH: PATH's content on NAME after a sync(), the way a user asks for it.
+# synced_content NAME PATH: PATH's content on NAME after a sync(), the way a user asks for it:
+# fsync on its directory (the file itself may not have arrived yet).
 synced_content() {
   local file
   file="$(mnt_of "$1")/$2"
-  sync "$file" 2>/dev/null
+  sync "$(dirname "$file")" 2>/dev/null
   cat "$file" 2>/dev/null
 }

@@ -46,7 +46,7 @@ expect_match "a new leader among the survivors" "^[abc]$" "$new_leader"
 lost=0
 for name in a b c; do
   [[ $name == "$leader" ]] && continue
-  sync "$(mnt_of "$name")/load-1" 2>/dev/null
+  sync "$(mnt_of "$name")" 2>/dev/null
   while read -r i; do
     [[ $(cat "$(mnt_of "$name")/load-$i" 2>/dev/null) == "value $i" ]] || { lost=$((lost + 1)); log "load-$i missing on $name"; }
   done <"$acked"
