@@ -97,6 +97,7 @@ void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& messag
   handler.phase = Phase::kAckedEpoch;
   handler.current_epoch = message.epoch;
   handler.last_zxid = message.zxid;
+  handler.snapshot_zxid = message.snapshot_zxid;
   if (epoch_acked) {
     handler.needs_sync = true;
   } else {
@@ -189,14 +190,15 @@ void Replica::State::try_commit() {
 }
 
 // Where the learner's log continues from (ZAB-NOTES §4): DIFF when I know its last zxid, TRUNC
-// to my last entry of its last epoch below it, else SNAP of my tree (the daemon fills it with
-// the tree at `applied`, this Ready's deliveries included: built in ready() for that reason).
+// to my last entry of its last epoch below it if that is not below its snapshot, else SNAP of my
+// tree (the daemon fills it with the tree at `applied`, this Ready's deliveries included: built
+// in ready() for that reason).
 void Replica::State::build_sync(NodeId to, LearnerHandler& handler) {
   handler.needs_sync = false;
   Zxid from = handler.last_zxid;
   if (knows(from)) {
     send(Message{.type = MessageType::kDiff, .to = to, .zxid = from});
-  } else if (auto point = trunc_point(from)) {
+  } else if (auto point = trunc_point(from); point && *point >= handler.snapshot_zxid) {
     from = *point;
     send(Message{.type = MessageType::kTrunc, .to = to, .zxid = from});
   } else {
@@ -213,8 +215,8 @@ void Replica::State::build_sync(NodeId to, LearnerHandler& handler) {
     send(Message{.type = MessageType::kProposal, .to = to, .entry = entry});
     last_sent = entry.zxid;
   }
-  Zxid commit_upto = std::min(last_sent, history);
-  if (commit_upto > from) send(Message{.type = MessageType::kCommit, .to = to, .zxid = commit_upto});
+  // Also when nothing was sent: the learner's own tail may be history it has not seen committed.
+  send(Message{.type = MessageType::kCommit, .to = to, .zxid = std::min(last_sent, history)});
   send(Message{.type = MessageType::kNewLeader, .to = to, .zxid = make_zxid(new_epoch, 0)});
   handler.sync_end = last_sent;
   handler.phase = Phase::kSyncing;

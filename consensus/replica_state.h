@@ -32,6 +32,7 @@ struct LearnerHandler {
   uint32_t accepted_epoch = 0;
   uint32_t current_epoch = 0;
   Zxid last_zxid = 0;
+  Zxid snapshot_zxid = 0;   // its log cannot be cut below this
   bool needs_sync = false;  // built in ready(), where a SNAP can name the final applied zxid
   Zxid sync_end = 0;        // last zxid sent before NEWLEADER
   Zxid acked = 0;           // ACKs cover everything up to it
@@ -136,6 +137,7 @@ struct Replica::State {
   Zxid durable = 0;    // persisted() through here
   Zxid committed = 0;
   Zxid applied = 0;
+  Zxid snapshot_zxid = 0;  // my newest snapshot: a snapshot may hold txns never committed (1549)
 
   // election
   Vote vote;
