@@ -105,9 +105,11 @@ void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& messag
   }
 }
 
-// currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: ZAB-NOTES §1.4).
+// currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: ZAB-NOTES §1.4), and
+// only once my own history is: a crash must not leave the new epoch over a shorter log, which
+// would win the next election and lose txns (ZOOKEEPER-4643, on the leader's side).
 void Replica::State::try_ack_epoch() {
-  if (new_epoch == 0 || epoch_acked) return;
+  if (new_epoch == 0 || epoch_acked || durable < history_end) return;
   size_t voters_in = 1;
   for (const auto& [id, handler] : learners) {
     voters_in += !handler.observer && handler.phase == Phase::kAckedEpoch ? 1 : 0;

@@ -36,13 +36,26 @@ Replica::State::State(Config config_in, const DurableState& disk) : config(std::
   hard = {disk.accepted_epoch, disk.current_epoch};
   logged = durable = applied = committed = disk.last_logged_zxid;
   snapshot_zxid = disk.snapshot_zxid;
-  bool recent_usable = !disk.recent.empty() && disk.recent.back().zxid == logged;
-  if (recent_usable) {
-    for (const Entry& entry : disk.recent) log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
-  } else {
-    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
-  }
+  load_window(disk);
   start_election();
+}
+
+// The window starts after the newest snapshot: records below it may belong to a history the
+// snapshot replaced.
+void Replica::State::load_window(const DurableState& disk) {
+  if (disk.recent.empty() || disk.recent.back().zxid != logged) {
+    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
+    return;
+  }
+  bool capped = disk.recent.size() >= config.diff_window;
+  for (const Entry& entry : disk.recent) {
+    if (entry.zxid > snapshot_zxid) {
+      log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
+    } else {
+      capped = false;
+    }
+  }
+  if (!capped) log_base = snapshot_zxid;
 }
 
 bool Replica::State::knows(Zxid zxid) const {
@@ -206,6 +219,7 @@ void Replica::persisted(Zxid zxid) {
     if (s.established) {
       s.try_commit();
     } else {
+      s.try_ack_epoch();
       s.try_establish();
     }
   } else if (s.role != Role::kLooking) {

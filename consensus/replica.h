@@ -141,8 +141,9 @@ struct DurableState {
   uint32_t current_epoch = 0;
   Zxid last_logged_zxid = 0;   // snapshot + full log replay; the tree has applied all of it
   Zxid snapshot_zxid = 0;      // the newest snapshot (0: none): a TRUNC below it needs a SNAP
-  std::vector<Entry> recent;   // the log's last records (up to diff_window), for DIFFs if leading;
-                               // ignored unless the last one is last_logged_zxid
+  // The log's last records (up to diff_window) after the newest snapshot, for DIFFs if leading;
+  // ignored unless the last one is last_logged_zxid.
+  std::vector<Entry> recent;
 };
 
 class Replica {

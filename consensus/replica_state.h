@@ -61,6 +61,7 @@ struct Replica::State {
   State(Config config, const DurableState& disk);
 
   // replica.cc: log and delivery
+  void load_window(const DurableState& disk);
   bool is_voter(NodeId id) const { return config.voters.count(id) != 0; }
   bool knows(Zxid zxid) const;
   std::deque<Entry>::const_iterator after(Zxid zxid) const;

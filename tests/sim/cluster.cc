@@ -105,9 +105,11 @@ void Cluster::restart(NodeId id) {
   durable.current_epoch = node.disk.current_epoch;
   durable.last_logged_zxid = last_of(node.tree);
   if (!node.disk.snapshots.empty()) durable.snapshot_zxid = node.disk.snapshots.back().first;
-  if (last_of(node.disk.log) == durable.last_logged_zxid) {
-    size_t from = node.disk.log.size() > diff_window_ ? node.disk.log.size() - diff_window_ : 0;
-    durable.recent.assign(node.disk.log.begin() + from, node.disk.log.end());
+  for (const Entry& entry : node.disk.log) {
+    if (entry.zxid > durable.snapshot_zxid) durable.recent.push_back(entry);
+  }
+  if (durable.recent.size() > diff_window_) {
+    durable.recent.erase(durable.recent.begin(), durable.recent.end() - diff_window_);
   }
   log("restart " + std::to_string(id) + " at " + zx(durable.last_logged_zxid));
   node.replica = std::make_unique<Replica>(config_for(id), durable);
