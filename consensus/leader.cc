@@ -17,7 +17,6 @@ void Replica::State::become_leader() {
   established = false;
   epoch_acked = false;
   new_epoch = 0;
-  epoch_before_leading = hard.current_epoch;
   learners.clear();
   history_end = logged;
   lead_tick = ping_tick = now;
@@ -88,9 +87,9 @@ void Replica::State::try_choose_epoch() {
 void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& message) {
   if (handler.phase != Phase::kInfo) return;
   // A follower with a later history than mine (ZAB-NOTES §3.5): elect again rather than risk
-  // leading without a committed txn.
-  if (!handler.observer && std::tie(message.epoch, message.zxid) >
-                               std::tie(epoch_before_leading, history_end)) {
+  // leading without a committed txn. (A late joiner may have synced in my epoch already.)
+  if (!handler.observer &&
+      std::tie(message.epoch, message.zxid) > std::tie(hard.current_epoch, logged)) {
     go_looking();
     return;
   }

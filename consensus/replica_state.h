@@ -152,7 +152,6 @@ struct Replica::State {
   // leader
   std::map<NodeId, LearnerHandler> learners;
   uint32_t new_epoch = 0;  // 0 until a FOLLOWERINFO quorum chose it
-  uint32_t epoch_before_leading = 0;
   bool epoch_acked = false;
   bool established = false;
   Zxid history_end = 0;  // the leader's log when elected: committed once established

@@ -442,6 +442,42 @@ void Cluster::check_new_leader(Node& node) {
   }
 }
 
+void Cluster::pump(int steps) {
+  for (int i = 0; i < steps; ++i) {
+    ++step_count_;
+    int roll = static_cast<int>(rng_() % 100);
+    if (roll < 85) {
+      deliver_random();
+    } else if (roll < 97) {
+      for (auto& [id, node] : nodes_) {
+        if (!faults.storage_held.count(id)) complete_storage(id);
+      }
+    } else {
+      tick_all();
+    }
+    check();
+  }
+}
+
+void Cluster::flush() {
+  for (bool quiet = false; !quiet;) {
+    quiet = true;
+    for (auto& [id, node] : nodes_) {
+      if (node.up && !node.disk.pending.empty() && !faults.storage_held.count(id)) {
+        complete_storage(id);
+        quiet = false;
+      }
+    }
+    for (auto& [pair, queue] : channels_) {
+      while (!queue.empty() && !faults.channels_held.count(pair)) {
+        deliver_head(pair.first, pair.second);
+        quiet = false;
+      }
+    }
+    check();
+  }
+}
+
 bool Cluster::converged() const {
   const std::vector<Entry>* reference = nullptr;
   for (const auto& [id, node] : nodes_) {
@@ -465,18 +501,7 @@ void Cluster::settle(int max_steps) {
   faults.channels_held.clear();
   partitions_.clear();
   for (auto& [id, node] : nodes_) restart(id);
-  for (int i = 0; i < max_steps && !converged(); ++i) {
-    ++step_count_;
-    int roll = static_cast<int>(rng_() % 100);
-    if (roll < 85) {
-      deliver_random();
-    } else if (roll < 97) {
-      for (auto& [id, node] : nodes_) complete_storage(id);
-    } else {
-      tick_all();
-    }
-    check();
-  }
+  for (int i = 0; i < max_steps && !converged(); ++i) pump(1);
   if (!converged()) {
     std::string roles;
     for (const auto& [id, node] : nodes_) {

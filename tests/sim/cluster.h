@@ -65,6 +65,9 @@ class Cluster {
 
   // Scripted control.
   Faults faults;
+  void pump(int steps);  // deliveries, storage and ticks only; crashed nodes stay down
+  void flush();          // delivers every message and completes every disk until all is quiet
+  void tick_all();
   void crash(NodeId id);
   void restart(NodeId id);
   void cut(NodeId a, NodeId b);
@@ -80,7 +83,6 @@ class Cluster {
 
  private:
   void step();
-  void tick_all();
   void deliver_random();
   void vote_fault();
   void deliver(const Message& message);
