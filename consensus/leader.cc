@@ -58,7 +58,10 @@ void Replica::State::on_follower_info(const Message& message) {
   handler.observer = !is_voter(message.from);
   handler.accepted_epoch = message.epoch;
   handler.heard_tick = now;
-  if (new_epoch != 0) {
+  if (new_epoch != 0 && message.epoch > new_epoch && !handler.observer) {
+    // It would refuse my epoch and come back forever: elect again, and choose past its epoch.
+    go_looking();
+  } else if (new_epoch != 0) {
     send(Message{.type = MessageType::kLeaderInfo, .to = message.from, .epoch = new_epoch});
   } else {
     try_choose_epoch();

@@ -56,6 +56,10 @@ void Replica::State::load_window(const DurableState& disk) {
     }
   }
   if (!capped) log_base = snapshot_zxid;
+  while (log.size() > config.diff_window) {
+    log_base = log.front().zxid;
+    log.pop_front();
+  }
 }
 
 bool Replica::State::knows(Zxid zxid) const {
