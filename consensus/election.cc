@@ -57,14 +57,19 @@ void Replica::State::on_vote(const Message& message) {
   Vote theirs{message.leader, message.zxid, message.epoch, message.round, message.state};
   if (role != Role::kLooking) {
     if (message.state == Role::kLooking) reply_vote(message.from);
-    // A learner whose leader is looking again has lost it: no need to wait for the timeout.
-    if (message.from == leader && message.state == Role::kLooking) go_looking();
+    // A learner whose leader is looking again (in a later round: votes get reordered) has lost
+    // it: no need to wait for the timeout.
+    if (message.from == leader && message.state == Role::kLooking && message.round > round) {
+      go_looking();
+    }
     return;
   }
-  vote_heard_tick = now;
   if (!is_voter(message.from)) {
-    reply_vote(message.from);  // an observer asking who leads
-  } else if (message.state == Role::kLooking) {
+    if (message.state == Role::kLooking) reply_vote(message.from);  // an observer asking who leads
+    return;
+  }
+  vote_heard_tick = now;  // silence from voters is what makes me resend
+  if (message.state == Role::kLooking) {
     if (!observer && is_voter(theirs.leader)) on_looking_vote(message.from, theirs);
   } else if (message.state != Role::kObserving) {
     on_settled_vote(message.from, theirs);

@@ -17,7 +17,6 @@ void Replica::State::become_leader() {
   established = false;
   epoch_acked = false;
   new_epoch = 0;
-  epoch_before_leading = hard.current_epoch;
   learners.clear();
   history_end = logged;
   lead_tick = ping_tick = now;
@@ -59,7 +58,10 @@ void Replica::State::on_follower_info(const Message& message) {
   handler.observer = !is_voter(message.from);
   handler.accepted_epoch = message.epoch;
   handler.heard_tick = now;
-  if (new_epoch != 0) {
+  if (new_epoch != 0 && message.epoch > new_epoch && !handler.observer) {
+    // It would refuse my epoch and come back forever: elect again, and choose past its epoch.
+    go_looking();
+  } else if (new_epoch != 0) {
     send(Message{.type = MessageType::kLeaderInfo, .to = message.from, .epoch = new_epoch});
   } else {
     try_choose_epoch();
@@ -88,15 +90,16 @@ void Replica::State::try_choose_epoch() {
 void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& message) {
   if (handler.phase != Phase::kInfo) return;
   // A follower with a later history than mine (ZAB-NOTES §3.5): elect again rather than risk
-  // leading without a committed txn.
-  if (!handler.observer && std::tie(message.epoch, message.zxid) >
-                               std::tie(epoch_before_leading, history_end)) {
+  // leading without a committed txn. (A late joiner may have synced in my epoch already.)
+  if (!handler.observer &&
+      std::tie(message.epoch, message.zxid) > std::tie(hard.current_epoch, logged)) {
     go_looking();
     return;
   }
   handler.phase = Phase::kAckedEpoch;
   handler.current_epoch = message.epoch;
   handler.last_zxid = message.zxid;
+  handler.snapshot_zxid = message.snapshot_zxid;
   if (epoch_acked) {
     handler.needs_sync = true;
   } else {
@@ -104,9 +107,11 @@ void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& messag
   }
 }
 
-// currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: ZAB-NOTES §1.4).
+// currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: ZAB-NOTES §1.4), and
+// only once my own history is: a crash must not leave the new epoch over a shorter log, which
+// would win the next election and lose txns (ZOOKEEPER-4643, on the leader's side).
 void Replica::State::try_ack_epoch() {
-  if (new_epoch == 0 || epoch_acked) return;
+  if (new_epoch == 0 || epoch_acked || durable < history_end) return;
   size_t voters_in = 1;
   for (const auto& [id, handler] : learners) {
     voters_in += !handler.observer && handler.phase == Phase::kAckedEpoch ? 1 : 0;
@@ -189,14 +194,15 @@ void Replica::State::try_commit() {
 }
 
 // Where the learner's log continues from (ZAB-NOTES §4): DIFF when I know its last zxid, TRUNC
-// to my last entry of its last epoch below it, else SNAP of my tree (the daemon fills it with
-// the tree at `applied`, this Ready's deliveries included: built in ready() for that reason).
+// to my last entry of its last epoch below it if that is not below its snapshot, else SNAP of my
+// tree (the daemon fills it with the tree at `applied`, this Ready's deliveries included: built
+// in ready() for that reason).
 void Replica::State::build_sync(NodeId to, LearnerHandler& handler) {
   handler.needs_sync = false;
   Zxid from = handler.last_zxid;
   if (knows(from)) {
     send(Message{.type = MessageType::kDiff, .to = to, .zxid = from});
-  } else if (auto point = trunc_point(from)) {
+  } else if (auto point = trunc_point(from); point && *point >= handler.snapshot_zxid) {
     from = *point;
     send(Message{.type = MessageType::kTrunc, .to = to, .zxid = from});
   } else {
@@ -213,8 +219,8 @@ void Replica::State::build_sync(NodeId to, LearnerHandler& handler) {
     send(Message{.type = MessageType::kProposal, .to = to, .entry = entry});
     last_sent = entry.zxid;
   }
-  Zxid commit_upto = std::min(last_sent, history);
-  if (commit_upto > from) send(Message{.type = MessageType::kCommit, .to = to, .zxid = commit_upto});
+  // Also when nothing was sent: the learner's own tail may be history it has not seen committed.
+  send(Message{.type = MessageType::kCommit, .to = to, .zxid = std::min(last_sent, history)});
   send(Message{.type = MessageType::kNewLeader, .to = to, .zxid = make_zxid(new_epoch, 0)});
   handler.sync_end = last_sent;
   handler.phase = Phase::kSyncing;

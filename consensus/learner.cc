@@ -63,7 +63,7 @@ void Replica::State::on_leader_info(const Message& message) {
   sync = LearnerSync{};
   sync.last = logged;
   send(Message{.type = MessageType::kAckEpoch, .to = leader, .epoch = hard.current_epoch,
-               .zxid = logged, .flag = accepted_now});
+               .zxid = logged, .flag = accepted_now, .snapshot_zxid = snapshot_zxid});
 }
 
 void Replica::State::on_sync_message(const Message& message) {
@@ -71,7 +71,8 @@ void Replica::State::on_sync_message(const Message& message) {
   switch (message.type) {
     case MessageType::kDiff: ok = message.zxid == logged; break;
     case MessageType::kTrunc:
-      ok = message.zxid <= logged && knows(message.zxid);
+      // The disk has it, even if my window no longer does; a snapshot cannot be cut.
+      ok = message.zxid <= logged && message.zxid >= snapshot_zxid;
       sync.truncate_after = sync.last = message.zxid;
       break;
     case MessageType::kSnap:

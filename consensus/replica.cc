@@ -35,13 +35,31 @@ Replica::State::State(Config config_in, const DurableState& disk) : config(std::
   quorum = config.voters.size() / 2 + 1;
   hard = {disk.accepted_epoch, disk.current_epoch};
   logged = durable = applied = committed = disk.last_logged_zxid;
-  bool recent_usable = !disk.recent.empty() && disk.recent.back().zxid == logged;
-  if (recent_usable) {
-    for (const Entry& entry : disk.recent) log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
-  } else {
-    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
-  }
+  snapshot_zxid = disk.snapshot_zxid;
+  load_window(disk);
   start_election();
+}
+
+// The window starts after the newest snapshot: records below it may belong to a history the
+// snapshot replaced.
+void Replica::State::load_window(const DurableState& disk) {
+  if (disk.recent.empty() || disk.recent.back().zxid != logged) {
+    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
+    return;
+  }
+  bool capped = disk.recent.size() >= config.diff_window;
+  for (const Entry& entry : disk.recent) {
+    if (entry.zxid > snapshot_zxid) {
+      log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
+    } else {
+      capped = false;
+    }
+  }
+  if (!capped) log_base = snapshot_zxid;
+  while (log.size() > config.diff_window) {
+    log_base = log.front().zxid;
+    log.pop_front();
+  }
 }
 
 bool Replica::State::knows(Zxid zxid) const {
@@ -63,20 +81,20 @@ void Replica::State::append(Entry entry) {
   out.to_persist.push_back(std::move(entry));
 }
 
-// The daemon cuts its log and reloads its tree, so nothing beyond zxid stays applied either.
+// The daemon cuts its log and reloads its tree from it: the tree then holds exactly the log
+// through zxid (like the tree at a restart).
 void Replica::State::truncate_log(Zxid zxid) {
+  assert(zxid <= logged);
   log.erase(after(zxid), log.end());
   if (log.empty()) log_base = zxid;
-  logged = std::min(logged, zxid);
-  durable = std::min(durable, zxid);
+  logged = applied = durable = zxid;
   committed = std::min(committed, zxid);
-  applied = std::min(applied, zxid);
 }
 
 void Replica::State::install_snapshot(const Ready::Snapshot& snapshot) {
   log.clear();
   log_base = snapshot.zxid;
-  logged = durable = committed = applied = snapshot.zxid;
+  logged = durable = committed = applied = snapshot_zxid = snapshot.zxid;
 }
 
 // Hands over committed entries in zxid order. Leaders deliver once established, learners after
@@ -205,6 +223,7 @@ void Replica::persisted(Zxid zxid) {
     if (s.established) {
       s.try_commit();
     } else {
+      s.try_ack_epoch();
       s.try_establish();
     }
   } else if (s.role != Role::kLooking) {

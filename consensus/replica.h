@@ -3,10 +3,12 @@
 // sync(), persisted(zxid). Output: ready(), which the daemon handles IN THIS ORDER:
 //
 //   1. hard_state       -> write durably (acceptedEpoch, then currentEpoch)
-//   2. truncate_after   -> cut the log after that zxid (durably), reload the tree from disk so it
-//                          holds nothing beyond it; drop snapshots newer than it (ZAB-NOTES §4, 1549)
+//   2. truncate_after   -> finish the appends handed over earlier, cut the log after that zxid
+//                          (durably), reload the tree from disk: it then holds the log through
+//                          that zxid; drop snapshots newer than it (ZAB-NOTES §4, 1549)
 //   3. install_snapshot -> replace the tree with the leader's snapshot, cut the log after its zxid,
-//                          write it as a snapshot file, all durable before going on
+//                          drop snapshots newer than it, write it as a snapshot file, all durable
+//                          before going on
 //   4. to_persist       -> append to the txn log (group commit); when durable call persisted(zxid)
 //   5. to_apply         -> committed txns, in zxid order: apply to the tree
 //   6. synced           -> sync() tokens whose writes are now applied here: answer them
@@ -96,6 +98,7 @@ struct Message {
   bool flag = false;     // kFollowerInfo: sender is an observer; kAckEpoch: epoch newly accepted
   uint64_t token = 0;    // kRequest/kRequestRefused/kSync/kSyncReply
   Entry entry;           // kProposal/kInform/kRequest
+  Zxid snapshot_zxid = 0;  // kAckEpoch: the learner's newest snapshot; its log cannot be cut below
   std::shared_ptr<const std::string> snapshot;  // kSnap
 };
 
@@ -137,8 +140,10 @@ struct DurableState {
   uint32_t accepted_epoch = 0;
   uint32_t current_epoch = 0;
   Zxid last_logged_zxid = 0;   // snapshot + full log replay; the tree has applied all of it
-  std::vector<Entry> recent;   // the log's last records (up to diff_window), for DIFFs if leading;
-                               // ignored unless the last one is last_logged_zxid
+  Zxid snapshot_zxid = 0;      // the newest snapshot (0: none): a TRUNC below it needs a SNAP
+  // The log's last records (up to diff_window) after the newest snapshot, for DIFFs if leading;
+  // ignored unless the last one is last_logged_zxid.
+  std::vector<Entry> recent;
 };
 
 class Replica {

@@ -32,6 +32,7 @@ struct LearnerHandler {
   uint32_t accepted_epoch = 0;
   uint32_t current_epoch = 0;
   Zxid last_zxid = 0;
+  Zxid snapshot_zxid = 0;   // its log cannot be cut below this
   bool needs_sync = false;  // built in ready(), where a SNAP can name the final applied zxid
   Zxid sync_end = 0;        // last zxid sent before NEWLEADER
   Zxid acked = 0;           // ACKs cover everything up to it
@@ -60,6 +61,7 @@ struct Replica::State {
   State(Config config, const DurableState& disk);
 
   // replica.cc: log and delivery
+  void load_window(const DurableState& disk);
   bool is_voter(NodeId id) const { return config.voters.count(id) != 0; }
   bool knows(Zxid zxid) const;
   std::deque<Entry>::const_iterator after(Zxid zxid) const;
@@ -136,6 +138,7 @@ struct Replica::State {
   Zxid durable = 0;    // persisted() through here
   Zxid committed = 0;
   Zxid applied = 0;
+  Zxid snapshot_zxid = 0;  // my newest snapshot: a snapshot may hold txns never committed (1549)
 
   // election
   Vote vote;
@@ -149,7 +152,6 @@ struct Replica::State {
   // leader
   std::map<NodeId, LearnerHandler> learners;
   uint32_t new_epoch = 0;  // 0 until a FOLLOWERINFO quorum chose it
-  uint32_t epoch_before_leading = 0;
   bool epoch_acked = false;
   bool established = false;
   Zxid history_end = 0;  // the leader's log when elected: committed once established

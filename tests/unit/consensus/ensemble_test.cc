@@ -1,0 +1,218 @@
+// The core in small ensembles driven by hand: who wins the election, which epoch discovery
+// picks, how a learner is synchronized, what counts towards a commit.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "consensus/replica.h"
+
+namespace quorumfs::consensus {
+namespace {
+
+std::vector<Entry> entries(uint32_t epoch, uint32_t first, uint32_t last) {
+  std::vector<Entry> log;
+  for (uint32_t counter = first; counter <= last; ++counter) {
+    log.push_back(Entry{make_zxid(epoch, counter), std::make_shared<std::string>("t")});
+  }
+  return log;
+}
+
+DurableState disk(uint32_t current_epoch, std::vector<Entry> log) {
+  DurableState durable;
+  durable.accepted_epoch = durable.current_epoch = current_epoch;
+  durable.last_logged_zxid = log.empty() ? 0 : log.back().zxid;
+  durable.recent = std::move(log);
+  return durable;
+}
+
+// Instant network and disks: messages are delivered in order, appends are durable at once.
+// Messages on a blocked link, or to or from a stopped replica, are dropped.
+struct Ensemble {
+  std::set<NodeId> voters, observers;
+  std::map<NodeId, std::unique_ptr<Replica>> replicas;
+  std::set<NodeId> stopped;
+  std::set<std::pair<NodeId, NodeId>> blocked;
+  std::vector<Message> sent;  // every message, in order
+  std::map<NodeId, std::vector<Entry>> applied;
+  std::map<NodeId, std::vector<uint64_t>> synced;
+
+  void add(NodeId id, const DurableState& durable, int diff_window = 100) {
+    Config config;
+    config.my_id = id;
+    config.voters = voters;
+    config.observers = observers;
+    config.diff_window = diff_window;
+    replicas[id] = std::make_unique<Replica>(config, durable);
+  }
+  Replica& operator[](NodeId id) { return *replicas.at(id); }
+
+  void run() {
+    for (bool busy = true; busy;) {
+      busy = false;
+      for (auto& [id, replica] : replicas) busy |= drain(id);
+    }
+  }
+  void tick(int ticks) {
+    for (int i = 0; i < ticks; ++i) {
+      for (auto& [id, replica] : replicas) {
+        if (!stopped.count(id)) replica->tick();
+      }
+      run();
+    }
+  }
+  bool drain(NodeId id) {
+    if (stopped.count(id)) return false;
+    Ready ready = replicas[id]->ready();
+    if (ready.empty()) return false;
+    if (!ready.to_persist.empty()) replicas[id]->persisted(ready.to_persist.back().zxid);
+    for (const Entry& entry : ready.to_apply) applied[id].push_back(entry);
+    synced[id].insert(synced[id].end(), ready.synced.begin(), ready.synced.end());
+    for (Message& message : ready.messages) {
+      sent.push_back(message);
+      if (message.type == MessageType::kSnap) message.snapshot = std::make_shared<std::string>();
+      if (stopped.count(message.to) || blocked.count({message.from, message.to})) continue;
+      replicas[message.to]->step(message);
+    }
+    return true;
+  }
+  const Message* first(MessageType type, NodeId to) const {
+    for (const Message& message : sent) {
+      if (message.type == type && message.to == to) return &message;
+    }
+    return nullptr;
+  }
+};
+
+Ensemble three(const DurableState& one, const DurableState& two, const DurableState& three) {
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3};
+  ensemble.add(1, one);
+  ensemble.add(2, two);
+  ensemble.add(3, three);
+  ensemble.run();
+  return ensemble;
+}
+
+TEST(Election, LongestLogWins) {
+  Ensemble ensemble = three(disk(1, entries(1, 1, 5)), disk(1, entries(1, 1, 7)), disk(1, entries(1, 1, 6)));
+  EXPECT_EQ(ensemble[2].role(), Role::kLeading);
+  EXPECT_EQ(ensemble[1].leader(), 2u);
+  EXPECT_EQ(ensemble[3].role(), Role::kFollowing);
+}
+
+TEST(Election, CurrentEpochBeatsALongerLog) {
+  auto newer = entries(1, 1, 2);
+  auto epoch2 = entries(2, 1, 1);
+  newer.insert(newer.end(), epoch2.begin(), epoch2.end());
+  Ensemble ensemble = three(disk(1, entries(1, 1, 9)), disk(2, newer), disk(1, entries(1, 1, 9)));
+  EXPECT_EQ(ensemble[2].role(), Role::kLeading);
+}
+
+TEST(Election, TieGoesToTheHighestId) {
+  Ensemble ensemble = three(disk(1, entries(1, 1, 3)), disk(1, entries(1, 1, 3)), disk(1, entries(1, 1, 3)));
+  EXPECT_EQ(ensemble[3].role(), Role::kLeading);
+  EXPECT_TRUE(ensemble[1].serving());
+}
+
+TEST(Discovery, NewEpochIsOnePastTheHighestAcceptedEpoch) {
+  DurableState ahead = disk(1, entries(1, 1, 3));
+  ahead.accepted_epoch = 6;  // accepted from a leader that never established
+  Ensemble ensemble = three(disk(1, entries(1, 1, 4)), ahead, disk(1, entries(1, 1, 3)));
+  ensemble.tick(10);  // the first leader chose too low an epoch for node 2: elected again
+  for (NodeId id : {1, 2, 3}) {
+    EXPECT_TRUE(ensemble[id].serving());
+    EXPECT_EQ(ensemble[id].epoch(), 7u);
+  }
+}
+
+TEST(Sync, DiffWhenTheLeaderHasTheFollowersLastZxid) {
+  Ensemble ensemble = three(disk(1, entries(1, 1, 5)), disk(1, entries(1, 1, 3)), disk(1, entries(1, 1, 5)));
+  const Message* diff = ensemble.first(MessageType::kDiff, 2);
+  ASSERT_NE(diff, nullptr);
+  EXPECT_EQ(diff->zxid, make_zxid(1, 3));
+  EXPECT_EQ(ensemble[2].last_logged_zxid(), make_zxid(1, 5));
+}
+
+TEST(Sync, TruncWhenTheFollowerIsAheadInTheSameEpoch) {
+  auto leader_log = entries(1, 1, 3);
+  auto epoch2 = entries(2, 1, 1);
+  leader_log.insert(leader_log.end(), epoch2.begin(), epoch2.end());
+  Ensemble ensemble = three(disk(1, entries(1, 1, 6)), disk(2, leader_log), disk(2, leader_log));
+  const Message* trunc = ensemble.first(MessageType::kTrunc, 1);
+  ASSERT_NE(trunc, nullptr);
+  EXPECT_EQ(trunc->zxid, make_zxid(1, 3));
+  EXPECT_EQ(ensemble[1].last_logged_zxid(), make_zxid(2, 1));
+}
+
+TEST(Sync, SnapWhenTheFollowerIsBehindTheWindow) {
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3};
+  ensemble.add(1, disk(1, entries(1, 1, 2)));
+  ensemble.add(2, disk(1, entries(1, 1, 9)), /*diff_window=*/3);
+  ensemble.add(3, disk(1, entries(1, 1, 9)), /*diff_window=*/3);
+  ensemble.run();
+  const Message* snap = ensemble.first(MessageType::kSnap, 1);
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->zxid, make_zxid(1, 9)) << "the leader's applied point";
+}
+
+TEST(Broadcast, CommitNeedsAVoterQuorumOfAcks) {
+  Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
+  ensemble.blocked = {{1, 3}, {2, 3}};  // the followers' ACKs never arrive
+  ASSERT_TRUE(ensemble[3].submit(1, std::make_shared<std::string>("a")));
+  ensemble.run();
+  EXPECT_TRUE(ensemble.applied[3].empty());
+  ensemble.blocked.clear();
+  ASSERT_TRUE(ensemble[3].submit(2, std::make_shared<std::string>("b")));
+  ensemble.run();
+  ASSERT_EQ(ensemble.applied[3].size(), 2u);
+  EXPECT_EQ(ensemble.applied[1].size(), 2u);
+}
+
+TEST(Broadcast, ObserverNeverCounts) {
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3};
+  ensemble.observers = {4};
+  for (NodeId id : {1, 2, 3, 4}) ensemble.add(id, disk(1, {}));
+  ensemble.run();
+  for (int tick = 0; tick < 20 && ensemble[4].role() == Role::kLooking; ++tick) {
+    ensemble[4].tick();  // it resends its vote; the voters, settled by now, answer
+    ensemble.run();
+  }
+  ASSERT_EQ(ensemble[4].role(), Role::kObserving);
+  ASSERT_TRUE(ensemble[4].serving());
+  ensemble.blocked = {{1, 3}, {2, 3}};
+  ASSERT_TRUE(ensemble[4].submit(9, std::make_shared<std::string>("from observer")));
+  ensemble.run();
+  EXPECT_TRUE(ensemble.applied[3].empty()) << "the observer's copy is not an ACK";
+  ensemble.stopped = {1, 2};
+  for (int tick = 0; tick < 60; ++tick) ensemble[3].tick();
+  ensemble.run();
+  EXPECT_EQ(ensemble[3].role(), Role::kLooking) << "an observer is no quorum";
+}
+
+TEST(Broadcast, ForwardedWriteAndSyncComeBackToTheLearner) {
+  Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
+  ASSERT_TRUE(ensemble[1].submit(5, std::make_shared<std::string>("a")));
+  ASSERT_TRUE(ensemble[1].sync(6));
+  ensemble.run();
+  ASSERT_EQ(ensemble.applied[1].size(), 1u);
+  EXPECT_EQ(ensemble.applied[1][0].origin, 1u);
+  EXPECT_EQ(ensemble.applied[1][0].token, 5u);
+  EXPECT_EQ(ensemble.synced[1], std::vector<uint64_t>{6});
+}
+
+TEST(Broadcast, LearnerLosingItsLeaderReportsForwardedWritesLost) {
+  Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
+  ensemble.blocked = {{1, 3}};
+  ASSERT_TRUE(ensemble[1].submit(5, std::make_shared<std::string>("a")));
+  ensemble.run();
+  ensemble[1].peer_down(3);
+  EXPECT_EQ(ensemble[1].ready().lost, std::vector<uint64_t>{5});
+  EXPECT_EQ(ensemble[1].role(), Role::kLooking);
+}
+
+}  // namespace
+}  // namespace quorumfs::consensus
