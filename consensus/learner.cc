@@ -14,6 +14,13 @@ void Replica::State::become_learner() {
   sync = {};
   sync_handed_over = false;
   leader_heard_tick = now;
+  send_follower_info();
+}
+
+// Resent until LEADERINFO comes: the first one can reach the leader while it is still waiting
+// out its election, and a LOOKING replica drops it (ZooKeeper's learner retries its connect).
+void Replica::State::send_follower_info() {
+  follower_info_tick = now;
   send(Message{.type = MessageType::kFollowerInfo, .to = leader, .epoch = hard.accepted_epoch,
                .flag = observer});
 }
@@ -186,6 +193,9 @@ void Replica::State::check_sync_waits() {
 
 void Replica::State::learner_tick() {
   maybe_ack_newleader();
+  if (phase == LearnerPhase::kDiscovery && now - follower_info_tick >= static_cast<uint64_t>(config.election_resend_ticks)) {
+    send_follower_info();
+  }
   int limit = phase >= LearnerPhase::kSynced ? config.sync_limit_ticks : config.init_limit_ticks;
   if (now - leader_heard_tick >= static_cast<uint64_t>(limit)) go_looking();
 }

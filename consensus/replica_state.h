@@ -119,6 +119,7 @@ struct Replica::State {
   void ack_durable();
   void check_sync_waits();
   void learner_tick();
+  void send_follower_info();
 
   Config config;
   bool observer = false;
@@ -172,6 +173,7 @@ struct Replica::State {
   bool sync_handed_over = false;  // the Ready carrying the sync's truncate/snapshot was taken
   Zxid last_ack = 0;
   uint64_t leader_heard_tick = 0;
+  uint64_t follower_info_tick = 0;  // the last FOLLOWERINFO sent
   std::set<uint64_t> forwarded;          // kRequest tokens not applied yet
   std::set<uint64_t> sync_requests;      // kSync tokens without a reply yet
   std::map<uint64_t, Zxid> sync_waits;   // token -> apply through this zxid, then synced

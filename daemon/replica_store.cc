@@ -66,6 +66,7 @@ bool ReplicaStore::load_tree(std::string* error) {
   tree_ = snapshots_->load_latest(error);
   if (!tree_) return false;
   tree_->set_data_bytes_max(options_.tree_data_bytes_max);
+  snapshot_zxid_ = tree_->last_applied_zxid();
   TxnLogOptions log_options;
   log_options.dir = options_.log_dir;
   log_options.sync = options_.sync;
@@ -113,6 +114,7 @@ consensus::DurableState ReplicaStore::durable_state() const {
   state.accepted_epoch = accepted_epoch_;
   state.current_epoch = current_epoch_;
   state.last_logged_zxid = std::max(log_->last_zxid(), tree_->last_applied_zxid());
+  state.snapshot_zxid = snapshot_zxid_;
   state.recent = recent_;
   return state;
 }

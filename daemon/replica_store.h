@@ -71,7 +71,8 @@ class ReplicaStore {
   std::unique_ptr<SnapshotStore> snapshots_;
   std::unique_ptr<DataTree> tree_;
   std::unique_ptr<TxnLog> log_;
-  std::vector<consensus::Entry> recent_;  // filled by recovery, handed to the core once
+  Zxid snapshot_zxid_ = 0;                // the newest snapshot's (0: none)
+  std::vector<consensus::Entry> recent_;  // the log after that snapshot  // filled by recovery, handed to the core once
   uint64_t replayed_ = 0;
   uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
   std::function<void(Zxid)> on_durable_;

@@ -516,6 +516,10 @@ void Filesystem::answer_echo_open(fuse_req_t req, uint64_t inode, fuse_file_info
   fi->fh = reinterpret_cast<uint64_t>(file.get());
   fi->direct_io = true;
   fi->keep_cache = false;
+  // No FLUSH at the echo's close (FOPEN_NOFLUSH): if the daemon is killed while the echo thread
+  // holds this descriptor, the exiting process closes it and would wait forever for a FLUSH
+  // answer that only this dead process could give (seen with kill -9 under load).
+  fi->noflush = true;
   int result = created ? fuse_reply_create(req, created, fi) : fuse_reply_open(req, fi);
   if (result == 0) file.release();
 }

@@ -44,6 +44,7 @@ void to_proto(const consensus::Message& message, proto::ConsensusMessage* out) {
     entry->set_token(message.entry.token);
   }
   if (message.snapshot) out->set_snapshot(*message.snapshot);
+  out->set_snapshot_zxid(message.snapshot_zxid);
 }
 
 std::optional<consensus::Message> from_proto(proto::ConsensusMessage* proto, std::string* error) {
@@ -74,6 +75,7 @@ std::optional<consensus::Message> from_proto(proto::ConsensusMessage* proto, std
     message.entry.token = entry->token();
   }
   if (proto->has_snapshot()) message.snapshot = adopt(proto->release_snapshot());
+  message.snapshot_zxid = proto->snapshot_zxid();
   return message;
 }
 

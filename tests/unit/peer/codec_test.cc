@@ -22,6 +22,7 @@ consensus::Message every_field_set() {
   message.entry.origin = 2;
   message.entry.token = 0xffffffffffffffffull;
   message.snapshot = std::make_shared<const std::string>(std::string(1000, '\xff'));
+  message.snapshot_zxid = make_zxid(4, 0xfffffff0u);
   return message;
 }
 
@@ -42,6 +43,7 @@ TEST(Codec, RoundTrip_KeepsEveryField) {
   const consensus::Message got = round_trip(sent);
   EXPECT_EQ(got.type, sent.type);
   EXPECT_EQ(got.from, sent.from);
+  EXPECT_EQ(got.snapshot_zxid, sent.snapshot_zxid);
   EXPECT_EQ(got.to, sent.to);
   EXPECT_EQ(got.state, sent.state);
   EXPECT_EQ(got.leader, sent.leader);
