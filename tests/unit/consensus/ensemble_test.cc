@@ -34,6 +34,7 @@ struct Ensemble {
   std::map<NodeId, std::unique_ptr<Replica>> replicas;
   std::set<NodeId> stopped;
   std::set<std::pair<NodeId, NodeId>> blocked;
+  std::set<std::pair<NodeId, MessageType>> drop_once;  // the next such message from that sender
   std::vector<Message> sent;  // every message, in order
   std::map<NodeId, std::vector<Entry>> applied;
   std::map<NodeId, std::vector<uint64_t>> synced;
@@ -73,6 +74,7 @@ struct Ensemble {
       sent.push_back(message);
       if (message.type == MessageType::kSnap) message.snapshot = std::make_shared<std::string>();
       if (stopped.count(message.to) || blocked.count({message.from, message.to})) continue;
+      if (drop_once.erase({message.from, message.type}) > 0) continue;
       replicas[message.to]->step(message);
     }
     return true;
@@ -125,6 +127,22 @@ TEST(Discovery, NewEpochIsOnePastTheHighestAcceptedEpoch) {
     EXPECT_TRUE(ensemble[id].serving());
     EXPECT_EQ(ensemble[id].epoch(), 7u);
   }
+}
+
+TEST(Discovery, ALostFollowerInfoIsResentBeforeTheInitLimit) {
+  // The first FOLLOWERINFO can reach the leader while it still waits out its election and is
+  // dropped there; the learner must not sit out the whole initLimit.
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3};
+  for (NodeId id : {1, 2, 3}) ensemble.add(id, disk(1, entries(1, 1, 3)));
+  ensemble.drop_once = {{1, MessageType::kFollowerInfo}};
+  ensemble.run();
+  ASSERT_EQ(ensemble[3].role(), Role::kLeading);
+  EXPECT_FALSE(ensemble[1].serving());
+  ensemble.tick(Config{}.election_resend_ticks + 1);
+  EXPECT_TRUE(ensemble[1].serving());
+  EXPECT_EQ(ensemble[1].leader(), 3u);
+  EXPECT_EQ(ensemble[1].epoch(), 2u);
 }
 
 TEST(Sync, DiffWhenTheLeaderHasTheFollowersLastZxid) {
