@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <random>
 #include <stdexcept>
 #include <utility>
 
@@ -18,6 +20,10 @@ int64_t wall_clock_ns() {
 Pipeline::Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::NodeId my_id,
                    std::chrono::milliseconds write_wait)
     : store_(store), replica_(replica), my_id_(my_id), write_wait_(write_wait) {
+  // A learner that restarts can be sent its earlier run's forwarded writes (origin = my id): their
+  // tokens must not name this run's writes. 62 random bits make a collision practically impossible.
+  std::random_device random;
+  next_token_ = ((static_cast<uint64_t>(random()) << 32) | random()) >> 2;
   store_.set_on_durable([this](Zxid zxid) {
     replica_.persisted(zxid);
     drain();
@@ -35,10 +41,11 @@ void Pipeline::submit(proto::Txn txn, Done done) {
   drain();
 }
 
-void Pipeline::sync(std::function<void()> done) {
+void Pipeline::sync(std::function<void(Code)> done) {
   const uint64_t token = next_token_++;
-  syncs_.emplace(token, std::move(done));
-  if (!replica_.sync(token)) waiting_syncs_.push_back({token, Clock::now() + write_wait_});
+  const auto deadline = Clock::now() + write_wait_;
+  syncs_.emplace(token, Sync{std::move(done), deadline});
+  if (!replica_.sync(token)) waiting_syncs_.push_back({token, deadline});
   drain();
 }
 
@@ -80,13 +87,9 @@ void Pipeline::expire_waiting() {
     if (it != pending_.end()) fail(it->first, Code::kNotApplied);
   }
   while (!waiting_syncs_.empty() && waiting_syncs_.front().deadline <= now) {
-    auto it = syncs_.find(waiting_syncs_.front().token);
+    const uint64_t token = waiting_syncs_.front().token;
     waiting_syncs_.pop_front();
-    if (it == syncs_.end()) continue;
-    auto done = std::move(it->second);
-    syncs_.erase(it);
-    spdlog::warn("sync: no leader within {} ms; answered without it", write_wait_.count());
-    done();
+    finish_sync(token, Code::kNotApplied);
   }
 }
 
@@ -104,23 +107,15 @@ void Pipeline::drain() {
 // The order replica.h prescribes: durable state first, messages after what they depend on.
 void Pipeline::handle(consensus::Ready& ready) {
   if (ready.hard_state) store_.persist_hard_state(*ready.hard_state);
-  if (ready.truncate_after) {
+  if (ready.truncate_after || ready.install_snapshot) {
     if (before_reload_) before_reload_();
-    store_.truncate_after(*ready.truncate_after);
-  }
-  if (ready.install_snapshot) {
-    if (before_reload_) before_reload_();
-    store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
+    if (ready.truncate_after) store_.truncate_after(*ready.truncate_after);
+    if (ready.install_snapshot) store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
+    if (after_reload_) after_reload_();
   }
   store_.append(ready.to_persist);
   for (const auto& entry : ready.to_apply) apply(entry);
-  for (uint64_t token : ready.synced) {
-    auto it = syncs_.find(token);
-    if (it == syncs_.end()) continue;
-    auto done = std::move(it->second);
-    syncs_.erase(it);
-    done();
-  }
+  for (uint64_t token : ready.synced) finish_sync(token, Code::kOk);
   std::shared_ptr<const std::string> snapshot;  // one encoding for every SNAP of this Ready
   for (auto& message : ready.messages) {
     if (message.type == consensus::MessageType::kSnap && !message.snapshot) {
@@ -129,16 +124,46 @@ void Pipeline::handle(consensus::Ready& ready) {
     }
     if (send_) send_(message);
   }
-  for (uint64_t token : ready.lost) fail(token, Code::kOutcomeUnknown);
-  // The leader would not take them (not serving): they wait again, first in line, in their order,
-  // until their deadline.
-  for (auto it = ready.refused.rbegin(); it != ready.refused.rend(); ++it) {
-    if (pending_.count(*it) != 0) waiting_.push_front(*it);
+  for (uint64_t token : ready.lost) {
+    fail(token, Code::kOutcomeUnknown);
+    finish_sync(token, Code::kOutcomeUnknown);
   }
+  for (uint64_t token : ready.refused) wait_again(token);
+}
+
+// The leader would not take it (not serving): it waits again for a leader until its deadline, in
+// token order (a writer's order) among the writes still waiting.
+void Pipeline::wait_again(uint64_t token) {
+  if (pending_.count(token) != 0) {
+    waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), token), token);
+    return;
+  }
+  auto it = syncs_.find(token);
+  if (it == syncs_.end()) return;
+  WaitingSync waiting{token, it->second.deadline};
+  waiting_syncs_.insert(std::upper_bound(waiting_syncs_.begin(), waiting_syncs_.end(), waiting,
+                                         [](const WaitingSync& a, const WaitingSync& b) { return a.token < b.token; }),
+                        waiting);
+}
+
+void Pipeline::finish_sync(uint64_t token, Code code) {
+  auto it = syncs_.find(token);
+  if (it == syncs_.end()) return;
+  auto done = std::move(it->second.done);
+  syncs_.erase(it);
+  if (code != Code::kOk) spdlog::warn("sync: {}", code == Code::kNotApplied ? "no leader within the write wait" : "the leader was lost");
+  done(code);
+}
+
+// Ours: submitted in this run under this token (an entry of an earlier run of this replica can
+// carry the same origin; its bytes tell it apart).
+bool Pipeline::is_own(const consensus::Entry& entry, const Pending& pending) const {
+  return entry.payload == pending.payload || (entry.payload && *entry.payload == *pending.payload);
 }
 
 void Pipeline::apply(const consensus::Entry& entry) {
   auto it = entry.origin == my_id_ ? pending_.find(entry.token) : pending_.end();
+  if (it != pending_.end() && !is_own(entry, it->second)) it = pending_.end();
   const bool own = it != pending_.end();
   ApplyResult result;
   if (own) {

@@ -39,13 +39,15 @@ class Pipeline {
            std::chrono::milliseconds write_wait);
 
   void submit(proto::Txn txn, Done done);
-  // done() once every write committed before the call is applied here (or after write_wait
-  // without a leader).
-  void sync(std::function<void()> done);
+  // done(kOk) once every write committed before the call is applied here; kNotApplied after
+  // write_wait without a leader, kOutcomeUnknown if the leader was lost meanwhile.
+  void sync(std::function<void(Code)> done);
   void set_on_applied(Applied on_applied) { on_applied_ = std::move(on_applied); }
   void set_send(Send send) { send_ = std::move(send); }
   // Runs before the tree is rebuilt from disk (TRUNC, SNAP): a background snapshot must finish.
   void set_before_reload(std::function<void()> before_reload) { before_reload_ = std::move(before_reload); }
+  // Runs after it was rebuilt (the mount drops its caches).
+  void set_after_reload(std::function<void()> after_reload) { after_reload_ = std::move(after_reload); }
 
   // Inputs from the network and the clock; each drains what the replica has ready.
   void step(const consensus::Message& message);
@@ -69,9 +71,16 @@ class Pipeline {
     uint64_t token;
     Clock::time_point deadline;
   };
+  struct Sync {
+    std::function<void(Code)> done;
+    Clock::time_point deadline;
+  };
   void handle(consensus::Ready& ready);
   void apply(const consensus::Entry& entry);
   void fail(uint64_t token, Code code);
+  void finish_sync(uint64_t token, Code code);
+  void wait_again(uint64_t token);
+  bool is_own(const consensus::Entry& entry, const Pending& pending) const;
   void send_waiting();
   void expire_waiting();
 
@@ -82,10 +91,11 @@ class Pipeline {
   Applied on_applied_;
   Send send_;
   std::function<void()> before_reload_;
-  uint64_t next_token_ = 1;
+  std::function<void()> after_reload_;
+  uint64_t next_token_;  // starts at random: a token of an earlier run must never match (restart)
   std::unordered_map<uint64_t, Pending> pending_;  // by token: sent, or waiting for a leader
   std::deque<uint64_t> waiting_;                    // tokens not yet taken by the replica, in order
-  std::unordered_map<uint64_t, std::function<void()>> syncs_;
+  std::unordered_map<uint64_t, Sync> syncs_;
   std::deque<WaitingSync> waiting_syncs_;
   bool draining_ = false;
   uint64_t applied_count_ = 0;

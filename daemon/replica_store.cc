@@ -171,7 +171,16 @@ void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
   }
   std::unique_ptr<DataTree> tree = snapshots_->install(zxid, bytes, &error);
   if (!tree) throw std::runtime_error("snapshot from the leader refused: " + error);
-  reload_or_throw("after installing a snapshot");
+  // The snapshot is durable: what the log still holds (at or below its zxid) may be of another
+  // history, and would be replayed if this snapshot were ever lost. It goes.
+  if (!TxnLog::truncate_after(log_options, 0, &error)) {
+    throw std::runtime_error("cannot drop the log under a snapshot at " + std::to_string(zxid) + ": " + error);
+  }
+  tree_ = std::move(tree);
+  tree_->set_data_bytes_max(options_.tree_data_bytes_max);
+  snapshot_zxid_ = zxid;
+  recent_.clear();
+  if (!open_log(&error)) throw std::runtime_error("cannot reopen the log after a snapshot: " + error);
   spdlog::info("snapshot {:#x} from the leader installed: {} nodes", zxid, tree_->node_count());
 }
 

@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <csignal>
+#include <utility>
 
 #include "daemon/peer/transport.h"
 
@@ -20,12 +21,19 @@ int ticks_of(std::chrono::milliseconds duration) {
 Server::Server(ServerOptions options)
     : options_(std::move(options)), stop_signals_(io_, SIGINT, SIGTERM), child_signals_(io_, SIGCHLD) {
   if (options_.log_dir.empty()) options_.log_dir = options_.data_dir + "/log";
-  // ZooKeeper's session id layout: server id in the top byte, then the start time, then a
-  // counter, so ids stay unique across restarts and hosts.
+}
+
+// ZooKeeper's session id layout: server id in the top byte, then the start time, then a counter,
+// so ids stay unique across restarts and hosts; and above every id of this server the tree still
+// holds, in case the clock went back.
+void Server::start_session_ids() {
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   next_session_id_ = ((static_cast<uint64_t>(now_ms) << 24) >> 8) | (options_.server_id << 56);
+  for (uint64_t session_id : store_->tree().sessions()) {
+    if (session_id >> 56 == options_.server_id) next_session_id_ = std::max(next_session_id_, session_id + 1);
+  }
   first_session_id_ = next_session_id_;
 }
 
@@ -64,6 +72,7 @@ int Server::run() {
     return 1;
   }
   txns_since_snapshot_ = store_->replayed_count();
+  start_session_ids();
   try {
     replica_ = std::make_unique<consensus::Replica>(core_config(), store_->durable_state());
   } catch (const std::exception& refused) {
@@ -73,6 +82,9 @@ int Server::run() {
   pipeline_ = std::make_unique<Pipeline>(*store_, *replica_, options_.server_id, options_.write_wait);
   pipeline_->set_on_applied([this](const ApplyResult& result, bool own) { after_apply(result, own); });
   pipeline_->set_before_reload([this] { finish_snapshot_child(true); });
+  pipeline_->set_after_reload([this] {
+    if (filesystem_) filesystem_->on_tree_replaced();
+  });
   if (!start_peers(&error)) {
     spdlog::error("cannot start: {}", error);
     return 1;
@@ -89,7 +101,7 @@ int Server::run() {
     spdlog::info("mounted {} (data {}, last zxid {:#x}, {} nodes)", options_.mount.mountpoint, options_.data_dir,
                  store_->tree().last_applied_zxid(), store_->tree().node_count());
   }
-  if (replica_->serving()) close_own_sessions(true, nullptr);  // else once it serves (on_tick)
+  close_own_sessions(true, nullptr);
   stop_signals_.async_wait([this](const boost::system::error_code& failed, int signal) {
     if (!failed) {
       spdlog::info("signal {}: stopping", signal);
@@ -150,7 +162,7 @@ void Server::on_tick() {
   if (ticks_ % 10 != 0) return;  // every 100 ms
   if (role_ == consensus::Role::kLeading) expire_silent_hosts();
   if (role_ == consensus::Role::kFollowing || role_ == consensus::Role::kObserving) send_keepalive();
-  if (!own_sessions_closed_ && replica_->serving()) close_own_sessions(true, nullptr);
+  if (replica_->serving()) retry_closes();
 }
 
 void Server::on_role(consensus::Role role) {
@@ -182,7 +194,7 @@ void Server::expire_silent_hosts() {
   if (expired.empty()) return;
   spdlog::info("expiring {} session(s) of silent host(s) after {} ms", expired.size(), options_.session_timeout.count());
   for (uint64_t session_id : expired) closing_sessions_.insert(session_id);
-  close_sessions(std::move(expired), nullptr);
+  close_sessions(std::move(expired), false, nullptr);
 }
 
 void Server::send_keepalive() {
@@ -227,6 +239,7 @@ void Server::unmount_and_finish() {
 
 void Server::shutdown_storage() {
   if (!store_) return;
+  finish_snapshot_child(true);  // a snapshot finishing after this run must not outlive a later cut
   store_->log().flush();
   if (pipeline_) {
     spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)", pipeline_->applied_count(),
@@ -234,9 +247,9 @@ void Server::shutdown_storage() {
   }
 }
 
-// Submits one closeSession txn per session; then() once all are answered. Their deletes did not
-// come through a syscall on this mount, so the mount is told to echo them.
-void Server::close_sessions(std::vector<uint64_t> session_ids, std::function<void()> then) {
+// One closeSession txn per session; then() once all are answered. Their deletes did not come
+// through a syscall on this mount, so the mount is told to echo them.
+void Server::close_sessions(std::vector<uint64_t> session_ids, bool retry, std::function<void()> then) {
   if (session_ids.empty()) {
     if (then) then();
     return;
@@ -245,14 +258,34 @@ void Server::close_sessions(std::vector<uint64_t> session_ids, std::function<voi
   auto remaining = std::make_shared<size_t>(session_ids.size());
   auto finished = std::make_shared<std::function<void()>>(std::move(then));
   for (uint64_t session_id : session_ids) {
-    proto::Txn txn;
-    txn.add_ops()->mutable_close_session()->set_session_id(session_id);
-    pipeline_->submit(std::move(txn), [this, session_id, remaining, finished](const ApplyResult& result) {
+    submit_close(session_id, retry, [this, session_id, remaining, finished](const ApplyResult& result) {
       closing_sessions_.erase(session_id);
       if (filesystem_) filesystem_->on_foreign_change(result);
       if (--*remaining == 0 && *finished) (*finished)();
     });
   }
+}
+
+void Server::close_session(uint64_t session_id, Done done) { submit_close(session_id, !stopping_, std::move(done)); }
+
+// With retry, a close that found no leader (or lost it) waits for the next one: an ephemeral
+// whose descriptor is gone must go (contract §4). Without (a host stopping without a quorum), the
+// leader expires the sessions once this host falls silent.
+void Server::submit_close(uint64_t session_id, bool retry, Done done) {
+  proto::Txn txn;
+  txn.add_ops()->mutable_close_session()->set_session_id(session_id);
+  pipeline_->submit(std::move(txn), [this, session_id, retry, done = std::move(done)](const ApplyResult& result) mutable {
+    const bool unapplied = result.code == Code::kNotApplied || result.code == Code::kOutcomeUnknown;
+    if (unapplied && retry && !stopping_) {
+      closes_to_retry_.emplace_back(session_id, std::move(done));
+      return;
+    }
+    if (done) done(result);
+  });
+}
+
+void Server::retry_closes() {
+  for (auto& [session_id, done] : std::exchange(closes_to_retry_, {})) submit_close(session_id, true, std::move(done));
 }
 
 // Closes the sessions this server id owns (its top byte; ZooKeeper's layout). At start-up, those
@@ -264,8 +297,7 @@ void Server::close_own_sessions(bool earlier_runs_only, std::function<void()> th
     if (earlier_runs_only && session_id >= first_session_id_) continue;
     own.push_back(session_id);
   }
-  if (earlier_runs_only) own_sessions_closed_ = replica_->serving();  // else retried once it serves
-  close_sessions(std::move(own), std::move(then));
+  close_sessions(std::move(own), earlier_runs_only, std::move(then));
 }
 
 void Server::submit(proto::Txn txn, Done done) {
@@ -280,7 +312,7 @@ void Server::submit(proto::Txn txn, Done done) {
 
 uint64_t Server::new_session_id() { return next_session_id_++; }
 
-void Server::sync(std::function<void()> done) { pipeline_->sync(std::move(done)); }
+void Server::sync(std::function<void(Code)> done) { pipeline_->sync(std::move(done)); }
 
 void Server::after_apply(const ApplyResult& result, bool own) {
   // Changes this mount did not make through a syscall raise their events by echo (contract §5).

@@ -69,7 +69,8 @@ class Server : public fusefs::Backend {
   const DataTree& tree() const override { return store_->tree(); }
   void submit(proto::Txn txn, Done done) override;
   uint64_t new_session_id() override;
-  void sync(std::function<void()> done) override;
+  void sync(std::function<void(Code)> done) override;
+  void close_session(uint64_t session_id, Done done) override;
 
  private:
   consensus::Config core_config() const;
@@ -79,7 +80,10 @@ class Server : public fusefs::Backend {
   void on_role(consensus::Role role);
   void expire_silent_hosts();
   void send_keepalive();
-  void close_sessions(std::vector<uint64_t> session_ids, std::function<void()> then);
+  void close_sessions(std::vector<uint64_t> session_ids, bool retry, std::function<void()> then);
+  void submit_close(uint64_t session_id, bool retry, Done done);
+  void retry_closes();
+  void start_session_ids();
   void close_own_sessions(bool earlier_runs_only, std::function<void()> then);
   void unmount_and_finish();
   void after_apply(const ApplyResult& result, bool own);
@@ -104,7 +108,8 @@ class Server : public fusefs::Backend {
   uint64_t txns_since_snapshot_ = 0;
   pid_t snapshot_child_ = -1;
   bool stopping_ = false;
-  bool own_sessions_closed_ = false;
+  // closeSessions that found no leader, submitted again once there is one.
+  std::vector<std::pair<uint64_t, Done>> closes_to_retry_;
   consensus::Role role_ = consensus::Role::kLooking;
   uint64_t ticks_ = 0;
   // Leader: when each host was last heard from; sessions whose close is under way.

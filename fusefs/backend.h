@@ -23,8 +23,14 @@ class Backend {
   virtual void submit(proto::Txn txn, Done done) = 0;
   // A new session id, unique across the ensemble and across restarts (ZooKeeper's layout).
   virtual uint64_t new_session_id() = 0;
-  // ZooKeeper's sync(): done runs once every write committed before the call is applied here.
-  virtual void sync(std::function<void()> done) = 0;
+  // ZooKeeper's sync(): done(kOk) once every write committed before the call is applied here;
+  // kNotApplied when no leader could be reached within the write wait, kOutcomeUnknown when the
+  // leader was lost meanwhile.
+  virtual void sync(std::function<void(Code)> done) = 0;
+  // Ends a session: its ephemerals are deleted everywhere. Unlike submit(), it does not give up:
+  // it is retried until it is applied (a closeSession is idempotent), so an ephemeral whose
+  // descriptor is gone never outlives a leader change. done (may be empty) gets the result.
+  virtual void close_session(uint64_t session_id, Done done) = 0;
 };
 
 }  // namespace quorumfs::fusefs

@@ -623,6 +623,8 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   backend_.submit(std::move(txn), [this, req, info, session_id, requested, caller, with_file = fi != nullptr](
                                   const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
+      // A create lost with its leader may still commit; its session is nobody's: close it then.
+      if (result.code == Code::kOutcomeUnknown && session_id != 0) backend_.close_session(session_id, {});
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
@@ -914,7 +916,7 @@ void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   commit(*open_file(fi), [this, req](int error) {
     if (error != 0) return (void)fuse_reply_err(req, error);
-    backend_.sync([req] { fuse_reply_err(req, 0); });
+    backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); });
   });
 }
 
@@ -1021,13 +1023,27 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void Filesystem::close_session(uint64_t session_id) {
   closing_sessions_.insert(session_id);
-  proto::Txn txn;
-  add_op(txn)->mutable_close_session()->set_session_id(session_id);
-  backend_.submit(std::move(txn), [this, session_id](const ApplyResult& result) {
+  backend_.close_session(session_id, [this, session_id](const ApplyResult& result) {
     closing_sessions_.erase(session_id);
     // The kernel did not see these deletes: the echo makes it see them (and raise their events).
     for (const Change& change : result.changes) announce({&change});
   });
+}
+
+void Filesystem::on_tree_replaced() {
+  if (!notifier_) return;
+  paged_inodes_.clear();
+  std::vector<const Node*> pending{&backend_.tree().root()};
+  while (!pending.empty()) {
+    const Node* node = pending.back();
+    pending.pop_back();
+    notifier_->invalidate_inode(node->inode(), !node->is_directory());
+    if (!node->is_directory()) continue;
+    node->for_each_child("", [&](const Node& child) {
+      pending.push_back(&child);
+      return true;
+    });
+  }
 }
 
 void Filesystem::on_foreign_change(const ApplyResult& result) {

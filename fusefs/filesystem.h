@@ -34,6 +34,7 @@
 
 #include "fusefs/backend.h"
 #include "fusefs/echo.h"
+#include "fusefs/errors.h"
 #include "fusefs/notifier.h"
 
 namespace quorumfs::fusefs {
@@ -63,6 +64,10 @@ class Filesystem {
   // session expiry), right after it was applied, in zxid order: its caches go, then the echo
   // raises the inotify events a local change would have raised (contract §5; echo.h).
   void on_foreign_change(const ApplyResult& result);
+  // The replica rebuilt its tree from disk (Zab's TRUNC or SNAP): drops every cached attribute
+  // and page. Raises no events for what changed; names of nodes that are gone stay cached until
+  // the entry timeout (docs/mount.md).
+  void on_tree_replaced();
 
   // Handlers (public for the C trampolines in filesystem.cc).
   struct OpenFile;
@@ -71,7 +76,7 @@ class Filesystem {
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void sync(fuse_req_t req) {
-    backend_.sync([req] { fuse_reply_err(req, 0); });
+    backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); });
   }
   void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
   void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);

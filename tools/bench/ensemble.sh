@@ -173,6 +173,7 @@ for ((round = 1; round <= rounds; round++)); do
   killed=$(now)
   kill -KILL "$holder"
   wait "$watcher" || true
+  wait "$holder" 2>/dev/null || true
   ephemeral_ms+=("$(ms_between "$killed" "$(cat "$work/eph-seen")")")
   echo "ephemeral round $round: gone on member 3 after ${ephemeral_ms[-1]} ms"
 done
@@ -183,10 +184,12 @@ other=$(leader)
 stop_member "$behind" TERM
 mkdir -p "$work/$other/mnt/catchup"
 fill_started=$(now)
+fillers=()
 for ((w = 0; w < 8; w++)); do
   (for ((i = w; i < catchup_txns; i += 8)); do printf x >"$work/$other/mnt/catchup/f-$i"; done) &
+  fillers+=($!)
 done
-wait
+wait "${fillers[@]}"
 echo "catch-up fill: $catchup_txns creates through member $other in $(ms_between "$fill_started" "$(now)") ms"
 printf done >"$work/$other/mnt/catchup-last"
 started=$(now)

@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <optional>
 
 namespace quorumfs {
 namespace {
@@ -143,12 +144,28 @@ TEST_F(PipelineTest, Sync_OnTheEnsembleOfOne_AnswersAfterEarlierWrites) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::vector<std::string> order;
   pipeline_->submit(create("/a"), [&](const ApplyResult&) { order.push_back("write"); });
-  pipeline_->sync([&] {
-    order.push_back("sync");
+  pipeline_->sync([&](Code code) {
+    order.push_back(code == Code::kOk ? "sync" : "failed sync");
     io.stop();
   });
   io.run_for(std::chrono::seconds(10));
   EXPECT_EQ(order, (std::vector<std::string>{"write", "sync"}));
+}
+
+TEST_F(PipelineTest, Sync_NoLeader_FailsAsNotAppliedAfterTheWriteWait) {
+  consensus::Config config;
+  config.my_id = 1;
+  config.voters = {1, 2, 3};
+  ASSERT_NO_FATAL_FAILURE(start(config, std::chrono::milliseconds(100)));
+  std::optional<Code> code;
+  pipeline_->sync([&](Code result) { code = result; });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!code && std::chrono::steady_clock::now() < deadline) {
+    io.run_for(std::chrono::milliseconds(10));
+    pipeline_->tick();
+  }
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, Code::kNotApplied) << "fsync must not claim a sync it could not make";
 }
 
 }  // namespace

@@ -45,7 +45,14 @@ class TreeBackend : public Backend {
     boost::asio::post(io_, [result, done = std::move(done)] { done(result); });
   }
   uint64_t new_session_id() override { return next_session_id_++; }
-  void sync(std::function<void()> done) override { boost::asio::post(io_, std::move(done)); }
+  void sync(std::function<void(Code)> done) override {
+    boost::asio::post(io_, [done = std::move(done)] { done(Code::kOk); });
+  }
+  void close_session(uint64_t session_id, Done done) override {
+    proto::Txn txn;
+    txn.add_ops()->mutable_close_session()->set_session_id(session_id);
+    submit(std::move(txn), std::move(done));
+  }
 
   ApplyResult apply(proto::Txn txn) {
     if (txn.time_ns() == 0) {
