@@ -54,12 +54,13 @@ void Replica::State::on_leader_message(const Message& message) {
 void Replica::State::on_follower_info(const Message& message) {
   bool known = is_voter(message.from) || config.observers.count(message.from) != 0;
   if (!known || message.from == config.my_id) return;
-  if (auto it = learners.find(message.from); it != learners.end() && it->second.accepted_epoch == message.epoch) {
-    // A resent FOLLOWERINFO: answer it again, but keep the learner's progress. (A learner that
-    // restarted comes back through peer_down, or is dropped for silence first.)
-    if (it->second.phase == Phase::kInfo && new_epoch != 0) {
-      send(Message{.type = MessageType::kLeaderInfo, .to = message.from, .epoch = new_epoch});
-    }
+  auto known_learner = learners.find(message.from);
+  if (known_learner != learners.end() && known_learner->second.phase == Phase::kInfo &&
+      known_learner->second.accepted_epoch == message.epoch) {
+    // A resent FOLLOWERINFO that crossed my LEADERINFO (connections are FIFO, so it comes before
+    // the learner's ACKEPOCH): answer again, nothing else changes. Past kInfo, a FOLLOWERINFO
+    // is a learner starting over, and resets it below.
+    if (new_epoch != 0) send(Message{.type = MessageType::kLeaderInfo, .to = message.from, .epoch = new_epoch});
     return;
   }
   LearnerHandler& handler = learners[message.from] = LearnerHandler{};

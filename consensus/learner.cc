@@ -26,6 +26,17 @@ void Replica::State::send_follower_info() {
 }
 
 void Replica::State::on_learner_message(const Message& message) {
+  // Only what a leader sends shows it leads: two replicas that each think the other leads
+  // exchange FOLLOWERINFOs, and those must not keep either from timing out.
+  switch (message.type) {
+    case MessageType::kFollowerInfo:
+    case MessageType::kAckEpoch:
+    case MessageType::kAck:
+    case MessageType::kRequest:
+    case MessageType::kSync:
+      return;
+    default: break;
+  }
   leader_heard_tick = now;
   switch (message.type) {
     case MessageType::kLeaderInfo: on_leader_info(message); break;

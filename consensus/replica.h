@@ -128,7 +128,7 @@ struct Config {
   std::set<NodeId> observers;
   // Times in ticks (the daemon ticks every tick interval; ZooKeeper's tickTime is several ticks).
   int election_finalize_ticks = 2;  // FLE finalizeWait: wait for better votes after a quorum
-  int election_resend_ticks = 10;   // resend the vote when nothing arrives
+  int election_resend_ticks = 3;    // resend the vote when nothing arrives (then backing off)
   int init_limit_ticks = 100;       // discovery + sync must finish within this
   int sync_limit_ticks = 50;        // a learner silent this long is dropped / leader presumed lost
   int ping_ticks = 5;               // leader pings learners this often

@@ -69,4 +69,11 @@ else
 fi
 expect_eq "persistent nodes of b stay" "from b" "$(synced_content c dir-from-b/f)"
 
+# --- a member without a mount (a dedicated server host) still votes
+start_unmounted_member b || fail "b did not rejoin without a mount"
+if is_mounted "$B"; then fail "--no-mount mounted anyway"; else pass "--no-mount leaves no mount"; fi
+stop_node c || true
+put "$A/with-unmounted-b" yes && pass "a and the unmounted b are a quorum" || fail "no quorum of a and the unmounted b"
+stop_node b || fail "the unmounted member did not stop cleanly"
+
 finish

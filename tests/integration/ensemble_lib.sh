@@ -66,6 +66,21 @@ start_members() {
   done
 }
 
+# start_unmounted_member NAME: runs member NAME with --no-mount; returns once its log says it
+# follows a leader (<= 20 s).
+start_unmounted_member() {
+  local name=$1 daemon_log
+  daemon_log=$(log_of "$name")
+  mkdir -p "$(data_of "$name")"
+  echo "===== start $(date +%T.%N) $QUORUMFS_BIN --config $TEST_TMP/$name.cfg --no-mount" >>"$daemon_log"
+  local from_line
+  from_line=$(($(wc -l <"$daemon_log") + 1))
+  "$QUORUMFS_BIN" --config "$TEST_TMP/$name.cfg" --no-mount >>"$daemon_log" 2>&1 &
+  NODE_PID[$name]=$!
+  track_pid "$!"
+  wait_for 20 bash -c "tail -n +$from_line '$daemon_log' | grep -q 'now following'"
+}
+
 # wait_writable NAME TIMEOUT_S: a write through NAME's mount commits (there is a leader).
 wait_writable() {
   local name=$1 timeout_s=$2

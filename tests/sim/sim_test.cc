@@ -20,4 +20,14 @@ TEST_P(Seeds, InvariantsHoldAndReplicasConverge) {
 INSTANTIATE_TEST_SUITE_P(Shard, Seeds, testing::Range(0, 10));
 
 }  // namespace
+
+// Seeds that once failed beyond the first thousand, kept as regressions.
+TEST(Seeds, Regressions) {
+  // 19626: two replicas each following the other kept each other from timing out with resent
+  // FOLLOWERINFOs (only a leader's messages may show a leader is alive).
+  for (uint64_t seed : {19626}) {
+    EXPECT_EQ(run_seed(seed, false), "") << "replay: zab_sim --seed " << seed << " --verbose";
+  }
+}
+
 }  // namespace quorumfs::sim
