@@ -26,7 +26,8 @@ ReplicaStore::ReplicaStore(boost::asio::io_context& io, StoreOptions options)
 }
 
 ReplicaStore::~ReplicaStore() {
-  log_.reset();  // syncs what is queued
+  lifetime_.reset();  // reports still on their way to the loop find this store gone
+  log_.reset();       // syncs what is queued
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -100,10 +101,12 @@ bool ReplicaStore::open_log(std::string* error) {
   log_ = TxnLog::open(log_options, error);
   if (!log_) return false;
   const uint64_t generation = ++log_generation_;
-  // The writer thread reports durability; hop to the loop thread, which owns everything here.
-  log_->set_on_durable([this, generation](Zxid zxid) {
-    boost::asio::post(io_, [this, generation, zxid] {
-      if (generation == log_generation_ && on_durable_) on_durable_(zxid);
+  // The writer thread reports durability; hop to the loop thread, which owns everything here
+  // (unless this store is gone by then).
+  std::weak_ptr<const int> alive = lifetime_;
+  log_->set_on_durable([this, alive, generation](Zxid zxid) {
+    boost::asio::post(io_, [this, alive, generation, zxid] {
+      if (!alive.expired() && generation == log_generation_ && on_durable_) on_durable_(zxid);
     });
   });
   return true;

@@ -76,6 +76,7 @@ class ReplicaStore {
   uint64_t replayed_ = 0;
   uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
   std::function<void(Zxid)> on_durable_;
+  std::shared_ptr<const int> lifetime_ = std::make_shared<const int>(0);  // expires with this store
 };
 
 }  // namespace quorumfs

@@ -1,0 +1,166 @@
+// Three pipelines, each over its own ReplicaStore, wired to each other in one io_context: the
+// errno contract of a write taken by a follower (contract §8) and what a restarted follower does
+// with its earlier run's writes.
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "daemon/pipeline.h"
+
+namespace quorumfs {
+namespace {
+
+using consensus::NodeId;
+
+proto::Txn create(const std::string& path) {
+  proto::Txn txn;
+  auto* op = txn.add_ops()->mutable_create();
+  op->set_path(path);
+  op->mutable_meta()->set_uid(0);
+  op->mutable_meta()->set_gid(0);
+  op->mutable_meta()->set_mode(0644);
+  return txn;
+}
+
+class PipelineEnsembleTest : public ::testing::Test {
+ protected:
+  struct Member {
+    std::unique_ptr<ReplicaStore> store;
+    std::unique_ptr<consensus::Replica> replica;
+    std::unique_ptr<Pipeline> pipeline;
+  };
+
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("pipeline_ensemble_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    for (NodeId id : {1, 2, 3}) start(id);
+  }
+  void TearDown() override {
+    members_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start(NodeId id) {
+    Member& member = members_[id];
+    member = Member{};
+    StoreOptions options;
+    options.data_dir = (dir_ / std::to_string(id)).string();
+    member.store = std::make_unique<ReplicaStore>(io_, options);
+    std::string error;
+    ASSERT_TRUE(member.store->recover(&error)) << error;
+    consensus::Config config;
+    config.my_id = id;
+    config.voters = {1, 2, 3};
+    member.replica = std::make_unique<consensus::Replica>(config, member.store->durable_state());
+    member.pipeline = std::make_unique<Pipeline>(*member.store, *member.replica, id, std::chrono::seconds(5));
+    // Delivery goes through the loop, as the transport's does; a cut link or a stopped member drops.
+    member.pipeline->set_send([this](const consensus::Message& message) {
+      if (cut_.count(message.from) || cut_.count(message.to)) return;
+      boost::asio::post(io_, [this, message] {
+        auto it = members_.find(message.to);
+        if (it != members_.end() && it->second.pipeline && !cut_.count(message.to)) it->second.pipeline->step(message);
+      });
+    });
+  }
+
+  // Runs the loop, ticking every member, until done() or 10 s.
+  bool run_until(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io_.run_for(std::chrono::milliseconds(2));
+      for (auto& [id, member] : members_) {
+        if (member.pipeline && !cut_.count(id)) member.pipeline->tick();
+      }
+    }
+    return done();
+  }
+  NodeId leader() const {
+    for (const auto& [id, member] : members_) {
+      if (member.replica && member.replica->role() == consensus::Role::kLeading && member.replica->serving()) return id;
+    }
+    return 0;
+  }
+  bool all_serving() const {
+    for (const auto& [id, member] : members_) {
+      if (!member.replica->serving()) return false;
+    }
+    return true;
+  }
+  NodeId a_follower() const { return leader() == 1 ? 2 : 1; }
+
+  std::filesystem::path dir_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> keep_running_ =
+      boost::asio::make_work_guard(io_);
+  std::map<NodeId, Member> members_;
+  std::set<NodeId> cut_;  // members whose messages are dropped both ways
+};
+
+TEST_F(PipelineEnsembleTest, FollowerWrite_CommittedEverywhereAndAnsweredOnce) {
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId follower = a_follower();
+  std::vector<Code> answers;
+  members_[follower].pipeline->submit(create("/from-follower"), [&](const ApplyResult& result) { answers.push_back(result.code); });
+  ASSERT_TRUE(run_until([&] {
+    for (auto& [id, member] : members_) {
+      if (member.store->tree().find("/from-follower") == nullptr) return false;
+    }
+    return !answers.empty();
+  }));
+  EXPECT_EQ(answers, std::vector<Code>{Code::kOk});
+}
+
+TEST_F(PipelineEnsembleTest, LeaderLostAfterItTookTheWrite_OutcomeUnknown) {
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId old_leader = leader();
+  const NodeId follower = a_follower();
+  std::optional<Code> answer;
+  // The leader takes the write, but none of what it sends gets out: then it is gone.
+  members_[follower].pipeline->submit(create("/in-flight"), [&](const ApplyResult& result) { answer = result.code; });
+  io_.poll();  // the request is delivered
+  cut_.insert(old_leader);
+  for (auto& [id, member] : members_) {
+    if (id != old_leader) member.pipeline->peer_down(old_leader);
+  }
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(*answer, Code::kOutcomeUnknown) << "ETIMEDOUT: the leader may have logged it";
+}
+
+TEST_F(PipelineEnsembleTest, NoLeaderYet_WriteWaitsForOneAndCommits) {
+  std::optional<Code> answer;
+  members_[1].pipeline->submit(create("/early"), [&](const ApplyResult& result) { answer = result.code; });
+  EXPECT_FALSE(answer.has_value()) << "held, not refused, while an election runs";
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(*answer, Code::kOk);
+}
+
+TEST_F(PipelineEnsembleTest, RestartedFollower_RejoinsAndItsNewWriteGetsItsOwnResult) {
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId follower = a_follower();
+  members_[follower].pipeline->submit(create("/first-run"), [](const ApplyResult&) {});
+  ASSERT_TRUE(run_until([&] { return members_[follower].store->tree().find("/first-run") != nullptr; }));
+  cut_.insert(follower);
+  for (auto& [id, member] : members_) {
+    if (id != follower) member.pipeline->peer_down(follower);
+  }
+  members_[follower] = Member{};
+  ASSERT_NO_FATAL_FAILURE(start(follower));
+  cut_.erase(follower);
+  std::optional<ApplyResult> answer;
+  members_[follower].pipeline->submit(create("/second-run"), [&](const ApplyResult& result) { answer = result; });
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(answer->code, Code::kOk);
+  ASSERT_EQ(answer->ops.size(), 1u);
+  EXPECT_EQ(answer->ops[0].path, "/second-run") << "answered with its own txn, not the earlier run's";
+}
+
+}  // namespace
+}  // namespace quorumfs
