@@ -141,7 +141,7 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
   if (entries.empty()) return;
   std::vector<LogEntry> records;
   records.reserve(entries.size());
-  for (const auto& entry : entries) records.push_back({entry.zxid, *entry.payload});
+  for (const auto& entry : entries) records.emplace_back(entry.zxid, entry.payload);
   log_->append(std::move(records));
 }
 

@@ -560,8 +560,8 @@ void TxnLog::append(std::vector<LogEntry> entries) {
     for (const LogEntry& entry : entries) {
       // A log out of order could not be replayed; the caller's bug must not reach the disk.
       if (entry.zxid <= last_zxid_) die("append of zxid " + hex(entry.zxid) + " after " + hex(last_zxid_));
-      if (entry.payload.size() > log_format::kPayloadBytesMax) {
-        die("append of zxid " + hex(entry.zxid) + ": payload of " + std::to_string(entry.payload.size()) +
+      if (entry.payload->size() > log_format::kPayloadBytesMax) {
+        die("append of zxid " + hex(entry.zxid) + ": payload of " + std::to_string(entry.payload->size()) +
             " bytes above the maximum");
       }
       last_zxid_ = entry.zxid;
@@ -641,7 +641,7 @@ Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
       if (active_fd_ < 0 || (roll && active_records_ > 0)) start_segment(entry.zxid);
       if (buffer_.size() >= log_format::kBatchBytesTarget) write_buffer();
       if (buffer_.empty()) log_format::append_batch_marker(0, &buffer_);  // its length comes at the write
-      log_format::append_record(entry.zxid, entry.payload, &buffer_);
+      log_format::append_record(entry.zxid, *entry.payload, &buffer_);
       ++active_records_;
       ++buffered_records_;
       buffered_last_zxid_ = entry.zxid;

@@ -24,9 +24,14 @@
 
 namespace quorumfs {
 
+// A record to append. The payload is shared, not copied: the consensus core and the log writer
+// hold the same bytes.
 struct LogEntry {
+  LogEntry(Zxid zxid_, std::shared_ptr<const std::string> payload_) : zxid(zxid_), payload(std::move(payload_)) {}
+  LogEntry(Zxid zxid_, std::string payload_)
+      : zxid(zxid_), payload(std::make_shared<const std::string>(std::move(payload_))) {}
   Zxid zxid = 0;
-  std::string payload;  // a serialized proto::Txn
+  std::shared_ptr<const std::string> payload;  // a serialized proto::Txn
 };
 
 struct TxnLogOptions {
