@@ -59,6 +59,7 @@ void Pipeline::tick() {
   replica_.tick();
   send_waiting();
   expire_waiting();
+  if (++ticks_ % 10 == 0) expire_sent();
   drain();
 }
 
@@ -71,10 +72,25 @@ void Pipeline::peer_down(consensus::NodeId peer) {
 void Pipeline::send_waiting() {
   while (!waiting_.empty()) {
     auto it = pending_.find(waiting_.front());
-    if (it != pending_.end() && !replica_.submit(it->first, it->second.payload)) break;
+    if (it != pending_.end()) {
+      if (!replica_.submit(it->first, it->second.payload)) break;
+      it->second.sent = true;
+      it->second.deadline = Clock::now() + write_wait_;
+    }
     waiting_.pop_front();
   }
   while (!waiting_syncs_.empty() && replica_.sync(waiting_syncs_.front().token)) waiting_syncs_.pop_front();
+}
+
+// A write a leader took but did not commit within write_wait (a quorum that went slow without
+// losing its leader): its outcome is unknown; if it commits later, it is applied as foreign.
+void Pipeline::expire_sent() {
+  const auto now = Clock::now();
+  std::vector<uint64_t> expired;
+  for (const auto& [token, pending] : pending_) {
+    if (pending.sent && pending.deadline <= now) expired.push_back(token);
+  }
+  for (uint64_t token : expired) fail(token, Code::kOutcomeUnknown);
 }
 
 // No leader took them within write_wait: certainly not applied (contract §8).
@@ -134,7 +150,8 @@ void Pipeline::handle(consensus::Ready& ready) {
 // The leader would not take it (not serving): it waits again for a leader until its deadline, in
 // token order (a writer's order) among the writes still waiting.
 void Pipeline::wait_again(uint64_t token) {
-  if (pending_.count(token) != 0) {
+  if (auto it = pending_.find(token); it != pending_.end()) {
+    it->second.sent = false;
     waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), token), token);
     return;
   }

@@ -65,7 +65,8 @@ class Pipeline {
     proto::Txn txn;
     Done done;
     std::shared_ptr<const std::string> payload;
-    Clock::time_point deadline;
+    Clock::time_point deadline;  // waiting: for a leader to take it; sent: for its commit
+    bool sent = false;
   };
   struct WaitingSync {
     uint64_t token;
@@ -83,6 +84,7 @@ class Pipeline {
   bool is_own(const consensus::Entry& entry, const Pending& pending) const;
   void send_waiting();
   void expire_waiting();
+  void expire_sent();
 
   ReplicaStore& store_;
   consensus::Replica& replica_;
@@ -99,6 +101,7 @@ class Pipeline {
   std::deque<WaitingSync> waiting_syncs_;
   bool draining_ = false;
   uint64_t applied_count_ = 0;
+  uint64_t ticks_ = 0;
 };
 
 }  // namespace quorumfs

@@ -48,7 +48,7 @@ class PipelineEnsembleTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void start(NodeId id) {
+  void start(NodeId id, std::chrono::milliseconds write_wait = std::chrono::seconds(5), int sync_limit_ticks = 50) {
     Member& member = members_[id];
     member = Member{};
     StoreOptions options;
@@ -59,11 +59,12 @@ class PipelineEnsembleTest : public ::testing::Test {
     consensus::Config config;
     config.my_id = id;
     config.voters = {1, 2, 3};
+    config.sync_limit_ticks = sync_limit_ticks;
     member.replica = std::make_unique<consensus::Replica>(config, member.store->durable_state());
-    member.pipeline = std::make_unique<Pipeline>(*member.store, *member.replica, id, std::chrono::seconds(5));
+    member.pipeline = std::make_unique<Pipeline>(*member.store, *member.replica, id, write_wait);
     // Delivery goes through the loop, as the transport's does; a cut link or a stopped member drops.
     member.pipeline->set_send([this](const consensus::Message& message) {
-      if (cut_.count(message.from) || cut_.count(message.to)) return;
+      if (cut_.count(message.from) || cut_.count(message.to) || blocked_.count({message.from, message.to})) return;
       boost::asio::post(io_, [this, message] {
         auto it = members_.find(message.to);
         if (it != members_.end() && it->second.pipeline && !cut_.count(message.to)) it->second.pipeline->step(message);
@@ -102,6 +103,7 @@ class PipelineEnsembleTest : public ::testing::Test {
       boost::asio::make_work_guard(io_);
   std::map<NodeId, Member> members_;
   std::set<NodeId> cut_;  // members whose messages are dropped both ways
+  std::set<std::pair<NodeId, NodeId>> blocked_;  // (from, to) links that drop
 };
 
 TEST_F(PipelineEnsembleTest, FollowerWrite_CommittedEverywhereAndAnsweredOnce) {
@@ -132,6 +134,25 @@ TEST_F(PipelineEnsembleTest, LeaderLostAfterItTookTheWrite_OutcomeUnknown) {
   }
   ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
   EXPECT_EQ(*answer, Code::kOutcomeUnknown) << "ETIMEDOUT: the leader may have logged it";
+}
+
+TEST_F(PipelineEnsembleTest, TakenButNotCommittedWithinTheWriteWait_OutcomeUnknown) {
+  members_.clear();
+  // A long syncLimit (1000 ticks, >= 2 s here): the leader keeps its role meanwhile.
+  for (NodeId id : {1, 2, 3}) ASSERT_NO_FATAL_FAILURE(start(id, std::chrono::milliseconds(100), 1000));
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId the_leader = leader();
+  // The followers' acks stop reaching the leader.
+  for (NodeId id : {1, 2, 3}) {
+    if (id != the_leader) blocked_.insert({id, the_leader});
+  }
+  std::optional<Code> answer;
+  const auto submitted = std::chrono::steady_clock::now();
+  members_[the_leader].pipeline->submit(create("/slow"), [&](const ApplyResult& result) { answer = result.code; });
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(*answer, Code::kOutcomeUnknown);
+  EXPECT_LT(std::chrono::steady_clock::now() - submitted, std::chrono::milliseconds(1000)) << "before the leader gave up";
+  EXPECT_EQ(leader(), the_leader);
 }
 
 TEST_F(PipelineEnsembleTest, NoLeaderYet_WriteWaitsForOneAndCommits) {
