@@ -56,28 +56,31 @@ bool ReplicaStore::recover(std::string* error) {
   accepted_epoch_ = *accepted;
   current_epoch_ = *current;
   snapshots_ = std::make_unique<SnapshotStore>(options_.data_dir);
-  if (!load_tree(error)) return false;
+  if (!open_log(error) || !load_tree(error)) return false;
   spdlog::info("recovered {} nodes at zxid {:#x} ({} txns replayed)", tree_->node_count(),
                tree_->last_applied_zxid(), replayed_);
-  return open_log(error);
+  return true;
 }
 
-// The newest snapshot, then every log record after it; the last records are kept for DIFFs.
+TxnLogOptions ReplicaStore::log_options() const {
+  TxnLogOptions log_options;
+  log_options.dir = options_.log_dir;
+  log_options.sync = options_.sync;
+  return log_options;
+}
+
+// The newest snapshot, then every record of the (just opened) log after it; the last records are
+// kept for DIFFs.
 bool ReplicaStore::load_tree(std::string* error) {
   tree_ = snapshots_->load_latest(error);
   if (!tree_) return false;
   tree_->set_data_bytes_max(options_.tree_data_bytes_max);
   snapshot_zxid_ = tree_->last_applied_zxid();
-  TxnLogOptions log_options;
-  log_options.dir = options_.log_dir;
-  log_options.sync = options_.sync;
-  std::unique_ptr<TxnLog> reader = TxnLog::open(log_options, error);
-  if (!reader) return false;
   std::deque<consensus::Entry> recent;
   replayed_ = 0;
   bool parsed = true;
   proto::Txn txn;
-  bool ok = reader->replay(tree_->last_applied_zxid(), [&](Zxid zxid, std::string_view payload) {
+  bool ok = log_->replay(tree_->last_applied_zxid(), [&](Zxid zxid, std::string_view payload) {
     if (!parsed) return;
     if (!txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
       parsed = false;
@@ -95,10 +98,7 @@ bool ReplicaStore::load_tree(std::string* error) {
 }
 
 bool ReplicaStore::open_log(std::string* error) {
-  TxnLogOptions log_options;
-  log_options.dir = options_.log_dir;
-  log_options.sync = options_.sync;
-  log_ = TxnLog::open(log_options, error);
+  log_ = TxnLog::open(log_options(), error);
   if (!log_) return false;
   const uint64_t generation = ++log_generation_;
   // The writer thread reports durability; hop to the loop thread, which owns everything here
@@ -149,11 +149,8 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
 // that might hold any of it go, and the tree is rebuilt from what is left (ZAB-NOTES §4, 1549).
 void ReplicaStore::truncate_after(Zxid zxid) {
   log_.reset();  // syncs and stops the writer; its late reports are dropped by generation
-  TxnLogOptions log_options;
-  log_options.dir = options_.log_dir;
-  log_options.sync = options_.sync;
   std::string error;
-  if (!TxnLog::truncate_after(log_options, zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
+  if (!TxnLog::truncate_after(log_options(), zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
     throw std::runtime_error("cannot cut the log after " + std::to_string(zxid) + ": " + error);
   }
   reload_or_throw("after cutting the log");
@@ -165,18 +162,15 @@ void ReplicaStore::truncate_after(Zxid zxid) {
 // and becomes the tree.
 void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
   log_.reset();
-  TxnLogOptions log_options;
-  log_options.dir = options_.log_dir;
-  log_options.sync = options_.sync;
   std::string error;
-  if (!TxnLog::truncate_after(log_options, zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
+  if (!TxnLog::truncate_after(log_options(), zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
     throw std::runtime_error("cannot cut the log for a snapshot at " + std::to_string(zxid) + ": " + error);
   }
   std::unique_ptr<DataTree> tree = snapshots_->install(zxid, bytes, &error);
   if (!tree) throw std::runtime_error("snapshot from the leader refused: " + error);
   // The snapshot is durable: what the log still holds (at or below its zxid) may be of another
   // history, and would be replayed if this snapshot were ever lost. It goes.
-  if (!TxnLog::truncate_after(log_options, 0, &error)) {
+  if (!TxnLog::truncate_after(log_options(), 0, &error)) {
     throw std::runtime_error("cannot drop the log under a snapshot at " + std::to_string(zxid) + ": " + error);
   }
   tree_ = std::move(tree);
@@ -189,7 +183,7 @@ void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
 
 void ReplicaStore::reload_or_throw(const char* what) {
   std::string error;
-  if (!load_tree(&error) || !open_log(&error)) {
+  if (!open_log(&error) || !load_tree(&error)) {
     throw std::runtime_error(std::string("cannot reload the tree ") + what + ": " + error);
   }
   recent_.clear();

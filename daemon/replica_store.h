@@ -59,6 +59,7 @@ class ReplicaStore {
 
  private:
   bool lock_data_dir(std::string* error);
+  TxnLogOptions log_options() const;
   bool open_log(std::string* error);
   bool load_tree(std::string* error);
   void reload_or_throw(const char* what);

@@ -12,21 +12,15 @@
 #include <set>
 
 #include "daemon/pipeline.h"
+#include "tests/unit/daemon/txns.h"
 
 namespace quorumfs {
 namespace {
 
+using testing::create_txn;
+
 using consensus::NodeId;
 
-proto::Txn create(const std::string& path) {
-  proto::Txn txn;
-  auto* op = txn.add_ops()->mutable_create();
-  op->set_path(path);
-  op->mutable_meta()->set_uid(0);
-  op->mutable_meta()->set_gid(0);
-  op->mutable_meta()->set_mode(0644);
-  return txn;
-}
 
 class PipelineEnsembleTest : public ::testing::Test {
  protected:
@@ -110,7 +104,7 @@ TEST_F(PipelineEnsembleTest, FollowerWrite_CommittedEverywhereAndAnsweredOnce) {
   ASSERT_TRUE(run_until([&] { return all_serving(); }));
   const NodeId follower = a_follower();
   std::vector<Code> answers;
-  members_[follower].pipeline->submit(create("/from-follower"), [&](const ApplyResult& result) { answers.push_back(result.code); });
+  members_[follower].pipeline->submit(create_txn("/from-follower"), [&](const ApplyResult& result) { answers.push_back(result.code); });
   ASSERT_TRUE(run_until([&] {
     for (auto& [id, member] : members_) {
       if (member.store->tree().find("/from-follower") == nullptr) return false;
@@ -126,7 +120,7 @@ TEST_F(PipelineEnsembleTest, LeaderLostAfterItTookTheWrite_OutcomeUnknown) {
   const NodeId follower = a_follower();
   std::optional<Code> answer;
   // The leader takes the write, but none of what it sends gets out: then it is gone.
-  members_[follower].pipeline->submit(create("/in-flight"), [&](const ApplyResult& result) { answer = result.code; });
+  members_[follower].pipeline->submit(create_txn("/in-flight"), [&](const ApplyResult& result) { answer = result.code; });
   io_.poll();  // the request is delivered
   cut_.insert(old_leader);
   for (auto& [id, member] : members_) {
@@ -148,7 +142,7 @@ TEST_F(PipelineEnsembleTest, TakenButNotCommittedWithinTheWriteWait_OutcomeUnkno
   }
   std::optional<Code> answer;
   const auto submitted = std::chrono::steady_clock::now();
-  members_[the_leader].pipeline->submit(create("/slow"), [&](const ApplyResult& result) { answer = result.code; });
+  members_[the_leader].pipeline->submit(create_txn("/slow"), [&](const ApplyResult& result) { answer = result.code; });
   ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
   EXPECT_EQ(*answer, Code::kOutcomeUnknown);
   EXPECT_LT(std::chrono::steady_clock::now() - submitted, std::chrono::milliseconds(1000)) << "before the leader gave up";
@@ -157,7 +151,7 @@ TEST_F(PipelineEnsembleTest, TakenButNotCommittedWithinTheWriteWait_OutcomeUnkno
 
 TEST_F(PipelineEnsembleTest, NoLeaderYet_WriteWaitsForOneAndCommits) {
   std::optional<Code> answer;
-  members_[1].pipeline->submit(create("/early"), [&](const ApplyResult& result) { answer = result.code; });
+  members_[1].pipeline->submit(create_txn("/early"), [&](const ApplyResult& result) { answer = result.code; });
   EXPECT_FALSE(answer.has_value()) << "held, not refused, while an election runs";
   ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
   EXPECT_EQ(*answer, Code::kOk);
@@ -166,7 +160,7 @@ TEST_F(PipelineEnsembleTest, NoLeaderYet_WriteWaitsForOneAndCommits) {
 TEST_F(PipelineEnsembleTest, RestartedFollower_RejoinsAndItsNewWriteGetsItsOwnResult) {
   ASSERT_TRUE(run_until([&] { return all_serving(); }));
   const NodeId follower = a_follower();
-  members_[follower].pipeline->submit(create("/first-run"), [](const ApplyResult&) {});
+  members_[follower].pipeline->submit(create_txn("/first-run"), [](const ApplyResult&) {});
   ASSERT_TRUE(run_until([&] { return members_[follower].store->tree().find("/first-run") != nullptr; }));
   cut_.insert(follower);
   for (auto& [id, member] : members_) {
@@ -176,7 +170,7 @@ TEST_F(PipelineEnsembleTest, RestartedFollower_RejoinsAndItsNewWriteGetsItsOwnRe
   ASSERT_NO_FATAL_FAILURE(start(follower));
   cut_.erase(follower);
   std::optional<ApplyResult> answer;
-  members_[follower].pipeline->submit(create("/second-run"), [&](const ApplyResult& result) { answer = result; });
+  members_[follower].pipeline->submit(create_txn("/second-run"), [&](const ApplyResult& result) { answer = result; });
   ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
   EXPECT_EQ(answer->code, Code::kOk);
   ASSERT_EQ(answer->ops.size(), 1u);

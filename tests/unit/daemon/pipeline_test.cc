@@ -2,6 +2,7 @@
 // durable, in order; a learner with no leader holds writes for the write wait and then fails them
 // as "not applied".
 #include "daemon/pipeline.h"
+#include "tests/unit/daemon/txns.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,8 @@
 
 namespace quorumfs {
 namespace {
+
+using testing::create_txn;
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -27,16 +30,6 @@ class PipelineTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  static proto::Txn create(const std::string& path) {
-    proto::Txn txn;
-    auto* op = txn.add_ops()->mutable_create();
-    op->set_path(path);
-    op->set_data("data of " + path);
-    op->mutable_meta()->set_uid(0);
-    op->mutable_meta()->set_gid(0);
-    op->mutable_meta()->set_mode(0644);
-    return txn;
-  }
 
   // A replica on a store in dir_, run by io (kept running for the log writer's posts).
   void start(consensus::Config config = {}, std::chrono::milliseconds write_wait = std::chrono::seconds(5)) {
@@ -78,7 +71,7 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
     applied.push_back(result.zxid);
   });
   for (const char* path : {"/a", "/b", "/a"}) {
-    pipeline_->submit(create(path), [&](const ApplyResult& result) {
+    pipeline_->submit(create_txn(path), [&](const ApplyResult& result) {
       answered.push_back(result.zxid);
       if (answered.size() == 3) io.stop();
     });
@@ -102,7 +95,7 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
 TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
   ASSERT_NO_FATAL_FAILURE(start());
   Code code = Code::kOk;
-  pipeline_->submit(create("/missing/child"), [&](const ApplyResult& result) {
+  pipeline_->submit(create_txn("/missing/child"), [&](const ApplyResult& result) {
     code = result.code;
     io.stop();
   });
@@ -121,7 +114,7 @@ TEST_F(PipelineTest, NoLeader_WriteWaitsThenFailsAsNotApplied) {
   Code code = Code::kOk;
   bool answered = false;
   const auto submitted = std::chrono::steady_clock::now();
-  pipeline_->submit(create("/x"), [&](const ApplyResult& result) {
+  pipeline_->submit(create_txn("/x"), [&](const ApplyResult& result) {
     code = result.code;
     answered = true;
   });
@@ -143,7 +136,7 @@ TEST_F(PipelineTest, NoLeader_WriteWaitsThenFailsAsNotApplied) {
 TEST_F(PipelineTest, Sync_OnTheEnsembleOfOne_AnswersAfterEarlierWrites) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::vector<std::string> order;
-  pipeline_->submit(create("/a"), [&](const ApplyResult&) { order.push_back("write"); });
+  pipeline_->submit(create_txn("/a"), [&](const ApplyResult&) { order.push_back("write"); });
   pipeline_->sync([&](Code code) {
     order.push_back(code == Code::kOk ? "sync" : "failed sync");
     io.stop();

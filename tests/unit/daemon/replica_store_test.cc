@@ -2,6 +2,7 @@
 // rebuilds the tree without the cut txns (also when a snapshot held them), SNAP replaces tree and
 // log, and both survive a restart.
 #include "daemon/replica_store.h"
+#include "tests/unit/daemon/txns.h"
 
 #include <gtest/gtest.h>
 
@@ -11,20 +12,12 @@
 namespace quorumfs {
 namespace {
 
-proto::Txn create(const std::string& path) {
-  proto::Txn txn;
-  auto* op = txn.add_ops()->mutable_create();
-  op->set_path(path);
-  op->set_data("data of " + path);
-  op->mutable_meta()->set_uid(0);
-  op->mutable_meta()->set_gid(0);
-  op->mutable_meta()->set_mode(0644);
-  return txn;
-}
+using testing::create_txn;
+
 
 consensus::Entry entry(Zxid zxid, const std::string& path) {
   auto payload = std::make_shared<std::string>();
-  create(path).SerializeToString(payload.get());
+  create_txn(path).SerializeToString(payload.get());
   return {zxid, payload};
 }
 
@@ -107,7 +100,7 @@ TEST_F(ReplicaStoreTest, TruncateAfter_RebuildsTheTreeWithoutTheCutTxnsEvenFromA
 TEST_F(ReplicaStoreTest, InstallSnapshot_ReplacesTreeAndLogDurably) {
   // The leader's tree: /l1 .. /l3 at (2, 3).
   DataTree leader;
-  for (int n = 1; n <= 3; ++n) leader.apply(make_zxid(2, n), create("/l" + std::to_string(n)));
+  for (int n = 1; n <= 3; ++n) leader.apply(make_zxid(2, n), create_txn("/l" + std::to_string(n)));
   std::string bytes;
   std::string error;
   ASSERT_TRUE(SnapshotStore::encode(leader, &bytes, &error)) << error;
