@@ -132,11 +132,8 @@ bool Server::start_peers(std::string* error) {
   callbacks.on_keepalive = [this](consensus::NodeId from, std::vector<uint64_t>) {
     last_heard_[from] = std::chrono::steady_clock::now();
   };
-  callbacks.on_up = [](consensus::NodeId peer) { spdlog::info("peer {} connected", peer); };
-  callbacks.on_down = [this](consensus::NodeId peer) {
-    spdlog::info("peer {} disconnected", peer);
-    pipeline_->peer_down(peer);
-  };
+  // (The transport logs connections and their loss.)
+  callbacks.on_down = [this](consensus::NodeId peer) { pipeline_->peer_down(peer); };
   peers_ = std::make_unique<peer::PeerTransport>(io_, std::move(transport_options), std::move(callbacks));
   pipeline_->set_send([this](const consensus::Message& message) {
     spdlog::trace("to {}: type {} epoch {} zxid {:#x}", message.to, static_cast<int>(message.type), message.epoch,
