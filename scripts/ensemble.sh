@@ -38,7 +38,7 @@ server.1=127.0.0.1:2881:3881
 server.2=127.0.0.1:2882:3882
 server.3=127.0.0.1:2883:3883
 CFG
-  "$build/quorumfs" --config "$data_root-$n/zoo.cfg" 2>>"/var/log/quorumfs-$n.log" &
+  "$build/quorumfs" --config "$data_root-$n/zoo.cfg" >>"/var/log/quorumfs-$n.log" 2>&1 &
   pids+=($!)
 done
 for n in 1 2 3; do
