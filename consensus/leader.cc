@@ -1,10 +1,10 @@
 // The leader: discovery (choose and persist the new epoch), synchronization (DIFF, TRUNC or SNAP,
 // then NEWLEADER), and broadcast (PROPOSAL, ACK, COMMIT/INFORM), ZAB-NOTES §3-5.
 #include <algorithm>
-#include <cassert>
 #include <stdexcept>
 #include <tuple>
 
+#include "consensus/check.h"
 #include "consensus/replica_state.h"
 
 namespace quorumfs::consensus {
@@ -254,7 +254,7 @@ std::optional<Zxid> Replica::State::trunc_point(Zxid peer_zxid) const {
 
 bool Replica::State::propose(std::shared_ptr<const std::string> payload, NodeId origin,
                              uint64_t token) {
-  assert(established);
+  QFS_CHECK(established, "only an established leader proposes");
   // ZOOKEEPER-1277: the counter would roll over into a zxid that is already taken.
   if (zxid_counter(next_zxid) == UINT32_MAX) {
     go_looking();

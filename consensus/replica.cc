@@ -1,10 +1,10 @@
 // Replica's inputs and the log every role shares: append, truncate, snapshot, delivery in order.
 #include <algorithm>
-#include <cassert>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "consensus/check.h"
 #include "consensus/replica_state.h"
 
 namespace quorumfs::consensus {
@@ -75,7 +75,7 @@ std::deque<Entry>::const_iterator Replica::State::after(Zxid zxid) const {
 }
 
 void Replica::State::append(Entry entry) {
-  assert(entry.zxid > logged);
+  QFS_CHECK(entry.zxid > logged, "log appends rise strictly");
   logged = entry.zxid;
   log.push_back(entry);
   out.to_persist.push_back(std::move(entry));
@@ -84,7 +84,7 @@ void Replica::State::append(Entry entry) {
 // The daemon cuts its log and reloads its tree from it: the tree then holds exactly the log
 // through zxid (like the tree at a restart).
 void Replica::State::truncate_log(Zxid zxid) {
-  assert(zxid <= logged);
+  QFS_CHECK(zxid <= logged, "a truncation point is within the log");
   log.erase(after(zxid), log.end());
   if (log.empty()) log_base = zxid;
   logged = applied = durable = zxid;

@@ -3,10 +3,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cassert>
 #include <cstdio>
 #include <new>
 
+#include "consensus/check.h"
 #include "consensus/log_format.h"  // zxid_hex: one spelling of zxids in file names
 
 namespace quorumfs::snapshot_format {
@@ -61,9 +61,9 @@ Encoder::Encoder(Zxid zxid, std::string* out) : hash_(new_hash()) {
 }
 
 void Encoder::add_record(std::string_view payload, std::string* out) {
-  assert(!finished_);
+  QFS_CHECK(!finished_, "no record after the snapshot trailer");
   // The length field doubles as the trailer marker, so a record can never claim it.
-  assert(payload.size() <= kRecordBytesMax);
+  QFS_CHECK(payload.size() <= kRecordBytesMax, "a snapshot record fits the format");
   const size_t start = out->size();
   put_le(payload.size(), 4, out);
   out->append(payload);
@@ -71,7 +71,7 @@ void Encoder::add_record(std::string_view payload, std::string* out) {
 }
 
 void Encoder::finish(std::string* out) {
-  assert(!finished_);
+  QFS_CHECK(!finished_, "no record after the snapshot trailer");
   finished_ = true;
   const uint64_t checksum = XXH64_digest(hash_.get());
   put_le(kTrailerMarker, 4, out);
@@ -88,7 +88,7 @@ void Encoder::hash_appended(const std::string& out, size_t start) {
 Decoder::Decoder() : hash_(new_hash()) {}
 
 void Decoder::feed(std::string_view bytes) {
-  assert(!input_ended_);
+  QFS_CHECK(!input_ended_, "no input after the end of the snapshot");
   // Drop what is parsed so the buffer holds at most one record plus one chunk.
   buffer_.erase(0, position_);
   buffer_file_offset_ += position_;

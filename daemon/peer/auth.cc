@@ -1,11 +1,11 @@
 #include "daemon/peer/auth.h"
 
-#include <cassert>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include "consensus/check.h"
 
 namespace quorumfs::peer {
 namespace {
@@ -27,7 +27,7 @@ std::optional<std::string> random_nonce() {
 
 std::string handshake_mac(std::string_view secret, HandshakeRole role, uint64_t own_id,
                           std::string_view dialer_nonce, std::string_view acceptor_nonce, uint32_t version) {
-  assert(dialer_nonce.size() == kNonceBytes && acceptor_nonce.size() == kNonceBytes);
+  QFS_CHECK(dialer_nonce.size() == kNonceBytes && acceptor_nonce.size() == kNonceBytes, "handshake nonces have their size");
   std::string input(kDomain);
   input.push_back(static_cast<char>(role));
   append_big_endian(own_id, 8, &input);
@@ -43,7 +43,7 @@ std::string handshake_mac(std::string_view secret, HandshakeRole role, uint64_t 
   const unsigned char* done =
       HMAC(EVP_sha256(), key, static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
            input.size(), mac, &mac_bytes);
-  assert(done != nullptr && mac_bytes == 32);
+  QFS_CHECK(done != nullptr && mac_bytes == 32, "HMAC-SHA256 gives 32 bytes");
   (void)done;
   return std::string(reinterpret_cast<const char*>(mac), mac_bytes);
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "consensus/check.h"
 #include "daemon/peer/auth.h"
 #include "daemon/peer/codec.h"
 
@@ -306,7 +307,7 @@ bool Connection::send(const proto::PeerFrame& frame) {
 
 void Connection::queue(const proto::PeerFrame& frame) {
   const bool appended = append_frame(frame, kHandshakeFrameBytesMax, &pending_);
-  assert(appended);  // handshake frames are small
+  QFS_CHECK(appended, "handshake frames fit the buffer");  // handshake frames are small
   (void)appended;
   flush();
 }

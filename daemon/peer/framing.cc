@@ -1,8 +1,9 @@
 #include "daemon/peer/framing.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
+
+#include "consensus/check.h"
 
 namespace quorumfs::peer {
 namespace {
@@ -53,7 +54,7 @@ std::span<char> FrameDecoder::writable() {
 }
 
 void FrameDecoder::commit(size_t bytes) {
-  assert(end_ + bytes <= buffer_.size());
+  QFS_CHECK(end_ + bytes <= buffer_.size(), "reads stay inside the frame buffer");
   end_ += bytes;
 }
 
@@ -68,7 +69,7 @@ FrameDecoder::Status FrameDecoder::next(std::string_view* frame) {
 }
 
 uint32_t FrameDecoder::announced_bytes() const {
-  assert(buffered() >= kFrameHeaderBytes);
+  QFS_CHECK(buffered() >= kFrameHeaderBytes, "a frame header is buffered before it is read");
   return load_u32_big_endian(buffer_.data() + begin_);
 }
 

@@ -1,7 +1,6 @@
 #include "daemon/peer/transport.h"
 
 #include <algorithm>
-#include <cassert>
 #include <set>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -9,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "consensus/check.h"
 #include "daemon/peer/codec.h"
 #include "daemon/peer/connection.h"
 
@@ -84,7 +84,7 @@ PeerTransport::Core::Core(boost::asio::io_context& io, PeerTransportOptions opti
 }
 
 bool PeerTransport::Core::start(std::string* error) {
-  assert(!started_ && !stopped_);
+  QFS_CHECK(!started_ && !stopped_, "a transport starts once");
   started_ = true;
   if (!listen(error)) return false;
   accept();
@@ -138,7 +138,7 @@ void PeerTransport::Core::accept() {
 
 void PeerTransport::Core::dial(NodeId id) {
   Peer& peer = peers_.at(id);
-  assert(!peer.live && !peer.dialing);
+  QFS_CHECK(!peer.live && !peer.dialing, "one dial per peer at a time");
   peer.dialing = Connection::dial(io_, settings_, shared_from_this(), id, peer.endpoint.host, peer.endpoint.port);
 }
 
@@ -220,7 +220,7 @@ void PeerTransport::Core::connection_up(const std::shared_ptr<Connection>& conne
   const NodeId id = connection->peer_id();
   Peer& peer = peers_.at(id);
   if (connection->dialer()) {
-    assert(peer.dialing == connection);
+    QFS_CHECK(peer.dialing == connection, "the dial that finished is the peer's");
     peer.dialing.reset();
     peer.redial_delay = options_.redial_delay_min;
   } else {
@@ -255,7 +255,7 @@ void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& c
   const NodeId id = connection->peer_id();
   Peer& peer = peers_.at(id);
   if (was_up) {
-    assert(peer.live == connection);
+    QFS_CHECK(peer.live == connection, "the connection that closed is the peer's");
     peer.live.reset();
     if (callbacks_.on_down) callbacks_.on_down(id);
     if (stopped_ || !we_dial(id)) return;
@@ -263,7 +263,7 @@ void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& c
     return schedule_redial(id, peer, peer.redial_delay);
   }
   // Our dial attempt failed: try again later, a little later each time.
-  assert(peer.dialing == connection);
+  QFS_CHECK(peer.dialing == connection, "the dial that finished is the peer's");
   peer.dialing.reset();
   schedule_redial(id, peer, peer.redial_delay);
   peer.redial_delay = std::min(peer.redial_delay * 2, options_.redial_delay_max);

@@ -1,6 +1,6 @@
 #include "daemon/tree/acl_cache.h"
 
-#include <cassert>
+#include "consensus/check.h"
 
 namespace quorumfs {
 
@@ -17,12 +17,12 @@ const InternedAcl* AclCache::acquire(const Acl& acl) {
 }
 
 void AclCache::acquire(const InternedAcl* acl) {
-  assert(acl->references > 0);
+  QFS_CHECK(acl->references > 0, "an interned ACL is referenced");
   acl->references++;
 }
 
 void AclCache::release(const InternedAcl* acl) {
-  assert(acl->references > 0);
+  QFS_CHECK(acl->references > 0, "an interned ACL is referenced");
   if (--acl->references > 0) return;
   std::string text = acl->text;  // erase destroys the entry that owns acl->text
   by_text_.erase(text);

@@ -1,10 +1,10 @@
 #include "daemon/tree/tree_state.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
 #include <new>
 
+#include "consensus/check.h"
 #include "daemon/tree/path.h"
 
 namespace quorumfs::tree_internal {
@@ -101,7 +101,7 @@ std::vector<uint64_t> TreeState::sessions() const {
 }
 
 Node* TreeState::make_node(std::string_view name) {
-  assert(name.size() <= kNameBytesMax);
+  QFS_CHECK(name.size() <= kNameBytesMax, "node names are validated before they reach the tree");
   void* memory = ::operator new(sizeof(Node) + name.size());
   Node* node = new (memory) Node();
   std::memcpy(static_cast<char*>(memory) + sizeof(Node), name.data(), name.size());
@@ -110,7 +110,7 @@ Node* TreeState::make_node(std::string_view name) {
 }
 
 void TreeState::destroy_node(Node* node) {
-  assert(!node->children_);
+  QFS_CHECK(!node->children_, "a destroyed node has no children");
   node->~Node();
   ::operator delete(node);
 }
@@ -119,10 +119,10 @@ void TreeState::attach(Node* node) {
   if (node->parent_) {
     if (!node->parent_->children_) node->parent_->children_ = new Node::ChildSet();
     bool inserted = node->parent_->children_->nodes.insert(node).second;
-    assert(inserted);
+    QFS_CHECK(inserted, "a child name is unique in its directory");
     (void)inserted;
   } else {
-    assert(!root_);
+    QFS_CHECK(!root_, "the tree has one root");
     root_ = node;
   }
   index_inode(node);
@@ -131,7 +131,7 @@ void TreeState::attach(Node* node) {
 }
 
 void TreeState::detach(Node* node) {
-  assert(node->parent_ && !node->children_);
+  QFS_CHECK(node->parent_ && !node->children_, "only a leaf below the root is detached");
   Node* parent = node->parent_;
   parent->children_->nodes.erase(node);
   if (parent->children_->nodes.empty()) {

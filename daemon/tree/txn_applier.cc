@@ -1,9 +1,9 @@
 #include "daemon/tree/txn_applier.h"
 
 #include <algorithm>
-#include <cassert>
 #include <tuple>
 
+#include "consensus/check.h"
 #include "daemon/tree/path.h"
 
 namespace quorumfs::tree_internal {
@@ -26,7 +26,7 @@ TxnApplier::TxnApplier(TreeState& state, Zxid zxid, const proto::Txn& txn)
       caller_(txn.caller()),
       next_inode_before_(state.next_inode) {}
 
-TxnApplier::~TxnApplier() { assert(finished_ || undo_log_.empty()); }
+TxnApplier::~TxnApplier() { QFS_CHECK(finished_ || undo_log_.empty(), "a txn is committed or rolled back"); }
 
 Code TxnApplier::apply(const proto::Op& op, OpResult* result) {
   switch (op.kind_case()) {
