@@ -106,6 +106,7 @@ void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& messag
     return;
   }
   handler.phase = Phase::kAckedEpoch;
+  handler.promised = message.flag;
   handler.current_epoch = message.epoch;
   handler.last_zxid = message.zxid;
   handler.snapshot_zxid = message.snapshot_zxid;
@@ -119,11 +120,16 @@ void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& messag
 // currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: ZAB-NOTES §1.4), and
 // only once my own history is: a crash must not leave the new epoch over a shorter log, which
 // would win the next election and lose txns (ZOOKEEPER-4643, on the leader's side).
+//
+// Only voters that accepted my epoch with this ACKEPOCH count. One that had accepted it before
+// may have promised it to another leader that chose the same epoch; counting it again could
+// give two leaders one epoch (ZooKeeper's Leader.waitForEpochAck does not count it either). It
+// is still synced once the epoch stands.
 void Replica::State::try_ack_epoch() {
   if (new_epoch == 0 || epoch_acked || durable < history_end) return;
   size_t voters_in = 1;
   for (const auto& [id, handler] : learners) {
-    voters_in += !handler.observer && handler.phase == Phase::kAckedEpoch ? 1 : 0;
+    voters_in += !handler.observer && handler.phase == Phase::kAckedEpoch && handler.promised ? 1 : 0;
   }
   if (voters_in < quorum) return;
   epoch_acked = true;

@@ -89,8 +89,9 @@ void Replica::State::on_sync_message(const Message& message) {
   switch (message.type) {
     case MessageType::kDiff: ok = message.zxid == logged; break;
     case MessageType::kTrunc:
-      // The disk has it, even if my window no longer does; a snapshot cannot be cut.
-      ok = message.zxid <= logged && message.zxid >= snapshot_zxid;
+      // The disk has it, even if my window no longer does; a snapshot cannot be cut, nor what
+      // I applied (committed, so in every leader's history).
+      ok = message.zxid <= logged && message.zxid >= std::max(snapshot_zxid, applied);
       sync.truncate_after = sync.last = message.zxid;
       break;
     case MessageType::kSnap:
@@ -114,6 +115,24 @@ void Replica::State::on_sync_message(const Message& message) {
   if (!ok) go_looking();  // a sync that does not fit my log: start over
 }
 
+// The end of the history my log shares with a sync that resends the leader's log after `base`:
+// the last of my records that the sync holds too, walking both from their first common zxid
+// while they agree (one leader per epoch, so a zxid names one txn; and logs that share a txn
+// share everything before it). At least `applied`: what I applied was committed, and every
+// leader's history holds it.
+Zxid Replica::State::shared_history_end(Zxid base, const std::vector<Entry>& entries) const {
+  Zxid shared = applied;
+  auto mine = after(base);
+  auto theirs = entries.begin();
+  if (mine == log.end()) return shared;
+  while (theirs != entries.end() && theirs->zxid < mine->zxid) ++theirs;
+  for (; mine != log.end() && theirs != entries.end(); ++mine, ++theirs) {
+    if (mine->zxid != theirs->zxid || !mine->payload || !theirs->payload || *mine->payload != *theirs->payload) break;
+    shared = std::max(shared, mine->zxid);
+  }
+  return shared;
+}
+
 // Within an epoch a log has no holes (ZOOKEEPER-4925); a new epoch starts at counter 1.
 bool Replica::State::follows_gaplessly(Zxid previous, Zxid zxid) const {
   if (zxid_epoch(zxid) == zxid_epoch(previous)) return zxid == previous + 1;
@@ -123,8 +142,22 @@ bool Replica::State::follows_gaplessly(Zxid previous, Zxid zxid) const {
 // NEWLEADER: hand the whole sync to the daemon (truncate or snapshot, then the txns, committed
 // or not: all were sent before NEWLEADER, and the leader counts its ACK as covering them,
 // ZOOKEEPER-3911). Only the COMMITted ones will be applied, and only after UPTODATE (4394).
+//
+// A SNAP is installed only when my log shares less of the leader's history than the snapshot
+// holds. Otherwise it becomes a cut after the shared part: a leader sends its snapshot at its
+// applied point, which can lie below its log's end, and dropping my log down to that point
+// would leave my currentEpoch over a history shorter than the one I had, missing txns committed
+// in an earlier epoch until the resent ones are durable. A crash in between would let me win an
+// election and cut those txns everywhere (docs/architecture.md, "Sync never shortens a history").
 void Replica::State::apply_sync() {
-  if (sync.truncate_after) {
+  if (sync.snapshot) {
+    Zxid shared = shared_history_end(sync.snapshot->zxid, sync.entries);
+    if (shared >= sync.snapshot->zxid) {
+      sync.snapshot.reset();
+      sync.truncate_after = shared;
+    }
+  }
+  if (sync.truncate_after && *sync.truncate_after < logged) {
     out.truncate_after = *sync.truncate_after;
     truncate_log(*sync.truncate_after);
   }
@@ -132,9 +165,13 @@ void Replica::State::apply_sync() {
     out.install_snapshot = *sync.snapshot;
     install_snapshot(*sync.snapshot);
   }
-  for (Entry& entry : sync.entries) {
-    if (entry.zxid > logged) append(std::move(entry));
+  auto first_new = std::find_if(sync.entries.begin(), sync.entries.end(),
+                                [this](const Entry& entry) { return entry.zxid > logged; });
+  if (first_new != sync.entries.end() && !follows_gaplessly(logged, first_new->zxid)) {
+    go_looking();  // the sync does not continue what I keep: start over
+    return;
   }
+  for (auto it = first_new; it != sync.entries.end(); ++it) append(std::move(*it));
   committed = std::max(committed, std::min(sync.committed, logged));
   sync_target = logged;
   sync = {};

@@ -129,15 +129,18 @@ const char* record_status_name(RecordStatus status) {
   return "unknown";
 }
 
-void append_batch_marker(uint64_t batch_bytes, std::string* out) {
-  std::string length;
-  put_u64(batch_bytes, &length);
-  append_record(kBatchMarkerZxid, length, out);
+void append_batch_marker(const BatchMarker& marker, std::string* out) {
+  std::string payload;  // once per durable write
+  put_u64(marker.write_bytes, &payload);
+  put_u64(static_cast<uint64_t>(marker.applied_zxid), &payload);
+  append_record(kBatchMarkerZxid, payload, out);
 }
 
-uint64_t batch_marker_bytes(const DecodedRecord& record) {
-  if (record.status != RecordStatus::kOk || record.zxid != kBatchMarkerZxid || record.payload.size() != 8) return 0;
-  return get_u64(record.payload.data());
+bool decode_batch_marker(const DecodedRecord& record, BatchMarker* marker) {
+  if (record.status != RecordStatus::kOk || record.zxid != kBatchMarkerZxid || record.payload.size() != 16) return false;
+  marker->write_bytes = get_u64(record.payload.data());
+  marker->applied_zxid = static_cast<Zxid>(get_u64(record.payload.data() + 8));
+  return marker->applied_zxid >= 0;
 }
 
 DecodedRecord decode_record(std::string_view bytes) {

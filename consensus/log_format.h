@@ -21,7 +21,8 @@
 namespace quorumfs::log_format {
 
 inline constexpr std::string_view kMagic = "QFSLOG";
-inline constexpr uint16_t kVersion = 2;  // 2: every write starts with a batch marker
+// 2: every write starts with a batch marker; 3: the marker also records the applied zxid.
+inline constexpr uint16_t kVersion = 3;
 inline constexpr size_t kFileHeaderBytes = 24;
 inline constexpr size_t kRecordHeaderBytes = 16;
 // Far above any txn we accept; a larger length field is damage, not a record.
@@ -49,15 +50,21 @@ void append_file_header(Zxid first_zxid, std::string* out);
 bool decode_file_header(std::string_view bytes, FileHeader* header, std::string* reason);
 
 // Each durable write (one group commit) starts with a batch marker: a record with zxid 0 whose
-// 8-byte payload is the write's length in bytes, the marker included. A crash can leave any pages
-// of the last write on disk; the marker says where that write ends, so recovery can tell a torn
-// last write (never acknowledged) from damage to acknowledged records. The writer cuts a group
-// commit into writes of about kBatchBytesTarget, so one write spans at most kBatchBytesMax.
+// 16-byte payload is the write's length in bytes, the marker included (u64), then the zxid the
+// replica's tree had applied when the write was made (i64). A crash can leave any pages of the
+// last write on disk; the marker says where that write ends, so recovery can tell a torn last
+// write (never acknowledged) from damage to acknowledged records. The applied zxid is where a
+// restart rebuilds the tree to: what was applied was committed. The writer cuts a group commit
+// into writes of about kBatchBytesTarget, so one write spans at most kBatchBytesMax.
 inline constexpr Zxid kBatchMarkerZxid = 0;
-inline constexpr size_t kBatchMarkerBytes = kRecordHeaderBytes + 8;
+inline constexpr size_t kBatchMarkerBytes = kRecordHeaderBytes + 16;
 inline constexpr size_t kBatchBytesTarget = 4u << 20;
 inline constexpr uint64_t kBatchBytesMax = kBatchMarkerBytes + kBatchBytesTarget + kRecordHeaderBytes + kPayloadBytesMax;
-void append_batch_marker(uint64_t batch_bytes, std::string* out);
+struct BatchMarker {
+  uint64_t write_bytes = 0;
+  Zxid applied_zxid = 0;
+};
+void append_batch_marker(const BatchMarker& marker, std::string* out);
 
 // Bytes one record with this payload occupies.
 constexpr size_t record_bytes(size_t payload_bytes) { return kRecordHeaderBytes + payload_bytes; }
@@ -86,8 +93,8 @@ struct DecodedRecord {
 
 // Decodes the record at the start of bytes (which may run on past it).
 DecodedRecord decode_record(std::string_view bytes);
-// For a good record with zxid kBatchMarkerZxid: the write length it declares (0 if malformed).
-uint64_t batch_marker_bytes(const DecodedRecord& record);
+// For a good record with zxid kBatchMarkerZxid: false if its payload is malformed.
+bool decode_batch_marker(const DecodedRecord& record, BatchMarker* marker);
 
 // Human-readable reason for a bad record, for error messages.
 std::string describe_bad_record(const DecodedRecord& record, size_t bytes_available);

@@ -34,32 +34,32 @@ Replica::State::State(Config config_in, const DurableState& disk) : config(std::
   }
   quorum = config.voters.size() / 2 + 1;
   hard = {disk.accepted_epoch, disk.current_epoch};
-  logged = durable = applied = committed = disk.last_logged_zxid;
+  logged = durable = disk.last_logged_zxid;
+  applied = committed = disk.applied_zxid;
   snapshot_zxid = disk.snapshot_zxid;
   load_window(disk);
   start_election();
 }
 
 // The window starts after the newest snapshot: records below it may belong to a history the
-// snapshot replaced.
+// snapshot replaced. It holds every record the tree has not applied (they are applied from it
+// once committed) and, for DIFFs, up to diff_window records in all.
 void Replica::State::load_window(const DurableState& disk) {
-  if (disk.recent.empty() || disk.recent.back().zxid != logged) {
-    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
-    return;
+  if (disk.applied_zxid > disk.last_logged_zxid || disk.applied_zxid < disk.snapshot_zxid) {
+    throw std::runtime_error("the tree's applied zxid " + std::to_string(disk.applied_zxid) +
+                             " is outside the snapshot and log");
   }
-  bool capped = disk.recent.size() >= config.diff_window;
+  log_base = std::max(disk.recent_after, snapshot_zxid);
   for (const Entry& entry : disk.recent) {
-    if (entry.zxid > snapshot_zxid) {
-      log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
-    } else {
-      capped = false;
-    }
+    if (entry.zxid > *log_base) log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
   }
-  if (!capped) log_base = snapshot_zxid;
-  while (log.size() > config.diff_window) {
-    log_base = log.front().zxid;
-    log.pop_front();
+  if (log.empty()) {
+    log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
+  } else if (log.back().zxid != logged) {
+    throw std::runtime_error("the log's recent records do not end at its last zxid");
   }
+  if (applied < *log_base) throw std::runtime_error("the unapplied end of the log was not read");
+  trim_window();
 }
 
 bool Replica::State::knows(Zxid zxid) const {
@@ -81,13 +81,14 @@ void Replica::State::append(Entry entry) {
   out.to_persist.push_back(std::move(entry));
 }
 
-// The daemon cuts its log and reloads its tree from it: the tree then holds exactly the log
-// through zxid (like the tree at a restart).
+// The daemon cuts its log; its tree, which holds only applied txns, stays as it is. What was
+// applied was committed, so every leader's history holds it: no sync cuts below it.
 void Replica::State::truncate_log(Zxid zxid) {
   QFS_CHECK(zxid <= logged, "a truncation point is within the log");
+  QFS_CHECK(zxid >= applied, "a truncation keeps every applied txn");
   log.erase(after(zxid), log.end());
   if (log.empty()) log_base = zxid;
-  logged = applied = durable = zxid;
+  logged = durable = zxid;
   committed = std::min(committed, zxid);
 }
 

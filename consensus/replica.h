@@ -4,12 +4,14 @@
 //
 //   1. hard_state       -> write durably (acceptedEpoch, then currentEpoch)
 //   2. truncate_after   -> finish the appends handed over earlier, cut the log after that zxid
-//                          (durably), reload the tree from disk: it then holds the log through
-//                          that zxid; drop snapshots newer than it (ZAB-NOTES §4, 1549)
+//                          (durably) and drop snapshots newer than it. The tree stays as it is:
+//                          it holds only applied (committed) txns, never any beyond the cut
 //   3. install_snapshot -> replace the tree with the leader's snapshot, cut the log after its zxid,
 //                          drop snapshots newer than it, write it as a snapshot file, all durable
 //                          before going on
-//   4. to_persist       -> append to the txn log (group commit); when durable call persisted(zxid)
+//   4. to_persist       -> append to the txn log (group commit), recording with the records the
+//                          zxid the tree has applied so far (DurableState::applied_zxid at the
+//                          next start); when durable call persisted(zxid)
 //   5. to_apply         -> committed txns, in zxid order: apply to the tree
 //   6. synced           -> sync() tokens whose writes are now applied here: answer them
 //   7. messages         -> send; a kSnap message from this replica has snapshot == nullptr and
@@ -135,22 +137,30 @@ struct Config {
   size_t diff_window = 100000;      // committed txns kept for DIFF; older learners get a SNAP
 };
 
-// What a replica finds on disk at start (ZAB-NOTES §1).
+// What a replica finds on disk at start (docs/architecture.md, "What a restart shows").
 struct DurableState {
   uint32_t accepted_epoch = 0;
   uint32_t current_epoch = 0;
-  Zxid last_logged_zxid = 0;   // snapshot + full log replay; the tree has applied all of it
+  Zxid last_logged_zxid = 0;   // the end of snapshot + log: what votes and ACKEPOCH advertise
+  // What the tree holds: the newest snapshot plus the log through the last point the replica
+  // had applied (recorded in the log), so known committed. The rest of the log is applied only
+  // once a leader commits it, or is cut by a sync: a restart never shows what may be taken back.
+  Zxid applied_zxid = 0;
   Zxid snapshot_zxid = 0;      // the newest snapshot (0: none): a TRUNC below it needs a SNAP
-  // The log's last records (up to diff_window) after the newest snapshot, for DIFFs if leading;
-  // ignored unless the last one is last_logged_zxid.
+  // The log's last records after the newest snapshot, ending at last_logged_zxid: every record
+  // after applied_zxid, and up to diff_window in all for DIFFs if leading. recent_after is the
+  // zxid just before the first of them (the snapshot's when they start right after it). The
+  // constructor throws when they do not reach back to applied_zxid.
   std::vector<Entry> recent;
+  Zxid recent_after = 0;
 };
 
 class Replica {
  public:
   // Throws on inconsistent epochs: acceptedEpoch < currentEpoch, or a log whose last epoch is
   // above acceptedEpoch. A last epoch above currentEpoch alone is a NEWLEADER sync cut short by a
-  // crash after its history was durable (ZooKeeper's updatingEpoch case): accepted.
+  // crash after its history was durable (ZooKeeper's updatingEpoch case): accepted. Also throws
+  // when the recent records do not hold the unapplied part of the log.
   Replica(Config config, const DurableState& durable);
   ~Replica();
   Replica(const Replica&) = delete;

@@ -33,6 +33,7 @@ struct LearnerHandler {
   uint32_t current_epoch = 0;
   Zxid last_zxid = 0;
   Zxid snapshot_zxid = 0;   // its log cannot be cut below this
+  bool promised = false;    // its ACKEPOCH accepted my epoch just now: it counts for the epoch
   bool needs_sync = false;  // built in ready(), where a SNAP can name the final applied zxid
   Zxid sync_end = 0;        // last zxid sent before NEWLEADER
   Zxid acked = 0;           // ACKs cover everything up to it
@@ -114,6 +115,7 @@ struct Replica::State {
   void on_sync_message(const Message& message);
   void on_broadcast_message(const Message& message);
   bool follows_gaplessly(Zxid previous, Zxid zxid) const;
+  Zxid shared_history_end(Zxid base, const std::vector<Entry>& entries) const;
   void apply_sync();
   void maybe_ack_newleader();
   void ack_durable();

@@ -124,10 +124,13 @@ void Pipeline::drain() {
 void Pipeline::handle(consensus::Ready& ready) {
   if (ready.hard_state) store_.persist_hard_state(*ready.hard_state);
   if (ready.truncate_after || ready.install_snapshot) {
+    // A background snapshot must finish first: a cut could remove it half written.
     if (before_reload_) before_reload_();
     if (ready.truncate_after) store_.truncate_after(*ready.truncate_after);
-    if (ready.install_snapshot) store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
-    if (after_reload_) after_reload_();
+    if (ready.install_snapshot) {
+      store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
+      if (after_reload_) after_reload_();
+    }
   }
   store_.append(ready.to_persist);
   for (const auto& entry : ready.to_apply) apply(entry);

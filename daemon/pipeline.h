@@ -44,9 +44,10 @@ class Pipeline {
   void sync(std::function<void(Code)> done);
   void set_on_applied(Applied on_applied) { on_applied_ = std::move(on_applied); }
   void set_send(Send send) { send_ = std::move(send); }
-  // Runs before the tree is rebuilt from disk (TRUNC, SNAP): a background snapshot must finish.
+  // Runs before the log is cut or the tree replaced (TRUNC, SNAP): a background snapshot must
+  // finish.
   void set_before_reload(std::function<void()> before_reload) { before_reload_ = std::move(before_reload); }
-  // Runs after it was rebuilt (the mount drops its caches).
+  // Runs after the tree was replaced by a leader's snapshot (the mount drops its caches).
   void set_after_reload(std::function<void()> after_reload) { after_reload_ = std::move(after_reload); }
 
   // Inputs from the network and the clock; each drains what the replica has ready.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "consensus/check.h"
 #include "daemon/proto/txn.pb.h"
 #include "daemon/storage/epoch_file.h"
 
@@ -69,28 +70,37 @@ TxnLogOptions ReplicaStore::log_options() const {
   return log_options;
 }
 
-// The newest snapshot, then every record of the (just opened) log after it; the last records are
-// kept for DIFFs.
+// The newest snapshot, then the log after it through the applied mark: the tree holds only what
+// this replica had applied, so committed (docs/architecture.md, "What a restart shows"). The
+// records after the mark wait in recent_ for a leader to commit them; with them, the last
+// records are kept for DIFFs.
 bool ReplicaStore::load_tree(std::string* error) {
   tree_ = snapshots_->load_latest(error);
   if (!tree_) return false;
   tree_->set_data_bytes_max(options_.tree_data_bytes_max);
   snapshot_zxid_ = tree_->last_applied_zxid();
+  const Zxid apply_through = std::max(log_->applied_mark(), snapshot_zxid_);
   std::deque<consensus::Entry> recent;
+  recent_after_ = snapshot_zxid_;
   replayed_ = 0;
   bool parsed = true;
   proto::Txn txn;
-  bool ok = log_->replay(tree_->last_applied_zxid(), [&](Zxid zxid, std::string_view payload) {
+  bool ok = log_->replay(snapshot_zxid_, [&](Zxid zxid, std::string_view payload) {
     if (!parsed) return;
-    if (!txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      parsed = false;
-      *error = "txn " + std::to_string(zxid) + " in the log does not parse";
-      return;
+    if (zxid <= apply_through) {
+      if (!txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        parsed = false;
+        *error = "txn " + std::to_string(zxid) + " in the log does not parse";
+        return;
+      }
+      tree_->apply(zxid, txn);
+      ++replayed_;
     }
-    tree_->apply(zxid, txn);
-    ++replayed_;
     recent.push_back({zxid, std::make_shared<const std::string>(payload)});
-    if (recent.size() > options_.recent_entries_max) recent.pop_front();
+    while (recent.size() > options_.recent_entries_max && recent.front().zxid <= apply_through) {
+      recent_after_ = recent.front().zxid;
+      recent.pop_front();
+    }
   }, error);
   if (!ok || !parsed) return false;
   recent_.assign(std::make_move_iterator(recent.begin()), std::make_move_iterator(recent.end()));
@@ -116,9 +126,11 @@ consensus::DurableState ReplicaStore::durable_state() const {
   consensus::DurableState state;
   state.accepted_epoch = accepted_epoch_;
   state.current_epoch = current_epoch_;
-  state.last_logged_zxid = std::max(log_->last_zxid(), tree_->last_applied_zxid());
+  state.last_logged_zxid = std::max(log_->last_zxid(), snapshot_zxid_);
+  state.applied_zxid = tree_->last_applied_zxid();
   state.snapshot_zxid = snapshot_zxid_;
   state.recent = recent_;
+  state.recent_after = recent_after_;
   return state;
 }
 
@@ -142,19 +154,21 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
   std::vector<LogEntry> records;
   records.reserve(entries.size());
   for (const auto& entry : entries) records.emplace_back(entry.zxid, entry.payload);
-  log_->append(std::move(records));
+  log_->append(std::move(records), tree_->last_applied_zxid());
 }
 
-// Zab's TRUNC, and the drop of an abandoned sync: the log loses everything after zxid, snapshots
-// that might hold any of it go, and the tree is rebuilt from what is left (ZAB-NOTES §4, 1549).
+// Zab's TRUNC: the log loses everything after zxid, and snapshots that might hold any of it go.
+// The tree holds only applied txns, none beyond zxid (the core checks it): it stays.
 void ReplicaStore::truncate_after(Zxid zxid) {
+  QFS_CHECK(tree_->last_applied_zxid() <= zxid, "a log cut keeps every applied txn");
   log_.reset();  // syncs and stops the writer; its late reports are dropped by generation
   std::string error;
-  if (!TxnLog::truncate_after(log_options(), zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
+  if (!TxnLog::truncate_after(log_options(), zxid, &error) || !snapshots_->remove_newer_than(zxid, &error) ||
+      !open_log(&error)) {
     throw std::runtime_error("cannot cut the log after " + std::to_string(zxid) + ": " + error);
   }
-  reload_or_throw("after cutting the log");
-  spdlog::info("log cut after {:#x}: {} nodes at zxid {:#x}", zxid, tree_->node_count(), tree_->last_applied_zxid());
+  recent_.clear();
+  spdlog::info("log cut after {:#x}; the tree stays at zxid {:#x}", zxid, tree_->last_applied_zxid());
 }
 
 // Zab's SNAP: what the log holds beyond the snapshot is not the leader's history and goes first
@@ -179,14 +193,6 @@ void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
   recent_.clear();
   if (!open_log(&error)) throw std::runtime_error("cannot reopen the log after a snapshot: " + error);
   spdlog::info("snapshot {:#x} from the leader installed: {} nodes", zxid, tree_->node_count());
-}
-
-void ReplicaStore::reload_or_throw(const char* what) {
-  std::string error;
-  if (!open_log(&error) || !load_tree(&error)) {
-    throw std::runtime_error(std::string("cannot reload the tree ") + what + ": " + error);
-  }
-  recent_.clear();
 }
 
 std::shared_ptr<const std::string> ReplicaStore::encode_snapshot() const {

@@ -31,7 +31,8 @@ class ReplicaStore {
   ReplicaStore(boost::asio::io_context& io, StoreOptions options);
   ~ReplicaStore();
 
-  // Locks the data dir, reads the epochs, loads the newest snapshot and replays the log.
+  // Locks the data dir, reads the epochs, loads the newest snapshot and replays the log through
+  // the applied mark it recorded.
   bool recover(std::string* error);
   // The core's view of the disk (epochs, last logged zxid, the log's recent records).
   consensus::DurableState durable_state() const;
@@ -48,13 +49,13 @@ class ReplicaStore {
   // The Ready's storage steps, each durable when it returns; a failure throws (the replica cannot
   // go on with a disk it cannot trust).
   void persist_hard_state(const consensus::HardState& state);
-  void truncate_after(Zxid zxid);                             // tree reloaded: nothing beyond zxid
+  void truncate_after(Zxid zxid);                             // the tree stays as it is
   void install_snapshot(Zxid zxid, const std::string& bytes);  // tree replaced
   void append(const std::vector<consensus::Entry>& entries);
   // The tree's snapshot bytes as of now (for a learner's SNAP).
   std::shared_ptr<const std::string> encode_snapshot() const;
 
-  // Counted since recovery: txns replayed at start.
+  // Counted since recovery: txns replayed into the tree at start.
   uint64_t replayed_count() const { return replayed_; }
 
  private:
@@ -62,7 +63,6 @@ class ReplicaStore {
   TxnLogOptions log_options() const;
   bool open_log(std::string* error);
   bool load_tree(std::string* error);
-  void reload_or_throw(const char* what);
 
   boost::asio::io_context& io_;
   StoreOptions options_;
@@ -73,7 +73,10 @@ class ReplicaStore {
   std::unique_ptr<DataTree> tree_;
   std::unique_ptr<TxnLog> log_;
   Zxid snapshot_zxid_ = 0;                // the newest snapshot's (0: none)
-  std::vector<consensus::Entry> recent_;  // the log after that snapshot  // filled by recovery, handed to the core once
+  // The log's last records (every one not applied), filled by recovery and handed to the core
+  // once; recent_after_ is the zxid just before them.
+  std::vector<consensus::Entry> recent_;
+  Zxid recent_after_ = 0;
   uint64_t replayed_ = 0;
   uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
   std::function<void(Zxid)> on_durable_;

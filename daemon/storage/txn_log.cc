@@ -147,6 +147,7 @@ struct RecordsFound {
   uint64_t end_offset = 0;  // end of the last good record
   uint64_t last_marker_offset = 0;  // the last batch marker read (0: none)
   uint64_t last_write_end = 0;      // the end that marker declares
+  Zxid applied_mark = 0;            // the highest applied zxid the markers record
 };
 
 // Recovery ended the records inside the last write (its later pages never reached the disk): that
@@ -159,7 +160,7 @@ bool shorten_last_marker(const std::string& path, const RecordsFound& found, std
     return false;
   }
   std::string marker;
-  log_format::append_batch_marker(found.end_offset - found.last_marker_offset, &marker);
+  log_format::append_batch_marker({found.end_offset - found.last_marker_offset, found.applied_mark}, &marker);
   if (!storage::write_all_at(fd.get(), marker, found.last_marker_offset, path, error)) return false;
   if (::fdatasync(fd.get()) != 0) {
     *error = storage::errno_message(path, "fdatasync after shortening a batch marker");
@@ -237,11 +238,12 @@ bool scan_records(SegmentReader& reader, const std::string& path, bool last, Rec
     size_t available = 0;
     if (!read_record(reader, offset, &record, &available, error)) return false;
     if (record.status == RecordStatus::kOk && record.zxid == log_format::kBatchMarkerZxid) {
-      const uint64_t bytes = log_format::batch_marker_bytes(record);
-      if (bytes >= record.bytes) {
-        last_write_end = offset + bytes;
+      log_format::BatchMarker marker;
+      if (log_format::decode_batch_marker(record, &marker) && marker.write_bytes >= record.bytes) {
+        last_write_end = offset + marker.write_bytes;
         found->last_marker_offset = offset;
         found->last_write_end = last_write_end;
+        found->applied_mark = std::max(found->applied_mark, marker.applied_zxid);
         offset += record.bytes;
         continue;
       }
@@ -379,6 +381,7 @@ bool TxnLog::recover_segment(Segment* segment, bool last, bool* remove, std::str
   if (last && inside_last_write && !shorten_last_marker(path, found, error)) return false;
   segment->records = found.records;
   segment->last_zxid = found.last_zxid;
+  segment->applied_mark = found.applied_mark;
   segment->end_offset = found.end_offset;
   *remove = last && segment->records == 0;
   return true;
@@ -497,6 +500,7 @@ bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::str
     }
     SegmentReader reader(fd.get(), segment.end_offset, path);
     size_t batch_start = 0;
+    log_format::BatchMarker marker;  // the applied zxid read last carries over to the new markers
     for (uint64_t offset = log_format::kFileHeaderBytes; offset < segment.end_offset;) {
       DecodedRecord record;
       size_t available = 0;
@@ -507,17 +511,22 @@ bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::str
         return false;
       }
       offset += record.bytes;
-      if (record.zxid == log_format::kBatchMarkerZxid) continue;
+      if (record.zxid == log_format::kBatchMarkerZxid) {
+        log_format::BatchMarker read;
+        if (log_format::decode_batch_marker(record, &read)) marker.applied_zxid = std::min(read.applied_zxid, zxid);
+        continue;
+      }
       if (record.zxid > zxid) break;
-      // Rewritten in writes of about the usual size, each led by its marker (format 2).
+      // Rewritten in writes of about the usual size, each led by its marker.
       if (batch_start == 0 || bytes.size() - batch_start >= log_format::kBatchBytesTarget) {
         batch_start = bytes.size();
-        log_format::append_batch_marker(0, &bytes);
+        log_format::append_batch_marker({}, &bytes);
       }
       log_format::append_record(record.zxid, record.payload, &bytes);
-      std::string marker;
-      log_format::append_batch_marker(bytes.size() - batch_start, &marker);
-      bytes.replace(batch_start, marker.size(), marker);
+      std::string encoded;
+      marker.write_bytes = bytes.size() - batch_start;
+      log_format::append_batch_marker(marker, &encoded);
+      bytes.replace(batch_start, encoded.size(), encoded);
     }
   }
   const std::string temp_path = path + ".cut";
@@ -548,12 +557,19 @@ Zxid TxnLog::last_zxid() const {
   return last_zxid_;
 }
 
+Zxid TxnLog::applied_mark() const {
+  std::lock_guard lock(mutex_);
+  Zxid mark = 0;
+  for (const Segment& segment : segments_) mark = std::max(mark, segment.applied_mark);
+  return mark;
+}
+
 void TxnLog::set_on_durable(std::function<void(Zxid)> on_durable) {
   std::lock_guard lock(mutex_);
   on_durable_ = std::move(on_durable);
 }
 
-void TxnLog::append(std::vector<LogEntry> entries) {
+void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid) {
   if (entries.empty()) return;
   {
     std::lock_guard lock(mutex_);
@@ -566,7 +582,7 @@ void TxnLog::append(std::vector<LogEntry> entries) {
       }
       last_zxid_ = entry.zxid;
     }
-    queued_.push_back(Pending{std::move(entries), std::exchange(roll_requested_, false)});
+    queued_.push_back(Pending{std::move(entries), applied_zxid, std::exchange(roll_requested_, false)});
     ++appends_queued_;
   }
   work_ready_.notify_one();
@@ -640,8 +656,9 @@ Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
                         write_offset_ + buffer_.size() >= options_.segment_bytes_max;
       if (active_fd_ < 0 || (roll && active_records_ > 0)) start_segment(entry.zxid);
       if (buffer_.size() >= log_format::kBatchBytesTarget) write_buffer();
-      if (buffer_.empty()) log_format::append_batch_marker(0, &buffer_);  // its length comes at the write
+      if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);  // filled in at the write
       log_format::append_record(entry.zxid, *entry.payload, &buffer_);
+      buffered_applied_zxid_ = std::max(buffered_applied_zxid_, pending.applied_zxid);
       ++active_records_;
       ++buffered_records_;
       buffered_last_zxid_ = entry.zxid;
@@ -679,7 +696,7 @@ void TxnLog::start_segment(Zxid first_zxid) {
 void TxnLog::write_buffer() {
   if (buffer_.empty()) return;
   marker_.clear();
-  log_format::append_batch_marker(buffer_.size(), &marker_);
+  log_format::append_batch_marker({buffer_.size(), buffered_applied_zxid_}, &marker_);
   buffer_.replace(0, marker_.size(), marker_);
   allocate_through(write_offset_ + buffer_.size());
   std::string error;
@@ -700,6 +717,7 @@ void TxnLog::write_buffer() {
   Segment& active = segments_.back();
   active.records += buffered_records_;
   active.last_zxid = buffered_last_zxid_;
+  active.applied_mark = std::max(active.applied_mark, buffered_applied_zxid_);
   active.end_offset = write_offset_;
   buffered_records_ = 0;
 }

@@ -49,6 +49,9 @@ class TxnLog {
   ~TxnLog();  // stops the writer after syncing what is queued
 
   Zxid last_zxid() const;  // highest zxid on disk after open(), then highest appended
+  // The highest applied zxid the durable writes recorded (0: none): the tree of a restart is
+  // rebuilt through it, the rest of the log waits to be committed (docs/formats.md).
+  Zxid applied_mark() const;
 
   // Calls fn for every record with zxid > after, in order. Only before the first append.
   // Returns false with *error (file, offset) if a gap or disorder is found.
@@ -62,8 +65,9 @@ class TxnLog {
 
   // Called on the writer thread after each group commit with the highest durable zxid.
   void set_on_durable(std::function<void(Zxid)> on_durable);
-  // Queues entries (rising zxids) for the writer thread. Thread-safe.
-  void append(std::vector<LogEntry> entries);
+  // Queues entries (rising zxids) for the writer thread, with the zxid the caller's tree has
+  // applied (recorded in the write's batch marker). Thread-safe.
+  void append(std::vector<LogEntry> entries, Zxid applied_zxid);
   // The next append starts a new segment (done at snapshot time, so old segments can go).
   void roll();
   // Deletes segments whose every record is <= zxid (covered by a snapshot).
@@ -81,12 +85,14 @@ class TxnLog {
     std::string path;
     Zxid first_zxid = 0;    // from the file name (and header)
     Zxid last_zxid = 0;     // highest record in it; 0 when it holds none
+    Zxid applied_mark = 0;  // highest applied zxid its batch markers record
     uint64_t records = 0;
     uint64_t end_offset = 0;  // end of its last record
   };
   // One append() call; roll_before carries a roll() made before it.
   struct Pending {
     std::vector<LogEntry> entries;
+    Zxid applied_zxid = 0;
     bool roll_before = false;
   };
 
@@ -111,6 +117,7 @@ class TxnLog {
   uint64_t allocated_bytes_ = 0;    // active segment's file size, preallocated zeros included
   uint64_t active_records_ = 0;     // written or buffered in the active segment
   Zxid buffered_last_zxid_ = 0;
+  Zxid buffered_applied_zxid_ = 0;  // for the marker of the write under way
   uint64_t buffered_records_ = 0;
   std::string buffer_;
 

@@ -77,12 +77,13 @@ void Cluster::fail(const std::string& reason) const {
 
 // --- faults and scripted control
 
-void Cluster::crash(NodeId id) {
+void Cluster::crash(NodeId id, bool lose_unsynced) {
   Node& node = nodes_.at(id);
   if (!node.up) return;
   log("crash " + std::to_string(id));
-  // Torn tail: some of the unsynced records made it to the platter, the rest is gone.
-  size_t kept = node.disk.pending.empty() ? 0 : rng_() % (node.disk.pending.size() + 1);
+  // Torn tail: some of the unsynced records made it to the platter, the rest is gone. (Their
+  // applied mark is written with them: only a complete write makes it durable.)
+  size_t kept = node.disk.pending.empty() || lose_unsynced ? 0 : rng_() % (node.disk.pending.size() + 1);
   node.disk.log.insert(node.disk.log.end(), node.disk.pending.begin(), node.disk.pending.begin() + kept);
   node.disk.pending.clear();
   node.up = false;
@@ -95,23 +96,30 @@ void Cluster::crash(NodeId id) {
   }
 }
 
-// The daemon's restart: epochs, snapshot + log replay; the tree has applied all of it.
+// The daemon's restart: epochs, the newest snapshot, the log; the tree is rebuilt through the
+// applied mark only (the rest of the log waits for a leader to commit it).
 void Cluster::restart(NodeId id) {
   Node& node = nodes_.at(id);
   if (node.up) return;
-  reload_tree(node, INT64_MAX);
   consensus::DurableState durable;
   durable.accepted_epoch = node.disk.accepted_epoch;
   durable.current_epoch = node.disk.current_epoch;
-  durable.last_logged_zxid = last_of(node.tree);
   if (!node.disk.snapshots.empty()) durable.snapshot_zxid = node.disk.snapshots.back().first;
+  durable.last_logged_zxid = std::max(last_of(node.disk.log), durable.snapshot_zxid);
+  reload_tree(node, std::min(std::max(node.disk.applied_mark, durable.snapshot_zxid), durable.last_logged_zxid));
+  check_tree(node);
+  durable.applied_zxid = last_of(node.tree);
+  durable.recent_after = durable.snapshot_zxid;
   for (const Entry& entry : node.disk.log) {
     if (entry.zxid > durable.snapshot_zxid) durable.recent.push_back(entry);
   }
-  if (durable.recent.size() > diff_window_) {
-    durable.recent.erase(durable.recent.begin(), durable.recent.end() - diff_window_);
-  }
-  log("restart " + std::to_string(id) + " at " + zx(durable.last_logged_zxid));
+  // Keep diff_window records, and every one the tree has not applied.
+  size_t drop = 0;
+  while (durable.recent.size() - drop > diff_window_ && durable.recent[drop].zxid <= durable.applied_zxid) ++drop;
+  if (drop > 0) durable.recent_after = durable.recent[drop - 1].zxid;
+  durable.recent.erase(durable.recent.begin(), durable.recent.begin() + drop);
+  log("restart " + std::to_string(id) + " at " + zx(durable.last_logged_zxid) + ", tree at " +
+      zx(durable.applied_zxid));
   node.replica = std::make_unique<Replica>(config_for(id), durable);
   node.up = true;
   drain(node);
@@ -138,6 +146,11 @@ void Cluster::cut(NodeId a, NodeId b) {
   break_connection(a, b);
 }
 
+void Cluster::heal(NodeId a, NodeId b) {
+  log("heal " + std::to_string(a) + "|" + std::to_string(b));
+  partitions_.erase({std::min(a, b), std::max(a, b)});
+}
+
 bool Cluster::deliver_head(NodeId from, NodeId to) {
   auto& queue = channels_[{from, to}];
   if (queue.empty()) return false;
@@ -153,6 +166,7 @@ void Cluster::complete_storage(NodeId id) {
   Zxid last = node.disk.pending.back().zxid;
   node.disk.log.insert(node.disk.log.end(), node.disk.pending.begin(), node.disk.pending.end());
   node.disk.pending.clear();
+  node.disk.applied_mark = node.disk.pending_mark;
   node.replica->persisted(last);
   drain(node);
 }
@@ -304,8 +318,10 @@ void Cluster::handle_hard_state(Node& node, const consensus::HardState& hard) {
   }
   node.disk.accepted_epoch = hard.accepted_epoch;
   node.disk.current_epoch = hard.current_epoch;
+  check_history(node);
 }
 
+// The log is cut; the tree, which holds only committed txns, must not need to change.
 void Cluster::handle_truncate(Node& node, Zxid zxid) {
   log("node " + std::to_string(node.id) + " truncates after " + zx(zxid));
   auto beyond = [zxid](const Entry& entry) { return entry.zxid > zxid; };
@@ -313,8 +329,11 @@ void Cluster::handle_truncate(Node& node, Zxid zxid) {
   node.disk.pending.clear();
   std::erase_if(node.disk.log, beyond);
   std::erase_if(node.disk.snapshots, [zxid](const auto& snapshot) { return snapshot.first > zxid; });
-  reload_tree(node, zxid);
-  if (last_of(node.tree) != zxid) fail("truncate point " + zx(zxid) + " not on disk");
+  Zxid end = last_of(node.disk.log);
+  if (!node.disk.snapshots.empty()) end = std::max(end, node.disk.snapshots.back().first);
+  if (end != zxid) fail("truncate point " + zx(zxid) + " not on disk");
+  if (last_of(node.tree) > zxid) fail("truncate after " + zx(zxid) + " below the applied " + zx(last_of(node.tree)));
+  check_history(node);
 }
 
 void Cluster::handle_snapshot(Node& node, Zxid zxid, const std::string& data) {
@@ -328,6 +347,8 @@ void Cluster::handle_snapshot(Node& node, Zxid zxid, const std::string& data) {
   auto beyond = [zxid](const Entry& entry) { return entry.zxid > zxid; };
   std::erase_if(node.disk.log, beyond);
   std::erase_if(node.disk.pending, beyond);
+  check_tree(node);
+  check_history(node);
 }
 
 // A zxid never names two different txns anywhere.
@@ -342,6 +363,7 @@ void Cluster::handle_persist(Node& node, const Entry& entry) {
   if (!node.disk.snapshots.empty()) last = std::max(last, node.disk.snapshots.back().first);
   if (entry.zxid <= last) fail("log append out of order on node " + std::to_string(node.id));
   node.disk.pending.push_back(Entry{entry.zxid, entry.payload});
+  node.disk.pending_mark = last_of(node.tree);
 }
 
 void Cluster::handle_apply(Node& node, const Entry& entry) {
@@ -354,16 +376,31 @@ void Cluster::handle_apply(Node& node, const Entry& entry) {
   }
   auto [it, first] = committed_.emplace(entry.zxid, *entry.payload);
   if (!first && it->second != *entry.payload) fail("two txns committed as " + zx(entry.zxid));
-  if (first) {
-    // Committed means durable on a voter quorum (observers never count, ACKs follow fsync).
-    size_t holders = 0;
-    for (NodeId voter : voters_) holders += durable_on(nodes_.at(voter), entry.zxid, *entry.payload);
-    if (holders < voters_.size() / 2 + 1) fail(zx(entry.zxid) + " committed without a durable quorum");
+  if (first) record_commit(node, entry);
+  // Committed prefixes agree: nothing committed is skipped.
+  auto next = committed_.upper_bound(previous);
+  if (next->first != entry.zxid) {
+    fail("node " + std::to_string(node.id) + " applied " + zx(entry.zxid) + " without the committed " + zx(next->first));
   }
   node.tree.push_back(Entry{entry.zxid, entry.payload});
   if (entry.origin == node.id && node.writes.erase(entry.token) > 0) {
     if (refused_.count(entry.token)) fail("a refused write was applied");
     acknowledged_.emplace(entry.zxid, *entry.payload);
+  }
+}
+
+// Committed means durable on a voter quorum (observers never count, ACKs follow fsync). Every
+// replica already past its epoch must hold it, and none may have applied beyond it without it.
+void Cluster::record_commit(const Node& node, const Entry& entry) {
+  size_t holders = 0;
+  for (NodeId voter : voters_) holders += durable_on(nodes_.at(voter), entry.zxid, *entry.payload);
+  if (holders < voters_.size() / 2 + 1) fail(zx(entry.zxid) + " committed without a durable quorum");
+  commit_epoch_[entry.zxid] = node.replica->epoch();
+  for (const auto& [id, other] : nodes_) {
+    if (last_of(other.tree) > entry.zxid) {
+      fail("node " + std::to_string(id) + " applied past " + zx(entry.zxid) + " before it was committed");
+    }
+    check_history(other);
   }
 }
 
@@ -380,6 +417,7 @@ void Cluster::handle_message(Node& node, Message message) {
     if (!newleader && !durable_on(node, message.zxid, seen_.at(message.zxid))) {
       fail("ACK of " + zx(message.zxid) + " before it was durable");
     }
+    if (newleader) check_newleader_ack(message);
   }
   NodeId a = std::min(message.from, message.to), b = std::max(message.from, message.to);
   if (partitions_.count({a, b}) || !nodes_.at(message.to).up) return;
@@ -407,6 +445,42 @@ void Cluster::reload_tree(Node& node, Zxid upto) {
 }
 
 // --- invariants
+
+// A replica whose durable currentEpoch is e holds, durably, every txn committed in an epoch
+// below e: it may win an election on that epoch, and the winner's log is what survives.
+void Cluster::check_history(const Node& node) {
+  for (const auto& [zxid, epoch] : commit_epoch_) {
+    if (epoch >= node.disk.current_epoch) continue;
+    if (!durable_on(node, zxid, committed_.at(zxid))) {
+      fail("node " + std::to_string(node.id) + " has currentEpoch " + std::to_string(node.disk.current_epoch) +
+           " without " + zx(zxid) + ", committed in epoch " + std::to_string(epoch));
+    }
+  }
+}
+
+// A tree holds committed txns only, all of them up to its last.
+void Cluster::check_tree(const Node& node) {
+  auto committed = committed_.begin();
+  for (const Entry& entry : node.tree) {
+    auto it = committed_.find(entry.zxid);
+    if (it == committed_.end() || it->second != *entry.payload) {
+      fail("node " + std::to_string(node.id) + "'s tree holds " + zx(entry.zxid) + ", never committed");
+    }
+    if (it != committed) fail("node " + std::to_string(node.id) + "'s tree lacks the committed " + zx(committed->first));
+    ++committed;
+  }
+}
+
+// A voter acks NEWLEADER of an epoch for one leader only: with quorums intersecting, no two
+// leaders can establish the same epoch.
+void Cluster::check_newleader_ack(const Message& message) {
+  if (!voters_.count(message.from)) return;
+  auto [it, fresh] = newleader_acked_.emplace(std::make_pair(message.from, zxid_epoch(message.zxid)), message.to);
+  if (!fresh && it->second != message.to) {
+    fail("node " + std::to_string(message.from) + " acked NEWLEADER of epoch " + std::to_string(zxid_epoch(message.zxid)) +
+         " for two leaders");
+  }
+}
 
 void Cluster::check() {
   for (auto& [id, node] : nodes_) {

@@ -2,8 +2,8 @@
 // simulated disks (records durable only when the simulated storage completes; a crash keeps a
 // random prefix of the unsynced tail), a simulated state machine per replica (the list of
 // applied entries; its snapshot is that list), a network of FIFO connections whose election
-// messages get reordered, duplicated or lost, partitions, crashes and restarts. check() asserts
-// the Zab invariants of ZAB-NOTES §8 and throws SimFailure with the reason.
+// messages get reordered, duplicated or lost, partitions, crashes and restarts. The invariants of
+// docs/simulation.md are checked after every step; a broken one throws SimFailure with the reason.
 #pragma once
 
 #include <deque>
@@ -34,6 +34,10 @@ struct Disk {
   std::vector<Entry> log;  // durable records
   std::vector<std::pair<Zxid, std::vector<Entry>>> snapshots;
   std::vector<Entry> pending;  // appended, not yet synced
+  // The tree's applied zxid recorded with the appends (the daemon writes it in the log's batch
+  // markers): a restart rebuilds the tree through it, no further.
+  Zxid applied_mark = 0;
+  Zxid pending_mark = 0;
 };
 
 struct Node {
@@ -68,9 +72,12 @@ class Cluster {
   void pump(int steps);  // deliveries, storage and ticks only; crashed nodes stay down
   void flush();          // delivers every message and completes every disk until all is quiet
   void tick_all();
-  void crash(NodeId id);
+  // lose_unsynced: a power loss that keeps none of the records not yet synced (by default a
+  // random prefix of them survives, a torn tail).
+  void crash(NodeId id, bool lose_unsynced = false);
   void restart(NodeId id);
   void cut(NodeId a, NodeId b);
+  void heal(NodeId a, NodeId b);
   bool deliver_head(NodeId from, NodeId to);  // false when that connection is empty
   const std::deque<Message>& channel(NodeId from, NodeId to) { return channels_[{from, to}]; }
   void complete_storage(NodeId id);
@@ -98,6 +105,10 @@ class Cluster {
   void break_connection(NodeId a, NodeId b);
   bool durable_on(const Node& node, Zxid zxid, const std::string& payload) const;
   void check_new_leader(Node& node);
+  void check_history(const Node& node);
+  void check_tree(const Node& node);
+  void check_newleader_ack(const Message& message);
+  void record_commit(const Node& node, const Entry& entry);
   bool converged() const;
   void fail(const std::string& reason) const;
   void log(const std::string& line) const;
@@ -117,9 +128,11 @@ class Cluster {
   uint64_t next_token_ = 1;
   std::map<Zxid, std::string> seen_;          // every txn ever logged: one payload per zxid
   std::map<Zxid, std::string> committed_;     // every txn ever applied anywhere
+  std::map<Zxid, uint32_t> commit_epoch_;     // the epoch of the replica that first applied it
   std::map<Zxid, std::string> acknowledged_;  // applied on its origin: a client got its answer
   std::set<uint64_t> refused_;
   std::map<uint32_t, NodeId> epoch_leader_;
+  std::map<std::pair<NodeId, uint32_t>, NodeId> newleader_acked_;  // (voter, epoch) -> the leader
 };
 
 // One seeded random run (faults, then healing): "" when every invariant held, else the failure.

@@ -1,7 +1,9 @@
-// Scripted runs of the ZooKeeper bugs of ZAB-NOTES §4, and of a leader's failover time. Each
+// Scripted runs of the ZooKeeper bugs of docs/simulation.md, and of a leader's failover time. Each
 // drives a Cluster by hand, then lets it settle: settle() fails on any broken invariant, an
 // acknowledged write missing from a new leader, or replicas that do not converge.
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "tests/sim/cluster.h"
 
@@ -120,6 +122,97 @@ TEST(Scenario, Zookeeper4785_NoNewLeaderAckBeforeTheSyncIsDurable) {
   EXPECT_EQ(cluster.node(joiner).disk.current_epoch, epoch_before);
   cluster.settle();
   EXPECT_EQ(cluster.acknowledged(), 5u);
+}
+
+// Delivers from -> to (pumping the rest) until that connection's head is a message of a type
+// in `stop`, which stays there.
+void deliver_until(Cluster& cluster, NodeId from, NodeId to, std::set<MessageType> stop) {
+  for (int i = 0; i < 1000; ++i) {
+    const auto& channel = cluster.channel(from, to);
+    if (!channel.empty() && stop.count(channel.front().type)) return;
+    if (channel.empty()) {
+      cluster.flush();
+      cluster.tick_all();
+    } else {
+      cluster.deliver_head(from, to);
+    }
+  }
+  FAIL() << "nothing of the awaited types from " << from << " to " << to;
+}
+
+// A leader sends a SNAP at its applied point, which can lie below its log's end. The learner
+// dropped its log down to the snapshot before the resent txns were durable, keeping its higher
+// currentEpoch; a crash then let it win an election with a shorter history and cut committed
+// txns everywhere. Voters A=2, B=3, C=1 (ids make the elections come out as scripted).
+TEST(Scenario, SnapBelowTheLeadersLogEnd_NeverShortensTheLearnersHistory) {
+  constexpr NodeId A = 2, B = 3, C = 1;
+  Cluster cluster(3, 0, 7001, false);
+  cluster.settle();
+  ASSERT_EQ(cluster.leader(), B);
+  // 1. Epoch 1: B commits 1.1-1.5 everywhere, then logs 1.6-1.10 on A and C and commits them,
+  //    but crashes before any of those COMMITs leaves.
+  submit_writes(cluster, B, 5);
+  cluster.flush();
+  cluster.faults.channels_held = {{B, A}, {B, C}};
+  submit_writes(cluster, B, 5);
+  for (NodeId to : {A, C}) {
+    while (!cluster.channel(B, to).empty() && cluster.channel(B, to).front().type == MessageType::kProposal) {
+      cluster.deliver_head(B, to);
+    }
+  }
+  cluster.flush();  // A and C log and ACK; B commits 1.6-1.10 and answers its clients
+  ASSERT_EQ(cluster.acknowledged(), 10u);
+  cluster.crash(B);
+  cluster.faults.channels_held.clear();
+  // 2. Epoch 2: A leads; C acks NEWLEADER, its link breaks before UPTODATE; A logs 2.1 and 2.2
+  //    that never commit.
+  cluster.faults.channels_held = {{A, C}};
+  for (int i = 0; i < 200 && cluster.leader() != A; ++i) {
+    cluster.flush();
+    const auto& channel = cluster.channel(A, C);
+    if (!channel.empty() && channel.front().type != MessageType::kUpToDate) {
+      cluster.deliver_head(A, C);
+    } else if (channel.empty()) {
+      cluster.tick_all();
+    }
+  }
+  ASSERT_EQ(cluster.leader(), A);
+  ASSERT_EQ(cluster.node(C).disk.current_epoch, 2u);
+  submit_writes(cluster, A, 2);
+  cluster.cut(A, C);
+  cluster.cut(A, B);
+  cluster.faults.channels_held.clear();
+  // 3. Epoch 3: C (currentEpoch 2) wins over B (currentEpoch 1). B's sync is held, so B stays
+  //    at currentEpoch 1 and C is not established: its tree is still at 1.5.
+  cluster.restart(B);
+  cluster.faults.channels_held = {{C, B}};
+  deliver_until(cluster, C, B, {MessageType::kDiff, MessageType::kTrunc, MessageType::kSnap});
+  ASSERT_EQ(cluster.node(C).replica->role(), consensus::Role::kLeading);
+  ASSERT_EQ(cluster.node(C).disk.current_epoch, 3u);
+  ASSERT_EQ(cluster.node(B).disk.current_epoch, 1u);
+  // 4. A rejoins C late: C sends a SNAP at 1.5, then 1.6-1.10. A's disk never completes the
+  //    resent txns; A loses power, then C crashes.
+  cluster.faults.storage_held = {A};
+  cluster.heal(A, B);
+  cluster.heal(A, C);
+  for (int i = 0; i < 50 && cluster.node(A).replica->role() == consensus::Role::kLooking; ++i) {
+    cluster.tick_all();
+    cluster.flush();
+  }
+  cluster.flush();
+  ASSERT_EQ(cluster.node(A).replica->leader(), C);
+  cluster.crash(A, /*lose_unsynced=*/true);
+  cluster.crash(C);
+  cluster.faults = Faults{};
+  // 5. A and B elect without C: whoever leads must hold 1.6-1.10 (checked as it establishes).
+  cluster.restart(A);
+  for (int i = 0; i < 100 && cluster.leader() == 0; ++i) {
+    cluster.tick_all();
+    cluster.flush();
+  }
+  ASSERT_NE(cluster.leader(), 0u);
+  cluster.settle();
+  EXPECT_EQ(cluster.acknowledged(), 10u);  // 2.1 and 2.2 never committed
 }
 
 // kill -9 of the leader: its peers see the connections break (peer_down) and elect at once;

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 
 #include "consensus/replica.h"
 
@@ -19,10 +20,12 @@ std::vector<Entry> entries(uint32_t epoch, uint32_t first, uint32_t last) {
   return log;
 }
 
-DurableState disk(uint32_t current_epoch, std::vector<Entry> log) {
+// A replica whose tree has applied its log through `applied` (none of it by default).
+DurableState disk(uint32_t current_epoch, std::vector<Entry> log, Zxid applied = 0) {
   DurableState durable;
   durable.accepted_epoch = durable.current_epoch = current_epoch;
   durable.last_logged_zxid = log.empty() ? 0 : log.back().zxid;
+  durable.applied_zxid = applied;
   durable.recent = std::move(log);
   return durable;
 }
@@ -38,6 +41,8 @@ struct Ensemble {
   std::vector<Message> sent;  // every message, in order
   std::map<NodeId, std::vector<Entry>> applied;
   std::map<NodeId, std::vector<uint64_t>> synced;
+  std::map<NodeId, std::vector<Zxid>> truncated;  // Ready::truncate_after asked of each replica
+  std::map<NodeId, std::vector<Zxid>> installed;  // Ready::install_snapshot asked of each replica
 
   void add(NodeId id, const DurableState& durable, int diff_window = 100) {
     Config config;
@@ -67,6 +72,8 @@ struct Ensemble {
     if (stopped.count(id)) return false;
     Ready ready = replicas[id]->ready();
     if (ready.empty()) return false;
+    if (ready.truncate_after) truncated[id].push_back(*ready.truncate_after);
+    if (ready.install_snapshot) installed[id].push_back(ready.install_snapshot->zxid);
     if (!ready.to_persist.empty()) replicas[id]->persisted(ready.to_persist.back().zxid);
     for (const Entry& entry : ready.to_apply) applied[id].push_back(entry);
     synced[id].insert(synced[id].end(), ready.synced.begin(), ready.synced.end());
@@ -145,6 +152,37 @@ TEST(Discovery, ALostFollowerInfoIsResentBeforeTheInitLimit) {
   EXPECT_EQ(ensemble[1].epoch(), 2u);
 }
 
+TEST(Discovery, AnEpochPromisedBeforeDoesNotCountTowardsIt) {
+  // Node 1 accepted epoch 5 from another leader earlier. Leader 3 chose 5 from its own and node
+  // 2's acceptedEpoch 4, and node 2's ACKEPOCH is lost: node 1's ACKEPOCH, which promises
+  // nothing new, must not make epoch 5 stand (it may count for that other leader).
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3};
+  DurableState promised = disk(4, entries(4, 1, 2));
+  promised.accepted_epoch = 5;
+  ensemble.add(1, promised);
+  ensemble.add(2, disk(4, entries(4, 1, 2)));
+  ensemble.add(3, disk(4, entries(4, 1, 3)));
+  ensemble.blocked = {{1, 3}, {3, 1}};
+  ensemble.drop_once = {{2, MessageType::kAckEpoch}};
+  ensemble.run();
+  ensemble.tick(Config{}.election_finalize_ticks + 1);
+  ASSERT_EQ(ensemble[3].role(), Role::kLeading);
+  ASSERT_EQ(ensemble[3].epoch(), 4u);
+  ensemble.blocked.clear();
+  ensemble.tick(2 * Config{}.election_resend_ticks);
+  ASSERT_EQ(ensemble[1].leader(), 3u);
+  const Message* ack_epoch = nullptr;
+  for (const Message& message : ensemble.sent) {
+    if (message.type == MessageType::kAckEpoch && message.from == 1) ack_epoch = &message;
+  }
+  ASSERT_NE(ack_epoch, nullptr);
+  EXPECT_FALSE(ack_epoch->flag);
+  EXPECT_EQ(ensemble[3].epoch(), 4u) << "epoch 5 stood on a promise made to someone else";
+  EXPECT_EQ(ensemble.first(MessageType::kNewLeader, 1), nullptr);
+  EXPECT_FALSE(ensemble[3].serving());
+}
+
 TEST(Sync, DiffWhenTheLeaderHasTheFollowersLastZxid) {
   Ensemble ensemble = three(disk(1, entries(1, 1, 5)), disk(1, entries(1, 1, 3)), disk(1, entries(1, 1, 5)));
   const Message* diff = ensemble.first(MessageType::kDiff, 2);
@@ -168,12 +206,68 @@ TEST(Sync, SnapWhenTheFollowerIsBehindTheWindow) {
   Ensemble ensemble;
   ensemble.voters = {1, 2, 3};
   ensemble.add(1, disk(1, entries(1, 1, 2)));
-  ensemble.add(2, disk(1, entries(1, 1, 9)), /*diff_window=*/3);
-  ensemble.add(3, disk(1, entries(1, 1, 9)), /*diff_window=*/3);
+  ensemble.add(2, disk(1, entries(1, 1, 9), make_zxid(1, 9)), /*diff_window=*/3);
+  ensemble.add(3, disk(1, entries(1, 1, 9), make_zxid(1, 9)), /*diff_window=*/3);
   ensemble.run();
   const Message* snap = ensemble.first(MessageType::kSnap, 1);
   ASSERT_NE(snap, nullptr);
   EXPECT_EQ(snap->zxid, make_zxid(1, 9)) << "the leader's applied point";
+}
+
+TEST(Sync, SnapBelowWhatTheLearnerShares_BecomesACutAfterTheSharedHistory) {
+  // Leader 3 (epoch 3) has applied only 1.5 of its 1.10: its SNAP would be at 1.5. Node 1
+  // holds 1.1-1.10 (committed in epoch 1) and 2.1-2.2 of a leader that never committed them.
+  auto mine = entries(1, 1, 10);
+  auto epoch2 = entries(2, 1, 2);
+  mine.insert(mine.end(), epoch2.begin(), epoch2.end());
+  DurableState leader = disk(3, entries(1, 1, 10), make_zxid(1, 5));
+  DurableState behind = disk(1, entries(1, 1, 10), make_zxid(1, 5));
+  Ensemble ensemble = three(disk(2, mine, make_zxid(1, 10)), behind, leader);
+  ASSERT_EQ(ensemble[3].role(), Role::kLeading);
+  const Message* snap = ensemble.first(MessageType::kSnap, 1);
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->zxid, make_zxid(1, 5));
+  EXPECT_TRUE(ensemble.installed[1].empty()) << "the learner dropped its log down to the snapshot";
+  EXPECT_EQ(ensemble.truncated[1], std::vector<Zxid>{make_zxid(1, 10)});
+  EXPECT_EQ(ensemble[1].last_logged_zxid(), make_zxid(1, 10));
+  EXPECT_TRUE(ensemble[1].serving());
+}
+
+TEST(Restart, TheUnappliedEndOfTheLogIsAppliedOnlyOnceCommitted) {
+  // Node 1 restarts with 2.1 logged but not applied (its leader never committed it); the
+  // ensemble moved on in epoch 3 without it. Node 2 restarts with 3.1 unapplied, which is.
+  auto stale = entries(1, 1, 3);
+  stale.push_back(Entry{make_zxid(2, 1), std::make_shared<std::string>("never committed")});
+  auto current = entries(1, 1, 3);
+  current.push_back(Entry{make_zxid(3, 1), std::make_shared<std::string>("committed")});
+  DurableState restarted = disk(1, stale, make_zxid(1, 3));
+  restarted.accepted_epoch = 2;
+  Ensemble ensemble = three(restarted, disk(3, current, make_zxid(1, 3)), disk(3, current, make_zxid(1, 3)));
+  ASSERT_TRUE(ensemble[1].serving());
+  EXPECT_EQ(ensemble.truncated[1], std::vector<Zxid>{make_zxid(1, 3)});
+  for (NodeId id : {1, 2, 3}) {
+    ASSERT_EQ(ensemble.applied[id].size(), 1u) << "node " << id;
+    EXPECT_EQ(ensemble.applied[id][0].zxid, make_zxid(3, 1));
+  }
+}
+
+TEST(Restart, AloneTheWholeLogIsCommittedAndApplied) {
+  Ensemble ensemble;
+  ensemble.voters = {1};
+  ensemble.add(1, disk(1, entries(1, 1, 5), make_zxid(1, 3)));
+  ensemble.run();
+  ASSERT_EQ(ensemble.applied[1].size(), 2u);
+  EXPECT_EQ(ensemble.applied[1][0].zxid, make_zxid(1, 4));
+  EXPECT_EQ(ensemble.applied[1][1].zxid, make_zxid(1, 5));
+}
+
+TEST(Restart, RecordsThatDoNotReachBackToTheAppliedPointAreRefused) {
+  DurableState durable = disk(1, entries(1, 4, 5), make_zxid(1, 2));
+  durable.recent_after = make_zxid(1, 3);
+  Config config;
+  EXPECT_THROW(Replica(config, durable), std::runtime_error);
+  durable.applied_zxid = make_zxid(1, 3);
+  EXPECT_NO_THROW(Replica(config, durable));
 }
 
 TEST(Broadcast, CommitNeedsAVoterQuorumOfAcks) {

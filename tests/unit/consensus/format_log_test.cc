@@ -24,7 +24,7 @@ TEST(LogFormat, FileHeader_LayoutIsLittleEndianAsDocumented) {
   std::string bytes;
   append_file_header(0x0102030405060708, &bytes);
   EXPECT_EQ(bytes.substr(0, 6), "QFSLOG");
-  EXPECT_EQ(bytes[6], 2);  // version, low byte first
+  EXPECT_EQ(bytes[6], 3);  // version, low byte first
   EXPECT_EQ(bytes[7], 0);
   EXPECT_EQ(bytes[8], 0x08);
   EXPECT_EQ(bytes[15], 0x01);
@@ -122,6 +122,33 @@ TEST(LogFormat, Record_HugeLength_IsTooLarge) {
   DecodedRecord record = decode_record(bytes);
   EXPECT_EQ(record.status, RecordStatus::kTooLarge);
   EXPECT_NE(describe_bad_record(record, bytes.size()).find("above the maximum"), std::string::npos);
+}
+
+TEST(LogFormat, BatchMarker_IsAZxidZeroRecordOfWriteLengthThenAppliedZxid) {
+  std::string bytes;
+  append_batch_marker({0x0102, make_zxid(7, 9)}, &bytes);
+  ASSERT_EQ(bytes.size(), kBatchMarkerBytes);
+  EXPECT_EQ(bytes[0], 16);  // payload length
+  EXPECT_EQ(bytes.substr(8, 8), std::string(8, '\0'));  // zxid 0
+  EXPECT_EQ(bytes[16], 0x02);
+  EXPECT_EQ(bytes[17], 0x01);
+  EXPECT_EQ(bytes[24], 9);   // applied zxid, low byte first: counter 9
+  EXPECT_EQ(bytes[28], 7);   // then epoch 7
+  DecodedRecord record = decode_record(bytes);
+  BatchMarker marker;
+  ASSERT_TRUE(decode_batch_marker(record, &marker));
+  EXPECT_EQ(marker.write_bytes, 0x0102u);
+  EXPECT_EQ(marker.applied_zxid, make_zxid(7, 9));
+}
+
+TEST(LogFormat, BatchMarker_OfAnotherSizeOrNegativeZxid_IsMalformed) {
+  std::string short_marker;
+  append_record(kBatchMarkerZxid, std::string(8, '\1'), &short_marker);  // format 2's marker
+  BatchMarker marker;
+  EXPECT_FALSE(decode_batch_marker(decode_record(short_marker), &marker));
+  std::string negative;
+  append_batch_marker({64, -1}, &negative);
+  EXPECT_FALSE(decode_batch_marker(decode_record(negative), &marker));
 }
 
 TEST(LogFormat, SegmentFileName_RoundTripsAndSortsByZxid) {

@@ -15,6 +15,7 @@ DurableState disk(uint32_t accepted_epoch, uint32_t current_epoch, Zxid last_log
   durable.accepted_epoch = accepted_epoch;
   durable.current_epoch = current_epoch;
   durable.last_logged_zxid = last_logged_zxid;
+  durable.applied_zxid = last_logged_zxid;  // the tree holds the whole log
   return durable;
 }
 

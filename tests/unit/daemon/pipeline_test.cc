@@ -84,11 +84,13 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   EXPECT_NE(store_->tree().find("/b"), nullptr);
   EXPECT_TRUE(pipeline_->idle());
 
-  // Every answered txn is in the log, the failed third one too (it was ordered); a restart
-  // replays them and leads the next epoch.
+  // Every answered txn is in the log, the failed third one too (it was ordered). A restart
+  // rebuilds the tree through the applied mark the log recorded (below 1.3: each write recorded
+  // what was applied before it), leads the next epoch, and applies the rest as its own history.
   ASSERT_NO_FATAL_FAILURE(restart());
-  EXPECT_EQ(store_->replayed_count(), 3u);
+  EXPECT_LT(store_->replayed_count(), 3u);
   EXPECT_EQ(store_->tree().last_applied_zxid(), make_zxid(1, 3));
+  EXPECT_NE(store_->tree().find("/b"), nullptr);
   EXPECT_EQ(replica_->epoch(), 2u);
 }
 

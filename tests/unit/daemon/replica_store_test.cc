@@ -1,6 +1,6 @@
-// A replica's storage (daemon/replica_store.h): recovery hands the core its durable state, TRUNC
-// rebuilds the tree without the cut txns (also when a snapshot held them), SNAP replaces tree and
-// log, and both survive a restart.
+// A replica's storage (daemon/replica_store.h): recovery hands the core its durable state and
+// rebuilds the tree only through the applied mark the log recorded; TRUNC cuts the log and keeps
+// the tree; SNAP replaces tree and log; each survives a restart.
 #include "daemon/replica_store.h"
 #include "tests/unit/daemon/txns.h"
 
@@ -41,16 +41,17 @@ class ReplicaStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->recover(&error)) << error;
   }
 
-  // Logs and applies /n1 .. /n<count> as (1, 1) .. (1, count), durably.
-  void write_nodes(int count) {
+  // Logs /n1 .. /n<count> as (1, 1) .. (1, count), durably, then applies the first `applied` of
+  // them (all by default). The log records what was applied before the append: nothing of them.
+  void write_nodes(int count, int applied = -1) {
     std::vector<consensus::Entry> entries;
     for (int n = 1; n <= count; ++n) entries.push_back(entry(make_zxid(1, n), "/n" + std::to_string(n)));
     store_->append(entries);
     store_->log().flush();
-    for (const auto& e : entries) {
+    for (int n = 0; n < (applied < 0 ? count : applied); ++n) {
       proto::Txn txn;
-      txn.ParseFromString(*e.payload);
-      store_->tree().apply(e.zxid, txn);
+      txn.ParseFromString(*entries[n].payload);
+      store_->tree().apply(entries[n].zxid, txn);
     }
   }
 
@@ -65,36 +66,58 @@ class ReplicaStoreTest : public ::testing::Test {
   std::unique_ptr<ReplicaStore> store_;
 };
 
-TEST_F(ReplicaStoreTest, Recover_GivesEpochsLastZxidAndTheLastRecords) {
+TEST_F(ReplicaStoreTest, Recover_RebuildsTheTreeOnlyThroughTheAppliedMark) {
   ASSERT_NO_FATAL_FAILURE(open_store());
   store_->persist_hard_state({3, 2});
-  write_nodes(5);
+  write_nodes(5);  // logged while nothing was applied
   ASSERT_NO_FATAL_FAILURE(open_store());
   consensus::DurableState state = store_->durable_state();
   EXPECT_EQ(state.accepted_epoch, 3u);
   EXPECT_EQ(state.current_epoch, 2u);
   EXPECT_EQ(state.last_logged_zxid, make_zxid(1, 5));
-  ASSERT_EQ(state.recent.size(), 3u) << "capped at recent_entries_max";
-  EXPECT_EQ(state.recent.front().zxid, make_zxid(1, 3));
-  EXPECT_EQ(store_->tree().last_applied_zxid(), make_zxid(1, 5));
+  EXPECT_EQ(state.applied_zxid, 0);
+  EXPECT_EQ(store_->tree().find("/n1"), nullptr) << "a restart shows nothing not known committed";
+  ASSERT_EQ(state.recent.size(), 5u) << "every unapplied record, beyond recent_entries_max";
+  EXPECT_EQ(state.recent_after, 0);
 }
 
-TEST_F(ReplicaStoreTest, TruncateAfter_RebuildsTheTreeWithoutTheCutTxnsEvenFromANewerSnapshot) {
+TEST_F(ReplicaStoreTest, Recover_KeepsTheLastRecordsBeyondTheAppliedOnes) {
   ASSERT_NO_FATAL_FAILURE(open_store());
-  write_nodes(6);
+  write_nodes(5);
+  store_->append({entry(make_zxid(1, 6), "/n6")});  // records that 1.5 was applied
+  store_->log().flush();
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  consensus::DurableState state = store_->durable_state();
+  EXPECT_EQ(state.applied_zxid, make_zxid(1, 5));
+  EXPECT_EQ(store_->replayed_count(), 5u);
+  EXPECT_NE(store_->tree().find("/n5"), nullptr);
+  EXPECT_EQ(store_->tree().find("/n6"), nullptr);
+  ASSERT_EQ(state.recent.size(), 3u) << "capped at recent_entries_max";
+  EXPECT_EQ(state.recent.front().zxid, make_zxid(1, 4));
+  EXPECT_EQ(state.recent_after, make_zxid(1, 3));
+}
+
+TEST_F(ReplicaStoreTest, TruncateAfter_CutsTheLogAndSnapshotsPastItAndKeepsTheTree) {
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  write_nodes(6, /*applied=*/4);
+  DataTree newer;  // a snapshot past the cut (what ZOOKEEPER-1549 was about)
+  for (int n = 1; n <= 6; ++n) newer.apply(make_zxid(1, n), create_txn("/n" + std::to_string(n)));
   std::string error;
-  ASSERT_TRUE(store_->snapshots().write(store_->tree(), &error)) << error;  // holds (1, 6)
+  ASSERT_TRUE(store_->snapshots().write(newer, &error)) << error;
   store_->truncate_after(make_zxid(1, 4));
   EXPECT_EQ(store_->tree().last_applied_zxid(), make_zxid(1, 4));
   EXPECT_NE(store_->tree().find("/n4"), nullptr);
-  EXPECT_EQ(store_->tree().find("/n5"), nullptr);
   EXPECT_TRUE(store_->snapshots().snapshot_zxids(&error).empty()) << "the snapshot past the cut is gone";
   store_->append({entry(make_zxid(2, 1), "/after")});
   store_->log().flush();
   ASSERT_NO_FATAL_FAILURE(open_store());
-  EXPECT_EQ(store_->durable_state().last_logged_zxid, make_zxid(2, 1));
+  consensus::DurableState state = store_->durable_state();
+  EXPECT_EQ(state.last_logged_zxid, make_zxid(2, 1));
+  EXPECT_EQ(state.applied_zxid, make_zxid(1, 4));
   EXPECT_EQ(store_->tree().find("/n5"), nullptr);
-  EXPECT_NE(store_->tree().find("/after"), nullptr);
+  EXPECT_EQ(store_->tree().find("/after"), nullptr) << "not known committed";
+  ASSERT_FALSE(state.recent.empty());
+  EXPECT_EQ(state.recent.back().zxid, make_zxid(2, 1));
 }
 
 TEST_F(ReplicaStoreTest, InstallSnapshot_ReplacesTreeAndLogDurably) {

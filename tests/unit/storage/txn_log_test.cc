@@ -66,7 +66,7 @@ class TxnLogTest : public ::testing::Test {
   // Appends zxids (1, first) .. (1, last), one append() and one durable write each.
   static void append_range(TxnLog& log, int first, int last) {
     for (int n = first; n <= last; ++n) {
-      log.append({LogEntry{make_zxid(1, n), payload(n)}});
+      log.append({LogEntry{make_zxid(1, n), payload(n)}}, 0);
       log.flush();
     }
   }
@@ -167,7 +167,7 @@ TEST_F(TxnLogTest, GroupCommit_ManyAppendsShareFewerSyncsThanRecords) {
   constexpr int kRecords = 300;
   std::thread appender([&] {
     for (int n = 1; n <= kRecords; ++n) {
-      log->append({LogEntry{make_zxid(1, n), payload(n)}});
+      log->append({LogEntry{make_zxid(1, n), payload(n)}}, 0);
       std::this_thread::sleep_for(std::chrono::microseconds(50));  // a steady stream, not one burst
     }
   });
@@ -188,7 +188,7 @@ TEST_F(TxnLogTest, Append_PastPreallocation_GrowsByWholeSteps) {
   auto log = open_log();
   std::vector<LogEntry> entries;
   for (int n = 1; n <= 400; ++n) entries.push_back(LogEntry{make_zxid(1, n), payload(n)});  // 8.4 kB
-  log->append(std::move(entries));
+  log->append(std::move(entries), 0);
   log->flush();
   const uint64_t file_bytes = std::filesystem::file_size(log->segment_paths().at(0));
   EXPECT_EQ(file_bytes % kSmallPreallocateBytes, 0u);
@@ -207,7 +207,7 @@ TEST_F(TxnLogTest, Open_TornTail_IsTruncated) {
   EXPECT_EQ(replay_all(*log), expected(1, 4));
   EXPECT_EQ(std::filesystem::file_size(segment), kSmallPreallocateBytes);  // preallocation kept
 
-  log->append({LogEntry{make_zxid(1, 5), "again"}});
+  log->append({LogEntry{make_zxid(1, 5), "again"}}, 0);
   log.reset();
   Records records = replay_all(*open_log());
   ASSERT_EQ(records.size(), 5u);
@@ -371,7 +371,7 @@ TEST_F(TxnLogTest, PurgeThrough_DeletesOnlyWholeCoveredSegmentsNeverTheActive) {
 TEST_F(TxnLogTest, Replay_GapWithinEpoch_IsAnErrorWithFileAndOffset) {
   auto log = open_log();
   log->append({LogEntry{make_zxid(1, 1), "aaaaa"}, LogEntry{make_zxid(1, 2), "bbbbb"},
-               LogEntry{make_zxid(1, 4), "ddddd"}});
+               LogEntry{make_zxid(1, 4), "ddddd"}}, 0);
   log.reset();
   log = open_log();
   std::string error;
@@ -382,7 +382,7 @@ TEST_F(TxnLogTest, Replay_GapWithinEpoch_IsAnErrorWithFileAndOffset) {
 
 TEST_F(TxnLogTest, Replay_NewEpochAfterOld_IsNoGap) {
   auto log = open_log();
-  log->append({LogEntry{make_zxid(1, 1), "a"}, LogEntry{make_zxid(1, 2), "b"}, LogEntry{make_zxid(2, 1), "c"}});
+  log->append({LogEntry{make_zxid(1, 1), "a"}, LogEntry{make_zxid(1, 2), "b"}, LogEntry{make_zxid(2, 1), "c"}}, 0);
   log.reset();
   EXPECT_EQ(replay_all(*open_log()).size(), 3u);
 }
@@ -470,7 +470,7 @@ class TornWriteTest : public TxnLogTest {
     auto log = open_log();
     std::vector<LogEntry> entries;
     for (int n = 1; n <= kRecords; ++n) entries.push_back(LogEntry{make_zxid(1, n), payload(n)});
-    log->append(std::move(entries));
+    log->append(std::move(entries), 0);
     log->flush();
     return log->segment_paths().at(0);
   }
@@ -482,7 +482,7 @@ TEST_F(TornWriteTest, Open_LastWriteMissingAMiddlePage_IsCutAtThatPage) {
   auto log = open_log();
   const int kept = record_at(kPage);
   EXPECT_EQ(replay_all(*log), expected(1, kept));
-  log->append({LogEntry{make_zxid(1, kept + 1), "again"}});
+  log->append({LogEntry{make_zxid(1, kept + 1), "again"}}, 0);
   log.reset();
   EXPECT_EQ(replay_all(*open_log()).size(), static_cast<size_t>(kept + 1));
 }
@@ -498,7 +498,7 @@ TEST_F(TornWriteTest, Open_TornWriteAfterARecoveredTornWrite_IsCutToo) {
     cut = record_offset_in_one_write(kept);
     std::vector<LogEntry> entries;  // a second write, from the cut on
     for (int n = kept + 1; n <= kept + kRecords; ++n) entries.push_back(LogEntry{make_zxid(1, n), payload(n)});
-    log->append(std::move(entries));
+    log->append(std::move(entries), 0);
     log->flush();
   }
   // The second write loses its first page (the rest of the page the cut is on); later ones landed.
@@ -521,7 +521,7 @@ TEST_F(TornWriteTest, Open_EarlierWriteMissingAPage_FailsWithFileAndOffset) {
   const std::string segment = write_one_big_write();
   {
     auto log = open_log();
-    log->append({LogEntry{make_zxid(1, kRecords + 1), "later"}});  // a second, later write
+    log->append({LogEntry{make_zxid(1, kRecords + 1), "later"}}, 0);  // a second, later write
     log->flush();
   }
   overwrite(segment, kPage, std::string(kPage, '\0'));  // the first write was acknowledged: damage
@@ -547,7 +547,7 @@ TEST_F(TxnLogTest, TruncateAfter_KeepsThePrefixAcrossSegmentsAndAppendsGoOnFromI
   EXPECT_EQ(log->last_zxid(), make_zxid(1, 7));
   EXPECT_EQ(log->segment_paths().size(), 2u) << "the segment wholly after the cut is gone";
   EXPECT_EQ(replay_all(*log), expected(1, 7));
-  log->append({LogEntry{make_zxid(2, 1), "new"}});
+  log->append({LogEntry{make_zxid(2, 1), "new"}}, 0);
   log->flush();
   log.reset();
   log = open_log();
@@ -561,7 +561,7 @@ TEST_F(TxnLogTest, TruncateAfter_InsideOneGroupCommit_CutsThere) {
     auto log = open_log();
     std::vector<LogEntry> batch;
     for (int n = 1; n <= 6; ++n) batch.push_back({make_zxid(1, n), payload(n)});
-    log->append(std::move(batch));
+    log->append(std::move(batch), 0);
     log->flush();
   }
   std::string error;
@@ -595,6 +595,24 @@ TEST_F(TxnLogTest, TruncateAfter_Zero_LeavesAnEmptyLog) {
   auto log = open_log();
   EXPECT_EQ(log->last_zxid(), 0);
   EXPECT_TRUE(replay_all(*log).empty());
+}
+
+TEST_F(TxnLogTest, AppliedMark_IsTheHighestRecordedAndSurvivesReopenAndCut) {
+  {
+    auto log = open_log();
+    EXPECT_EQ(log->applied_mark(), 0);
+    log->append({LogEntry{make_zxid(1, 1), "a"}}, 0);
+    log->append({LogEntry{make_zxid(1, 2), "b"}}, make_zxid(1, 1));
+    log->flush();
+    log->append({LogEntry{make_zxid(1, 3), "c"}, LogEntry{make_zxid(1, 4), "d"}}, make_zxid(1, 2));
+    log->flush();
+  }
+  EXPECT_EQ(open_log()->applied_mark(), make_zxid(1, 2));
+  std::string error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), make_zxid(1, 3), &error)) << error;
+  auto log = open_log();
+  EXPECT_EQ(log->applied_mark(), make_zxid(1, 2)) << "the rewritten segment keeps the mark";
+  EXPECT_EQ(replay_all(*log).size(), 3u);
 }
 
 }  // namespace
