@@ -154,7 +154,14 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
   std::vector<LogEntry> records;
   records.reserve(entries.size());
   for (const auto& entry : entries) records.emplace_back(entry.zxid, entry.payload);
-  log_->append(std::move(records), tree_->last_applied_zxid());
+  applied_recorded_ = tree_->last_applied_zxid();
+  log_->append(std::move(records), applied_recorded_);
+}
+
+void ReplicaStore::record_applied() {
+  if (tree_->last_applied_zxid() <= applied_recorded_) return;
+  applied_recorded_ = tree_->last_applied_zxid();
+  log_->record_applied(applied_recorded_);
 }
 
 // Zab's TRUNC: the log loses everything after zxid, and snapshots that might hold any of it go.

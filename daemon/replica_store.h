@@ -52,6 +52,9 @@ class ReplicaStore {
   void truncate_after(Zxid zxid);                             // the tree stays as it is
   void install_snapshot(Zxid zxid, const std::string& bytes);  // tree replaced
   void append(const std::vector<consensus::Entry>& entries);
+  // Makes the tree's applied zxid durable in the log when no append has carried it yet (a
+  // restart rebuilds the tree through it). Called when the replica is idle and at shutdown.
+  void record_applied();
   // The tree's snapshot bytes as of now (for a learner's SNAP).
   std::shared_ptr<const std::string> encode_snapshot() const;
 
@@ -79,6 +82,7 @@ class ReplicaStore {
   Zxid recent_after_ = 0;
   uint64_t replayed_ = 0;
   uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
+  Zxid applied_recorded_ = 0;    // the applied zxid last handed to the log
   std::function<void(Zxid)> on_durable_;
   std::shared_ptr<const int> lifetime_ = std::make_shared<const int>(0);  // expires with this store
 };

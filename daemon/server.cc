@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "daemon/peer/transport.h"
+#include "fusefs/xattrs.h"
 
 namespace quorumfs {
 
@@ -72,7 +73,6 @@ int Server::run() {
     return 1;
   }
   txns_since_snapshot_ = store_->replayed_count();
-  start_session_ids();
   try {
     replica_ = std::make_unique<consensus::Replica>(core_config(), store_->durable_state());
   } catch (const std::exception& refused) {
@@ -90,18 +90,6 @@ int Server::run() {
     return 1;
   }
   pipeline_->drain();
-  if (options_.mount_enabled) {
-    filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *this, options_.mount);
-    if (!filesystem_->mount([this] { stop(); }, &error)) {
-      spdlog::error("{}", error);
-      if (peers_) peers_->stop();
-      shutdown_storage();
-      return 1;
-    }
-    spdlog::info("mounted {} (data {}, last zxid {:#x}, {} nodes)", options_.mount.mountpoint, options_.data_dir,
-                 store_->tree().last_applied_zxid(), store_->tree().node_count());
-  }
-  close_own_sessions(true, nullptr);
   stop_signals_.async_wait([this](const boost::system::error_code& failed, int signal) {
     if (!failed) {
       spdlog::info("signal {}: stopping", signal);
@@ -110,8 +98,46 @@ int Server::run() {
   });
   wait_for_snapshot_child();
   schedule_tick();
+  serve_when_synced();
   io_.run();
-  return 0;
+  return exit_status_;
+}
+
+// A member mounts once it is in sync with a leader (its tree then holds what the ensemble
+// committed before it restarted), or, without a quorum, after the write wait: then it serves its
+// own tree, which may be behind, and its root says user.zk.state=unsynced (docs/mount.md).
+void Server::serve_when_synced() {
+  if (serving_started_ || stopping_) return;
+  if (serve_deadline_ == std::chrono::steady_clock::time_point{}) serve_deadline_ = std::chrono::steady_clock::now() + options_.write_wait;
+  if (!replica_->serving() && std::chrono::steady_clock::now() < serve_deadline_) return;
+  serving_started_ = true;
+  start_session_ids();
+  if (!replica_->serving()) {
+    spdlog::warn("no leader within {} ms: serving the local tree at zxid {:#x}, which may be behind "
+                 "(user.zk.state=unsynced)", options_.write_wait.count(), store_->tree().last_applied_zxid());
+  }
+  if (!options_.mount_enabled) return;
+  std::string error;
+  filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *this, options_.mount);
+  if (!filesystem_->mount([this] { stop(); }, &error)) {
+    spdlog::error("{}", error);
+    filesystem_.reset();
+    exit_status_ = 1;
+    stopping_ = true;
+    unmount_and_finish();  // nothing was served: no sessions of this run to close
+    return;
+  }
+  spdlog::info("mounted {} (data {}, zxid {:#x}, {} nodes, {})", options_.mount.mountpoint, options_.data_dir,
+               store_->tree().last_applied_zxid(), store_->tree().node_count(),
+               fusefs::state_xattr(replica_->serving()));
+}
+
+// Sessions an earlier run of this host left in the tree are closed once the replica serves: by
+// then its tree holds what that run had committed.
+void Server::close_earlier_sessions_once_synced() {
+  if (earlier_sessions_closed_ || !serving_started_ || !replica_->serving()) return;
+  earlier_sessions_closed_ = true;
+  close_own_sessions(true, nullptr);
 }
 
 bool Server::start_peers(std::string* error) {
@@ -156,7 +182,10 @@ void Server::on_tick() {
   pipeline_->tick();
   ++ticks_;
   if (replica_->role() != role_) on_role(replica_->role());
+  serve_when_synced();
+  close_earlier_sessions_once_synced();
   if (ticks_ % 10 != 0) return;  // every 100 ms
+  store_->record_applied();
   if (role_ == consensus::Role::kLeading) expire_silent_hosts();
   if (role_ == consensus::Role::kFollowing || role_ == consensus::Role::kObserving) send_keepalive();
   if (replica_->serving()) retry_closes();
@@ -237,6 +266,7 @@ void Server::unmount_and_finish() {
 void Server::shutdown_storage() {
   if (!store_) return;
   finish_snapshot_child(true);  // a snapshot finishing after this run must not outlive a later cut
+  store_->record_applied();
   store_->log().flush();
   if (pipeline_) {
     spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)", pipeline_->applied_count(),
@@ -310,6 +340,8 @@ void Server::submit(proto::Txn txn, Done done) {
 uint64_t Server::new_session_id() { return next_session_id_++; }
 
 void Server::sync(std::function<void(Code)> done) { pipeline_->sync(std::move(done)); }
+
+bool Server::synced() const { return replica_->serving(); }
 
 void Server::after_apply(const ApplyResult& result, bool own) {
   // Changes this mount did not make through a syscall raise their events by echo (contract §5).

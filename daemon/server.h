@@ -71,6 +71,7 @@ class Server : public fusefs::Backend {
   uint64_t new_session_id() override;
   void sync(std::function<void(Code)> done) override;
   void close_session(uint64_t session_id, Done done) override;
+  bool synced() const override;
 
  private:
   consensus::Config core_config() const;
@@ -86,6 +87,8 @@ class Server : public fusefs::Backend {
   void start_session_ids();
   void close_own_sessions(bool earlier_runs_only, std::function<void()> then);
   void unmount_and_finish();
+  void serve_when_synced();
+  void close_earlier_sessions_once_synced();
   void after_apply(const ApplyResult& result, bool own);
   void maybe_snapshot();
   void wait_for_snapshot_child();
@@ -108,6 +111,11 @@ class Server : public fusefs::Backend {
   uint64_t txns_since_snapshot_ = 0;
   pid_t snapshot_child_ = -1;
   bool stopping_ = false;
+  int exit_status_ = 0;
+  // Mounted (or, with --no-mount, serving) since; until then waiting for the first sync.
+  bool serving_started_ = false;
+  std::chrono::steady_clock::time_point serve_deadline_{};
+  bool earlier_sessions_closed_ = false;
   // closeSessions that found no leader, submitted again once there is one.
   std::vector<std::pair<uint64_t, Done>> closes_to_retry_;
   consensus::Role role_ = consensus::Role::kLooking;

@@ -31,6 +31,9 @@ class Backend {
   // it is retried until it is applied (a closeSession is idempotent), so an ephemeral whose
   // descriptor is gone never outlives a leader change. done (may be empty) gets the result.
   virtual void close_session(uint64_t session_id, Done done) = 0;
+  // The replica is in sync with a leader of a quorum (or is one): false while it looks for one,
+  // when its reads may be behind the ensemble (the root's user.zk.state says so).
+  virtual bool synced() const = 0;
 };
 
 }  // namespace quorumfs::fusefs

@@ -1168,6 +1168,9 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
         return (void)fuse_reply_err(req, EACCES);
       }
       return reply_value(req, format_acl(node->acl()), size);
+    case XattrKind::kState:
+      if (node->parent() != nullptr) return (void)fuse_reply_err(req, ENODATA);  // the replica's, on the root
+      return reply_value(req, state_xattr(backend_.synced()), size);
     default:
       return reply_value(req, *stat_xattr(backend_.tree(), *node, name), size);
   }

@@ -41,6 +41,7 @@ XattrKind classify_xattr(std::string_view name) {
   if (field == "name") return XattrKind::kName;
   if (field == "path") return XattrKind::kPath;
   if (field == "stat") return XattrKind::kStat;
+  if (field == "state") return XattrKind::kState;
   for (auto known : kStatFields) {
     if (field == known) return XattrKind::kStat;
   }
@@ -64,6 +65,8 @@ std::optional<std::string> stat_xattr(const DataTree& tree, const Node& node, st
   return stat_field(node, field);
 }
 
+std::string_view state_xattr(bool synced) { return synced ? "synced" : "unsynced"; }
+
 std::string list_xattrs(const Node& node) {
   std::string names;
   auto add = [&names](std::string_view field) {
@@ -78,6 +81,7 @@ std::string list_xattrs(const Node& node) {
   add("path");
   // A file's data is its content; only a directory's own data needs the attribute listed.
   if (node.is_directory()) add("data");
+  if (node.parent() == nullptr) add("state");
   return names;
 }
 

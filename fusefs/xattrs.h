@@ -18,13 +18,16 @@ namespace quorumfs::fusefs {
 
 inline constexpr std::string_view kZkPrefix = "user.zk.";
 
-enum class XattrKind { kStat, kAcl, kData, kName, kPath, kUnknown };
+enum class XattrKind { kStat, kAcl, kData, kName, kPath, kState, kUnknown };
 XattrKind classify_xattr(std::string_view name);
 
 // Value of a read-only stat attribute, a user.zk.name/path, or nullopt.
 std::optional<std::string> stat_xattr(const DataTree& tree, const Node& node, std::string_view name);
 std::string stat_line(const Node& node);
-// NUL-separated names, as listxattr wants them.
+// The root's user.zk.state: "synced" while the replica follows or leads a quorum, "unsynced"
+// while it looks for one (its reads come from its own tree and may be behind; docs/mount.md).
+std::string_view state_xattr(bool synced);
+// NUL-separated names, as listxattr wants them (user.zk.state on the root only).
 std::string list_xattrs(const Node& node);
 
 }  // namespace quorumfs::fusefs

@@ -588,6 +588,15 @@ void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid) {
   work_ready_.notify_one();
 }
 
+void TxnLog::record_applied(Zxid applied_zxid) {
+  {
+    std::lock_guard lock(mutex_);
+    queued_.push_back(Pending{{}, applied_zxid, false});
+    ++appends_queued_;
+  }
+  work_ready_.notify_one();
+}
+
 void TxnLog::roll() {
   std::lock_guard lock(mutex_);
   roll_requested_ = true;
@@ -637,7 +646,7 @@ void TxnLog::writer_loop() {
     }
     const Zxid highest = write_batch(batch);
     batch.clear();
-    if (on_durable) on_durable(highest);
+    if (on_durable && highest != 0) on_durable(highest);
     {
       std::lock_guard lock(mutex_);
       appends_durable_ = appends_taken;
@@ -650,6 +659,10 @@ void TxnLog::writer_loop() {
 Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
   Zxid highest = 0;
   for (const Pending& pending : batch) {
+    if (pending.entries.empty() && active_fd_ >= 0 && pending.applied_zxid > buffered_applied_zxid_) {
+      if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);  // a write of its marker alone
+      buffered_applied_zxid_ = pending.applied_zxid;
+    }
     for (size_t index = 0; index < pending.entries.size(); ++index) {
       const LogEntry& entry = pending.entries[index];
       const bool roll = (index == 0 && pending.roll_before) ||
@@ -715,8 +728,8 @@ void TxnLog::write_buffer() {
   if (options_.sync) sync_count_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   Segment& active = segments_.back();
+  if (buffered_records_ > 0) active.last_zxid = buffered_last_zxid_;
   active.records += buffered_records_;
-  active.last_zxid = buffered_last_zxid_;
   active.applied_mark = std::max(active.applied_mark, buffered_applied_zxid_);
   active.end_offset = write_offset_;
   buffered_records_ = 0;

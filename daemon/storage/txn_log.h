@@ -68,6 +68,11 @@ class TxnLog {
   // Queues entries (rising zxids) for the writer thread, with the zxid the caller's tree has
   // applied (recorded in the write's batch marker). Thread-safe.
   void append(std::vector<LogEntry> entries, Zxid applied_zxid);
+  // Records that the caller's tree has applied through applied_zxid, in a write of its own (a
+  // batch marker and no records), when no append carried it: a replica that applies without
+  // logging (a follower's COMMITs, the end of a burst) still restarts close to where it was.
+  // Nothing is written while the log has no segment. Thread-safe.
+  void record_applied(Zxid applied_zxid);
   // The next append starts a new segment (done at snapshot time, so old segments can go).
   void roll();
   // Deletes segments whose every record is <= zxid (covered by a snapshot).

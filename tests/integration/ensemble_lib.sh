@@ -53,7 +53,8 @@ write_member_config() {
   } >"$TEST_TMP/$name.cfg"
 }
 
-# start_members NAME... [-- EXTRA_ARGS...]
+# start_members NAME... [-- EXTRA_ARGS...]: starts them all at once, then waits for each mount (a
+# member mounts once it synced with a leader, or after writeTimeout without one).
 start_members() {
   local names=() name
   while (($# > 0)) && [[ $1 != -- ]]; do
@@ -62,7 +63,10 @@ start_members() {
   done
   [[ ${1:-} == -- ]] && shift
   for name in "${names[@]}"; do
-    start_member "$name" "$TEST_TMP/$name.cfg" "$@" || fatal "could not start member $name"
+    spawn_node "$name" --config "$TEST_TMP/$name.cfg" "$(mnt_of "$name")" "$@" || fatal "could not start member $name"
+  done
+  for name in "${names[@]}"; do
+    wait_mounted "$name" || fatal "could not start member $name"
   done
 }
 

@@ -181,6 +181,11 @@ start_member() {
 
 # launch_node NAME DAEMON_ARGS...: runs the daemon in the background and waits for NAME's mount.
 launch_node() {
+  spawn_node "$@" && wait_mounted "$1"
+}
+
+# spawn_node NAME DAEMON_ARGS...: runs the daemon in the background (its pid in NODE_PID[NAME]).
+spawn_node() {
   local name=$1
   shift
   local mountpoint daemon_log
@@ -194,10 +199,19 @@ launch_node() {
   grep -qxF "$mountpoint" "$MOUNTS_FILE" || echo "$mountpoint" >>"$MOUNTS_FILE"
   echo "===== start $(date +%T.%N) $QUORUMFS_BIN $*" >>"$daemon_log"
   "$QUORUMFS_BIN" "$@" >>"$daemon_log" 2>&1 &
-  local pid=$!
-  NODE_PID[$name]=$pid
-  track_pid "$pid"
-  local deadline=$((SECONDS + 10))
+  NODE_PID[$name]=$!
+  track_pid "$!"
+}
+
+# wait_mounted NAME [TIMEOUT_S]: waits (10 s by default) for the mount of the daemon spawn_node
+# started. Non-zero (after logging why) if the daemon exits or the mount does not appear.
+wait_mounted() {
+  local name=$1 timeout_s=${2:-10}
+  local mountpoint daemon_log pid
+  mountpoint=$(mnt_of "$name")
+  daemon_log=$(log_of "$name")
+  pid=${NODE_PID[$name]}
+  local deadline=$((SECONDS + timeout_s))
   while ! mountpoint -q "$mountpoint"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid"
@@ -207,7 +221,7 @@ launch_node() {
       return 1
     fi
     if ((SECONDS >= deadline)); then
-      log "daemon $name (pid $pid) did not mount $mountpoint within 10 s"
+      log "daemon $name (pid $pid) did not mount $mountpoint within $timeout_s s"
       return 1
     fi
     sleep 0.05

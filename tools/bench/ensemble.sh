@@ -75,15 +75,21 @@ for id in 1 2 3; do
   } >"$work/$id.cfg"
 done
 
-start_member() {
+spawn_member() {
   local id=$1
   "$quorumfs" --config "$work/$id.cfg" "$work/$id/mnt" >>"$work/$id/log" 2>&1 &
   pid_of[$id]=$!
-  local deadline=$((SECONDS + 30))
+}
+wait_mounted() {  # a member mounts once synced with a leader (or after writeTimeout without one)
+  local id=$1 deadline=$((SECONDS + 30))
   until mountpoint -q "$work/$id/mnt"; do
     ((SECONDS < deadline)) || { echo "member $id did not mount" >&2; exit 1; }
     sleep 0.02
   done
+}
+start_member() {
+  spawn_member "$1"
+  wait_mounted "$1"
 }
 stop_member() {  # stop_member ID SIGNAL
   kill -"$2" "${pid_of[$1]}" 2>/dev/null || true
@@ -109,7 +115,8 @@ a_follower() {
   for id in "${!pid_of[@]}"; do [[ $id != "$(leader)" ]] && { echo "$id"; return; }; done
 }
 
-for id in 1 2 3; do start_member "$id"; done
+for id in 1 2 3; do spawn_member "$id"; done
+for id in 1 2 3; do wait_mounted "$id"; done
 wait_writable 1
 echo "ensemble up: leader $(leader)"
 

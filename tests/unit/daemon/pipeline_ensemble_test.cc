@@ -177,5 +177,51 @@ TEST_F(PipelineEnsembleTest, RestartedFollower_RejoinsAndItsNewWriteGetsItsOwnRe
   EXPECT_EQ(answer->ops[0].path, "/second-run") << "answered with its own txn, not the earlier run's";
 }
 
+// Member 1 logged (1, 2) "/tail" from a leader of epoch 1 that died before committing it; 2 and 3
+// went on in epoch 2 without it. Restarted, member 1 never shows /tail: not from its own disk at
+// start, nor after the sync that cuts it (docs/architecture.md, "What a restart shows").
+TEST_F(PipelineEnsembleTest, RestartedMemberWithAnUncommittedTail_NeverShowsIt) {
+  members_.clear();
+  std::filesystem::remove_all(dir_);
+  auto entry = [](Zxid zxid, const std::string& path) {
+    auto payload = std::make_shared<std::string>();
+    create_txn(path).SerializeToString(payload.get());
+    return consensus::Entry{zxid, payload};
+  };
+  auto craft = [&](NodeId id, consensus::HardState epochs, const std::vector<consensus::Entry>& log, size_t applied) {
+    StoreOptions options;
+    options.data_dir = (dir_ / std::to_string(id)).string();
+    ReplicaStore store(io_, options);
+    std::string error;
+    ASSERT_TRUE(store.recover(&error)) << error;
+    store.persist_hard_state(epochs);
+    for (size_t n = 0; n < log.size(); ++n) {
+      store.append({log[n]});
+      store.log().flush();
+      if (n < applied) store.tree().apply(log[n].zxid, [&] { proto::Txn txn; txn.ParseFromString(*log[n].payload); return txn; }());
+    }
+  };
+  const auto a = entry(make_zxid(1, 1), "/a"), tail = entry(make_zxid(1, 2), "/tail"), b = entry(make_zxid(2, 1), "/b");
+  ASSERT_NO_FATAL_FAILURE(craft(1, {1, 1}, {a, tail}, 1));
+  ASSERT_NO_FATAL_FAILURE(craft(2, {2, 2}, {a, b, entry(make_zxid(2, 2), "/c")}, 2));
+  ASSERT_NO_FATAL_FAILURE(craft(3, {2, 2}, {a, b, entry(make_zxid(2, 2), "/c")}, 2));
+
+  ASSERT_NO_FATAL_FAILURE(start(1));
+  EXPECT_EQ(members_[1].store->durable_state().last_logged_zxid, make_zxid(1, 2)) << "it still counts for votes";
+  EXPECT_NE(members_[1].store->tree().find("/a"), nullptr);
+  EXPECT_EQ(members_[1].store->tree().find("/tail"), nullptr) << "shown from its own disk at start";
+  bool shown = false;
+  members_[1].pipeline->set_on_applied([&](const ApplyResult& result, bool) {
+    for (const Change& change : result.changes) shown |= change.name == "tail";
+  });
+  ASSERT_NO_FATAL_FAILURE(start(2));
+  ASSERT_NO_FATAL_FAILURE(start(3));
+  ASSERT_TRUE(run_until([&] { return all_serving() && members_[1].store->tree().find("/c") != nullptr; }));
+  EXPECT_NE(leader(), 1u);
+  EXPECT_EQ(members_[1].store->tree().find("/tail"), nullptr);
+  EXPECT_FALSE(shown);
+  EXPECT_EQ(members_[1].store->durable_state().last_logged_zxid, make_zxid(2, 2));
+}
+
 }  // namespace
 }  // namespace quorumfs

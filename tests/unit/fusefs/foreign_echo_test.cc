@@ -53,6 +53,7 @@ class TreeBackend : public Backend {
     txn.add_ops()->mutable_close_session()->set_session_id(session_id);
     submit(std::move(txn), std::move(done));
   }
+  bool synced() const override { return true; }
 
   ApplyResult apply(proto::Txn txn) {
     if (txn.time_ns() == 0) {

@@ -615,5 +615,28 @@ TEST_F(TxnLogTest, AppliedMark_IsTheHighestRecordedAndSurvivesReopenAndCut) {
   EXPECT_EQ(replay_all(*log).size(), 3u);
 }
 
+TEST_F(TxnLogTest, RecordApplied_WritesAMarkerAloneThatSurvivesReopen) {
+  {
+    auto log = open_log();
+    log->record_applied(make_zxid(1, 1));  // no segment yet: nothing to write it in
+    log->flush();
+    EXPECT_TRUE(log->segment_paths().empty());
+    bool reported = false;
+    log->set_on_durable([&](Zxid) { reported = true; });
+    log->append({LogEntry{make_zxid(1, 1), "a"}, LogEntry{make_zxid(1, 2), "b"}}, 0);
+    log->flush();
+    reported = false;
+    log->record_applied(make_zxid(1, 2));
+    log->flush();
+    EXPECT_FALSE(reported) << "a marker alone makes no record durable";
+    log->append({LogEntry{make_zxid(1, 3), "c"}}, make_zxid(1, 2));
+    log->flush();
+  }
+  auto log = open_log();
+  EXPECT_EQ(log->applied_mark(), make_zxid(1, 2));
+  EXPECT_EQ(log->last_zxid(), make_zxid(1, 3));
+  EXPECT_EQ(replay_all(*log).size(), 3u);
+}
+
 }  // namespace
 }  // namespace quorumfs
