@@ -12,9 +12,6 @@
 namespace quorumfs::peer {
 namespace {
 
-// Before authentication a frame is a hello, a proof or a refusal: a few hundred bytes. The small
-// limit keeps a stranger from making us buffer a large frame.
-constexpr size_t kHandshakeFrameBytesMax = 4096;
 // A write buffer grown for a snapshot is given back once written.
 constexpr size_t kIdleWriteBufferBytesMax = 1024 * 1024;
 
@@ -54,12 +51,16 @@ Connection::Connection(boost::asio::ip::tcp::socket socket, const ConnectionSett
       owner_(std::move(owner)),
       dialer_(dialer),
       peer_id_(peer_id),
-      decoder_(kHandshakeFrameBytesMax) {}
+      decoder_(kHandshakeFrameBytesMax, /*read_bytes=*/kHandshakeFrameBytesMax) {}
 
 std::string Connection::describe() const {
   if (peer_id_ == 0) return remote_;
   if (dialer_ || state_ == State::kUp) return fmt::format("server {} at {}", peer_id_, remote_);
   return fmt::format("{} (claims to be server {})", remote_, peer_id_);
+}
+
+size_t Connection::buffer_bytes() const {
+  return decoder_.buffer_bytes() + pending_.capacity() + in_flight_.capacity();
 }
 
 // --- connection set-up
@@ -255,7 +256,7 @@ void Connection::on_refusal(const proto::PeerRefusal& refusal) {
 void Connection::become_up() {
   state_ = State::kUp;
   deadline_.cancel();
-  decoder_.set_frame_bytes_max(settings_.frame_bytes_max);
+  decoder_.set_limits(settings_.frame_bytes_max, kReadBytes);
   owner_->connection_up(shared_from_this());
 }
 

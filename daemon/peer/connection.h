@@ -19,6 +19,13 @@ namespace quorumfs::peer {
 
 using consensus::NodeId;
 
+// Before authentication a frame is a hello, a proof or a refusal: a few hundred bytes. The small
+// limit, and reads no bigger, keep what a stranger makes us buffer within one such frame
+// (docs/wire.md, "Frames").
+constexpr size_t kHandshakeFrameBytesMax = 4096;
+// An authenticated peer's reads: Zab's messages are small, a snapshot's frame is read into place.
+constexpr size_t kReadBytes = 64 * 1024;
+
 struct ConnectionSettings {
   NodeId my_id = 0;
   std::string secret;
@@ -66,6 +73,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool up() const { return state_ == State::kUp; }
   NodeId peer_id() const { return peer_id_; }  // acceptor side: 0 until the dialer's hello
   std::string describe() const;               // for log lines: who, at which address
+  // Memory held for the connection's reads and writes, in bytes.
+  size_t buffer_bytes() const;
 
  private:
   enum class State { kConnecting, kAwaitHello, kAwaitProof, kAwaitAccepted, kUp, kRefusing, kClosed };
