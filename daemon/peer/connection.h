@@ -71,6 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool dialer() const { return dialer_; }
   bool up() const { return state_ == State::kUp; }
+  bool closed() const { return state_ == State::kClosed; }
   NodeId peer_id() const { return peer_id_; }  // acceptor side: 0 until the dialer's hello
   std::string describe() const;               // for log lines: who, at which address
   // Memory held for the connection's reads and writes, in bytes.

@@ -1,7 +1,6 @@
 #include "daemon/peer/transport.h"
 
 #include <algorithm>
-#include <set>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,10 +10,18 @@
 #include "consensus/check.h"
 #include "daemon/peer/codec.h"
 #include "daemon/peer/connection.h"
+#include "daemon/peer/limits.h"
 
 namespace quorumfs::peer {
 
 using boost::asio::ip::tcp;
+
+namespace {
+
+// Addresses the stranger log keeps apart per interval; beyond, they share one line.
+constexpr size_t kStrangerLogAddressesMax = 256;
+
+}  // namespace
 
 // Shared with every pending handler and live connection, so that a handler that runs after the
 // PeerTransport is gone finds a stopped core rather than freed memory.
@@ -28,6 +35,7 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   void send(NodeId to, const std::function<void(proto::PeerFrame*)>& fill);
   bool connected(NodeId peer) const;
   PeerCounters counters(NodeId peer) const;
+  ListenerCounters listener_counters() const;
   uint16_t listen_port() const { return listen_port_; }
 
   // ConnectionOwner
@@ -48,12 +56,20 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
     std::chrono::milliseconds redial_delay;  // after the next failed attempt
     PeerCounters counters;
   };
+  // An accepted connection until it authenticates or closes.
+  struct Handshake {
+    std::shared_ptr<Connection> connection;
+    std::string address;  // address_group() of its peer
+  };
 
   bool we_dial(NodeId peer) const { return peer < options_.my_id; }
   Peer* find(NodeId id);
   const Peer* find(NodeId id) const;
   bool listen(std::string* error);
   void accept();
+  void admit(tcp::socket socket);
+  std::string cap_reached(const std::string& address) const;
+  void forget_handshake(const Connection& connection);
   void dial(NodeId id);
   void schedule_redial(NodeId id, Peer& peer, std::chrono::milliseconds delay);
 
@@ -65,7 +81,10 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
   uint16_t listen_port_ = 0;
-  std::set<std::shared_ptr<Connection>> accepted_;  // accepted, handshake under way
+  std::map<const Connection*, Handshake> handshakes_;  // accepted, not yet authenticated
+  std::map<std::string, size_t> handshakes_by_address_;  // the same, counted by address_group()
+  uint64_t handshakes_refused_ = 0;
+  LogLimiter stranger_log_;
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -77,7 +96,8 @@ PeerTransport::Core::Core(boost::asio::io_context& io, PeerTransportOptions opti
       settings_{options_.my_id,          options_.secret,         options_.protocol_version,
                 options_.handshake_timeout, options_.frame_bytes_max, options_.send_queue_bytes_max},
       acceptor_(io),
-      accept_retry_(io) {
+      accept_retry_(io),
+      stranger_log_(options_.stranger_log_interval, kStrangerLogAddressesMax) {
   for (const auto& [id, endpoint] : options_.members) {
     if (id != options_.my_id) peers_.try_emplace(id, io, endpoint, options_.redial_delay_min);
   }
@@ -124,7 +144,7 @@ void PeerTransport::Core::accept() {
   acceptor_.async_accept([core = shared_from_this()](const boost::system::error_code& error, tcp::socket socket) {
     if (core->stopped_) return;
     if (!error) {
-      core->accepted_.insert(Connection::accept(core->settings_, core, std::move(socket)));
+      core->admit(std::move(socket));
       return core->accept();
     }
     // Out of descriptors, say: wait a little rather than spin on the same error.
@@ -134,6 +154,50 @@ void PeerTransport::Core::accept() {
       if (!error && !core->stopped_) core->accept();
     });
   });
+}
+
+// A stranger until it proves the secret: it gets a connection only within the caps.
+void PeerTransport::Core::admit(tcp::socket socket) {
+  boost::system::error_code error;
+  const tcp::endpoint remote = socket.remote_endpoint(error);
+  if (error) return;  // it left already; the socket closes here
+  std::string address = address_group(remote.address());
+  if (const std::string cap = cap_reached(address); !cap.empty()) {
+    ++handshakes_refused_;
+    socket.close(error);
+    if (std::optional<std::string> note = stranger_log_.admit(address, std::chrono::steady_clock::now())) {
+      spdlog::warn("peer: closing a connection from {} at once: {}{}", address, cap, *note);
+    }
+    return;
+  }
+  std::shared_ptr<Connection> connection = Connection::accept(settings_, shared_from_this(), std::move(socket));
+  if (connection->closed()) return;  // failed at once, and told us before it was counted
+  ++handshakes_by_address_[address];
+  const Connection* key = connection.get();
+  handshakes_.emplace(key, Handshake{std::move(connection), std::move(address)});
+}
+
+// Why a new connection from address is not accepted ("" = it is).
+std::string PeerTransport::Core::cap_reached(const std::string& address) const {
+  if (handshakes_.size() >= options_.handshakes_max) {
+    return fmt::format("{} connections are in their handshake (handshakes_max)", handshakes_.size());
+  }
+  const auto from_address = handshakes_by_address_.find(address);
+  if (from_address != handshakes_by_address_.end() && from_address->second >= options_.handshakes_per_address_max) {
+    return fmt::format("{} connections from it are in their handshake (handshakes_per_address_max)",
+                       from_address->second);
+  }
+  return "";
+}
+
+void PeerTransport::Core::forget_handshake(const Connection& connection) {
+  const auto handshake = handshakes_.find(&connection);
+  if (handshake == handshakes_.end()) return;
+  const auto from_address = handshakes_by_address_.find(handshake->second.address);
+  QFS_CHECK(from_address != handshakes_by_address_.end() && from_address->second > 0,
+            "every handshake is counted under its address");
+  if (--from_address->second == 0) handshakes_by_address_.erase(from_address);
+  handshakes_.erase(handshake);
 }
 
 void PeerTransport::Core::dial(NodeId id) {
@@ -164,8 +228,9 @@ void PeerTransport::Core::stop() {
     peer.live.reset();
     peer.dialing.reset();
   }
-  for (const auto& connection : accepted_) connection->abandon();
-  accepted_.clear();
+  for (const auto& [unused, handshake] : handshakes_) handshake.connection->abandon();
+  handshakes_.clear();
+  handshakes_by_address_.clear();
 }
 
 PeerTransport::Core::Peer* PeerTransport::Core::find(NodeId id) {
@@ -205,6 +270,12 @@ PeerCounters PeerTransport::Core::counters(NodeId id) const {
   return peer ? peer->counters : PeerCounters{};
 }
 
+ListenerCounters PeerTransport::Core::listener_counters() const {
+  ListenerCounters counters{.handshakes = handshakes_.size(), .handshakes_refused = handshakes_refused_};
+  for (const auto& [connection, unused] : handshakes_) counters.handshake_buffer_bytes += connection->buffer_bytes();
+  return counters;
+}
+
 // --- ConnectionOwner
 
 std::string PeerTransport::Core::refusal_for(NodeId claimed_id) const {
@@ -224,7 +295,7 @@ void PeerTransport::Core::connection_up(const std::shared_ptr<Connection>& conne
     peer.dialing.reset();
     peer.redial_delay = options_.redial_delay_min;
   } else {
-    accepted_.erase(connection);
+    forget_handshake(*connection);
   }
   // The dialer restarted before we noticed the old connection break: the new one wins.
   if (const std::shared_ptr<Connection> old = peer.live) old->close("replaced by a newer connection from the same server");
@@ -248,10 +319,7 @@ void PeerTransport::Core::keepalive_received(const std::shared_ptr<Connection>& 
 
 void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) {
   if (stopped_) return;
-  if (!connection->dialer() && !was_up) {
-    accepted_.erase(connection);
-    return;
-  }
+  if (!connection->dialer() && !was_up) return forget_handshake(*connection);
   const NodeId id = connection->peer_id();
   Peer& peer = peers_.at(id);
   if (was_up) {
@@ -293,6 +361,8 @@ void PeerTransport::send_keepalive(NodeId to, const std::vector<uint64_t>& sessi
 bool PeerTransport::connected(NodeId peer) const { return core_->connected(peer); }
 
 PeerCounters PeerTransport::counters(NodeId peer) const { return core_->counters(peer); }
+
+ListenerCounters PeerTransport::listener_counters() const { return core_->listener_counters(); }
 
 uint16_t PeerTransport::listen_port() const { return core_->listen_port(); }
 
