@@ -20,6 +20,9 @@ namespace {
 
 // Addresses the stranger log keeps apart per interval; beyond, they share one line.
 constexpr size_t kStrangerLogAddressesMax = 256;
+// After accept() fails: short, so that a member gets in soon after descriptors are back; long
+// enough not to spin on an error that will not go away at once.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
 }  // namespace
 
@@ -68,6 +71,7 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   bool listen(std::string* error);
   void accept();
   void admit(tcp::socket socket);
+  void accept_failed(const boost::system::error_code& error);
   std::string cap_reached(const std::string& address) const;
   void forget_handshake(const Connection& connection);
   void dial(NodeId id);
@@ -84,7 +88,9 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   std::map<const Connection*, Handshake> handshakes_;  // accepted, not yet authenticated
   std::map<std::string, size_t> handshakes_by_address_;  // the same, counted by address_group()
   uint64_t handshakes_refused_ = 0;
+  uint64_t accept_failures_ = 0;
   LogLimiter stranger_log_;
+  LogLimiter accept_log_;  // by error
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -97,7 +103,8 @@ PeerTransport::Core::Core(boost::asio::io_context& io, PeerTransportOptions opti
                 options_.handshake_timeout, options_.frame_bytes_max, options_.send_queue_bytes_max},
       acceptor_(io),
       accept_retry_(io),
-      stranger_log_(options_.stranger_log_interval, kStrangerLogAddressesMax) {
+      stranger_log_(options_.stranger_log_interval, kStrangerLogAddressesMax),
+      accept_log_(options_.stranger_log_interval, /*keys_max=*/8) {
   for (const auto& [id, endpoint] : options_.members) {
     if (id != options_.my_id) peers_.try_emplace(id, io, endpoint, options_.redial_delay_min);
   }
@@ -143,16 +150,24 @@ bool PeerTransport::Core::listen(std::string* error) {
 void PeerTransport::Core::accept() {
   acceptor_.async_accept([core = shared_from_this()](const boost::system::error_code& error, tcp::socket socket) {
     if (core->stopped_) return;
-    if (!error) {
-      core->admit(std::move(socket));
-      return core->accept();
-    }
-    // Out of descriptors, say: wait a little rather than spin on the same error.
-    spdlog::warn("peer: accepting a connection failed: {}", error.message());
-    core->accept_retry_.expires_after(std::chrono::milliseconds(100));
-    core->accept_retry_.async_wait([core](const boost::system::error_code& error) {
-      if (!error && !core->stopped_) core->accept();
-    });
+    if (error) return core->accept_failed(error);
+    core->admit(std::move(socket));
+    core->accept();
+  });
+}
+
+// Out of descriptors (EMFILE, ENFILE) or of kernel memory (ENOBUFS, ENOMEM), say. The connections
+// waiting stay in the kernel's queue; the listener waits a little and accepts again, for as long as
+// it takes: a stranger that used up the descriptors must not stop members from ever getting in.
+void PeerTransport::Core::accept_failed(const boost::system::error_code& error) {
+  ++accept_failures_;
+  if (std::optional<std::string> note = accept_log_.admit(error.message(), std::chrono::steady_clock::now())) {
+    spdlog::warn("peer: accepting a connection failed: {}; trying again every {} ms{}", error.message(),
+                 kAcceptRetryDelay.count(), *note);
+  }
+  accept_retry_.expires_after(kAcceptRetryDelay);
+  accept_retry_.async_wait([core = shared_from_this()](const boost::system::error_code& error) {
+    if (!error && !core->stopped_) core->accept();
   });
 }
 
@@ -271,7 +286,9 @@ PeerCounters PeerTransport::Core::counters(NodeId id) const {
 }
 
 ListenerCounters PeerTransport::Core::listener_counters() const {
-  ListenerCounters counters{.handshakes = handshakes_.size(), .handshakes_refused = handshakes_refused_};
+  ListenerCounters counters{.handshakes = handshakes_.size(),
+                            .handshakes_refused = handshakes_refused_,
+                            .accept_failures = accept_failures_};
   for (const auto& [connection, unused] : handshakes_) counters.handshake_buffer_bytes += connection->buffer_bytes();
   return counters;
 }

@@ -66,7 +66,7 @@ struct PeerTransportOptions {
   // (scripts/ensemble.sh runs three on one) while one stranger host takes no more than an eighth.
   size_t handshakes_max = 64;                             // connections
   size_t handshakes_per_address_max = 8;                  // connections from one IPv4 address or IPv6 /64
-  std::chrono::milliseconds stranger_log_interval{10000};  // at most one line per address per interval
+  std::chrono::milliseconds stranger_log_interval{10000};  // one line per address, or accept() error, per interval
   size_t frame_bytes_max = 256u << 20;                // a snapshot travels in one frame
   size_t send_queue_bytes_max = 512u << 20;           // beyond: the peer is too slow, disconnect
   uint32_t protocol_version = kProtocolVersion;       // tests only: claim another version
@@ -91,6 +91,7 @@ struct ListenerCounters {
   size_t handshakes = 0;              // accepted connections not yet authenticated
   size_t handshake_buffer_bytes = 0;  // memory those hold for reads and writes
   uint64_t handshakes_refused = 0;    // closed at once: over handshakes_max or handshakes_per_address_max
+  uint64_t accept_failures = 0;       // accept() failed (out of descriptors, say) and was retried
 };
 
 class PeerTransport {

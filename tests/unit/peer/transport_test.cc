@@ -2,8 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +20,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "consensus/check.h"
 #include "daemon/peer/auth.h"
 #include "daemon/peer/connection.h"
 #include "daemon/peer/framing.h"
@@ -600,6 +604,53 @@ TEST_F(Crowd, StrangersHoldAtMostAHandshakeFrame_AndOneAnnouncingAHugeFrameIsClo
   EXPECT_GE(buffer_bytes_max, 8 * kHandshakeFrameBytesMax);  // the counter sees them
   EXPECT_LE(buffer_bytes_max, 9 * kPerStrangerBytesMax);
   EXPECT_EQ(closed(crowd), 0u);
+}
+
+// While alive, this process has no descriptor left: its soft RLIMIT_NOFILE is lowered to what is
+// open and any free number below it is taken, so socket(), accept() and open() fail with EMFILE.
+// Both are given back when it is destroyed, whatever the test did meanwhile.
+class NoDescriptorsLeft {
+ public:
+  NoDescriptorsLeft() {
+    QFS_CHECK(getrlimit(RLIMIT_NOFILE, &saved_) == 0, "the test reads its descriptor limit");
+    const int lowest_free = ::open("/dev/null", O_RDONLY);
+    QFS_CHECK(lowest_free >= 0, "the test has a descriptor to start with");
+    fillers_.push_back(lowest_free);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free) + 8;
+    QFS_CHECK(setrlimit(RLIMIT_NOFILE, &lowered) == 0, "a process may lower its own soft limit");
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers_.push_back(fd);
+  }
+  ~NoDescriptorsLeft() {
+    for (int fd : fillers_) ::close(fd);
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  NoDescriptorsLeft(const NoDescriptorsLeft&) = delete;
+  NoDescriptorsLeft& operator=(const NoDescriptorsLeft&) = delete;
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+TEST_F(Crowd, AcceptOutOfDescriptors_KeepsTrying_AndAMemberGetsInOnceTheyAreBack) {
+  LogCapture log;
+  start_capped(64, 8);
+  RawPeer waiting(members_[1].port);  // in the kernel's queue until member 1 can accept it
+  {
+    NoDescriptorsLeft exhausted;
+    const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int error = errno;
+    EXPECT_EQ(socket, -1);
+    EXPECT_EQ(error, EMFILE);
+    // Retried every 100 ms: three failures take a few hundred ms.
+    ASSERT_TRUE(run_until([&] { return listener().accept_failures >= 3; }));
+    EXPECT_EQ(listener().handshakes, 0u);
+  }
+  EXPECT_EQ(log.count("accepting a connection failed: Too many open files"), 1u) << log.all();  // not one per try
+  start(2);
+  ASSERT_TRUE(run_until([&] { return all_connected(); }));
+  EXPECT_EQ(listener().handshakes, 1u);  // the one that waited was accepted too
 }
 
 }  // namespace
