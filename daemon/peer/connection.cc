@@ -249,7 +249,7 @@ void Connection::on_refusal(const proto::PeerRefusal& refusal) {
     versions = fmt::format(" (it speaks protocol version {}, this build speaks version {})", refusal.version(),
                            settings_.protocol_version);
   }
-  spdlog::warn("peer: {} refused the connection, saying \"{}\"{}", describe(), refusal.reason(), versions);
+  warn(fmt::format("peer: {} refused the connection, saying \"{}\"{}", describe(), refusal.reason(), versions));
   close("refused by the peer");
 }
 
@@ -262,7 +262,7 @@ void Connection::become_up() {
 
 // Tells the peer why (so its log says it too), then closes once that is written.
 void Connection::refuse(const std::string& reason) {
-  spdlog::warn("peer: refusing {}: {}", describe(), reason);
+  warn(fmt::format("peer: refusing {}: {}", describe(), reason));
   proto::PeerFrame frame;
   frame.mutable_refusal()->set_reason(reason);
   frame.mutable_refusal()->set_version(settings_.protocol_version);
@@ -272,8 +272,13 @@ void Connection::refuse(const std::string& reason) {
 
 // A peer that breaks the protocol gets no answer.
 void Connection::fail(const std::string& reason) {
-  spdlog::warn("peer: dropping {}: {}", describe(), reason);
+  warn(fmt::format("peer: dropping {}: {}", describe(), reason));
   close(reason);
+}
+
+void Connection::warn(const std::string& line) {
+  if (!dialer_ && state_ != State::kUp && owner_) return owner_->stranger_warning(*this, line);
+  spdlog::warn("{}", line);
 }
 
 void Connection::on_consensus(proto::ConsensusMessage* message) {

@@ -47,6 +47,9 @@ class ConnectionOwner {
   virtual void keepalive_received(const std::shared_ptr<Connection>& connection, std::vector<uint64_t> ids) = 0;
   // Called once, whatever closed it (not after abandon()).
   virtual void connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) = 0;
+  // Acceptor side, until authenticated: a warning about a connection that may be a stranger's.
+  // The owner may hold it back, so that a flood of strangers does not flood the log.
+  virtual void stranger_warning(const Connection& connection, const std::string& line) = 0;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -96,6 +99,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void become_up();
   void refuse(const std::string& reason);
   void fail(const std::string& reason);
+  void warn(const std::string& line);
 
   void queue(const proto::PeerFrame& frame);
   void flush();

@@ -40,7 +40,7 @@ std::optional<std::string> LogLimiter::admit(Entry* entry, Clock::time_point now
   std::string note;
   if (entry->held_back > 0) {
     const std::chrono::duration<double> since = now - entry->logged_at;
-    note = fmt::format(" (and {} more like it in {:.1f} s)", entry->held_back, since.count());
+    note = fmt::format(" (and {} more held back in {:.1f} s)", entry->held_back, since.count());
   }
   *entry = Entry{.logged_at = now};
   return note;

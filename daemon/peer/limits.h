@@ -4,7 +4,7 @@
 //   LogLimiter log(10s, 256);
 //   if (std::optional<std::string> note = log.admit("10.0.0.9", now)) {
 //     spdlog::warn("peer: closing a connection from 10.0.0.9: ...{}", *note);
-//   }   // -> "... (and 41 more like it in 10 s)" on the first line let through after a burst
+//   }   // -> "... (and 41 more held back in 10 s)" on the first line let through after a burst
 #pragma once
 
 #include <chrono>
@@ -34,7 +34,7 @@ class LogLimiter {
   LogLimiter(Clock::duration interval, size_t keys_max);
 
   // nullopt: hold the line back. Otherwise log it, followed by the returned note ("" when nothing
-  // was held back, else " (and N more like it in T s)").
+  // was held back, else " (and N more held back in T s)").
   std::optional<std::string> admit(const std::string& key, Clock::time_point now);
 
  private:

@@ -47,6 +47,7 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   void message_received(const std::shared_ptr<Connection>& connection, consensus::Message message) override;
   void keepalive_received(const std::shared_ptr<Connection>& connection, std::vector<uint64_t> ids) override;
   void connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) override;
+  void stranger_warning(const Connection& connection, const std::string& line) override;
 
  private:
   struct Peer {
@@ -352,6 +353,16 @@ void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& c
   peer.dialing.reset();
   schedule_redial(id, peer, peer.redial_delay);
   peer.redial_delay = std::min(peer.redial_delay * 2, options_.redial_delay_max);
+}
+
+// Shares the stranger log with connections closed at a cap: one line per address per interval.
+void PeerTransport::Core::stranger_warning(const Connection& connection, const std::string& line) {
+  const auto handshake = handshakes_.find(&connection);
+  // Not counted yet: it failed within Connection::accept() (no random bytes for its nonce).
+  const std::string address = handshake == handshakes_.end() ? "an uncounted connection" : handshake->second.address;
+  if (std::optional<std::string> note = stranger_log_.admit(address, std::chrono::steady_clock::now())) {
+    spdlog::warn("{}{}", line, *note);
+  }
 }
 
 // --- PeerTransport

@@ -23,9 +23,9 @@ TEST(LogLimiter, OneLinePerKeyPerInterval_TheNextSaysHowManyWereHeldBack) {
   EXPECT_EQ(log.admit("10.0.0.9", start), "");
   for (int i = 1; i <= 41; ++i) EXPECT_EQ(log.admit("10.0.0.9", start + i * 100ms), std::nullopt);
   EXPECT_EQ(log.admit("10.0.0.7", start + 5s), "");  // another key has its own line
-  EXPECT_EQ(log.admit("10.0.0.9", start + 10s), " (and 41 more like it in 10.0 s)");
+  EXPECT_EQ(log.admit("10.0.0.9", start + 10s), " (and 41 more held back in 10.0 s)");
   EXPECT_EQ(log.admit("10.0.0.9", start + 11s), std::nullopt);
-  EXPECT_EQ(log.admit("10.0.0.9", start + 25s), " (and 1 more like it in 15.0 s)");
+  EXPECT_EQ(log.admit("10.0.0.9", start + 25s), " (and 1 more held back in 15.0 s)");
   EXPECT_EQ(log.admit("10.0.0.9", start + 40s), "");
 }
 

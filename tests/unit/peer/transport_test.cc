@@ -286,6 +286,12 @@ class RawPeer {
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   }
   void write_bytes(const std::string& bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+  // False once the other side is gone.
+  bool try_write_bytes(const std::string& bytes) {
+    boost::system::error_code error;
+    boost::asio::write(socket_, boost::asio::buffer(bytes), error);
+    return !error;
+  }
   void write_frame(const proto::PeerFrame& frame) {
     std::string bytes;
     append_frame(frame, 1 << 20, &bytes);
@@ -345,10 +351,10 @@ class Stranger : public Ensemble {
   const std::string secret_ = options(1).secret;
 
   // Runs script against member 1 on a thread while the loop runs here.
-  void talk(const std::function<void(RawPeer&)>& script) {
+  void talk(const std::function<void(RawPeer&)>& script, const std::string& from = "127.0.0.1") {
     std::atomic<bool> done = false;
     std::thread thread([&] {
-      RawPeer raw(members_[1].port);
+      RawPeer raw(members_[1].port, from);
       script(raw);
       done = true;
     });
@@ -475,15 +481,53 @@ TEST_F(Stranger, Garbage_IsDropped) {
     raw.write_bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     after_http = raw.read_frame();
   });
-  talk([&](RawPeer& raw) {
-    raw.write_bytes(std::string("\0\0\0\4\xff\xff\xff\xff", 8));
-    after_junk = raw.read_frame();
-  });
+  talk(
+      [&](RawPeer& raw) {
+        raw.write_bytes(std::string("\0\0\0\4\xff\xff\xff\xff", 8));
+        after_junk = raw.read_frame();
+      },
+      "127.0.0.2");  // from another address: one line per address per interval
   EXPECT_FALSE(after_http);
   EXPECT_FALSE(after_junk);
   EXPECT_EQ(events_[1].count(), 0u);
   EXPECT_TRUE(log.contains("frame of 1195725856 bytes is over the limit of 4096 bytes")) << log.all();
   EXPECT_TRUE(log.contains("a frame that does not parse")) << log.all();
+}
+
+TEST_F(Stranger, Trickle_IsDroppedAtTheHandshakeTimeout_NotKeptAliveByItsBytes) {
+  LogCapture log;
+  PeerTransportOptions impatient = options(1);
+  impatient.handshake_timeout = 200ms;
+  start(impatient);
+  bool closed = false;
+  talk([&](RawPeer& raw) {
+    // A header announcing the largest handshake frame, then its body a byte every 10 ms (40 s).
+    const std::string bytes = std::string("\0\0\x10\0", 4) + std::string(kHandshakeFrameBytesMax, 'x');
+    const auto until = std::chrono::steady_clock::now() + 6s;
+    for (size_t at = 0; at < bytes.size() && std::chrono::steady_clock::now() < until; ++at) {
+      if (raw.closed_by_peer() || !raw.try_write_bytes(bytes.substr(at, 1))) {
+        closed = true;
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(log.contains("handshake not finished within 200 ms")) << log.all();
+}
+
+TEST_F(Stranger, ManyBadConnectionsFromOneAddress_OneLogLinePerInterval) {
+  LogCapture log;
+  start(1);
+  for (int i = 0; i < 20; ++i) {
+    talk([&](RawPeer& raw) {
+      raw.write_bytes("GET / HTTP/1.1\r\n\r\n");
+      raw.read_frame();
+    }, "127.0.0.2");
+  }
+  EXPECT_EQ(log.count("peer: dropping 127.0.0.2:"), 1u) << log.all();
+  talk([&](RawPeer& raw) { raw.write_frame(RawPeer::hello(9)); raw.read_frame(); }, "127.0.0.3");
+  EXPECT_TRUE(log.contains("peer: refusing 127.0.0.3:")) << log.all();  // another address has its own line
 }
 
 TEST_F(Stranger, Silence_IsDroppedAfterTheHandshakeTimeout) {
