@@ -5,9 +5,12 @@
 //   $ echo hello > /mnt/quorumfs/greeting                   # durable when echo returns
 //   $ fusermount3 -u /mnt/quorumfs                          # or SIGTERM: clean stop
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <iterator>
@@ -59,6 +62,20 @@ bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
   return config->peer_secret_file.empty() || read_secret(config->peer_secret_file, &options->peer_secret);
 }
 
+// Each peer connection holds a descriptor while it lasts, a stranger's too (up to the transport's
+// handshakes_max), and the usual soft limit is 1024: take the hard limit, which needs no privilege.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("cannot raise the descriptor limit from {} to {}: {}", soft, limit.rlim_max, std::strerror(errno));
+    return;
+  }
+  spdlog::info("descriptor limit raised from {} to {} (the hard limit)", soft, limit.rlim_max);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,6 +121,7 @@ int main(int argc, char** argv) {
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  raise_descriptor_limit();
   if (!config_path.empty() && !apply_config(config_path, &options)) return 1;
   if (options.data_dir.empty()) {
     spdlog::error("give --data DIR or --config FILE (see --help)");

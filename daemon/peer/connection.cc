@@ -12,9 +12,6 @@
 namespace quorumfs::peer {
 namespace {
 
-// Before authentication a frame is a hello, a proof or a refusal: a few hundred bytes. The small
-// limit keeps a stranger from making us buffer a large frame.
-constexpr size_t kHandshakeFrameBytesMax = 4096;
 // A write buffer grown for a snapshot is given back once written.
 constexpr size_t kIdleWriteBufferBytesMax = 1024 * 1024;
 
@@ -54,12 +51,16 @@ Connection::Connection(boost::asio::ip::tcp::socket socket, const ConnectionSett
       owner_(std::move(owner)),
       dialer_(dialer),
       peer_id_(peer_id),
-      decoder_(kHandshakeFrameBytesMax) {}
+      decoder_(kHandshakeFrameBytesMax, /*read_bytes=*/kHandshakeFrameBytesMax) {}
 
 std::string Connection::describe() const {
   if (peer_id_ == 0) return remote_;
   if (dialer_ || state_ == State::kUp) return fmt::format("server {} at {}", peer_id_, remote_);
   return fmt::format("{} (claims to be server {})", remote_, peer_id_);
+}
+
+size_t Connection::buffer_bytes() const {
+  return decoder_.buffer_bytes() + pending_.capacity() + in_flight_.capacity();
 }
 
 // --- connection set-up
@@ -248,20 +249,20 @@ void Connection::on_refusal(const proto::PeerRefusal& refusal) {
     versions = fmt::format(" (it speaks protocol version {}, this build speaks version {})", refusal.version(),
                            settings_.protocol_version);
   }
-  spdlog::warn("peer: {} refused the connection, saying \"{}\"{}", describe(), refusal.reason(), versions);
+  warn(fmt::format("peer: {} refused the connection, saying \"{}\"{}", describe(), refusal.reason(), versions));
   close("refused by the peer");
 }
 
 void Connection::become_up() {
   state_ = State::kUp;
   deadline_.cancel();
-  decoder_.set_frame_bytes_max(settings_.frame_bytes_max);
+  decoder_.set_limits(settings_.frame_bytes_max, kReadBytes);
   owner_->connection_up(shared_from_this());
 }
 
 // Tells the peer why (so its log says it too), then closes once that is written.
 void Connection::refuse(const std::string& reason) {
-  spdlog::warn("peer: refusing {}: {}", describe(), reason);
+  warn(fmt::format("peer: refusing {}: {}", describe(), reason));
   proto::PeerFrame frame;
   frame.mutable_refusal()->set_reason(reason);
   frame.mutable_refusal()->set_version(settings_.protocol_version);
@@ -271,8 +272,13 @@ void Connection::refuse(const std::string& reason) {
 
 // A peer that breaks the protocol gets no answer.
 void Connection::fail(const std::string& reason) {
-  spdlog::warn("peer: dropping {}: {}", describe(), reason);
+  warn(fmt::format("peer: dropping {}: {}", describe(), reason));
   close(reason);
+}
+
+void Connection::warn(const std::string& line) {
+  if (!dialer_ && state_ != State::kUp && owner_) return owner_->stranger_warning(*this, line);
+  spdlog::warn("{}", line);
 }
 
 void Connection::on_consensus(proto::ConsensusMessage* message) {

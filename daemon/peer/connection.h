@@ -19,6 +19,13 @@ namespace quorumfs::peer {
 
 using consensus::NodeId;
 
+// Before authentication a frame is a hello, a proof or a refusal: a few hundred bytes. The small
+// limit, and reads no bigger, keep what a stranger makes us buffer within one such frame
+// (docs/wire.md, "Frames").
+constexpr size_t kHandshakeFrameBytesMax = 4096;
+// An authenticated peer's reads: Zab's messages are small, a snapshot's frame is read into place.
+constexpr size_t kReadBytes = 64 * 1024;
+
 struct ConnectionSettings {
   NodeId my_id = 0;
   std::string secret;
@@ -40,6 +47,9 @@ class ConnectionOwner {
   virtual void keepalive_received(const std::shared_ptr<Connection>& connection, std::vector<uint64_t> ids) = 0;
   // Called once, whatever closed it (not after abandon()).
   virtual void connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) = 0;
+  // Acceptor side, until authenticated: a warning about a connection that may be a stranger's.
+  // The owner may hold it back, so that a flood of strangers does not flood the log.
+  virtual void stranger_warning(const Connection& connection, const std::string& line) = 0;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -64,8 +74,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool dialer() const { return dialer_; }
   bool up() const { return state_ == State::kUp; }
+  bool closed() const { return state_ == State::kClosed; }
   NodeId peer_id() const { return peer_id_; }  // acceptor side: 0 until the dialer's hello
   std::string describe() const;               // for log lines: who, at which address
+  // Memory held for the connection's reads and writes, in bytes.
+  size_t buffer_bytes() const;
 
  private:
   enum class State { kConnecting, kAwaitHello, kAwaitProof, kAwaitAccepted, kUp, kRefusing, kClosed };
@@ -86,6 +99,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void become_up();
   void refuse(const std::string& reason);
   void fail(const std::string& reason);
+  void warn(const std::string& line);
 
   void queue(const proto::PeerFrame& frame);
   void flush();

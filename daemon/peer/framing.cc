@@ -8,7 +8,6 @@
 namespace quorumfs::peer {
 namespace {
 
-constexpr size_t kReadBytesMin = 64 * 1024;
 // A buffer grown for a big frame (a snapshot) is given back once it is drained.
 constexpr size_t kIdleBufferBytesMax = 1024 * 1024;
 
@@ -37,19 +36,25 @@ bool append_frame(const google::protobuf::MessageLite& message, size_t frame_byt
 std::span<char> FrameDecoder::writable() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    if (buffer_.size() > kIdleBufferBytesMax) std::vector<char>(kReadBytesMin).swap(buffer_);
+    if (buffer_.size() > kIdleBufferBytesMax) std::vector<char>(read_bytes_).swap(buffer_);
   }
-  size_t wanted = kReadBytesMin;
+  // The buffer holds span bytes from begin_: a read's worth, or the whole announced frame.
+  size_t span = read_bytes_;
   if (buffered() >= kFrameHeaderBytes && announced_bytes() <= frame_bytes_max_) {
-    const size_t frame_bytes = kFrameHeaderBytes + announced_bytes();
-    if (frame_bytes > buffered()) wanted = std::max(wanted, frame_bytes - buffered());
+    span = std::max(span, kFrameHeaderBytes + announced_bytes());
   }
-  if (buffer_.size() - end_ < wanted && begin_ > 0) {
+  if (buffered() >= span) span = buffered() + read_bytes_;  // frames left undrained: not our callers
+  if (begin_ + span > buffer_.size() && begin_ > 0) {
     std::memmove(buffer_.data(), buffer_.data() + begin_, buffered());
     end_ -= begin_;
     begin_ = 0;
   }
-  if (buffer_.size() - end_ < wanted) buffer_.resize(end_ + wanted);
+  if (begin_ + span > buffer_.size()) {
+    // Exactly the span (resize() alone may double the capacity): a stranger's buffer stays within
+    // the bound in framing.h, and a snapshot's frame is allocated once.
+    buffer_.reserve(span);
+    buffer_.resize(span);
+  }
   return {buffer_.data() + end_, buffer_.size() - end_};
 }
 

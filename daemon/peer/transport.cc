@@ -1,7 +1,6 @@
 #include "daemon/peer/transport.h"
 
 #include <algorithm>
-#include <set>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,10 +10,21 @@
 #include "consensus/check.h"
 #include "daemon/peer/codec.h"
 #include "daemon/peer/connection.h"
+#include "daemon/peer/limits.h"
 
 namespace quorumfs::peer {
 
 using boost::asio::ip::tcp;
+
+namespace {
+
+// Addresses the stranger log keeps apart per interval; beyond, they share one line.
+constexpr size_t kStrangerLogAddressesMax = 256;
+// After accept() fails: short, so that a member gets in soon after descriptors are back; long
+// enough not to spin on an error that will not go away at once.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+}  // namespace
 
 // Shared with every pending handler and live connection, so that a handler that runs after the
 // PeerTransport is gone finds a stopped core rather than freed memory.
@@ -28,6 +38,7 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   void send(NodeId to, const std::function<void(proto::PeerFrame*)>& fill);
   bool connected(NodeId peer) const;
   PeerCounters counters(NodeId peer) const;
+  ListenerCounters listener_counters() const;
   uint16_t listen_port() const { return listen_port_; }
 
   // ConnectionOwner
@@ -36,6 +47,7 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   void message_received(const std::shared_ptr<Connection>& connection, consensus::Message message) override;
   void keepalive_received(const std::shared_ptr<Connection>& connection, std::vector<uint64_t> ids) override;
   void connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) override;
+  void stranger_warning(const Connection& connection, const std::string& line) override;
 
  private:
   struct Peer {
@@ -48,12 +60,21 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
     std::chrono::milliseconds redial_delay;  // after the next failed attempt
     PeerCounters counters;
   };
+  // An accepted connection until it authenticates or closes.
+  struct Handshake {
+    std::shared_ptr<Connection> connection;
+    std::string address;  // address_group() of its peer
+  };
 
   bool we_dial(NodeId peer) const { return peer < options_.my_id; }
   Peer* find(NodeId id);
   const Peer* find(NodeId id) const;
   bool listen(std::string* error);
   void accept();
+  void admit(tcp::socket socket);
+  void accept_failed(const boost::system::error_code& error);
+  std::string cap_reached(const std::string& address) const;
+  void forget_handshake(const Connection& connection);
   void dial(NodeId id);
   void schedule_redial(NodeId id, Peer& peer, std::chrono::milliseconds delay);
 
@@ -65,7 +86,12 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
   uint16_t listen_port_ = 0;
-  std::set<std::shared_ptr<Connection>> accepted_;  // accepted, handshake under way
+  std::map<const Connection*, Handshake> handshakes_;  // accepted, not yet authenticated
+  std::map<std::string, size_t> handshakes_by_address_;  // the same, counted by address_group()
+  uint64_t handshakes_refused_ = 0;
+  uint64_t accept_failures_ = 0;
+  LogLimiter stranger_log_;
+  LogLimiter accept_log_;  // by error
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -77,7 +103,9 @@ PeerTransport::Core::Core(boost::asio::io_context& io, PeerTransportOptions opti
       settings_{options_.my_id,          options_.secret,         options_.protocol_version,
                 options_.handshake_timeout, options_.frame_bytes_max, options_.send_queue_bytes_max},
       acceptor_(io),
-      accept_retry_(io) {
+      accept_retry_(io),
+      stranger_log_(options_.stranger_log_interval, kStrangerLogAddressesMax),
+      accept_log_(options_.stranger_log_interval, /*keys_max=*/8) {
   for (const auto& [id, endpoint] : options_.members) {
     if (id != options_.my_id) peers_.try_emplace(id, io, endpoint, options_.redial_delay_min);
   }
@@ -123,17 +151,69 @@ bool PeerTransport::Core::listen(std::string* error) {
 void PeerTransport::Core::accept() {
   acceptor_.async_accept([core = shared_from_this()](const boost::system::error_code& error, tcp::socket socket) {
     if (core->stopped_) return;
-    if (!error) {
-      core->accepted_.insert(Connection::accept(core->settings_, core, std::move(socket)));
-      return core->accept();
-    }
-    // Out of descriptors, say: wait a little rather than spin on the same error.
-    spdlog::warn("peer: accepting a connection failed: {}", error.message());
-    core->accept_retry_.expires_after(std::chrono::milliseconds(100));
-    core->accept_retry_.async_wait([core](const boost::system::error_code& error) {
-      if (!error && !core->stopped_) core->accept();
-    });
+    if (error) return core->accept_failed(error);
+    core->admit(std::move(socket));
+    core->accept();
   });
+}
+
+// Out of descriptors (EMFILE, ENFILE) or of kernel memory (ENOBUFS, ENOMEM), say. The connections
+// waiting stay in the kernel's queue; the listener waits a little and accepts again, for as long as
+// it takes: a stranger that used up the descriptors must not stop members from ever getting in.
+void PeerTransport::Core::accept_failed(const boost::system::error_code& error) {
+  ++accept_failures_;
+  if (std::optional<std::string> note = accept_log_.admit(error.message(), std::chrono::steady_clock::now())) {
+    spdlog::warn("peer: accepting a connection failed: {}; trying again every {} ms{}", error.message(),
+                 kAcceptRetryDelay.count(), *note);
+  }
+  accept_retry_.expires_after(kAcceptRetryDelay);
+  accept_retry_.async_wait([core = shared_from_this()](const boost::system::error_code& error) {
+    if (!error && !core->stopped_) core->accept();
+  });
+}
+
+// A stranger until it proves the secret: it gets a connection only within the caps.
+void PeerTransport::Core::admit(tcp::socket socket) {
+  boost::system::error_code error;
+  const tcp::endpoint remote = socket.remote_endpoint(error);
+  if (error) return;  // it left already; the socket closes here
+  std::string address = address_group(remote.address());
+  if (const std::string cap = cap_reached(address); !cap.empty()) {
+    ++handshakes_refused_;
+    socket.close(error);
+    if (std::optional<std::string> note = stranger_log_.admit(address, std::chrono::steady_clock::now())) {
+      spdlog::warn("peer: closing a connection from {} at once: {}{}", address, cap, *note);
+    }
+    return;
+  }
+  std::shared_ptr<Connection> connection = Connection::accept(settings_, shared_from_this(), std::move(socket));
+  if (connection->closed()) return;  // failed at once, and told us before it was counted
+  ++handshakes_by_address_[address];
+  const Connection* key = connection.get();
+  handshakes_.emplace(key, Handshake{std::move(connection), std::move(address)});
+}
+
+// Why a new connection from address is not accepted ("" = it is).
+std::string PeerTransport::Core::cap_reached(const std::string& address) const {
+  if (handshakes_.size() >= options_.handshakes_max) {
+    return fmt::format("{} connections are in their handshake (handshakes_max)", handshakes_.size());
+  }
+  const auto from_address = handshakes_by_address_.find(address);
+  if (from_address != handshakes_by_address_.end() && from_address->second >= options_.handshakes_per_address_max) {
+    return fmt::format("{} connections from it are in their handshake (handshakes_per_address_max)",
+                       from_address->second);
+  }
+  return "";
+}
+
+void PeerTransport::Core::forget_handshake(const Connection& connection) {
+  const auto handshake = handshakes_.find(&connection);
+  if (handshake == handshakes_.end()) return;
+  const auto from_address = handshakes_by_address_.find(handshake->second.address);
+  QFS_CHECK(from_address != handshakes_by_address_.end() && from_address->second > 0,
+            "every handshake is counted under its address");
+  if (--from_address->second == 0) handshakes_by_address_.erase(from_address);
+  handshakes_.erase(handshake);
 }
 
 void PeerTransport::Core::dial(NodeId id) {
@@ -164,8 +244,9 @@ void PeerTransport::Core::stop() {
     peer.live.reset();
     peer.dialing.reset();
   }
-  for (const auto& connection : accepted_) connection->abandon();
-  accepted_.clear();
+  for (const auto& [unused, handshake] : handshakes_) handshake.connection->abandon();
+  handshakes_.clear();
+  handshakes_by_address_.clear();
 }
 
 PeerTransport::Core::Peer* PeerTransport::Core::find(NodeId id) {
@@ -205,6 +286,14 @@ PeerCounters PeerTransport::Core::counters(NodeId id) const {
   return peer ? peer->counters : PeerCounters{};
 }
 
+ListenerCounters PeerTransport::Core::listener_counters() const {
+  ListenerCounters counters{.handshakes = handshakes_.size(),
+                            .handshakes_refused = handshakes_refused_,
+                            .accept_failures = accept_failures_};
+  for (const auto& [connection, unused] : handshakes_) counters.handshake_buffer_bytes += connection->buffer_bytes();
+  return counters;
+}
+
 // --- ConnectionOwner
 
 std::string PeerTransport::Core::refusal_for(NodeId claimed_id) const {
@@ -224,7 +313,7 @@ void PeerTransport::Core::connection_up(const std::shared_ptr<Connection>& conne
     peer.dialing.reset();
     peer.redial_delay = options_.redial_delay_min;
   } else {
-    accepted_.erase(connection);
+    forget_handshake(*connection);
   }
   // The dialer restarted before we noticed the old connection break: the new one wins.
   if (const std::shared_ptr<Connection> old = peer.live) old->close("replaced by a newer connection from the same server");
@@ -248,10 +337,7 @@ void PeerTransport::Core::keepalive_received(const std::shared_ptr<Connection>& 
 
 void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& connection, bool was_up) {
   if (stopped_) return;
-  if (!connection->dialer() && !was_up) {
-    accepted_.erase(connection);
-    return;
-  }
+  if (!connection->dialer() && !was_up) return forget_handshake(*connection);
   const NodeId id = connection->peer_id();
   Peer& peer = peers_.at(id);
   if (was_up) {
@@ -267,6 +353,16 @@ void PeerTransport::Core::connection_closed(const std::shared_ptr<Connection>& c
   peer.dialing.reset();
   schedule_redial(id, peer, peer.redial_delay);
   peer.redial_delay = std::min(peer.redial_delay * 2, options_.redial_delay_max);
+}
+
+// Shares the stranger log with connections closed at a cap: one line per address per interval.
+void PeerTransport::Core::stranger_warning(const Connection& connection, const std::string& line) {
+  const auto handshake = handshakes_.find(&connection);
+  // Not counted yet: it failed within Connection::accept() (no random bytes for its nonce).
+  const std::string address = handshake == handshakes_.end() ? "an uncounted connection" : handshake->second.address;
+  if (std::optional<std::string> note = stranger_log_.admit(address, std::chrono::steady_clock::now())) {
+    spdlog::warn("{}{}", line, *note);
+  }
 }
 
 // --- PeerTransport
@@ -293,6 +389,8 @@ void PeerTransport::send_keepalive(NodeId to, const std::vector<uint64_t>& sessi
 bool PeerTransport::connected(NodeId peer) const { return core_->connected(peer); }
 
 PeerCounters PeerTransport::counters(NodeId peer) const { return core_->counters(peer); }
+
+ListenerCounters PeerTransport::listener_counters() const { return core_->listener_counters(); }
 
 uint16_t PeerTransport::listen_port() const { return core_->listen_port(); }
 

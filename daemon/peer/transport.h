@@ -19,6 +19,9 @@
 // there is none. Zab tolerates the loss: on_down tells the core, which re-syncs. Nothing from a
 // connection reaches the callbacks before both sides proved they hold the secret.
 //
+// Strangers: until then a connection is capped in number (in all and per address), in time and in
+// bytes, and what is said about them in the log is rate-limited (docs/wire.md, "Strangers").
+//
 // Threads: none of its own. Everything, callbacks included, runs on the thread running the
 // io_context; call every method from that thread (or while the io_context is not running).
 #pragma once
@@ -55,6 +58,15 @@ struct PeerTransportOptions {
   std::chrono::milliseconds redial_delay_min{20};
   std::chrono::milliseconds redial_delay_max{1000};
   std::chrono::milliseconds handshake_timeout{5000};  // connect + handshake, both sides
+  // Accepted connections that have not authenticated yet ("handshakes"): each holds a descriptor
+  // and about 5 KiB until it authenticates or handshake_timeout passes, and one past either cap is
+  // closed at once (docs/wire.md, "Strangers"). A member has one attempt under way toward us at a
+  // time (two, briefly, after it restarts), so 64 leave room for any ensemble while a flood holds
+  // at most 64 descriptors and a few hundred KiB. 8 per address let several members share a host
+  // (scripts/ensemble.sh runs three on one) while one stranger host takes no more than an eighth.
+  size_t handshakes_max = 64;                             // connections
+  size_t handshakes_per_address_max = 8;                  // connections from one IPv4 address or IPv6 /64
+  std::chrono::milliseconds stranger_log_interval{10000};  // one line per address, or accept() error, per interval
   size_t frame_bytes_max = 256u << 20;                // a snapshot travels in one frame
   size_t send_queue_bytes_max = 512u << 20;           // beyond: the peer is too slow, disconnect
   uint32_t protocol_version = kProtocolVersion;       // tests only: claim another version
@@ -72,6 +84,14 @@ struct PeerCounters {
   uint64_t frames_dropped = 0;   // not connected, or the frame was over frame_bytes_max
   uint64_t frames_received = 0;  // consensus and keepalive frames delivered
   uint64_t connections = 0;      // times the peer came up
+};
+
+// What strangers cost this member's listener (docs/wire.md, "Strangers").
+struct ListenerCounters {
+  size_t handshakes = 0;              // accepted connections not yet authenticated
+  size_t handshake_buffer_bytes = 0;  // memory those hold for reads and writes
+  uint64_t handshakes_refused = 0;    // closed at once: over handshakes_max or handshakes_per_address_max
+  uint64_t accept_failures = 0;       // accept() failed (out of descriptors, say) and was retried
 };
 
 class PeerTransport {
@@ -93,6 +113,7 @@ class PeerTransport {
 
   bool connected(NodeId peer) const;
   PeerCounters counters(NodeId peer) const;
+  ListenerCounters listener_counters() const;
   uint16_t listen_port() const;  // after start(): the bound port (useful when configured as 0)
 
  private:

@@ -2,9 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -16,7 +20,9 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "consensus/check.h"
 #include "daemon/peer/auth.h"
+#include "daemon/peer/connection.h"
 #include "daemon/peer/framing.h"
 #include "daemon/proto/peer.pb.h"
 
@@ -35,12 +41,11 @@ class LogCapture {
     auto& sinks = spdlog::default_logger()->sinks();
     sinks.erase(std::find(sinks.begin(), sinks.end(), sink_));
   }
-  bool contains(const std::string& text) const {
+  bool contains(const std::string& text) const { return count(text) > 0; }
+  size_t count(const std::string& text) const {
     std::lock_guard lock(sink_->mutex);
-    for (const std::string& line : sink_->lines) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
+    return std::count_if(sink_->lines.begin(), sink_->lines.end(),
+                         [&](const std::string& line) { return line.find(text) != std::string::npos; });
   }
   std::string all() const {
     std::lock_guard lock(sink_->mutex);
@@ -271,12 +276,22 @@ TEST_F(Ensemble, VersionMismatch_IsRefused_LogNamesBothVersionsAndTheAddress) {
 // Speaks to a transport by hand, from its own thread, with blocking calls bounded by a timeout.
 class RawPeer {
  public:
-  explicit RawPeer(uint16_t port) : socket_(io_) {
+  // from: the local address to connect from; any of 127.0.0.0/8 is this host on Linux, which lets
+  // one test be several remote addresses.
+  explicit RawPeer(uint16_t port, const std::string& from = "127.0.0.1") : socket_(io_) {
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(boost::asio::ip::make_address(from), 0));
     socket_.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
     timeval timeout{.tv_sec = 3, .tv_usec = 0};
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   }
   void write_bytes(const std::string& bytes) { boost::asio::write(socket_, boost::asio::buffer(bytes)); }
+  // False once the other side is gone.
+  bool try_write_bytes(const std::string& bytes) {
+    boost::system::error_code error;
+    boost::asio::write(socket_, boost::asio::buffer(bytes), error);
+    return !error;
+  }
   void write_frame(const proto::PeerFrame& frame) {
     std::string bytes;
     append_frame(frame, 1 << 20, &bytes);
@@ -295,6 +310,13 @@ class RawPeer {
     proto::PeerFrame frame;
     if (error || !frame.ParseFromString(body)) return std::nullopt;
     return frame;
+  }
+  // Without waiting: true once the other side closed the connection. Only for a peer that has
+  // been sent nothing (it would see those bytes first).
+  bool closed_by_peer() {
+    char byte;
+    const ssize_t received = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return received == 0 || (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
   }
   static proto::PeerFrame hello(NodeId id, uint32_t version = kProtocolVersion) {
     proto::PeerFrame frame;
@@ -329,10 +351,10 @@ class Stranger : public Ensemble {
   const std::string secret_ = options(1).secret;
 
   // Runs script against member 1 on a thread while the loop runs here.
-  void talk(const std::function<void(RawPeer&)>& script) {
+  void talk(const std::function<void(RawPeer&)>& script, const std::string& from = "127.0.0.1") {
     std::atomic<bool> done = false;
     std::thread thread([&] {
-      RawPeer raw(members_[1].port);
+      RawPeer raw(members_[1].port, from);
       script(raw);
       done = true;
     });
@@ -459,15 +481,53 @@ TEST_F(Stranger, Garbage_IsDropped) {
     raw.write_bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     after_http = raw.read_frame();
   });
-  talk([&](RawPeer& raw) {
-    raw.write_bytes(std::string("\0\0\0\4\xff\xff\xff\xff", 8));
-    after_junk = raw.read_frame();
-  });
+  talk(
+      [&](RawPeer& raw) {
+        raw.write_bytes(std::string("\0\0\0\4\xff\xff\xff\xff", 8));
+        after_junk = raw.read_frame();
+      },
+      "127.0.0.2");  // from another address: one line per address per interval
   EXPECT_FALSE(after_http);
   EXPECT_FALSE(after_junk);
   EXPECT_EQ(events_[1].count(), 0u);
   EXPECT_TRUE(log.contains("frame of 1195725856 bytes is over the limit of 4096 bytes")) << log.all();
   EXPECT_TRUE(log.contains("a frame that does not parse")) << log.all();
+}
+
+TEST_F(Stranger, Trickle_IsDroppedAtTheHandshakeTimeout_NotKeptAliveByItsBytes) {
+  LogCapture log;
+  PeerTransportOptions impatient = options(1);
+  impatient.handshake_timeout = 200ms;
+  start(impatient);
+  bool closed = false;
+  talk([&](RawPeer& raw) {
+    // A header announcing the largest handshake frame, then its body a byte every 10 ms (40 s).
+    const std::string bytes = std::string("\0\0\x10\0", 4) + std::string(kHandshakeFrameBytesMax, 'x');
+    const auto until = std::chrono::steady_clock::now() + 6s;
+    for (size_t at = 0; at < bytes.size() && std::chrono::steady_clock::now() < until; ++at) {
+      if (raw.closed_by_peer() || !raw.try_write_bytes(bytes.substr(at, 1))) {
+        closed = true;
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(log.contains("handshake not finished within 200 ms")) << log.all();
+}
+
+TEST_F(Stranger, ManyBadConnectionsFromOneAddress_OneLogLinePerInterval) {
+  LogCapture log;
+  start(1);
+  for (int i = 0; i < 20; ++i) {
+    talk([&](RawPeer& raw) {
+      raw.write_bytes("GET / HTTP/1.1\r\n\r\n");
+      raw.read_frame();
+    }, "127.0.0.2");
+  }
+  EXPECT_EQ(log.count("peer: dropping 127.0.0.2:"), 1u) << log.all();
+  talk([&](RawPeer& raw) { raw.write_frame(RawPeer::hello(9)); raw.read_frame(); }, "127.0.0.3");
+  EXPECT_TRUE(log.contains("peer: refusing 127.0.0.3:")) << log.all();  // another address has its own line
 }
 
 TEST_F(Stranger, Silence_IsDroppedAfterTheHandshakeTimeout) {
@@ -479,6 +539,162 @@ TEST_F(Stranger, Silence_IsDroppedAfterTheHandshakeTimeout) {
   talk([&](RawPeer& raw) { after = raw.read_frame(); });
   EXPECT_FALSE(after);
   EXPECT_TRUE(log.contains("handshake not finished within 200 ms")) << log.all();
+}
+
+// --- strangers on the peer port (docs/wire.md, "Strangers")
+
+class Crowd : public Stranger {
+ protected:
+  // A transport for member 1 whose handshakes would last the whole test: a stranger it closes
+  // early is closed by a cap, not by the timeout.
+  PeerTransport& start_capped(size_t handshakes_max, size_t handshakes_per_address_max) {
+    PeerTransportOptions capped = options(1);
+    capped.handshakes_max = handshakes_max;
+    capped.handshakes_per_address_max = handshakes_per_address_max;
+    capped.handshake_timeout = 60s;
+    return start(capped);
+  }
+  // Connections that say nothing. The kernel completes them before member 1 accepts.
+  std::vector<std::unique_ptr<RawPeer>> connect(const std::string& from, size_t count) {
+    std::vector<std::unique_ptr<RawPeer>> crowd;
+    for (size_t i = 0; i < count; ++i) crowd.push_back(std::make_unique<RawPeer>(members_[1].port, from));
+    return crowd;
+  }
+  static size_t closed(const std::vector<std::unique_ptr<RawPeer>>& crowd) {
+    return std::count_if(crowd.begin(), crowd.end(), [](const auto& raw) { return raw->closed_by_peer(); });
+  }
+  ListenerCounters listener() { return transports_[1]->listener_counters(); }
+};
+
+TEST_F(Crowd, PastThePerAddressCap_ClosedAtOnce_WhileAMemberConnects_AndLoggedOnce) {
+  LogCapture log;
+  start_capped(64, 2);
+  std::vector<std::unique_ptr<RawPeer>> from_2 = connect("127.0.0.2", 7);
+  std::vector<std::unique_ptr<RawPeer>> from_3 = connect("127.0.0.3", 1);
+  ASSERT_TRUE(run_until([&] { return listener().handshakes_refused == 5 && closed(from_2) == 5; }))
+      << listener().handshakes_refused << " refused, " << closed(from_2) << " closed";
+  EXPECT_EQ(listener().handshakes, 3u);
+  // Accepted in the order they connected: the first two from 127.0.0.2 are the ones waiting.
+  EXPECT_FALSE(from_2[0]->closed_by_peer());
+  EXPECT_FALSE(from_2[1]->closed_by_peer());
+  EXPECT_FALSE(from_3[0]->closed_by_peer());
+
+  start(2);  // a member, from 127.0.0.1, while the strangers still wait
+  ASSERT_TRUE(run_until([&] { return all_connected(); }));
+  EXPECT_EQ(events_[1].ups, std::vector<NodeId>{2});
+  EXPECT_EQ(listener().handshakes, 3u);
+  EXPECT_EQ(log.count("closing a connection from 127.0.0.2 at once"), 1u) << log.all();
+  EXPECT_TRUE(log.contains("2 connections from it are in their handshake (handshakes_per_address_max)")) << log.all();
+}
+
+TEST_F(Crowd, PastTheTotalCap_ClosedAtOnce_AMemberGetsInOnceTheStrangersLeave) {
+  LogCapture log;
+  start_capped(4, 2);
+  std::vector<std::unique_ptr<RawPeer>> holders = connect("127.0.0.2", 2);
+  for (std::unique_ptr<RawPeer>& raw : connect("127.0.0.3", 2)) holders.push_back(std::move(raw));
+  ASSERT_TRUE(run_until([&] { return listener().handshakes == 4; }));
+  std::vector<std::unique_ptr<RawPeer>> extra;
+  for (int host = 4; host < 10; ++host) {
+    extra.push_back(std::make_unique<RawPeer>(members_[1].port, fmt::format("127.0.0.{}", host)));
+  }
+  ASSERT_TRUE(run_until([&] { return listener().handshakes_refused == 6 && closed(extra) == 6; }));
+  EXPECT_EQ(closed(holders), 0u);
+  EXPECT_EQ(listener().handshakes, 4u);
+  EXPECT_TRUE(log.contains("closing a connection from 127.0.0.9 at once: 4 connections are in their handshake "
+                           "(handshakes_max)"))
+      << log.all();
+
+  // A member is closed at the cap too, and keeps redialing; once the strangers leave it gets in.
+  start(2);
+  ASSERT_TRUE(run_until([&] { return log.contains("closing a connection from 127.0.0.1 at once"); }));
+  EXPECT_FALSE(transports_[1]->connected(2));
+  holders.clear();
+  ASSERT_TRUE(run_until([&] { return all_connected(); }));
+  EXPECT_EQ(listener().handshakes, 0u);
+}
+
+TEST_F(Crowd, StrangersHoldAtMostAHandshakeFrame_AndOneAnnouncingAHugeFrameIsClosed) {
+  LogCapture log;
+  start_capped(64, 8);
+  // Eight strangers each announce the largest handshake frame and send most of it.
+  std::vector<std::unique_ptr<RawPeer>> crowd = connect("127.0.0.2", 8);
+  std::string nearly_a_frame = std::string("\0\0\x10\0", 4) + std::string(kHandshakeFrameBytesMax - 100, 'x');
+  for (std::unique_ptr<RawPeer>& raw : crowd) raw->write_bytes(nearly_a_frame);
+  // A write buffer holds a hello or a refusal at most: a few hundred bytes.
+  constexpr size_t kPerStrangerBytesMax = kFrameHeaderBytes + kHandshakeFrameBytesMax + 512;
+  size_t buffer_bytes_max = 0;
+  auto sample = [&] {
+    buffer_bytes_max = std::max(buffer_bytes_max, listener().handshake_buffer_bytes);
+    return listener().handshakes == 8;
+  };
+  ASSERT_TRUE(run_until(sample));
+  run_until([&] { sample(); return false; }, 100ms);  // time to read what they sent
+
+  // One more announces 256 MiB (a snapshot's worth) before it has authenticated.
+  std::optional<proto::PeerFrame> after;
+  std::atomic<bool> done = false;
+  std::thread thread([&] {
+    RawPeer raw(members_[1].port, "127.0.0.3");
+    raw.write_bytes(std::string("\x10\0\0\0", 4) + std::string(1000, 'x'));
+    after = raw.read_frame();
+    done = true;
+  });
+  const bool finished = run_until([&] { return sample() && done.load(); }, 10s);
+  thread.join();
+  ASSERT_TRUE(finished);
+  EXPECT_FALSE(after);  // closed, well before the 60 s handshake timeout
+  EXPECT_TRUE(log.contains("frame of 268435456 bytes is over the limit of 4096 bytes")) << log.all();
+  EXPECT_EQ(listener().handshakes, 8u);
+  EXPECT_GE(buffer_bytes_max, 8 * kHandshakeFrameBytesMax);  // the counter sees them
+  EXPECT_LE(buffer_bytes_max, 9 * kPerStrangerBytesMax);
+  EXPECT_EQ(closed(crowd), 0u);
+}
+
+// While alive, this process has no descriptor left: its soft RLIMIT_NOFILE is lowered to what is
+// open and any free number below it is taken, so socket(), accept() and open() fail with EMFILE.
+// Both are given back when it is destroyed, whatever the test did meanwhile.
+class NoDescriptorsLeft {
+ public:
+  NoDescriptorsLeft() {
+    QFS_CHECK(getrlimit(RLIMIT_NOFILE, &saved_) == 0, "the test reads its descriptor limit");
+    const int lowest_free = ::open("/dev/null", O_RDONLY);
+    QFS_CHECK(lowest_free >= 0, "the test has a descriptor to start with");
+    fillers_.push_back(lowest_free);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free) + 8;
+    QFS_CHECK(setrlimit(RLIMIT_NOFILE, &lowered) == 0, "a process may lower its own soft limit");
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) fillers_.push_back(fd);
+  }
+  ~NoDescriptorsLeft() {
+    for (int fd : fillers_) ::close(fd);
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  NoDescriptorsLeft(const NoDescriptorsLeft&) = delete;
+  NoDescriptorsLeft& operator=(const NoDescriptorsLeft&) = delete;
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+TEST_F(Crowd, AcceptOutOfDescriptors_KeepsTrying_AndAMemberGetsInOnceTheyAreBack) {
+  LogCapture log;
+  start_capped(64, 8);
+  RawPeer waiting(members_[1].port);  // in the kernel's queue until member 1 can accept it
+  {
+    NoDescriptorsLeft exhausted;
+    const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int error = errno;
+    EXPECT_EQ(socket, -1);
+    EXPECT_EQ(error, EMFILE);
+    // Retried every 100 ms: three failures take a few hundred ms.
+    ASSERT_TRUE(run_until([&] { return listener().accept_failures >= 3; }));
+    EXPECT_EQ(listener().handshakes, 0u);
+  }
+  EXPECT_EQ(log.count("accepting a connection failed: Too many open files"), 1u) << log.all();  // not one per try
+  start(2);
+  ASSERT_TRUE(run_until([&] { return all_connected(); }));
+  EXPECT_EQ(listener().handshakes, 1u);  // the one that waited was accepted too
 }
 
 }  // namespace
