@@ -51,7 +51,7 @@ void Replica::State::load_window(const DurableState& disk) {
   }
   log_base = std::max(disk.recent_after, snapshot_zxid);
   for (const Entry& entry : disk.recent) {
-    if (entry.zxid > *log_base) log.push_back(Entry{entry.zxid, entry.payload, 0, 0});
+    if (entry.zxid > *log_base) push_log(Entry{entry.zxid, entry.payload, 0, 0});
   }
   if (log.empty()) {
     log_base = logged;  // the log (or snapshot) ends here; nothing before it is at hand
@@ -77,7 +77,7 @@ std::deque<Entry>::const_iterator Replica::State::after(Zxid zxid) const {
 void Replica::State::append(Entry entry) {
   QFS_CHECK(entry.zxid > logged, "log appends rise strictly");
   logged = entry.zxid;
-  log.push_back(entry);
+  push_log(entry);
   out.to_persist.push_back(std::move(entry));
 }
 
@@ -86,6 +86,7 @@ void Replica::State::append(Entry entry) {
 void Replica::State::truncate_log(Zxid zxid) {
   QFS_CHECK(zxid <= logged, "a truncation point is within the log");
   QFS_CHECK(zxid >= applied, "a truncation keeps every applied txn");
+  for (auto it = after(zxid); it != log.end(); ++it) log_bytes -= payload_bytes(*it);
   log.erase(after(zxid), log.end());
   if (log.empty()) log_base = zxid;
   logged = durable = zxid;
@@ -94,6 +95,7 @@ void Replica::State::truncate_log(Zxid zxid) {
 
 void Replica::State::install_snapshot(const Ready::Snapshot& snapshot) {
   log.clear();
+  log_bytes = 0;
   log_base = snapshot.zxid;
   logged = durable = committed = applied = snapshot_zxid = snapshot.zxid;
 }
@@ -113,11 +115,19 @@ void Replica::State::deliver_committed() {
   trim_window();
 }
 
+// Keeps diff_window records, and diff_window_bytes of them, besides those not applied yet.
 void Replica::State::trim_window() {
-  while (log.size() > config.diff_window && log.front().zxid <= applied) {
+  while ((log.size() > config.diff_window || log_bytes > config.diff_window_bytes) && !log.empty() &&
+         log.front().zxid <= applied) {
     log_base = log.front().zxid;
+    log_bytes -= payload_bytes(log.front());
     log.pop_front();
   }
+}
+
+void Replica::State::push_log(Entry entry) {
+  log_bytes += payload_bytes(entry);
+  log.push_back(std::move(entry));
 }
 
 void Replica::State::send(Message message) {

@@ -134,7 +134,8 @@ struct Config {
   int init_limit_ticks = 100;       // discovery + sync must finish within this
   int sync_limit_ticks = 50;        // a learner silent this long is dropped / leader presumed lost
   int ping_ticks = 5;               // leader pings learners this often
-  size_t diff_window = 100000;      // committed txns kept for DIFF; older learners get a SNAP
+  size_t diff_window = 100000;      // committed txns kept for DIFF; older learners get a SNAP...
+  size_t diff_window_bytes = 256u << 20;  // ...and at most this many bytes of them
 };
 
 // What a replica finds on disk at start (docs/architecture.md, "What a restart shows").

@@ -71,6 +71,8 @@ struct Replica::State {
   void install_snapshot(const Ready::Snapshot& snapshot);
   void deliver_committed();
   void trim_window();
+  void push_log(Entry entry);
+  static size_t payload_bytes(const Entry& entry) { return entry.payload ? entry.payload->size() : 0; }
   void send(Message message);
   void persist_hard_state() { out.hard_state = hard; }
   void go_looking();
@@ -137,6 +139,7 @@ struct Replica::State {
   // plus anything not applied yet). The daemon's tree has applied everything through `applied`.
   std::deque<Entry> log;
   std::optional<Zxid> log_base;  // the zxid just before log.front(), when known
+  size_t log_bytes = 0;          // the payload bytes `log` holds
   Zxid logged = 0;     // last entry handed to to_persist (or on disk at start)
   Zxid durable = 0;    // persisted() through here
   Zxid committed = 0;

@@ -79,6 +79,19 @@ std::string apply(std::string_view key, std::string_view value, EnsembleConfig* 
   if (key == "writeTimeout") {
     return parse_number<uint32_t>(value, 1, 3600000, &config->write_timeout_ms) ? "" : "writeTimeout must be 1..3600000 ms";
   }
+  // ZooKeeper's: when to take a snapshot (so that the log, and the disk it takes, stay bounded)
+  // and the log's preallocation step.
+  auto optional_number = [&](uint64_t min, uint64_t max, std::optional<uint64_t>* field, const char* range) {
+    uint64_t number = 0;
+    if (!parse_number<uint64_t>(value, min, max, &number)) return std::string(key) + " must be " + range;
+    *field = number;
+    return std::string();
+  };
+  if (key == "snapCount") return optional_number(1, uint64_t{1} << 32, &config->snap_count, "1..2^32 txns");
+  if (key == "snapSizeLimitInKb") {
+    return optional_number(1, uint64_t{1} << 32, &config->snap_size_limit_kb, "1..2^32 KiB");
+  }
+  if (key == "preAllocSize") return optional_number(4, 1u << 20, &config->prealloc_kb, "4..1048576 KiB");
   auto path_value = [&](std::string* field) -> std::string {
     if (value.empty()) return std::string(key) + " is empty";
     *field = std::string(value);

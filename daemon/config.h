@@ -13,6 +13,9 @@
 //   peerSecretFile=/etc/quorumfs/secret
 //   sessionTimeout=10000               # ms: a silent host's ephemerals go after this
 //   writeTimeout=10000                 # ms: a write waits this long for a leader, then fails
+//   snapCount=100000                   # a snapshot after this many txns...
+//   snapSizeLimitInKb=1048576          # ...or after this many KiB of log, whichever comes first
+//   preAllocSize=65536                 # KiB: the log grows its files in steps of this
 //
 // '#' starts a comment; blank lines are skipped. Unknown keys are kept as warnings; a bad value
 // refuses the whole file, with the file, the line and the reason.
@@ -40,6 +43,10 @@ struct EnsembleConfig {
   uint32_t sync_limit_ticks = 5;
   uint32_t session_timeout_ms = 10000;
   uint32_t write_timeout_ms = 10000;
+  // Unset: the command line's value (or its default) stands.
+  std::optional<uint64_t> snap_count;
+  std::optional<uint64_t> snap_size_limit_kb;
+  std::optional<uint64_t> prealloc_kb;
   std::string data_dir;
   std::string data_log_dir;  // empty: dataDir/log
   std::string mount_point;

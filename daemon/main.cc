@@ -56,6 +56,9 @@ bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
   options->sync_limit = config->sync_limit_ticks;
   options->session_timeout = std::chrono::milliseconds(config->session_timeout_ms);
   options->write_wait = std::chrono::milliseconds(config->write_timeout_ms);
+  if (config->snap_count) options->snapshot_every_txns = *config->snap_count;
+  if (config->snap_size_limit_kb) options->snapshot_every_log_bytes = *config->snap_size_limit_kb << 10;
+  if (config->prealloc_kb) options->log_preallocate_bytes = *config->prealloc_kb << 10;
   if (config->servers.size() > 1 && config->peer_secret_file.empty()) {
     spdlog::warn("{}: no peerSecretFile: any process that can reach the peer ports can join the ensemble", path);
   }
@@ -95,11 +98,17 @@ int main(int argc, char** argv) {
       ->excludes(data);
   app.add_option("MOUNTPOINT", options.mount.mountpoint, "Where to mount the znode tree (or the config's mountPoint)");
   app.add_option("--data-log-dir", options.log_dir, "Txn log dir (default: DATA/log); a dedicated disk helps");
-  app.add_option("--snapshot-every", options.snapshot_every_txns, "Take a snapshot after this many txns")
+  app.add_option("--snapshot-every", options.snapshot_every_txns, "Take a snapshot after this many txns...")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--snapshot-every-bytes", options.snapshot_every_log_bytes, "...or this many bytes of log")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--diff-window", options.diff_window_txns,
-                 "Committed txns a leader keeps in memory to catch a learner up by DIFF (older: SNAP)")
+                 "Committed txns a leader keeps in memory to catch a learner up by DIFF (older: SNAP)...")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--diff-window-bytes", options.diff_window_bytes, "...and at most this many bytes of them")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--data-max-bytes", options.data_bytes_max, "Largest znode data (a file's content)")

@@ -31,6 +31,13 @@ Pipeline::Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::
 }
 
 void Pipeline::submit(proto::Txn txn, Done done) {
+  if (blocked()) {
+    // This replica cannot log it: certainly not applied (docs/operations.md, "A full or failing disk").
+    ApplyResult refused;
+    refused.code = Code::kStorageFailed;
+    done(refused);
+    return;
+  }
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
   auto payload = std::make_shared<std::string>();
   txn.SerializeToString(payload.get());
@@ -50,22 +57,55 @@ void Pipeline::sync(std::function<void(Code)> done) {
 }
 
 void Pipeline::step(const consensus::Message& message) {
+  if (blocked()) {
+    // Dropped: this replica stays out of the ensemble until its disk works. The peer counts as
+    // lost then, as after a broken connection, so the core never sees a stream with a hole.
+    dropped_from_.insert(message.from);
+    return;
+  }
   replica_.step(message);
   send_waiting();
   drain();
 }
 
 void Pipeline::tick() {
+  ++ticks_;
+  if (blocked() && !unblock()) {
+    expire_waiting();
+    if (ticks_ % 10 == 0) expire_sent();
+    return;  // the core's clock stands still: it neither times out nor starts anything
+  }
   replica_.tick();
   send_waiting();
   expire_waiting();
-  if (++ticks_ % 10 == 0) expire_sent();
+  if (ticks_ % 10 == 0) expire_sent();
   drain();
 }
 
 void Pipeline::peer_down(consensus::NodeId peer) {
+  if (blocked()) {
+    dropped_from_.insert(peer);
+    return;
+  }
   replica_.peer_down(peer);
   drain();
+}
+
+bool Pipeline::blocked() const { return stuck_.has_value() || store_.log_failing(); }
+
+// Carries out the rest of a Ready whose storage step failed, and tells the core of every peer
+// whose messages were dropped meanwhile. True once nothing blocks the replica any more.
+bool Pipeline::unblock() {
+  if (stuck_) {
+    consensus::Ready ready = std::move(*stuck_);
+    stuck_.reset();
+    if (!handle(ready, stuck_step_)) return false;
+    spdlog::info("storage works again: the replica goes on");
+  }
+  if (store_.log_failing()) return false;
+  for (consensus::NodeId peer : std::exchange(dropped_from_, {})) replica_.peer_down(peer);
+  drain();
+  return true;
 }
 
 // Hands waiting writes and syncs to the replica, oldest first, while it takes them.
@@ -110,28 +150,40 @@ void Pipeline::expire_waiting() {
 }
 
 void Pipeline::drain() {
-  if (draining_) return;  // a callback below submitted: the loop here picks it up
+  if (draining_ || stuck_) return;  // a callback below submitted: the loop here picks it up
   draining_ = true;
   for (;;) {
     consensus::Ready ready = replica_.ready();
-    if (ready.empty()) break;
-    handle(ready);
+    if (ready.empty() || !handle(ready, StorageStep::kHardState)) break;
   }
   draining_ = false;
 }
 
-// The order replica.h prescribes: durable state first, messages after what they depend on.
-void Pipeline::handle(consensus::Ready& ready) {
-  if (ready.hard_state) store_.persist_hard_state(*ready.hard_state);
-  if (ready.truncate_after || ready.install_snapshot) {
-    // A background snapshot must finish first: a cut could remove it half written.
-    if (before_reload_) before_reload_();
-    if (ready.truncate_after) store_.truncate_after(*ready.truncate_after);
-    if (ready.install_snapshot) {
-      store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
-      if (after_reload_) after_reload_();
+// The order replica.h prescribes: durable state first, messages after what they depend on. A
+// storage step that fails keeps the Ready from that step on, and the replica blocked (nothing
+// after it happens) until unblock() carries it out: false then.
+bool Pipeline::handle(consensus::Ready& ready, StorageStep from) {
+  StorageStep step = from;
+  try {
+    if (step == StorageStep::kHardState && ready.hard_state) store_.persist_hard_state(*ready.hard_state);
+    step = StorageStep::kLogCut;
+    if (ready.truncate_after || ready.install_snapshot) {
+      // A background snapshot must finish first: a cut could remove it half written.
+      if (before_reload_) before_reload_();
+      if (ready.truncate_after) store_.truncate_after(*ready.truncate_after);
+      if (ready.install_snapshot) {
+        store_.install_snapshot(ready.install_snapshot->zxid, *ready.install_snapshot->data);
+        if (after_reload_) after_reload_();
+      }
     }
+  } catch (const std::runtime_error& failure) {
+    if (!stuck_logged_) spdlog::error("storage: {}; the replica waits until it works (retried every tick)", failure.what());
+    stuck_logged_ = true;
+    stuck_ = std::move(ready);
+    stuck_step_ = step;
+    return false;
   }
+  stuck_logged_ = false;
   store_.append(ready.to_persist);
   for (const auto& entry : ready.to_apply) apply(entry);
   for (uint64_t token : ready.synced) finish_sync(token, Code::kOk);
@@ -153,6 +205,7 @@ void Pipeline::handle(consensus::Ready& ready) {
     finish_sync(token, Code::kOutcomeUnknown);
   }
   for (uint64_t token : ready.refused) wait_again(token);
+  return true;
 }
 
 // The leader would not take it (not serving): it waits again for a leader until its deadline, in

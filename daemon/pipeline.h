@@ -17,6 +17,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -57,6 +59,10 @@ class Pipeline {
   // Carries out what the replica has ready now (also the first epoch at start).
   void drain();
 
+  // This replica's storage fails (a Ready's storage step, or the log writer): it takes no writes
+  // (kStorageFailed), drops what peers send and stands its core's clock still until it works.
+  bool blocked() const;
+
   uint64_t applied_count() const { return applied_count_; }
   // No write submitted here is waiting to be committed and answered.
   bool idle() const { return pending_.empty() && waiting_.empty(); }
@@ -77,7 +83,10 @@ class Pipeline {
     std::function<void(Code)> done;
     Clock::time_point deadline;
   };
-  void handle(consensus::Ready& ready);
+  // The steps of a Ready that touch the disk and can fail, in order.
+  enum class StorageStep { kHardState, kLogCut };
+  bool handle(consensus::Ready& ready, StorageStep from);
+  bool unblock();
   void apply(const consensus::Entry& entry);
   void fail(uint64_t token, Code code);
   void finish_sync(uint64_t token, Code code);
@@ -101,6 +110,10 @@ class Pipeline {
   std::unordered_map<uint64_t, Sync> syncs_;
   std::deque<WaitingSync> waiting_syncs_;
   bool draining_ = false;
+  std::optional<consensus::Ready> stuck_;  // the rest of a Ready whose storage step failed
+  StorageStep stuck_step_ = StorageStep::kHardState;
+  bool stuck_logged_ = false;
+  std::set<consensus::NodeId> dropped_from_;  // peers whose messages were dropped while blocked
   uint64_t applied_count_ = 0;
   uint64_t ticks_ = 0;
 };

@@ -67,6 +67,7 @@ TxnLogOptions ReplicaStore::log_options() const {
   TxnLogOptions log_options;
   log_options.dir = options_.log_dir;
   log_options.sync = options_.sync;
+  log_options.preallocate_bytes = options_.log_preallocate_bytes;
   return log_options;
 }
 
@@ -81,6 +82,7 @@ bool ReplicaStore::load_tree(std::string* error) {
   snapshot_zxid_ = tree_->last_applied_zxid();
   const Zxid apply_through = std::max(log_->applied_mark(), snapshot_zxid_);
   std::deque<consensus::Entry> recent;
+  size_t recent_bytes = 0;
   recent_after_ = snapshot_zxid_;
   replayed_ = 0;
   bool parsed = true;
@@ -97,8 +99,11 @@ bool ReplicaStore::load_tree(std::string* error) {
       ++replayed_;
     }
     recent.push_back({zxid, std::make_shared<const std::string>(payload)});
-    while (recent.size() > options_.recent_entries_max && recent.front().zxid <= apply_through) {
+    recent_bytes += payload.size();
+    while ((recent.size() > options_.recent_entries_max || recent_bytes > options_.recent_bytes_max) &&
+           recent.front().zxid <= apply_through) {
       recent_after_ = recent.front().zxid;
+      recent_bytes -= recent.front().payload->size();
       recent.pop_front();
     }
   }, error);
@@ -153,13 +158,16 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
   if (entries.empty()) return;
   std::vector<LogEntry> records;
   records.reserve(entries.size());
-  for (const auto& entry : entries) records.emplace_back(entry.zxid, entry.payload);
+  for (const auto& entry : entries) {
+    records.emplace_back(entry.zxid, entry.payload);
+    appended_bytes_ += entry.payload->size();
+  }
   applied_recorded_ = tree_->last_applied_zxid();
   log_->append(std::move(records), applied_recorded_);
 }
 
 void ReplicaStore::record_applied() {
-  if (tree_->last_applied_zxid() <= applied_recorded_) return;
+  if (!log_ || tree_->last_applied_zxid() <= applied_recorded_) return;
   applied_recorded_ = tree_->last_applied_zxid();
   log_->record_applied(applied_recorded_);
 }

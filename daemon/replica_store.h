@@ -23,7 +23,9 @@ struct StoreOptions {
   std::string log_dir;        // default: <data_dir>/log
   bool sync = true;
   size_t tree_data_bytes_max = 64 << 20;
-  size_t recent_entries_max = 100000;  // log records kept in memory for DIFFs
+  size_t recent_entries_max = 100000;  // log records kept in memory for DIFFs...
+  size_t recent_bytes_max = 256u << 20;  // ...and their bytes (beyond both: those not yet applied)
+  uint64_t log_preallocate_bytes = 64u << 20;
 };
 
 class ReplicaStore {
@@ -39,7 +41,9 @@ class ReplicaStore {
 
   DataTree& tree() { return *tree_; }
   const DataTree& tree() const { return *tree_; }
-  TxnLog& log() { return *log_; }
+  TxnLog& log() { return *log_; }  // not while a Ready's log cut or snapshot install fails
+  // The log's group commits so far (0 while a failed cut or install left it closed).
+  uint64_t log_sync_count() const { return log_ ? log_->sync_count() : 0; }
   SnapshotStore& snapshots() { return *snapshots_; }
 
   // Runs on the loop thread when the log is durable through a zxid. Reports from before a
@@ -52,14 +56,19 @@ class ReplicaStore {
   void truncate_after(Zxid zxid);                             // the tree stays as it is
   void install_snapshot(Zxid zxid, const std::string& bytes);  // tree replaced
   void append(const std::vector<consensus::Entry>& entries);
+  // The log writer cannot write or sync: it retries, and nothing new becomes durable meanwhile.
+  bool log_failing() const { return log_ && log_->failing(); }
+  // Waits until what was appended is durable: false if the log fails (or is being replaced).
+  bool flush() { return log_ && log_->flush(); }
   // Makes the tree's applied zxid durable in the log when no append has carried it yet (a
   // restart rebuilds the tree through it). Called when the replica is idle and at shutdown.
   void record_applied();
   // The tree's snapshot bytes as of now (for a learner's SNAP).
   std::shared_ptr<const std::string> encode_snapshot() const;
 
-  // Counted since recovery: txns replayed into the tree at start.
+  // Counted since recovery: txns replayed into the tree at start; bytes of txns appended.
   uint64_t replayed_count() const { return replayed_; }
+  uint64_t appended_bytes() const { return appended_bytes_; }
 
  private:
   bool lock_data_dir(std::string* error);
@@ -81,6 +90,7 @@ class ReplicaStore {
   std::vector<consensus::Entry> recent_;
   Zxid recent_after_ = 0;
   uint64_t replayed_ = 0;
+  uint64_t appended_bytes_ = 0;
   uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
   Zxid applied_recorded_ = 0;    // the applied zxid last handed to the log
   std::function<void(Zxid)> on_durable_;

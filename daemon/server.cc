@@ -56,6 +56,7 @@ consensus::Config Server::core_config() const {
   config.sync_limit_ticks = ticks_of(tick_time * options_.sync_limit);
   config.ping_ticks = ticks_of(tick_time / 2);
   config.diff_window = options_.diff_window_txns;
+  config.diff_window_bytes = options_.diff_window_bytes;
   return config;
 }
 
@@ -67,6 +68,8 @@ int Server::run() {
   store_options.sync = options_.sync;
   store_options.tree_data_bytes_max = kDataBytesLimit;
   store_options.recent_entries_max = options_.diff_window_txns;
+  store_options.recent_bytes_max = options_.diff_window_bytes;
+  store_options.log_preallocate_bytes = options_.log_preallocate_bytes;
   store_ = std::make_unique<ReplicaStore>(io_, store_options);
   if (!store_->recover(&error)) {
     spdlog::error("cannot start: {}", error);
@@ -267,10 +270,10 @@ void Server::shutdown_storage() {
   if (!store_) return;
   finish_snapshot_child(true);  // a snapshot finishing after this run must not outlive a later cut
   store_->record_applied();
-  store_->log().flush();
+  if (!store_->flush()) spdlog::error("stopping with log records that the failing disk did not take");
   if (pipeline_) {
     spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)", pipeline_->applied_count(),
-                 store_->log().sync_count());
+                 store_->log_sync_count());
   }
 }
 
@@ -302,7 +305,8 @@ void Server::submit_close(uint64_t session_id, bool retry, Done done) {
   proto::Txn txn;
   txn.add_ops()->mutable_close_session()->set_session_id(session_id);
   pipeline_->submit(std::move(txn), [this, session_id, retry, done = std::move(done)](const ApplyResult& result) mutable {
-    const bool unapplied = result.code == Code::kNotApplied || result.code == Code::kOutcomeUnknown;
+    const bool unapplied = result.code == Code::kNotApplied || result.code == Code::kOutcomeUnknown ||
+                           result.code == Code::kStorageFailed;
     if (unapplied && retry && !stopping_) {
       closes_to_retry_.emplace_back(session_id, std::move(done));
       return;
@@ -350,10 +354,13 @@ void Server::after_apply(const ApplyResult& result, bool own) {
   maybe_snapshot();
 }
 
-// ZooKeeper takes a snapshot every snapCount txns; so do we, in a forked child, rolling the log
-// so that segments covered by the snapshot can be deleted.
+// ZooKeeper takes a snapshot every snapCount txns or snapSizeLimitInKb of log; so do we, in a
+// forked child, rolling the log so that segments covered by the snapshot can be deleted: the log
+// on disk stays within a few times that size.
 void Server::maybe_snapshot() {
-  if (txns_since_snapshot_ < options_.snapshot_every_txns || snapshot_child_ > 0) return;
+  const bool due = txns_since_snapshot_ >= options_.snapshot_every_txns ||
+                   store_->appended_bytes() - log_bytes_at_snapshot_ >= options_.snapshot_every_log_bytes;
+  if (!due || snapshot_child_ > 0 || pipeline_->blocked()) return;
   store_->log().roll();
   snapshot_child_ = store_->snapshots().start_background(store_->tree());
   if (snapshot_child_ < 0) {
@@ -361,6 +368,7 @@ void Server::maybe_snapshot() {
     return;
   }
   txns_since_snapshot_ = 0;
+  log_bytes_at_snapshot_ = store_->appended_bytes();
 }
 
 void Server::wait_for_snapshot_child() {
@@ -381,7 +389,7 @@ void Server::finish_snapshot_child(bool block) {
   Zxid oldest_kept = 0;
   std::string error;
   if (store_->snapshots().finish_background(snapshot_child_, &oldest_kept, &error)) {
-    store_->log().purge_through(oldest_kept);
+    if (!pipeline_->blocked()) store_->log().purge_through(oldest_kept);  // else at the next snapshot
   } else {
     spdlog::error("snapshot failed: {}", error);
   }

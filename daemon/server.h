@@ -41,8 +41,11 @@ struct ServerOptions {
   uint64_t server_id = 1;
   bool sync = true;     // false: acknowledged writes may be lost on a crash (documented)
   uint64_t snapshot_every_txns = 100000;
+  uint64_t snapshot_every_log_bytes = uint64_t{1} << 30;  // also after this much log: the disk stays bounded
+  uint64_t log_preallocate_bytes = 64u << 20;
   size_t data_bytes_max = 1 << 20;
-  size_t diff_window_txns = 100000;  // committed txns a leader keeps to DIFF a learner
+  size_t diff_window_txns = 100000;  // committed txns a leader keeps to DIFF a learner...
+  size_t diff_window_bytes = 256u << 20;  // ...and their bytes at most (memory stays bounded)
   bool mount_enabled = true;         // false: a dedicated server host (--no-mount)
   fusefs::MountOptions mount;
   // The ensemble: every member incl. this one (empty: the standalone ensemble of one).
@@ -109,6 +112,7 @@ class Server : public fusefs::Backend {
   uint64_t next_session_id_ = 0;
   uint64_t first_session_id_ = 0;  // this run's first: lower ids of this server are an earlier run's
   uint64_t txns_since_snapshot_ = 0;
+  uint64_t log_bytes_at_snapshot_ = 0;  // store_->appended_bytes() when the last one started
   pid_t snapshot_child_ = -1;
   bool stopping_ = false;
   int exit_status_ = 0;

@@ -24,6 +24,7 @@ inline int errno_of(Code code) {
     case Code::kReadOnly: return EROFS;
     case Code::kNotApplied: return EAGAIN;        // certainly not applied: safe to retry
     case Code::kOutcomeUnknown: return ETIMEDOUT;  // may or may not have been applied
+    case Code::kStorageFailed: return ENOSPC;      // this member's disk is full or failing: not applied
   }
   return EIO;
 }

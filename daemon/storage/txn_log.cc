@@ -10,10 +10,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
 
+#include "consensus/check.h"
 #include "consensus/log_format.h"
 #include "daemon/storage/file_util.h"
 
@@ -26,14 +28,12 @@ using storage::UniqueFd;
 
 constexpr size_t kReadChunkBytes = 1 << 20;
 
-// The log cannot report a failed write or fsync to anyone who could recover: the data may or may
-// not be on disk, and after a failed fsync the page cache may already have dropped it (Linux
-// marks the pages clean). Acknowledging anything afterwards could lose a write, so stop loudly.
-[[noreturn]] void die(const std::string& message) {
-  spdlog::critical("txn log: {}; stopping the process", message);
-  spdlog::default_logger()->flush();
-  std::abort();
-}
+// A failed write or fsync is retried from the start of its write: after a failed fsync the page
+// cache may have dropped the data (Linux marks the pages clean), so only a new write of the same
+// bytes followed by a successful fsync makes them durable. Nothing is reported durable meanwhile.
+constexpr auto kRetryDelayMin = std::chrono::milliseconds(100);
+constexpr auto kRetryDelayMax = std::chrono::seconds(1);
+constexpr auto kFailureLogInterval = std::chrono::seconds(30);
 
 std::string hex(Zxid zxid) { return "0x" + log_format::zxid_hex(zxid); }
 
@@ -120,6 +120,12 @@ bool allocate(int fd, uint64_t from_bytes, uint64_t size_bytes, const std::strin
     return false;
   }
   return true;
+}
+
+bool sync_file(int fd, const std::string& path, std::string* error) {
+  if (::fdatasync(fd) == 0) return true;
+  *error = storage::errno_message(path, "fdatasync");
+  return false;
 }
 
 // Cuts a torn last record: zeros from offset to the end, keeping the preallocated size.
@@ -575,11 +581,8 @@ void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid) {
     std::lock_guard lock(mutex_);
     for (const LogEntry& entry : entries) {
       // A log out of order could not be replayed; the caller's bug must not reach the disk.
-      if (entry.zxid <= last_zxid_) die("append of zxid " + hex(entry.zxid) + " after " + hex(last_zxid_));
-      if (entry.payload->size() > log_format::kPayloadBytesMax) {
-        die("append of zxid " + hex(entry.zxid) + ": payload of " + std::to_string(entry.payload->size()) +
-            " bytes above the maximum");
-      }
+      QFS_CHECK(entry.zxid > last_zxid_, "log appends rise strictly");
+      QFS_CHECK(entry.payload->size() <= log_format::kPayloadBytesMax, "a txn fits a log record (checked where it entered)");
       last_zxid_ = entry.zxid;
     }
     queued_.push_back(Pending{std::move(entries), applied_zxid, std::exchange(roll_requested_, false)});
@@ -602,10 +605,21 @@ void TxnLog::roll() {
   roll_requested_ = true;
 }
 
-void TxnLog::flush() {
+bool TxnLog::flush() {
   std::unique_lock lock(mutex_);
   const uint64_t target = appends_queued_;
-  durable_.wait(lock, [&] { return appends_durable_ >= target; });
+  durable_.wait(lock, [&] { return appends_durable_ >= target || failing_; });
+  return appends_durable_ >= target;
+}
+
+bool TxnLog::failing() const {
+  std::lock_guard lock(mutex_);
+  return failing_;
+}
+
+std::string TxnLog::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
 }
 
 void TxnLog::purge_through(Zxid zxid) {
@@ -644,9 +658,13 @@ void TxnLog::writer_loop() {
       appends_taken = appends_queued_;
       on_durable = on_durable_;
     }
-    const Zxid highest = write_batch(batch);
+    std::optional<Zxid> highest = write_batch(batch);
     batch.clear();
-    if (on_durable && highest != 0) on_durable(highest);
+    if (!highest) {
+      abandon_queue();  // stopping while the disk fails
+      return;
+    }
+    if (on_durable && *highest != 0) on_durable(*highest);
     {
       std::lock_guard lock(mutex_);
       appends_durable_ = appends_taken;
@@ -656,7 +674,8 @@ void TxnLog::writer_loop() {
 }
 
 // Everything taken from the queue goes out as one write and one fdatasync, unless a roll splits it.
-Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
+// Empty when the disk failed and the log is stopping before the batch could be written.
+std::optional<Zxid> TxnLog::write_batch(const std::vector<Pending>& batch) {
   Zxid highest = 0;
   for (const Pending& pending : batch) {
     if (pending.entries.empty() && active_fd_ >= 0 && pending.applied_zxid > buffered_applied_zxid_) {
@@ -667,8 +686,16 @@ Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
       const LogEntry& entry = pending.entries[index];
       const bool roll = (index == 0 && pending.roll_before) ||
                         write_offset_ + buffer_.size() >= options_.segment_bytes_max;
-      if (active_fd_ < 0 || (roll && active_records_ > 0)) start_segment(entry.zxid);
-      if (buffer_.size() >= log_format::kBatchBytesTarget) write_buffer();
+      if (active_fd_ < 0 || (roll && active_records_ > 0)) {
+        if (!retry([&](std::string* error) { return write_buffer(error); }) ||
+            !retry([&](std::string* error) { return start_segment(entry.zxid, error); })) {
+          return std::nullopt;
+        }
+      }
+      if (buffer_.size() >= log_format::kBatchBytesTarget &&
+          !retry([&](std::string* error) { return write_buffer(error); })) {
+        return std::nullopt;
+      }
       if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);  // filled in at the write
       log_format::append_record(entry.zxid, *entry.payload, &buffer_);
       buffered_applied_zxid_ = std::max(buffered_applied_zxid_, pending.applied_zxid);
@@ -678,53 +705,113 @@ Zxid TxnLog::write_batch(const std::vector<Pending>& batch) {
       highest = entry.zxid;
     }
   }
-  write_buffer();
+  if (!retry([&](std::string* error) { return write_buffer(error); })) return std::nullopt;
   return highest;
 }
 
-// Closes the active segment (its buffered records made durable first) and creates the next.
-void TxnLog::start_segment(Zxid first_zxid) {
-  write_buffer();
-  if (active_fd_ >= 0) ::close(active_fd_);
-  active_path_ = storage::join_path(options_.dir, log_format::segment_file_name(first_zxid));
-  active_fd_ = ::open(active_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (active_fd_ < 0) die(storage::errno_message(active_path_, "create segment"));
-  allocated_bytes_ = 0;
-  allocate_through(log_format::kFileHeaderBytes);
+// Runs a disk step until it succeeds. While it fails, failing() says so (the daemon then refuses
+// writes and stays out of the ensemble, docs/operations.md "A full or failing disk"), the error is
+// logged at the first failure and every kFailureLogInterval, and the step is retried after a
+// delay growing to kRetryDelayMax. False if the log is stopped meanwhile.
+bool TxnLog::retry(const std::function<bool(std::string*)>& step) {
+  std::string error;
+  if (step(&error)) return true;
+  const auto failed_since = std::chrono::steady_clock::now();
+  auto logged_at = failed_since;
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(kRetryDelayMin);
+  spdlog::error("txn log: {}; retrying (writes through this member fail until the disk takes them)", error);
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      failing_ = true;
+      failure_ = error;
+    }
+    durable_.notify_all();  // a flush() waiting for this write gives up
+    {
+      std::unique_lock lock(mutex_);
+      if (work_ready_.wait_for(lock, delay, [&] { return stopping_; })) return false;
+    }
+    delay = std::min<std::chrono::milliseconds>(delay * 2, kRetryDelayMax);
+    error.clear();
+    if (step(&error)) break;
+    if (std::chrono::steady_clock::now() - logged_at >= kFailureLogInterval) {
+      logged_at = std::chrono::steady_clock::now();
+      spdlog::error("txn log: still failing: {}", error);
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    failing_ = false;
+    failure_.clear();
+  }
+  spdlog::info("txn log: writing again after {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - failed_since).count());
+  return true;
+}
+
+// The log stops while the disk fails: what is queued was never durable, so never acknowledged.
+void TxnLog::abandon_queue() {
+  std::lock_guard lock(mutex_);
+  spdlog::error("txn log: stopping with {} append(s) not written: {}", appends_queued_ - appends_durable_, failure_);
+  queued_.clear();
+}
+
+// Closes the active segment (its buffered records made durable first by the caller) and creates
+// the next. A failure leaves no file behind, so the step can be tried again.
+bool TxnLog::start_segment(Zxid first_zxid, std::string* error) {
+  const std::string path = storage::join_path(options_.dir, log_format::segment_file_name(first_zxid));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    *error = storage::errno_message(path, "create segment");
+    return false;
+  }
   std::string header;
   log_format::append_file_header(first_zxid, &header);
-  std::string error;
-  if (!storage::write_all_at(active_fd_, header, 0, active_path_, &error)) die(error);
-  // The header and the directory entry are durable before any record is acknowledged.
-  if (options_.sync) {
-    if (::fdatasync(active_fd_) != 0) die(storage::errno_message(active_path_, "fdatasync"));
-    if (!storage::sync_directory(options_.dir, &error)) die(error);
+  uint64_t allocated = 0;
+  const bool created = allocate_into(fd.get(), path, 0, log_format::kFileHeaderBytes, &allocated, error) &&
+                       storage::write_all_at(fd.get(), header, 0, path, error) &&
+                       // The header and the directory entry are durable before any record is acknowledged.
+                       (!options_.sync || sync_file(fd.get(), path, error)) &&
+                       (!options_.sync || storage::sync_directory(options_.dir, error));
+  if (!created) {
+    ::unlink(path.c_str());
+    return false;
   }
+  if (active_fd_ >= 0) ::close(active_fd_);
+  active_fd_ = fd.release();
+  active_path_ = path;
+  allocated_bytes_ = allocated;
   write_offset_ = log_format::kFileHeaderBytes;
   active_records_ = 0;
   std::lock_guard lock(mutex_);
-  segments_.push_back(Segment{active_path_, first_zxid, 0, 0, write_offset_});
+  segments_.push_back(Segment{active_path_, first_zxid, 0, 0, 0, write_offset_});
+  return true;
 }
 
-void TxnLog::write_buffer() {
-  if (buffer_.empty()) return;
+// Writes the buffered records (led by their batch marker) and makes them durable; on failure
+// nothing advances, and the same bytes are written again by the next try.
+bool TxnLog::write_buffer(std::string* error) {
+  if (buffer_.empty()) return true;
   marker_.clear();
   log_format::append_batch_marker({buffer_.size(), buffered_applied_zxid_}, &marker_);
   buffer_.replace(0, marker_.size(), marker_);
-  allocate_through(write_offset_ + buffer_.size());
-  std::string error;
+  uint64_t allocated = allocated_bytes_;
+  if (!allocate_into(active_fd_, active_path_, allocated_bytes_, write_offset_ + buffer_.size(), &allocated, error)) {
+    return false;
+  }
+  allocated_bytes_ = allocated;
   // One syscall per group commit: with RWF_DSYNC the write is durable when it returns (as write +
   // fdatasync). The tests' slow-disk hook keeps the two calls, to sleep between them.
   const bool dsync_write = options_.sync && options_.sync_delay_us == 0;
-  if (!storage::write_all_at(active_fd_, buffer_, write_offset_, active_path_, &error, dsync_write ? RWF_DSYNC : 0)) {
-    die(error);
+  if (!storage::write_all_at(active_fd_, buffer_, write_offset_, active_path_, error, dsync_write ? RWF_DSYNC : 0)) {
+    return false;
+  }
+  if (options_.sync && !dsync_write) {
+    std::this_thread::sleep_for(std::chrono::microseconds(options_.sync_delay_us));
+    if (!sync_file(active_fd_, active_path_, error)) return false;
   }
   write_offset_ += buffer_.size();
   buffer_.clear();  // keeps its capacity for the next batch
-  if (options_.sync && !dsync_write) {
-    std::this_thread::sleep_for(std::chrono::microseconds(options_.sync_delay_us));
-    if (::fdatasync(active_fd_) != 0) die(storage::errno_message(active_path_, "fdatasync"));
-  }
   if (options_.sync) sync_count_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   Segment& active = segments_.back();
@@ -733,17 +820,20 @@ void TxnLog::write_buffer() {
   active.applied_mark = std::max(active.applied_mark, buffered_applied_zxid_);
   active.end_offset = write_offset_;
   buffered_records_ = 0;
+  return true;
 }
 
-// Grows the active segment by whole preallocation steps until end_offset fits.
-void TxnLog::allocate_through(uint64_t end_offset) {
-  if (end_offset <= allocated_bytes_) return;
-  uint64_t size_bytes = allocated_bytes_;
+// Grows a segment by whole preallocation steps until end_offset fits (*allocated: its new size).
+bool TxnLog::allocate_into(int fd, const std::string& path, uint64_t allocated, uint64_t end_offset,
+                           uint64_t* new_allocated, std::string* error) const {
+  *new_allocated = allocated;
+  if (end_offset <= allocated) return true;
+  uint64_t size_bytes = allocated;
   if (options_.preallocate_bytes == 0) size_bytes = end_offset;
   while (size_bytes < end_offset) size_bytes += options_.preallocate_bytes;
-  std::string error;
-  if (!allocate(active_fd_, allocated_bytes_, size_bytes, active_path_, &error)) die(error);
-  allocated_bytes_ = size_bytes;
+  if (!allocate(fd, allocated, size_bytes, path, error)) return false;
+  *new_allocated = size_bytes;
+  return true;
 }
 
 }  // namespace quorumfs

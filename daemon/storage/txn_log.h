@@ -6,7 +6,8 @@
 //
 // Opening scans every segment: a torn last record (a crash mid-append) is truncated away; a bad
 // record followed by valid data, or a bad record in any segment but the last, is corruption and
-// open() fails with the file and offset.
+// open() fails with the file and offset. A write or sync that fails (disk full, I/O error) is
+// retried, never acknowledged before it succeeds; the process never stops over it.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -77,8 +79,12 @@ class TxnLog {
   void roll();
   // Deletes segments whose every record is <= zxid (covered by a snapshot).
   void purge_through(Zxid zxid);
-  // Blocks until everything queued is durable.
-  void flush();
+  // Blocks until everything queued is durable (true), or the disk fails meanwhile (false).
+  bool flush();
+  // The writer cannot write or sync (disk full, I/O error, no descriptor): it retries, and
+  // nothing is reported durable until it succeeds. failure() is the last error.
+  bool failing() const;
+  std::string failure() const;
 
   // Group commits that ended in an fdatasync (tests: fewer than records under load).
   uint64_t sync_count() const { return sync_count_.load(std::memory_order_relaxed); }
@@ -108,10 +114,13 @@ class TxnLog {
   bool replay_segment(const Segment& segment, Zxid after, Zxid* previous,
                       const std::function<void(Zxid, std::string_view)>& fn, std::string* error) const;
   void writer_loop();
-  Zxid write_batch(const std::vector<Pending>& batch);
-  void start_segment(Zxid first_zxid);
-  void write_buffer();
-  void allocate_through(uint64_t end_offset);
+  std::optional<Zxid> write_batch(const std::vector<Pending>& batch);
+  bool retry(const std::function<bool(std::string*)>& step);
+  void abandon_queue();
+  bool start_segment(Zxid first_zxid, std::string* error);
+  bool write_buffer(std::string* error);
+  bool allocate_into(int fd, const std::string& path, uint64_t allocated, uint64_t end_offset,
+                     uint64_t* new_allocated, std::string* error) const;
 
   const TxnLogOptions options_;
 
@@ -134,6 +143,8 @@ class TxnLog {
   std::vector<Pending> queued_;
   bool roll_requested_ = false;
   bool stopping_ = false;
+  bool failing_ = false;   // the writer retries a failed disk step
+  std::string failure_;
   uint64_t appends_queued_ = 0;   // append() calls so far
   uint64_t appends_durable_ = 0;  // of those, durable
   Zxid last_zxid_ = 0;

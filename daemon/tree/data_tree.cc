@@ -26,6 +26,7 @@ const char* code_name(Code code) {
     case Code::kReadOnly: return "ReadOnly";
     case Code::kNotApplied: return "NotApplied";
     case Code::kOutcomeUnknown: return "OutcomeUnknown";
+    case Code::kStorageFailed: return "StorageFailed";
   }
   return "Unknown";
 }

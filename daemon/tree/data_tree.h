@@ -39,6 +39,7 @@ enum class Code {
   kReadOnly,                 // EPERM: /zookeeper subtree
   kNotApplied,               // write refused before proposal (no quorum, shutting down)
   kOutcomeUnknown,           // leader lost mid-flight (ZooKeeper's ConnectionLoss)
+  kStorageFailed,            // this replica cannot write its log or epochs (disk full, I/O error)
 };
 const char* code_name(Code code);
 

@@ -38,5 +38,12 @@ done
 expect_eq "files wrong or missing after kill -9 and restart" 0 "$wrong"
 expect_content "$M/last" "last"
 expect_match "restart loaded a snapshot" "recovered 40[0-9] nodes at zxid" "$(cat "$(log_of a)")"
+
+# Snapshots also come after so many bytes of log (snapSizeLimitInKb), whatever the txn count: 40
+# writes of 2000 bytes pass 50 000 bytes long before a million txns.
+must_start_node b --snapshot-every 1000000 --snapshot-every-bytes 50000
+value=$(printf '%02000d' 7)
+for i in $(seq 1 40); do put "$(mnt_of b)/big$i" "$value" || fail "write of big$i"; done
+wait_for 10 compgen -G "$(data_of b)/snapshot.*" >/dev/null || fail "no snapshot after 80 kB of log"
 stop_node a || fail "clean stop"
 finish

@@ -44,12 +44,13 @@ struct Ensemble {
   std::map<NodeId, std::vector<Zxid>> truncated;  // Ready::truncate_after asked of each replica
   std::map<NodeId, std::vector<Zxid>> installed;  // Ready::install_snapshot asked of each replica
 
-  void add(NodeId id, const DurableState& durable, int diff_window = 100) {
+  void add(NodeId id, const DurableState& durable, int diff_window = 100, size_t diff_window_bytes = 1 << 20) {
     Config config;
     config.my_id = id;
     config.voters = voters;
     config.observers = observers;
     config.diff_window = diff_window;
+    config.diff_window_bytes = diff_window_bytes;
     replicas[id] = std::make_unique<Replica>(config, durable);
   }
   Replica& operator[](NodeId id) { return *replicas.at(id); }
@@ -212,6 +213,23 @@ TEST(Sync, SnapWhenTheFollowerIsBehindTheWindow) {
   const Message* snap = ensemble.first(MessageType::kSnap, 1);
   ASSERT_NE(snap, nullptr);
   EXPECT_EQ(snap->zxid, make_zxid(1, 9)) << "the leader's applied point";
+}
+
+TEST(Sync, SnapWhenTheFollowerIsBehindTheWindowsBytes) {
+  // 9 records of 100 bytes; the window keeps 100 records but only 300 bytes: the last 3.
+  std::vector<Entry> log;
+  for (uint32_t counter = 1; counter <= 9; ++counter) {
+    log.push_back(Entry{make_zxid(1, counter), std::make_shared<std::string>(100, 'x')});
+  }
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3};
+  ensemble.add(1, disk(1, {log.begin(), log.begin() + 5}, make_zxid(1, 5)), 100, 300);
+  ensemble.add(2, disk(1, log, make_zxid(1, 9)), 100, 300);
+  ensemble.add(3, disk(1, log, make_zxid(1, 9)), 100, 300);
+  ensemble.run();
+  const Message* snap = ensemble.first(MessageType::kSnap, 1);
+  ASSERT_NE(snap, nullptr) << "1.5 is outside the 300 bytes the leader keeps";
+  EXPECT_EQ(snap->zxid, make_zxid(1, 9));
 }
 
 TEST(Sync, SnapBelowWhatTheLearnerShares_BecomesACutAfterTheSharedHistory) {

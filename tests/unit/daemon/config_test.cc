@@ -21,6 +21,9 @@ mountPoint=/mnt/q
 peerSecretFile=/etc/quorumfs/secret
 sessionTimeout=3000
 writeTimeout=1500
+snapCount=5000
+snapSizeLimitInKb=2048
+preAllocSize=128
 )";
 
 TEST(Config, ZooCfgKeys_AreRead) {
@@ -35,6 +38,9 @@ TEST(Config, ZooCfgKeys_AreRead) {
   EXPECT_EQ(config->peer_secret_file, "/etc/quorumfs/secret");
   EXPECT_EQ(config->session_timeout_ms, 3000u);
   EXPECT_EQ(config->write_timeout_ms, 1500u);
+  EXPECT_EQ(config->snap_count, 5000u);
+  EXPECT_EQ(config->snap_size_limit_kb, 2048u);
+  EXPECT_EQ(config->prealloc_kb, 128u);
   ASSERT_EQ(config->servers.size(), 4u);
   EXPECT_EQ(config->servers.at(3).host, "10.0.0.3");
   EXPECT_EQ(config->servers.at(3).election_port, 3888);
@@ -75,6 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"dataDir=/d\nserver.0=h:1:2\n", "zoo.cfg:2: server id must be 1..255"},
         BadConfig{"dataDir=/d\nsessionTimeout=0\nserver.1=h:1:2\n", "zoo.cfg:2: sessionTimeout must be 1..3600000 ms"},
         BadConfig{"dataDir=/d\nwriteTimeout=soon\nserver.1=h:1:2\n", "zoo.cfg:2: writeTimeout must be 1..3600000 ms"},
+        BadConfig{"dataDir=/d\npreAllocSize=1\nserver.1=h:1:2\n", "zoo.cfg:2: preAllocSize must be 4..1048576 KiB"},
+        BadConfig{"dataDir=/d\nsnapCount=0\nserver.1=h:1:2\n", "zoo.cfg:2: snapCount must be 1..2^32 txns"},
         BadConfig{"dataDir=/d\njust words\n", "zoo.cfg:2: expected key=value"},
         BadConfig{"server.1=h:1:2\n", "zoo.cfg: dataDir is missing"},
         BadConfig{"dataDir=/d\n", "zoo.cfg: no server.N line"},

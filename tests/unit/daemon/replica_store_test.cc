@@ -97,6 +97,24 @@ TEST_F(ReplicaStoreTest, Recover_KeepsTheLastRecordsBeyondTheAppliedOnes) {
   EXPECT_EQ(state.recent_after, make_zxid(1, 3));
 }
 
+TEST_F(ReplicaStoreTest, Recover_KeepsRecordsWithinTheirBytesToo) {
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  write_nodes(5);
+  store_->append({entry(make_zxid(1, 6), "/n6")});  // records that 1.5 was applied
+  store_->log().flush();
+  const size_t record_bytes = entry(make_zxid(1, 1), "/n1").payload->size();
+  StoreOptions options = store_options();
+  options.recent_bytes_max = 2 * record_bytes;
+  store_.reset();
+  store_ = std::make_unique<ReplicaStore>(io_, options);
+  std::string error;
+  ASSERT_TRUE(store_->recover(&error)) << error;
+  consensus::DurableState state = store_->durable_state();
+  ASSERT_EQ(state.recent.size(), 2u) << "bounded by bytes, below recent_entries_max";
+  EXPECT_EQ(state.recent.front().zxid, make_zxid(1, 5));
+  EXPECT_EQ(state.recent_after, make_zxid(1, 4));
+}
+
 TEST_F(ReplicaStoreTest, TruncateAfter_CutsTheLogAndSnapshotsPastItAndKeepsTheTree) {
   ASSERT_NO_FATAL_FAILURE(open_store());
   write_nodes(6, /*applied=*/4);

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <mutex>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -636,6 +638,59 @@ TEST_F(TxnLogTest, RecordApplied_WritesAMarkerAloneThatSurvivesReopen) {
   EXPECT_EQ(log->applied_mark(), make_zxid(1, 2));
   EXPECT_EQ(log->last_zxid(), make_zxid(1, 3));
   EXPECT_EQ(replay_all(*log).size(), 3u);
+}
+
+// No descriptor for a new segment (EMFILE): the writer retries, reports nothing durable, and
+// the process goes on; once descriptors are free the records are written.
+TEST_F(TxnLogTest, OutOfDescriptors_RetriedUntilTheyAreBack) {
+  auto log = open_log();
+  std::vector<Zxid> durable;
+  std::mutex durable_mutex;
+  log->set_on_durable([&](Zxid zxid) {
+    std::lock_guard lock(durable_mutex);
+    durable.push_back(zxid);
+  });
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> held;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  log->append({LogEntry{make_zxid(1, 1), "a"}}, 0);
+  EXPECT_FALSE(log->flush()) << "nothing is durable while the segment cannot be created";
+  EXPECT_TRUE(log->failing());
+  EXPECT_NE(log->failure().find("Too many open files"), std::string::npos) << log->failure();
+  for (int fd : held) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (int i = 0; i < 100 && log->failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(log->flush());
+  EXPECT_FALSE(log->failing());
+  {
+    std::lock_guard lock(durable_mutex);
+    EXPECT_EQ(durable, std::vector<Zxid>{make_zxid(1, 1)});
+  }
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log()).size(), 1u);
+}
+
+// A stop while the disk fails does not hang, and reports the appends as not written.
+TEST_F(TxnLogTest, StopWhileFailing_DoesNotHang) {
+  auto log = open_log();
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> held;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+  log->append({LogEntry{make_zxid(1, 1), "a"}}, 0);
+  EXPECT_FALSE(log->flush());
+  log.reset();
+  for (int fd : held) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_TRUE(replay_all(*open_log()).empty());
 }
 
 }  // namespace
