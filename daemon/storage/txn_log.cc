@@ -612,10 +612,7 @@ bool TxnLog::flush() {
   return appends_durable_ >= target;
 }
 
-bool TxnLog::failing() const {
-  std::lock_guard lock(mutex_);
-  return failing_;
-}
+bool TxnLog::failing() const { return failing_.load(std::memory_order_relaxed); }
 
 std::string TxnLog::failure() const {
   std::lock_guard lock(mutex_);

@@ -143,7 +143,7 @@ class TxnLog {
   std::vector<Pending> queued_;
   bool roll_requested_ = false;
   bool stopping_ = false;
-  bool failing_ = false;   // the writer retries a failed disk step
+  std::atomic<bool> failing_{false};  // the writer retries a failed disk step (read on every message)
   std::string failure_;
   uint64_t appends_queued_ = 0;   // append() calls so far
   uint64_t appends_durable_ = 0;  // of those, durable
