@@ -63,9 +63,24 @@ void Pipeline::step(const consensus::Message& message) {
     dropped_from_.insert(message.from);
     return;
   }
+  if (message.type == consensus::MessageType::kSnap && !snapshot_sound(message)) {
+    replica_.peer_down(message.from);  // that sync cannot be carried out: start over
+    drain();
+    return;
+  }
   replica_.step(message);
   send_waiting();
   drain();
+}
+
+// A leader's snapshot is checked whole before the core takes it: once the core has, installing
+// it must not fail but for the disk (then it is retried).
+bool Pipeline::snapshot_sound(const consensus::Message& message) const {
+  std::string error;
+  if (message.snapshot && SnapshotStore::check(message.zxid, *message.snapshot, &error)) return true;
+  spdlog::error("SNAP at {:#x} from server {} refused: {}", message.zxid, message.from,
+                message.snapshot ? error : "no snapshot");
+  return false;
 }
 
 void Pipeline::tick() {
@@ -247,12 +262,15 @@ void Pipeline::apply(const consensus::Entry& entry) {
   if (own) {
     result = store_.tree().apply(entry.zxid, it->second.txn);
   } else {
-    // A txn another replica took (or one of ours whose writer was already told "unknown").
+    // A txn another replica took (or one of ours whose writer was already told "unknown"). One
+    // that does not parse is a failed txn on every replica alike: it never stops a replica.
     proto::Txn txn;
-    if (!txn.ParseFromString(*entry.payload)) {
-      throw std::runtime_error("unparsable committed txn " + std::to_string(entry.zxid));
+    if (txn.ParseFromString(*entry.payload)) {
+      result = store_.tree().apply(entry.zxid, txn);
+    } else {
+      spdlog::error("txn {:#x} ({} bytes) does not parse: applied as a failed txn", entry.zxid, entry.payload->size());
+      result = store_.tree().apply_unparsable(entry.zxid);
     }
-    result = store_.tree().apply(entry.zxid, txn);
   }
   ++applied_count_;
   if (on_applied_) on_applied_(result, own);

@@ -87,6 +87,7 @@ class Pipeline {
   enum class StorageStep { kHardState, kLogCut };
   bool handle(consensus::Ready& ready, StorageStep from);
   bool unblock();
+  bool snapshot_sound(const consensus::Message& message) const;
   void apply(const consensus::Entry& entry);
   void fail(uint64_t token, Code code);
   void finish_sync(uint64_t token, Code code);

@@ -85,17 +85,16 @@ bool ReplicaStore::load_tree(std::string* error) {
   size_t recent_bytes = 0;
   recent_after_ = snapshot_zxid_;
   replayed_ = 0;
-  bool parsed = true;
   proto::Txn txn;
   bool ok = log_->replay(snapshot_zxid_, [&](Zxid zxid, std::string_view payload) {
-    if (!parsed) return;
     if (zxid <= apply_through) {
-      if (!txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-        parsed = false;
-        *error = "txn " + std::to_string(zxid) + " in the log does not parse";
-        return;
+      // As when it was first applied: a txn that does not parse is a failed txn, never a reason
+      // not to start.
+      if (txn.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        tree_->apply(zxid, txn);
+      } else {
+        tree_->apply_unparsable(zxid);
       }
-      tree_->apply(zxid, txn);
       ++replayed_;
     }
     recent.push_back({zxid, std::make_shared<const std::string>(payload)});
@@ -107,7 +106,7 @@ bool ReplicaStore::load_tree(std::string* error) {
       recent.pop_front();
     }
   }, error);
-  if (!ok || !parsed) return false;
+  if (!ok) return false;
   recent_.assign(std::make_move_iterator(recent.begin()), std::make_move_iterator(recent.end()));
   return true;
 }

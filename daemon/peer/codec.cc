@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "consensus/log_format.h"
+
 namespace quorumfs::peer {
 namespace {
 
@@ -47,6 +49,26 @@ void to_proto(const consensus::Message& message, proto::ConsensusMessage* out) {
   out->set_snapshot_zxid(message.snapshot_zxid);
 }
 
+namespace {
+
+// What the core relies on but a peer could leave out: a txn to log (within what one log record
+// carries, docs/formats.md), a snapshot to install.
+std::string malformed(const consensus::Message& message) {
+  using consensus::MessageType;
+  const bool carries_txn = message.type == MessageType::kProposal || message.type == MessageType::kInform ||
+                           message.type == MessageType::kRequest;
+  if (carries_txn && !message.entry.payload) return "a txn message without its txn";
+  if (carries_txn && message.entry.payload->size() > log_format::kPayloadBytesMax) {
+    return "a txn of " + std::to_string(message.entry.payload->size()) + " bytes, above the log's " +
+           std::to_string(log_format::kPayloadBytesMax);
+  }
+  if (carries_txn && message.type != MessageType::kRequest && message.entry.zxid <= 0) return "a txn without its zxid";
+  if (message.type == MessageType::kSnap && !message.snapshot) return "a SNAP without its snapshot";
+  return "";
+}
+
+}  // namespace
+
 std::optional<consensus::Message> from_proto(proto::ConsensusMessage* proto, std::string* error) {
   if (proto->type() < kMessageTypeFirst || proto->type() > kMessageTypeLast) {
     *error = "unknown consensus message type " + std::to_string(proto->type());
@@ -76,6 +98,10 @@ std::optional<consensus::Message> from_proto(proto::ConsensusMessage* proto, std
   }
   if (proto->has_snapshot()) message.snapshot = adopt(proto->release_snapshot());
   message.snapshot_zxid = proto->snapshot_zxid();
+  if (std::string reason = malformed(message); !reason.empty()) {
+    *error = reason;
+    return std::nullopt;
+  }
   return message;
 }
 

@@ -108,16 +108,24 @@ bool write_snapshot_file(const std::string& dir, const DataTree& tree, std::stri
   return storage::sync_directory(dir, error);
 }
 
+}  // namespace
+
 // Feeds a snapshot file through the decoder, reading as it needs bytes.
 class SnapshotReader {
  public:
   SnapshotReader(int fd, const std::string& path) : fd_(fd), path_(path) {}
+  // Over bytes in memory (a leader's SNAP): they are the whole input.
+  SnapshotReader(std::string_view bytes, const std::string& name) : path_(name) {
+    decoder_.feed(bytes);
+    decoder_.end_of_input();
+  }
 
   // The next step that is not kNeedMore; read errors come back as kError with io_error().
   Decoder::Step next() {
     for (;;) {
       const Decoder::Step step = decoder_.next();
       if (step != Decoder::Step::kNeedMore) return step;
+      if (fd_ < 0) return Decoder::Step::kError;  // in memory: the decoder already had everything
       if (!storage::read_at(fd_, offset_, kChunkBytes, &chunk_, path_, &io_error_)) return Decoder::Step::kError;
       if (chunk_.empty()) {
         decoder_.end_of_input();
@@ -135,13 +143,15 @@ class SnapshotReader {
   }
 
  private:
-  int fd_;
+  int fd_ = -1;
   const std::string& path_;
   Decoder decoder_;
   std::string chunk_;
   uint64_t offset_ = 0;
   std::string io_error_;
 };
+
+namespace {
 
 std::string at(const std::string& path, const std::string& reason, uint64_t offset) {
   return path + ": " + reason + " at offset " + std::to_string(offset);
@@ -196,6 +206,18 @@ std::unique_ptr<DataTree> SnapshotStore::load_file(const std::string& path, Zxid
     return nullptr;
   }
   SnapshotReader reader(fd.get(), path);
+  return load(reader, path, zxid, error);
+}
+
+bool SnapshotStore::check(Zxid zxid, std::string_view bytes, std::string* error) {
+  static const std::string kName = "snapshot from the leader";
+  SnapshotReader reader(bytes, kName);
+  return load(reader, kName, zxid, error) != nullptr;
+}
+
+// Reads a whole snapshot that must be of zxid into a tree, checking every record.
+std::unique_ptr<DataTree> SnapshotStore::load(SnapshotReader& reader, const std::string& path, Zxid zxid,
+                                              std::string* error) {
   if (reader.next() != Decoder::Step::kHeader) {
     *error = reader.failure();
     return nullptr;

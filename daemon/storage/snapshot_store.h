@@ -21,6 +21,8 @@
 
 namespace quorumfs {
 
+class SnapshotReader;
+
 class SnapshotStore {
  public:
   explicit SnapshotStore(std::string dir, int retain_count = 3);
@@ -37,6 +39,9 @@ class SnapshotStore {
   // Writes bytes received from a leader (encode()'s output at zxid) as snapshot.<zxid>, durably,
   // after checking them; returns the tree they hold, null with *error if they do not check.
   std::unique_ptr<DataTree> install(Zxid zxid, std::string_view bytes, std::string* error) const;
+  // Would install() take these bytes (a whole snapshot of zxid, every record sound)? Decodes them
+  // in memory, writes nothing.
+  static bool check(Zxid zxid, std::string_view bytes, std::string* error);
   // Deletes snapshots above zxid (the log was cut there: they may hold txns that no longer exist).
   bool remove_newer_than(Zxid zxid, std::string* error) const;
 
@@ -56,6 +61,7 @@ class SnapshotStore {
 
  private:
   std::unique_ptr<DataTree> load_file(const std::string& path, Zxid zxid, std::string* error) const;
+  static std::unique_ptr<DataTree> load(SnapshotReader& reader, const std::string& path, Zxid zxid, std::string* error);
   void remove_temp_files() const;
 
   std::string dir_;

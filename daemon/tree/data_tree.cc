@@ -70,6 +70,14 @@ Code DataTree::check(const proto::Op& op, const proto::Caller& caller) const {
   return tree_internal::plan_op(*state_, op, caller);
 }
 
+ApplyResult DataTree::apply_unparsable(Zxid zxid) {
+  state_->last_zxid = zxid;
+  ApplyResult result;
+  result.zxid = zxid;
+  result.code = Code::kBadArguments;
+  return result;
+}
+
 ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
   ApplyResult result;
   result.zxid = zxid;

@@ -172,6 +172,9 @@ class DataTree {
 
   // Applies a committed txn. Deterministic; all-or-nothing for multi-op txns.
   ApplyResult apply(Zxid zxid, const proto::Txn& txn);
+  // A committed txn whose bytes do not parse: it fails with kBadArguments on every replica alike,
+  // nothing changes, and the tree has seen its zxid.
+  ApplyResult apply_unparsable(Zxid zxid);
   Zxid last_applied_zxid() const;
 
   // Would this op (alone) succeed now? The same checks apply() makes, without changing anything;

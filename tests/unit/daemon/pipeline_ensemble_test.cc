@@ -223,5 +223,54 @@ TEST_F(PipelineEnsembleTest, RestartedMemberWithAnUncommittedTail_NeverShowsIt) 
   EXPECT_EQ(members_[1].store->durable_state().last_logged_zxid, make_zxid(2, 2));
 }
 
+// A committed txn whose bytes do not parse (a peer's bug, a bit flipped before it was logged) is
+// a failed txn on every replica: no replica stops, nothing changes, and each starts again.
+TEST_F(PipelineEnsembleTest, CommittedTxnThatDoesNotParse_FailsAlikeEverywhere) {
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId the_leader = leader();
+  ASSERT_TRUE(members_[the_leader].replica->submit(1, std::make_shared<const std::string>("\xff\xffnot a txn")));
+  members_[the_leader].pipeline->drain();
+  const Zxid zxid = members_[the_leader].replica->last_logged_zxid();
+  std::map<NodeId, size_t> nodes_before;
+  for (auto& [id, member] : members_) nodes_before[id] = member.store->tree().node_count();
+  ASSERT_TRUE(run_until([&] {
+    for (auto& [id, member] : members_) {
+      if (member.store->tree().last_applied_zxid() != zxid) return false;
+    }
+    return true;
+  }));
+  for (auto& [id, member] : members_) EXPECT_EQ(member.store->tree().node_count(), nodes_before[id]);
+  const NodeId follower = a_follower();
+  members_[follower] = Member{};
+  ASSERT_NO_FATAL_FAILURE(start(follower));  // replays it from its log, or gets it again
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  std::optional<Code> answer;
+  members_[follower].pipeline->submit(create_txn("/after"), [&](const ApplyResult& result) { answer = result.code; });
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(*answer, Code::kOk);
+}
+
+// A SNAP whose snapshot does not decode (a leader's bug, bytes damaged on the way) is refused
+// before the core takes it: the learner starts over instead of failing its install forever.
+TEST_F(PipelineEnsembleTest, SnapshotThatDoesNotDecode_RefusedAndTheLearnerRejoins) {
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId the_leader = leader(), follower = a_follower();
+  const size_t nodes_before = members_[follower].store->tree().node_count();
+  consensus::Message snap;
+  snap.type = consensus::MessageType::kSnap;
+  snap.from = the_leader;
+  snap.to = follower;
+  snap.zxid = make_zxid(9, 9);
+  snap.snapshot = std::make_shared<const std::string>("QFSSNAP but nothing else");
+  members_[follower].pipeline->step(snap);
+  EXPECT_EQ(members_[follower].replica->role(), consensus::Role::kLooking);
+  EXPECT_EQ(members_[follower].store->tree().node_count(), nodes_before);
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  std::optional<Code> answer;
+  members_[follower].pipeline->submit(create_txn("/after"), [&](const ApplyResult& result) { answer = result.code; });
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(*answer, Code::kOk);
+}
+
 }  // namespace
 }  // namespace quorumfs

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "consensus/log_format.h"
+
 namespace quorumfs::peer {
 namespace {
 
@@ -64,7 +66,7 @@ TEST(Codec, RoundTrip_KeepsEveryField) {
 TEST(Codec, RoundTrip_EveryMessageTypeAndRole) {
   for (int type = 1; type <= 18; ++type) {
     for (int role = 0; role <= 3; ++role) {
-      consensus::Message sent;
+      consensus::Message sent = every_field_set();
       sent.type = static_cast<consensus::MessageType>(type);
       sent.state = static_cast<consensus::Role>(role);
       const consensus::Message got = round_trip(sent);
@@ -76,7 +78,7 @@ TEST(Codec, RoundTrip_EveryMessageTypeAndRole) {
 
 TEST(Codec, AbsentPayloadAndSnapshot_StayNull_EmptyOnesStayEmpty) {
   consensus::Message sent;
-  sent.type = consensus::MessageType::kSnap;
+  sent.type = consensus::MessageType::kPing;
   EXPECT_FALSE(round_trip(sent).snapshot);
   EXPECT_FALSE(round_trip(sent).entry.payload);
 
@@ -87,6 +89,31 @@ TEST(Codec, AbsentPayloadAndSnapshot_StayNull_EmptyOnesStayEmpty) {
   EXPECT_TRUE(got.snapshot->empty());
   ASSERT_TRUE(got.entry.payload);
   EXPECT_TRUE(got.entry.payload->empty());
+}
+
+// A peer's message the core would trip over is refused (the connection then drops).
+TEST(Codec, TxnOrSnapMessageMissingWhatItCarries_IsRefusedWithReason) {
+  auto refusal = [](const consensus::Message& message) {
+    proto::ConsensusMessage proto;
+    to_proto(message, &proto);
+    std::string error;
+    EXPECT_FALSE(from_proto(&proto, &error));
+    return error;
+  };
+  consensus::Message proposal = every_field_set();
+  proposal.entry.payload.reset();
+  EXPECT_EQ(refusal(proposal), "a txn message without its txn");
+  proposal = every_field_set();
+  proposal.entry.zxid = 0;
+  EXPECT_EQ(refusal(proposal), "a txn without its zxid");
+  proposal = every_field_set();
+  proposal.type = consensus::MessageType::kRequest;
+  proposal.entry.payload = std::make_shared<const std::string>(log_format::kPayloadBytesMax + 1, 'x');
+  EXPECT_EQ(refusal(proposal), "a txn of 67108865 bytes, above the log's 67108864");
+  consensus::Message snap = every_field_set();
+  snap.type = consensus::MessageType::kSnap;
+  snap.snapshot.reset();
+  EXPECT_EQ(refusal(snap), "a SNAP without its snapshot");
 }
 
 TEST(Codec, DefaultEntry_IsNotOnTheWire) {

@@ -201,6 +201,20 @@ TEST_F(SnapshotStoreTest, EncodeThenInstall_GivesTheSameTreeDurablyUnderItsZxid)
   EXPECT_EQ(image(*loaded), image(*tree));
 }
 
+TEST_F(SnapshotStoreTest, Check_AcceptsWhatInstallTakesAndNothingElse) {
+  std::string bytes;
+  std::string error;
+  ASSERT_TRUE(SnapshotStore::encode(*tree_with(3), &bytes, &error)) << error;
+  EXPECT_TRUE(SnapshotStore::check(make_zxid(1, 3), bytes, &error)) << error;
+  EXPECT_FALSE(SnapshotStore::check(make_zxid(1, 4), bytes, &error)) << "another zxid";
+  std::string damaged = bytes;
+  damaged[damaged.size() / 2] ^= 0x5a;
+  EXPECT_FALSE(SnapshotStore::check(make_zxid(1, 3), damaged, &error));
+  EXPECT_NE(error.find("snapshot from the leader"), std::string::npos) << error;
+  EXPECT_FALSE(SnapshotStore::check(make_zxid(1, 3), bytes.substr(0, bytes.size() - 1), &error)) << "cut short";
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.path()), {}), 0) << "nothing written";
+}
+
 TEST_F(SnapshotStoreTest, Install_DamagedBytes_RefusedAndNothingWritten) {
   std::string bytes;
   std::string error;
