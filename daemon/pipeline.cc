@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "consensus/log_format.h"
+
 namespace quorumfs {
 
 namespace {
@@ -41,6 +43,13 @@ void Pipeline::submit(proto::Txn txn, Done done) {
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
   auto payload = std::make_shared<std::string>();
   txn.SerializeToString(payload.get());
+  if (payload->size() > log_format::kPayloadBytesMax) {
+    // One log record could not hold it (docs/formats.md): refused here, never logged.
+    ApplyResult refused;
+    refused.code = Code::kDataTooLarge;
+    done(refused);
+    return;
+  }
   const uint64_t token = next_token_++;
   pending_.emplace(token, Pending{std::move(txn), std::move(done), std::move(payload), Clock::now() + write_wait_});
   waiting_.push_back(token);  // behind earlier waiting writes: one writer's order is kept

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "consensus/log_format.h"
 #include "consensus/replica.h"
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
@@ -30,8 +31,9 @@ class PeerTransport;
 
 // The largest data any replica accepts when it applies a txn. It is fixed, not configured: applying
 // must give the same result on every replica and at every replay, whatever its options. The
-// configurable limit (data_bytes_max) is the mount's, checked before a write is proposed.
-inline constexpr size_t kDataBytesLimit = 64 << 20;
+// configurable limit (data_bytes_max, at most this) is the mount's, checked before a write is
+// proposed. Half a log record: a txn carries its data once, with its paths and metadata beside.
+inline constexpr size_t kDataBytesLimit = log_format::kPayloadBytesMax / 2;
 // The consensus core's clock: every interval and timeout is a whole number of these.
 inline constexpr std::chrono::milliseconds kCoreTick{10};
 

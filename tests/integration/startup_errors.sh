@@ -50,6 +50,12 @@ else
   fail "'quorumfs --no-such-option': expected a non-zero exit, got $RUN_STATUS: $(printable "$RUN_OUTPUT")"
 fi
 
+# --- a data limit above what one txn can carry (a log record is at most 64 MiB)
+run_shell "'$QUORUMFS_BIN' --data '$TEST_TMP/big' --data-max-bytes 67108864 '$TEST_TMP'"
+expect_match "--data-max-bytes of 64 MiB refused" "data-max-bytes" "$RUN_OUTPUT"
+if ((RUN_STATUS != 0 && RUN_STATUS != 124)); then pass "it exits non-zero"; else fail "exit status $RUN_STATUS"; fi
+expect_absent "$TEST_TMP/big"
+
 # --- a missing mountpoint
 mkdir -p "$TEST_TMP/missing"
 try_start missing --data "$TEST_TMP/missing/data" "$TEST_TMP/missing/mnt"

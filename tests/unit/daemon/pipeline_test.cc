@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <optional>
 
+#include "consensus/log_format.h"
+
 namespace quorumfs {
 namespace {
 
@@ -92,6 +94,18 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   EXPECT_EQ(store_->tree().last_applied_zxid(), make_zxid(1, 3));
   EXPECT_NE(store_->tree().find("/b"), nullptr);
   EXPECT_EQ(replica_->epoch(), 2u);
+}
+
+TEST_F(PipelineTest, Submit_TxnAboveALogRecord_RefusedWithoutReachingTheLog) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  proto::Txn txn = create_txn("/huge");
+  txn.mutable_ops(0)->mutable_create()->set_data(std::string(log_format::kPayloadBytesMax, 'x'));
+  std::optional<Code> answer;
+  pipeline_->submit(std::move(txn), [&](const ApplyResult& result) { answer = result.code; });
+  ASSERT_TRUE(answer.has_value()) << "refused at once";
+  EXPECT_EQ(*answer, Code::kDataTooLarge);
+  EXPECT_EQ(store_->log().last_zxid(), 0);
+  EXPECT_TRUE(pipeline_->idle());
 }
 
 TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
