@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
   app.add_option("--data-max-bytes", options.data_bytes_max, "Largest znode data (a file's content)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, quorumfs::kDataBytesLimit));
+  app.add_option("--buffered-bytes-max", options.mount.buffered_bytes_max,
+                 "Bytes written to open files and not yet committed, all together (past it: ENOSPC)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--cache-timeout", options.mount.cache_timeout_s, "Kernel entry/attr cache seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));

@@ -56,7 +56,9 @@ struct Filesystem::OpenFile {
   bool append = false;
   bool loaded = false;    // buffer holds the content this descriptor reads and writes
   bool dirty = false;     // buffer must be committed
-  bool too_large = false; // a write went past the data limit: the commit fails with EFBIG
+  // A write failed: past the data limit (EFBIG) or the host's buffer budget (ENOSPC). The
+  // commit then fails with it: a half file is never stored.
+  int write_error = 0;
   std::string buffer;
   // Times set explicitly (futimens) after writing: the commit must not move them to "now", as
   // `cp -a` and `tar x` set them before the close that commits the data.
@@ -783,6 +785,10 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
     }
     if (file != nullptr) {
       // ftruncate: part of this descriptor's pending commit.
+      if (!charge_buffer(*file, attr->st_size)) {
+        fuse_reply_err(req, ENOSPC);
+        return;
+      }
       if (!file->loaded) file->buffer = node->data();
       file->loaded = true;
       file->buffer.resize(attr->st_size);
@@ -885,18 +891,28 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
                        fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
+  std::string_view loaded_data;
   if (!file->loaded) {
     const Node* node = node_or_reply(req, ino);
     if (node == nullptr) return;
-    file->buffer = node->data();
-    file->loaded = true;
+    loaded_data = node->data();
   }
-  size_t position = file->append ? file->buffer.size() : static_cast<size_t>(offset);
+  const size_t buffered = file->loaded ? file->buffer.size() : loaded_data.size();
+  size_t position = file->append ? buffered : static_cast<size_t>(offset);
   if (position + size > options_.data_bytes_max) {
     // Nothing of this descriptor's writes will be committed: a half file is never stored.
-    file->too_large = true;
+    file->write_error = EFBIG;
     fuse_reply_err(req, EFBIG);
     return;
+  }
+  if (!charge_buffer(*file, std::max(buffered, position + size))) {
+    file->write_error = ENOSPC;
+    fuse_reply_err(req, ENOSPC);
+    return;
+  }
+  if (!file->loaded) {
+    file->buffer = loaded_data;
+    file->loaded = true;
   }
   if (file->buffer.size() < position + size) file->buffer.resize(position + size);
   file->buffer.replace(position, size, buf, size);
@@ -922,10 +938,11 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 // The one setData of everything this descriptor wrote since the last commit (contract §3).
 void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
-  if (file.too_large) {
+  if (file.write_error != 0) {
     // Nothing of this descriptor's writes is stored: a half file is never committed.
+    const int error = file.write_error;
     reset_buffer(file);
-    reply(EFBIG);
+    reply(error);
     return;
   }
   if (!file.dirty) {
@@ -939,9 +956,12 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
     return;
   }
   auto pending = std::make_shared<PendingCommit>(
-      PendingCommit{file.inode, std::move(file.buffer), file.atime_ns, file.mtime_ns, file.caller});
-  reset_buffer(file);
-  submit_commit(std::move(pending), std::move(reply), kRenameAttempts);
+      PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns, file.mtime_ns, file.caller});
+  reset_buffer(file);  // the bytes moved on: they stay charged until the commit is answered
+  submit_commit(pending, [this, pending, reply = std::move(reply)](int error) {
+    buffered_bytes_ -= pending->data.size();
+    reply(error);
+  }, kRenameAttempts);
 }
 
 // The txn names the node by path; a rename applied between building it and applying it moves
@@ -987,9 +1007,11 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
 }
 
 void Filesystem::reset_buffer(OpenFile& file) {
+  buffered_bytes_ -= file.buffer.size();
   file.buffer.clear();
   file.buffer.shrink_to_fit();
-  file.loaded = file.dirty = file.too_large = false;
+  file.loaded = file.dirty = false;
+  file.write_error = 0;
   file.atime_ns.reset();
   file.mtime_ns.reset();
 }
@@ -1005,8 +1027,22 @@ void Filesystem::pin_times_of_writers(uint64_t inode, const proto::PosixMeta& me
   }
 }
 
+// Charges the buffer's growth to new_size against the host's budget (buffered_bytes_max): false,
+// and nothing charged, past it. Shrinking always fits.
+bool Filesystem::charge_buffer(OpenFile& file, size_t new_size) {
+  const size_t old_size = file.buffer.size();
+  if (new_size > old_size && buffered_bytes_ + (new_size - old_size) > options_.buffered_bytes_max) {
+    spdlog::warn("mount: {} bytes of writes not yet committed on this host: a write of inode {} refused (ENOSPC)",
+                 buffered_bytes_, file.inode);
+    return false;
+  }
+  buffered_bytes_ = buffered_bytes_ - old_size + new_size;
+  return true;
+}
+
 void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<OpenFile> file(open_file(fi));
+  reset_buffer(*file);  // its uncommitted bytes no longer count
   fuse_reply_err(req, 0);
   if (file->writable) {
     auto [begin, end] = writers_.equal_range(file->inode);

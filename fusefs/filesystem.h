@@ -46,6 +46,9 @@ struct MountOptions {
   bool kernel_cache = true;   // entry/attr timeouts and page cache; off: every call reaches us
   double cache_timeout_s = 1.0;
   size_t data_bytes_max = 1 << 20;  // a file's content, as the tree's limit
+  // Bytes written to open files and not yet committed, over all descriptors of this host: a write
+  // past it fails with ENOSPC (docs/mount.md).
+  size_t buffered_bytes_max = 256u << 20;
   bool debug = false;
 };
 
@@ -133,6 +136,7 @@ class Filesystem {
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
   void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
   void reset_buffer(OpenFile& file);
+  bool charge_buffer(OpenFile& file, size_t new_size);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
   void create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, bool directory,
                    fuse_file_info* fi);
@@ -178,6 +182,7 @@ class Filesystem {
   bool mounted_ = false;
   std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
+  size_t buffered_bytes_ = 0;  // in open files' buffers and in commits under way
   std::unordered_set<uint64_t> paged_inodes_;  // opened with keep_cache since their last invalidation
 };
 

@@ -3,7 +3,8 @@
 # with only O_TRUNC pending; a commit follows a rename made while the descriptor was open;
 # lseek(SEEK_END) after ftruncate or write sees the descriptor's pending size; the mount's size
 # limit (--data-max-bytes) holds for writes and for user.zk.data, and a restart with another limit
-# keeps what was stored; an ACL naming a supplementary group grants writes checked at commit.
+# keeps what was stored; an ACL naming a supplementary group grants writes checked at commit; the
+# host's budget of uncommitted bytes holds.
 source "$(dirname "$0")/lib.sh"
 
 must_start_node a --data-max-bytes 4096
@@ -61,4 +62,19 @@ expect_errno "runuser -u nobody -- sh -c 'echo stranger > $W/shared/file'" "Perm
 expect_content "$W/shared/file" "by-group"
 
 stop_node a || fail "clean stop"
+
+# --- the host's budget for uncommitted writes (--buffered-bytes-max): a write past it fails with
+# ENOSPC, that descriptor's close stores nothing, and the budget comes back with the commits.
+must_start_node b --data-max-bytes 60000 --buffered-bytes-max 100000
+B=$(mnt_of b)
+# (one process holds both descriptors: a close by a child that inherited one would commit it)
+run_shell "perl -e 'open(A, \">\", \$ARGV[0]) or die; syswrite(A, \"a\" x 60000) or die \"first: \$!\";
+  open(B, \">\", \$ARGV[1]) or die; syswrite(B, \"b\" x 60000) and exit 4; print \"write: \$!\\n\";
+  close(B) and exit 5; print \"close: \$!\\n\"; close(A) or die \"close A: \$!\"' '$B/first' '$B/second'"
+expect_eq "the second descriptor's write and close" $'write: No space left on device\nclose: No space left on device' "$RUN_OUTPUT"
+expect_eq "first file committed" 60000 "$(stat -c %s "$B/first")"
+expect_eq "second file stored nothing" 0 "$(stat -c %s "$B/second")"
+put "$B/second" "fits now" || fail "a write after the commits freed the budget"
+expect_content "$B/second" "fits now"
+stop_node b || fail "clean stop"
 finish
