@@ -13,6 +13,7 @@
 #include "consensus/check.h"
 #include "daemon/proto/txn.pb.h"
 #include "daemon/storage/epoch_file.h"
+#include "daemon/storage/file_util.h"
 
 namespace quorumfs {
 
@@ -34,7 +35,7 @@ ReplicaStore::~ReplicaStore() {
 
 bool ReplicaStore::lock_data_dir(std::string* error) {
   std::string path = options_.data_dir + "/lock";
-  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, storage::kFileMode);
   if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     *error = "data dir " + options_.data_dir + " is in use by another quorumfs (" + path + ")";
     return false;
@@ -44,11 +45,12 @@ bool ReplicaStore::lock_data_dir(std::string* error) {
 
 // Latest snapshot + log replay (ZAB-NOTES §1: lastZxid covers the whole log).
 bool ReplicaStore::recover(std::string* error) {
-  std::error_code fs_error;
-  std::filesystem::create_directories(options_.data_dir, fs_error);
-  if (fs_error) {
-    *error = "cannot create data dir " + options_.data_dir + ": " + fs_error.message();
+  if (!storage::make_directories(options_.data_dir, error)) {
+    *error = "cannot create data dir: " + *error;
     return false;
+  }
+  for (const std::string& dir : {options_.data_dir, options_.log_dir}) {
+    if (std::string warning = storage::readable_by_others_warning(dir); !warning.empty()) spdlog::warn("{}", warning);
   }
   if (!lock_data_dir(error)) return false;
   auto accepted = read_epoch_file(accepted_epoch_path(options_.data_dir), error);

@@ -1,10 +1,12 @@
 #include "daemon/storage/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -105,19 +107,35 @@ bool sync_directory(const std::string& dir, std::string* error) {
   return true;
 }
 
+// Creates each missing directory of the path with kDirMode (those that exist keep theirs).
 bool make_directories(const std::string& dir, std::string* error) {
-  std::error_code code;
-  std::filesystem::create_directories(dir, code);
-  if (code) {
-    *error = dir + ": create directory: " + code.message();
+  std::filesystem::path path;
+  for (const auto& part : std::filesystem::path(dir)) {
+    path /= part;
+    if (::mkdir(path.c_str(), kDirMode) != 0 && errno != EEXIST) {
+      *error = errno_message(path.string(), "create directory");
+      return false;
+    }
+  }
+  if (!std::filesystem::is_directory(dir)) {
+    *error = dir + ": create directory: not a directory";
     return false;
   }
   return true;
 }
 
+std::string readable_by_others_warning(const std::string& dir) {
+  struct stat info{};
+  if (::stat(dir.c_str(), &info) != 0 || (info.st_mode & 0077) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  return dir + " has mode " + mode + ": other local users can read every znode in its snapshots and log, "
+         "whatever the ACLs; chmod 700 " + dir;
+}
+
 bool replace_file_durably(const std::string& path, std::string_view bytes, std::string* error) {
   const std::string temp_path = path + ".tmp";
-  UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
   if (!fd.valid()) {
     *error = errno_message(temp_path, "create");
     return false;

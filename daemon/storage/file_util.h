@@ -2,6 +2,8 @@
 // failure comes back as a message naming the file and the errno text, never as a silent false.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -46,6 +48,13 @@ bool read_at(int fd, uint64_t offset, size_t count, std::string* out, const std:
 // fsync of the directory, so a create, rename or unlink in it survives a crash.
 bool sync_directory(const std::string& dir, std::string* error);
 bool make_directories(const std::string& dir, std::string* error);
+
+// A data dir holds every znode whatever its ACL: only its owner may read it. Directories the
+// daemon creates get kDirMode, files kFileMode (docs/operations.md, "The data dir").
+inline constexpr mode_t kDirMode = 0700;
+inline constexpr mode_t kFileMode = 0600;
+// "" when only its owner may read or enter dir; else a warning that says why it matters.
+std::string readable_by_others_warning(const std::string& dir);
 
 // Writes bytes to "<path>.tmp", fsyncs it, renames it over path and fsyncs the directory: after a
 // crash, path holds either the old or the new bytes, never a mix.

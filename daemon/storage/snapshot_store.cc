@@ -86,7 +86,7 @@ bool write_snapshot_file(const std::string& dir, const DataTree& tree, std::stri
   const Zxid zxid = tree.last_applied_zxid();
   const std::string path = storage::join_path(dir, snapshot_format::snapshot_file_name(zxid));
   const std::string temp_path = path + std::string(snapshot_format::kTempSuffix);
-  UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, storage::kFileMode));
   if (!fd.valid()) {
     *error = storage::errno_message(temp_path, "create");
     return false;
@@ -302,7 +302,7 @@ std::unique_ptr<DataTree> SnapshotStore::install(Zxid zxid, std::string_view byt
   const std::string path = storage::join_path(dir_, snapshot_format::snapshot_file_name(zxid));
   const std::string temp_path = path + std::string(snapshot_format::kTempSuffix);
   {
-    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, storage::kFileMode));
     if (!fd.valid()) {
       *error = storage::errno_message(temp_path, "create");
       return nullptr;

@@ -537,7 +537,7 @@ bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::str
   }
   const std::string temp_path = path + ".cut";
   {
-    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, storage::kFileMode));
     if (!fd.valid()) {
       *error = storage::errno_message(temp_path, "create");
       return false;
@@ -757,7 +757,7 @@ void TxnLog::abandon_queue() {
 // the next. A failure leaves no file behind, so the step can be tried again.
 bool TxnLog::start_segment(Zxid first_zxid, std::string* error) {
   const std::string path = storage::join_path(options_.dir, log_format::segment_file_name(first_zxid));
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, storage::kFileMode));
   if (!fd.valid()) {
     *error = storage::errno_message(path, "create segment");
     return false;

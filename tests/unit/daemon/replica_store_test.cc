@@ -164,6 +164,29 @@ TEST_F(ReplicaStoreTest, InstallSnapshot_ReplacesTreeAndLogDurably) {
   EXPECT_EQ(store_->durable_state().last_logged_zxid, make_zxid(2, 3));
 }
 
+// Only the data dir's owner may read it: it holds every znode, whatever the ACLs.
+TEST_F(ReplicaStoreTest, DataDir_Is0700AndItsFiles0600) {
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  store_->persist_hard_state({1, 1});
+  write_nodes(3);
+  std::string error;
+  ASSERT_TRUE(store_->snapshots().write(store_->tree(), &error)) << error;
+  size_t files = 0;
+  auto mode_of = [](const std::filesystem::path& path) {
+    return static_cast<unsigned>(std::filesystem::status(path).permissions());
+  };
+  EXPECT_EQ(mode_of(dir_), 0700u);
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_)) {
+    if (entry.is_directory()) {
+      EXPECT_EQ(mode_of(entry.path()), 0700u) << entry.path();
+    } else {
+      EXPECT_EQ(mode_of(entry.path()), 0600u) << entry.path();
+      ++files;
+    }
+  }
+  EXPECT_GE(files, 5u) << "epochs, lock, log segment, snapshot";
+}
+
 TEST_F(ReplicaStoreTest, InstallSnapshot_DamagedBytes_Throws) {
   ASSERT_NO_FATAL_FAILURE(open_store());
   EXPECT_THROW(store_->install_snapshot(make_zxid(2, 3), "not a snapshot"), std::runtime_error);

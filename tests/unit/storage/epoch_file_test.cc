@@ -1,7 +1,9 @@
 // acceptedEpoch / currentEpoch files (daemon/storage/epoch_file.h).
 #include "daemon/storage/epoch_file.h"
+#include "daemon/storage/file_util.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -67,6 +69,18 @@ TEST(EpochFile, WriteIntoMissingDirectory_FailsWithPath) {
   std::string error;
   EXPECT_FALSE(write_epoch_file(path, 3, &error));
   EXPECT_NE(error.find("no-such-dir/currentEpoch.tmp"), std::string::npos) << error;
+}
+
+TEST(DataDirModes, ADirReadableByOthers_IsWarnedAboutWithTheFix) {
+  TempDir dir;
+  const std::string path = dir.file("data");
+  std::string error;
+  ASSERT_TRUE(storage::make_directories(path + "/log", &error)) << error;
+  EXPECT_EQ(storage::readable_by_others_warning(path), "") << "created 0700";
+  ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
+  const std::string warning = storage::readable_by_others_warning(path);
+  EXPECT_NE(warning.find("has mode 0755"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("chmod 700 " + path), std::string::npos) << warning;
 }
 
 }  // namespace
