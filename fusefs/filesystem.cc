@@ -156,6 +156,8 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   for (auto& argument : arguments) argv.push_back(argument.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   session_ = fuse_session_new(&args, &kOperations, sizeof(kOperations), this);
+  // Parsing replaced args' argv with one libfuse allocated; the session keeps copies of what it needs.
+  fuse_opt_free_args(&args);
   if (session_ == nullptr) {
     *error = "cannot create the FUSE session (bad mount options?)";
     return false;

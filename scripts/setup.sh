@@ -3,6 +3,8 @@
 #
 #   $ bash scripts/setup.sh          # installs what is missing, loads fuse, builds into build/
 #   $ bash scripts/setup.sh          # second run: no apt at all, incremental build
+#   $ bash scripts/setup.sh --no-build   # packages and fuse only (scripts/sanitize.sh builds its own)
+#   $ QUORUMFS_BUILD_JOBS=1 bash scripts/setup.sh   # build one file at a time (default 2)
 #
 # Everything the project needs on a fresh machine is installed here: CI runs on machines that
 # keep nothing installed by hand.
@@ -42,6 +44,8 @@ if [[ ! -e /dev/fuse ]]; then
   modprobe fuse || echo "setup: warning: modprobe fuse failed; /dev/fuse is missing" >&2
 fi
 
+[[ ${1:-} == --no-build ]] && exit 0
+
 build_dir=${QUORUMFS_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build "$build_dir" -j2
+cmake --build "$build_dir" -j"${QUORUMFS_BUILD_JOBS:-2}"
