@@ -467,16 +467,12 @@ bool TxnLog::replay_segment(const Segment& segment, Zxid after, Zxid* previous,
 
 // ---- Truncation
 
+// Needs no recovery of the whole log: whatever lies after the cut (a torn tail, damage) goes
+// unread, so an operator can cut a log whose later part is corrupt (docs/operations.md).
 bool TxnLog::truncate_after(const TxnLogOptions& options, Zxid zxid, std::string* error) {
   std::vector<Segment> segments;
-  {
-    std::unique_ptr<TxnLog> log = open(options, error);  // recovers: torn tails are settled first
-    if (!log) return false;
-    std::lock_guard lock(log->mutex_);
-    segments = log->segments_;
-  }
+  if (!list_segments(options.dir, &segments, error)) return false;
   for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
-    if (it->records == 0 || it->last_zxid <= zxid) break;
     if (it->first_zxid > zxid) {
       if (::unlink(it->path.c_str()) != 0) {
         *error = storage::errno_message(it->path, "remove");
@@ -486,15 +482,38 @@ bool TxnLog::truncate_after(const TxnLogOptions& options, Zxid zxid, std::string
       spdlog::info("txn log: {} removed: the log is cut after {}", it->path, hex(zxid));
       continue;
     }
-    if (!rewrite_segment_through(*it, zxid, error)) return false;
-    spdlog::info("txn log: {} cut after {}", it->path, hex(zxid));
+    // The segment that holds zxid, if any: its records after zxid go.
+    bool cut = false;
+    if (!rewrite_segment_through(*it, zxid, &cut, error)) return false;
+    if (cut) spdlog::info("txn log: {} cut after {}", it->path, hex(zxid));
+    break;
   }
   return true;
 }
 
+// The segment files in dir, oldest first (named by their first zxid; nothing else is read).
+bool TxnLog::list_segments(const std::string& dir, std::vector<Segment>* segments, std::string* error) {
+  std::error_code code;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, code)) {
+    Segment segment;
+    if (!log_format::parse_segment_file_name(entry.path().filename().string(), &segment.first_zxid)) continue;
+    segment.path = entry.path().string();
+    segments->push_back(std::move(segment));
+  }
+  if (code && code != std::errc::no_such_file_or_directory) {
+    *error = dir + ": list directory: " + code.message();
+    return false;
+  }
+  std::sort(segments->begin(), segments->end(),
+            [](const Segment& a, const Segment& b) { return a.first_zxid < b.first_zxid; });
+  return true;
+}
+
 // Writes the segment's records up to zxid to a new file that replaces it (the preallocated tail
-// of the old one could hold records beyond zxid that a later recovery would read).
-bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::string* error) {
+// of the old one could hold records beyond zxid that a later recovery would read). Reads up to
+// the first record past zxid: a bad record before it fails the cut, anything after is not read.
+// *cut: something after zxid was dropped.
+bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, bool* cut, std::string* error) {
   const std::string& path = segment.path;
   std::string bytes;
   log_format::append_file_header(segment.first_zxid, &bytes);
@@ -504,15 +523,23 @@ bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::str
       *error = storage::errno_message(path, "open");
       return false;
     }
-    SegmentReader reader(fd.get(), segment.end_offset, path);
+    uint64_t file_bytes = 0;
+    if (!file_size(fd.get(), path, &file_bytes, error)) return false;
+    SegmentReader reader(fd.get(), file_bytes, path);
     size_t batch_start = 0;
     log_format::BatchMarker marker;  // the applied zxid read last carries over to the new markers
-    for (uint64_t offset = log_format::kFileHeaderBytes; offset < segment.end_offset;) {
+    for (uint64_t offset = log_format::kFileHeaderBytes; offset < file_bytes;) {
       DecodedRecord record;
       size_t available = 0;
       if (!read_record(reader, offset, &record, &available, error)) return false;
+      if (record.status == RecordStatus::kEnd) {
+        uint64_t nonzero = 0;
+        if (!reader.first_nonzero(offset, &nonzero, error)) return false;
+        *cut = nonzero != file_bytes;  // data after the end (a torn write) goes too
+        break;
+      }
       if (record.status != RecordStatus::kOk) {
-        *error = path + ": corrupt record at offset " + std::to_string(offset) + ": " +
+        *error = path + ": corrupt record at offset " + std::to_string(offset) + " before the cut point: " +
                  log_format::describe_bad_record(record, available);
         return false;
       }
@@ -522,7 +549,10 @@ bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::str
         if (log_format::decode_batch_marker(record, &read)) marker.applied_zxid = std::min(read.applied_zxid, zxid);
         continue;
       }
-      if (record.zxid > zxid) break;
+      if (record.zxid > zxid) {
+        *cut = true;
+        break;
+      }
       // Rewritten in writes of about the usual size, each led by its marker.
       if (batch_start == 0 || bytes.size() - batch_start >= log_format::kBatchBytesTarget) {
         batch_start = bytes.size();
@@ -533,8 +563,15 @@ bool TxnLog::rewrite_segment_through(const Segment& segment, Zxid zxid, std::str
       marker.write_bytes = bytes.size() - batch_start;
       log_format::append_batch_marker(marker, &encoded);
       bytes.replace(batch_start, encoded.size(), encoded);
+      if (record.zxid == zxid) {  // the cut point: what follows goes unread
+        uint64_t nonzero = 0;
+        if (!reader.first_nonzero(offset, &nonzero, error)) return false;
+        *cut = nonzero != file_bytes;
+        break;
+      }
     }
   }
+  if (!*cut) return true;  // nothing after zxid: the file stays as it is
   const std::string temp_path = path + ".cut";
   {
     UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, storage::kFileMode));

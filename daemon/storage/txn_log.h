@@ -62,7 +62,8 @@ class TxnLog {
 
   // Cuts the log in options.dir after zxid, durably: later segments are deleted (newest first, so
   // a crash midway leaves a prefix of the log), and the segment holding zxid is rewritten with its
-  // records up to zxid. The log must not be open. Zab's TRUNC, and dropping an abandoned sync.
+  // records up to zxid. Nothing after zxid is read. The log must not be open. Zab's TRUNC, and an
+  // operator's cut (quorumfs-datadir).
   static bool truncate_after(const TxnLogOptions& options, Zxid zxid, std::string* error);
 
   // Called on the writer thread after each group commit with the highest durable zxid.
@@ -108,7 +109,8 @@ class TxnLog {
   };
 
   explicit TxnLog(const TxnLogOptions& options);
-  static bool rewrite_segment_through(const Segment& segment, Zxid zxid, std::string* error);
+  static bool list_segments(const std::string& dir, std::vector<Segment>* segments, std::string* error);
+  static bool rewrite_segment_through(const Segment& segment, Zxid zxid, bool* cut, std::string* error);
   bool recover(std::string* error);
   bool recover_segment(Segment* segment, bool last, bool* remove, std::string* error);
   bool replay_segment(const Segment& segment, Zxid after, Zxid* previous,

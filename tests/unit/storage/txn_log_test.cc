@@ -572,6 +572,20 @@ TEST_F(TxnLogTest, TruncateAfter_InsideOneGroupCommit_CutsThere) {
   EXPECT_EQ(replay_all(*log), expected(1, 3));
 }
 
+// The operator's way out of a damaged log (quorumfs-datadir cut): nothing after the cut is read.
+TEST_F(TxnLogTest, TruncateAfter_BeforeACorruptRecord_LeavesALogThatOpens) {
+  const std::string segment = write_five_records();
+  flip_byte(segment, record_offset(3) + 17);  // record 4's payload; record 5 follows: corruption
+  EXPECT_NE(open_error().find("corrupt record"), std::string::npos);
+  std::string error;
+  EXPECT_FALSE(TxnLog::truncate_after(options(), make_zxid(1, 4), &error)) << "the damage lies before that cut";
+  EXPECT_NE(error.find("before the cut point"), std::string::npos) << error;
+  ASSERT_TRUE(TxnLog::truncate_after(options(), make_zxid(1, 3), &error)) << error;
+  auto log = open_log();
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(replay_all(*log), expected(1, 3));
+}
+
 TEST_F(TxnLogTest, TruncateAfter_AtOrBeyondTheEnd_ChangesNothing) {
   {
     auto log = open_log();
