@@ -16,6 +16,7 @@ inline int errno_of(Code code) {
     case Code::kBadVersion: return ESTALE;  // a concurrent change won; the caller may retry
     case Code::kNoAuth: return EACCES;
     case Code::kBadArguments: return EINVAL;
+    case Code::kNameTooLong: return ENAMETOOLONG;
     case Code::kNoChildrenForEphemerals: return ENOTDIR;  // ephemerals are files
     case Code::kNotDirectory: return ENOTDIR;
     case Code::kIsDirectory: return EISDIR;

@@ -1,8 +1,11 @@
 // Every bound a request meets in the tree, in one place (docs/mount.md, "Limits"). They decide
-// txn results, so every replica must use the same values: none of them is configured.
+// txn results, so every replica must use the same values: the constants are not configured, and
+// the daemon gives every replica the same TxnLimits.
 #pragma once
 
 #include <cstddef>
+
+#include "consensus/log_format.h"
 
 namespace quorumfs {
 
@@ -23,5 +26,14 @@ inline constexpr size_t kAclTextBytesMax = 4096;
 // Ops in one multi txn. A rename takes 3; ZooKeeper clients batch hundreds. It bounds one txn's
 // undo log and how long its apply holds the event loop (each op walks one path).
 inline constexpr size_t kTxnOpsMax = 1024;
+
+// The bounds of validate_txn (validate.h) that the daemon sets; DataTree::txn_limits() gives the
+// tree's own.
+struct TxnLimits {
+  size_t data_bytes_max = 1 << 20;  // one Create's or SetData's data (DataTree::data_bytes_max())
+  // The whole encoded txn: one log record must hold it (a longer one stops the log writer).
+  size_t txn_bytes_max = log_format::kPayloadBytesMax;
+  size_t ops_max = kTxnOpsMax;
+};
 
 }  // namespace quorumfs
