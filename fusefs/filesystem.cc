@@ -1195,6 +1195,11 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
   proto::Txn txn;
   std::string path = backend_.tree().path_of(*node);
   if (kind == XattrKind::kAcl) {
+    // Refused here, so that a bad text never reaches the log (the tree would refuse it too).
+    if (std::string reason = acl_value_error(std::string_view(value, size)); !reason.empty()) {
+      log_refusal("setxattr user.zk.acl", path, EINVAL, reason);
+      return (void)fuse_reply_err(req, EINVAL);
+    }
     proto::SetAclOp* set = add_op(txn)->mutable_set_acl();
     set->set_path(path);
     set->set_acl(std::string(value, size));
