@@ -1,11 +1,39 @@
-// The one place where the tree's codes become errno values (contract §3, §8).
+// The one place where the tree's codes become errno values (contract §3, §8), and where a
+// request refused at the mount is logged.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
 
 #include "daemon/tree/data_tree.h"
 
 namespace quorumfs::fusefs {
+
+// Bytes outside printable ASCII, and the backslash, as \xNN: a name may hold any byte, a log
+// line may not.
+inline std::string printable(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (char byte : bytes) {
+    auto value = static_cast<unsigned char>(byte);
+    if (value >= 0x20 && value <= 0x7e && byte != '\\') {
+      text += byte;
+    } else {
+      text += {'\\', 'x', kHex[value >> 4], kHex[value & 15]};
+    }
+  }
+  return text;
+}
+
+// One log line for a request the mount refuses itself (contract §8: bad input is refused with a
+// clear error, logged with the reason): the call, the path, the errno and why.
+inline void log_refusal(std::string_view call, std::string_view path, int error, std::string_view reason) {
+  spdlog::info("{} {}: {} ({})", call, printable(path), std::strerror(error), reason);
+}
 
 inline int errno_of(Code code) {
   switch (code) {
@@ -16,6 +44,7 @@ inline int errno_of(Code code) {
     case Code::kBadVersion: return ESTALE;  // a concurrent change won; the caller may retry
     case Code::kNoAuth: return EACCES;
     case Code::kBadArguments: return EINVAL;
+    case Code::kNameTooLong: return ENAMETOOLONG;
     case Code::kNoChildrenForEphemerals: return ENOTDIR;  // ephemerals are files
     case Code::kNotDirectory: return ENOTDIR;
     case Code::kIsDirectory: return EISDIR;

@@ -1,17 +1,20 @@
 #include "fusefs/filesystem.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/fs.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstring>
 #include <limits>
 #include <optional>
 
+#include "daemon/tree/limits.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/xattrs.h"
@@ -20,7 +23,6 @@ namespace quorumfs::fusefs {
 
 namespace {
 
-constexpr size_t kNameBytesMax = 255;
 constexpr int kRenameAttempts = 5;
 
 int64_t now_ns() {
@@ -38,6 +40,21 @@ std::string join(const std::string& parent_path, std::string_view name) {
   path += '/';
   path += name;
   return path;
+}
+
+// Why a new name and the path it makes are past the tree's limits (daemon/tree/limits.h), or
+// empty. The kernel passes names of up to 1024 bytes (FUSE_NAME_MAX) and no path at all: a
+// path grows one relative mkdir at a time. Refused here with ENAMETOOLONG, before any txn.
+std::string bounds_error(std::string_view name, std::string_view path) {
+  if (name.size() > kNameBytesMax) {
+    return fmt::format("name of {} bytes; at most {}", name.size(), kNameBytesMax);
+  }
+  if (path.size() > kPathBytesMax) {
+    return fmt::format("path of {} bytes; at most {}", path.size(), kPathBytesMax);
+  }
+  size_t depth = std::count(path.begin(), path.end(), '/');
+  if (depth > kPathDepthMax) return fmt::format("path of {} names; at most {}", depth, kPathDepthMax);
+  return "";
 }
 
 int64_t timespec_ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
@@ -308,21 +325,24 @@ const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
   return node;
 }
 
-bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out) {
-  size_t length = strlen(name);
-  if (length > kNameBytesMax) {
+bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out,
+                         std::string_view call) {
+  const Node* directory = node_or_reply(req, parent);
+  if (directory == nullptr) return false;
+  std::string_view base(name);
+  std::string path = join(backend_.tree().path_of(*directory), base);
+  if (std::string reason = bounds_error(base, path); !reason.empty()) {
+    log_refusal(call, path, ENAMETOOLONG, reason);
     fuse_reply_err(req, ENAMETOOLONG);
     return false;
   }
-  const Node* directory = node_or_reply(req, parent);
-  if (directory == nullptr) return false;
   if (!directory->is_directory()) {
     fuse_reply_err(req, ENOTDIR);
     return false;
   }
   out->parent = directory;
-  out->node = visible(backend_.tree().child(*directory, std::string_view(name, length)));
-  out->path = join(backend_.tree().path_of(*directory), std::string_view(name, length));
+  out->node = visible(backend_.tree().child(*directory, base));
+  out->path = std::move(path);
   return true;
 }
 
@@ -548,7 +568,8 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Child child;
-  if (!resolve(req, parent, name, &child)) return;
+  // A create, mkdir or rename of a new name is refused here: the kernel looks the name up first.
+  if (!resolve(req, parent, name, &child, "lookup")) return;
   if (child.node == nullptr) {
     fuse_reply_err(req, ENOENT);
     return;
@@ -598,7 +619,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
                              bool directory, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_creation(req, parent, name, fi);
   Child child;
-  if (!resolve(req, parent, name, &child)) return;
+  if (!resolve(req, parent, name, &child, directory ? "mkdir" : "create")) return;
   if (child.node != nullptr) {
     fuse_reply_err(req, EEXIST);
     return;
@@ -670,7 +691,7 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, boo
     return (void)fuse_reply_err(req, announced ? 0 : ENOENT);
   }
   Child child;
-  if (!resolve(req, parent, name, &child)) return;
+  if (!resolve(req, parent, name, &child, directory ? "rmdir" : "unlink")) return;
   if (child.node == nullptr) {
     fuse_reply_err(req, ENOENT);
     return;
@@ -707,8 +728,8 @@ void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string n
                                 int attempts_left) {
   Child source;
   Child target;
-  if (!resolve(req, parent, name.c_str(), &source)) return;
-  if (!resolve(req, new_parent, new_name.c_str(), &target)) return;
+  if (!resolve(req, parent, name.c_str(), &source, "rename")) return;
+  if (!resolve(req, new_parent, new_name.c_str(), &target, "rename")) return;
   if (source.node == nullptr) {
     fuse_reply_err(req, ENOENT);
     return;
@@ -1236,6 +1257,11 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
   proto::Txn txn;
   std::string path = backend_.tree().path_of(*node);
   if (kind == XattrKind::kAcl) {
+    // Refused here, so that a bad text never reaches the log (the tree would refuse it too).
+    if (std::string reason = acl_value_error(std::string_view(value, size)); !reason.empty()) {
+      log_refusal("setxattr user.zk.acl", path, EINVAL, reason);
+      return (void)fuse_reply_err(req, EINVAL);
+    }
     proto::SetAclOp* set = add_op(txn)->mutable_set_acl();
     set->set_path(path);
     set->set_acl(std::string(value, size));

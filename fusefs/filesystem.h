@@ -119,8 +119,9 @@ class Filesystem {
     const Node* node;  // null when the name is free
     std::string path;
   };
-  // Resolves parent + name; replies with the error and returns false when it cannot.
-  bool resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out);
+  // Resolves parent + name; replies with the error and returns false when it cannot. call names
+  // the request in the log line of a refusal.
+  bool resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out, std::string_view call);
   const Node* node_or_reply(fuse_req_t req, fuse_ino_t ino);
   const Node* visible(const Node* node) const;
   double cache_timeout(const Node& node) const;

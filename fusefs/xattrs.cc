@@ -85,4 +85,11 @@ std::string list_xattrs(const Node& node) {
   return names;
 }
 
+std::string acl_value_error(std::string_view value) {
+  Acl acl;
+  std::string error;
+  // Whether a text is an ACL does not depend on who sets it (auth: only takes the caller's uid).
+  return parse_acl(value, proto::Caller(), &acl, &error) ? "" : error;
+}
+
 }  // namespace quorumfs::fusefs

@@ -29,5 +29,9 @@ std::string stat_line(const Node& node);
 std::string_view state_xattr(bool synced);
 // NUL-separated names, as listxattr wants them (user.zk.state on the root only).
 std::string list_xattrs(const Node& node);
+// Why value cannot be set as user.zk.acl, in printable ASCII for the log, or empty when it can:
+// the tree's own rules (parse_acl), checked before a txn is built so that a bad text never
+// reaches the log.
+std::string acl_value_error(std::string_view value);
 
 }  // namespace quorumfs::fusefs

@@ -44,11 +44,41 @@ bool parse_unix_id(std::string_view text, std::string* canonical) {
   return true;
 }
 
-// ZooKeeper's DigestAuthenticationProvider: "user:base64(sha1)", exactly one colon.
-bool valid_digest_id(std::string_view id) {
+// Which rules a text is held to: a request's, or those of the ACLs that older versions stored.
+enum class Rules { kRequest, kStored };
+
+bool printable_ascii(char byte) { return byte >= 0x20 && byte <= 0x7e; }
+
+// The text with every byte outside printable ASCII as \xNN: an error message may be logged.
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char byte : text) {
+    if (printable_ascii(byte) && byte != '\\') {
+      out += byte;
+    } else {
+      auto value = static_cast<unsigned char>(byte);
+      out += {'\\', 'x', kHex[value >> 4], kHex[value & 15]};
+    }
+  }
+  return out;
+}
+
+bool base64_char(char byte) {
+  return (byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9') ||
+         byte == '+' || byte == '/' || byte == '=';
+}
+
+// ZooKeeper's DigestAuthenticationProvider: "user:base64(sha1)", exactly one colon. A request's
+// hash must also be base64 (the stored rules predate that).
+bool valid_digest_id(std::string_view id, Rules rules) {
   size_t colon = id.find(':');
-  return colon != std::string_view::npos && colon > 0 && colon + 1 < id.size() &&
-         id.find(':', colon + 1) == std::string_view::npos;
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == id.size() ||
+      id.find(':', colon + 1) != std::string_view::npos) {
+    return false;
+  }
+  std::string_view hash = id.substr(colon + 1);
+  return rules == Rules::kStored || std::all_of(hash.begin(), hash.end(), base64_char);
 }
 
 bool valid_ip_id(std::string_view id) {
@@ -71,7 +101,7 @@ bool valid_ip_id(std::string_view id) {
 }
 
 // Fills *entry from "scheme:id:perms"; returns the reason on failure, empty on success.
-std::string parse_entry(std::string_view text, const proto::Caller& caller, AclEntry* entry) {
+std::string parse_entry(std::string_view text, const proto::Caller& caller, Rules rules, AclEntry* entry) {
   size_t first_colon = text.find(':');
   size_t last_colon = text.rfind(':');
   if (first_colon == std::string_view::npos || first_colon == last_colon) {
@@ -88,7 +118,7 @@ std::string parse_entry(std::string_view text, const proto::Caller& caller, AclE
     if (!parse_unix_id(id, &entry->id)) return "id must be a number below 2^32";
     entry->scheme = scheme;
   } else if (scheme == "digest") {
-    if (!valid_digest_id(id)) return "digest id must be user:hash";
+    if (!valid_digest_id(id, rules)) return "digest id must be user:hash, the hash in base64";
     entry->scheme = "digest";
     entry->id = id;
   } else if (scheme == "ip") {
@@ -117,12 +147,31 @@ bool entry_matches(const AclEntry& entry, const proto::Caller& caller) {
   return false;  // digest and ip identities are never presented through the mount
 }
 
-}  // namespace
+// A request's text: printable ASCII and bounded, checked before anything quotes it.
+std::string text_error(std::string_view text) {
+  if (text.size() > kAclTextBytesMax) {
+    return "ACL text of " + std::to_string(text.size()) + " bytes; at most " +
+           std::to_string(kAclTextBytesMax);
+  }
+  auto bad = std::find_if_not(text.begin(), text.end(), printable_ascii);
+  if (bad != text.end()) {
+    // "\xff" as "0xff"
+    return "byte 0" + printable(std::string_view(&*bad, 1)).substr(1) + " at offset " +
+           std::to_string(bad - text.begin()) + " is not printable ASCII";
+  }
+  return "";
+}
 
-bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std::string* error) {
+bool parse(std::string_view text, const proto::Caller& caller, Rules rules, Acl* out, std::string* error) {
   if (text.empty()) {
     *error = "empty ACL";
     return false;
+  }
+  if (rules == Rules::kRequest) {
+    if (std::string reason = text_error(text); !reason.empty()) {
+      *error = std::move(reason);
+      return false;
+    }
   }
   Acl acl;
   size_t start = 0;
@@ -130,17 +179,35 @@ bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std
     size_t comma = std::min(text.find(',', start), text.size());
     std::string_view entry_text = text.substr(start, comma - start);
     AclEntry entry;
-    std::string reason = parse_entry(entry_text, caller, &entry);
+    std::string reason = parse_entry(entry_text, caller, rules, &entry);
     if (!reason.empty()) {
-      *error = "bad ACL entry '" + std::string(entry_text) + "': " + reason;
+      *error = "bad ACL entry '" + printable(entry_text) + "': " + reason;
       return false;
     }
     // ZooKeeper's fixupACL drops exact duplicates, keeping the first.
     if (std::find(acl.begin(), acl.end(), entry) == acl.end()) acl.push_back(std::move(entry));
     start = comma + 1;
   }
+  // auth: entries grow into uid:<caller>; the canonical text is what a rename passes on.
+  if (rules == Rules::kRequest) {
+    if (size_t bytes = format_acl(acl).size(); bytes > kAclTextBytesMax) {
+      *error = "canonical ACL text of " + std::to_string(bytes) + " bytes; at most " +
+               std::to_string(kAclTextBytesMax);
+      return false;
+    }
+  }
   *out = std::move(acl);
   return true;
+}
+
+}  // namespace
+
+bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std::string* error) {
+  return parse(text, caller, Rules::kRequest, out, error);
+}
+
+bool parse_stored_acl(std::string_view text, Acl* out, std::string* error) {
+  return parse(text, proto::Caller(), Rules::kStored, out, error);
 }
 
 std::string format_acl(const Acl& acl) {

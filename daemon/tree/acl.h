@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon/proto/txn.pb.h"
+#include "daemon/tree/limits.h"
 
 namespace quorumfs {
 
@@ -25,9 +26,14 @@ struct AclEntry {
 };
 using Acl = std::vector<AclEntry>;
 
-// Parses "scheme:id:perms[,...]" (perms from "cdrwa"). auth: entries become uid:<caller.uid>.
-// Returns false with *error naming the bad entry; *out is untouched then.
+// Parses "scheme:id:perms[,...]" (perms from "cdrwa") as a request gives it: printable ASCII only
+// (0x20-0x7e), at most kAclTextBytesMax bytes (and so is its canonical form), a known scheme and a
+// well-formed id in each entry. auth: entries become uid:<caller.uid>.
+// Returns false with *error saying why (printable ASCII, fit for a log line); *out is untouched then.
 bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std::string* error);
+// An ACL a snapshot holds: the entry grammar of parse_acl without the byte, length and digest rules
+// added after the first release, so that a tree saved by it still loads (docs/mount.md, Limits).
+bool parse_stored_acl(std::string_view text, Acl* out, std::string* error);
 std::string format_acl(const Acl& acl);  // canonical text, perms in "cdrwa" order
 bool acl_permits(const Acl& acl, uint32_t perm, const proto::Caller& caller);
 

@@ -18,6 +18,7 @@ const char* code_name(Code code) {
     case Code::kBadVersion: return "BadVersion";
     case Code::kNoAuth: return "NoAuth";
     case Code::kBadArguments: return "BadArguments";
+    case Code::kNameTooLong: return "NameTooLong";
     case Code::kNoChildrenForEphemerals: return "NoChildrenForEphemerals";
     case Code::kNotDirectory: return "NotDirectory";
     case Code::kIsDirectory: return "IsDirectory";
@@ -59,6 +60,7 @@ std::vector<uint64_t> DataTree::sessions() const { return state_->sessions(); }
 size_t DataTree::node_count() const { return state_->node_count(); }
 void DataTree::set_data_bytes_max(size_t bytes_max) { state_->data_bytes_max = bytes_max; }
 size_t DataTree::data_bytes_max() const { return state_->data_bytes_max; }
+TxnLimits DataTree::txn_limits() const { return TxnLimits{.data_bytes_max = state_->data_bytes_max}; }
 
 bool DataTree::permits(const Node& node, uint32_t perm, const proto::Caller& caller) const {
   return acl_permits(node.acl(), perm, caller);
@@ -67,6 +69,7 @@ bool DataTree::permits(const Node& node, uint32_t perm, const proto::Caller& cal
 // check() judges one op on its own: the txn-level rule that a reused inode be freed by the end
 // of the txn is left to apply(), so each op of a rename can be checked before it is proposed.
 Code DataTree::check(const proto::Op& op, const proto::Caller& caller) const {
+  if (Code code = validate_op(op, txn_limits()); code != Code::kOk) return code;
   return tree_internal::plan_op(*state_, op, caller);
 }
 
@@ -83,6 +86,12 @@ ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
   result.zxid = zxid;
   // A failed txn is still a txn of the log: the tree has seen it.
   state_->last_zxid = zxid;
+  // The leader refuses such a txn before proposing it; one that was committed anyway (an older
+  // leader, a replayed log) fails here the same way on every replica.
+  if (Code code = validate_txn(txn, txn_limits()); code != Code::kOk) {
+    result.code = code;
+    return result;
+  }
   TxnApplier applier(*state_, zxid, txn);
   std::vector<OpResult> ops(txn.ops_size());
   for (int i = 0; i < txn.ops_size(); ++i) {

@@ -18,6 +18,7 @@
 #include "consensus/zxid.h"
 #include "daemon/proto/txn.pb.h"
 #include "daemon/tree/acl.h"
+#include "daemon/tree/limits.h"
 
 namespace quorumfs {
 
@@ -31,6 +32,7 @@ enum class Code {
   kBadVersion,               // a Check/expected version failed (rename retries)
   kNoAuth,                   // EACCES: ACL refused
   kBadArguments,             // EINVAL: bad name/path, bad op
+  kNameTooLong,              // ENAMETOOLONG: a name, path or depth past its limit (limits.h)
   kNoChildrenForEphemerals,  // ENOTDIR: parent is an ephemeral node
   kNotDirectory,             // ENOTDIR: parent (or rmdir target) is a file
   kIsDirectory,              // EISDIR: unlink of a directory
@@ -170,7 +172,8 @@ class DataTree {
   const Node* child(const Node& dir, std::string_view name) const;
   std::string path_of(const Node& node) const;
 
-  // Applies a committed txn. Deterministic; all-or-nothing for multi-op txns.
+  // Applies a committed txn. Deterministic; all-or-nothing for multi-op txns. Any txn at all may
+  // come: one that fails validate_txn (validate.h) under txn_limits() fails whole, changing nothing.
   ApplyResult apply(Zxid zxid, const proto::Txn& txn);
   // A committed txn whose bytes do not parse: it fails with kBadArguments on every replica alike,
   // nothing changes, and the tree has seen its zxid.
@@ -193,6 +196,9 @@ class DataTree {
   // the same value: it decides txn results.
   void set_data_bytes_max(size_t bytes_max);
   size_t data_bytes_max() const;
+  // What apply() holds every txn to: data_bytes_max() and the fixed limits. The leader checks a
+  // request with validate_txn(txn, tree.txn_limits()) before proposing it.
+  TxnLimits txn_limits() const;
 
   // Snapshot: nodes parents-first; load rebuilds an equal tree.
   void write_snapshot(const std::function<void(const proto::SnapshotHeader&)>& header,

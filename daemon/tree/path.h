@@ -5,9 +5,10 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/tree/limits.h"
+
 namespace quorumfs::tree_internal {
 
-constexpr size_t kNameBytesMax = 255;
 constexpr std::string_view kSystemPath = "/zookeeper";
 
 bool valid_name(std::string_view name);

@@ -81,7 +81,7 @@ std::string SnapshotLoader::add_node(TreeState& state, const proto::SnapshotHead
   std::string acl_error;
   if (record.acl().empty() && parent != nullptr) {
     acl = parent->acl();  // an ACL text is never empty: absent means "the parent's"
-  } else if (!parse_acl(record.acl(), proto::Caller(), &acl, &acl_error)) {
+  } else if (!parse_stored_acl(record.acl(), &acl, &acl_error)) {
     return acl_error;
   }
   if ((record.mode() & ~07777u) != 0) return "mode has more than permission bits";

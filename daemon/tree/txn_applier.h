@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/tree/tree_state.h"
 #include "daemon/tree/validate.h"
 
 namespace quorumfs::tree_internal {

@@ -1,18 +1,140 @@
 #include "daemon/tree/validate.h"
 
 #include "daemon/tree/path.h"
+#include "daemon/tree/tree_state.h"
+
+namespace quorumfs {
+
+namespace {
+
+using tree_internal::for_each_name;
+using tree_internal::in_system_subtree;
+using tree_internal::split_parent;
+
+constexpr uint32_t kModeBits = 07777;
+
+bool valid_mode(const proto::PosixMeta& meta) {
+  return !meta.has_mode() || (meta.mode() & ~kModeBits) == 0;
+}
+
+// The form of a path and its bounds (limits.h). Length first: it bounds the walk.
+Code check_path_form(std::string_view path) {
+  if (path.size() > kPathBytesMax) return Code::kNameTooLong;
+  if (path.empty() || path[0] != '/') return Code::kBadArguments;
+  if (path == "/") return Code::kOk;
+  if (path.back() == '/') return Code::kBadArguments;
+  Code code = Code::kOk;
+  size_t depth = 0;
+  for_each_name(path, [&](std::string_view name) {
+    if (name.empty() || name == "." || name == ".." || name.find('\0') != std::string_view::npos) {
+      code = Code::kBadArguments;
+    } else if (name.size() > kNameBytesMax || ++depth > kPathDepthMax) {
+      code = Code::kNameTooLong;
+    }
+    return code == Code::kOk;
+  });
+  return code;
+}
+
+// A path an op changes (or checks): well formed and outside /zookeeper.
+Code check_target(std::string_view path) {
+  if (Code code = check_path_form(path); code != Code::kOk) return code;
+  return in_system_subtree(path) ? Code::kReadOnly : Code::kOk;
+}
+
+Code check_data(std::string_view data, const TxnLimits& limits) {
+  return data.size() > limits.data_bytes_max ? Code::kDataTooLarge : Code::kOk;
+}
+
+// Whether the text is an ACL does not depend on the caller (auth: only takes its uid).
+Code check_acl_text(std::string_view text) {
+  Acl acl;
+  std::string error;
+  return parse_acl(text, proto::Caller(), &acl, &error) ? Code::kOk : Code::kInvalidAcl;
+}
+
+Code validate_create(const proto::CreateOp& op, const TxnLimits& limits) {
+  // A sequential create may give an empty base ("/queue/" makes "/queue/0000000007"), so its
+  // path is checked with a digit standing for the suffix (ZooKeeper's validatePath does the same);
+  // the real name and path are checked once the suffix is known (plan_create).
+  const size_t suffix_bytes = op.sequential() ? 1 : 0;
+  if (op.path().size() + suffix_bytes > kPathBytesMax) return Code::kNameTooLong;
+  if (Code code = check_path_form(op.sequential() ? op.path() + "0" : op.path()); code != Code::kOk) {
+    return code;
+  }
+  std::string_view parent_path, base_name;
+  split_parent(op.path(), &parent_path, &base_name);
+  if (!op.sequential() && base_name.empty()) return Code::kBadArguments;  // "/" itself
+  if (in_system_subtree(parent_path) || (!op.sequential() && in_system_subtree(op.path()))) {
+    return Code::kReadOnly;
+  }
+  const proto::PosixMeta& meta = op.meta();
+  if (!meta.has_uid() || !meta.has_gid() || !meta.has_mode() || !valid_mode(meta)) {
+    return Code::kBadArguments;
+  }
+  if (Code code = check_data(op.data(), limits); code != Code::kOk) return code;
+  return op.acl().empty() ? Code::kOk : check_acl_text(op.acl());
+}
+
+Code validate_delete(const proto::DeleteOp& op) {
+  if (op.path() == "/") return Code::kBadArguments;
+  if (Code code = check_target(op.path()); code != Code::kOk) return code;
+  return op.must_be_directory() && op.must_be_file() ? Code::kBadArguments : Code::kOk;
+}
+
+Code validate_set_data(const proto::SetDataOp& op, const TxnLimits& limits) {
+  if (Code code = check_target(op.path()); code != Code::kOk) return code;
+  return check_data(op.data(), limits);
+}
+
+Code validate_set_acl(const proto::SetAclOp& op) {
+  if (Code code = check_target(op.path()); code != Code::kOk) return code;
+  return check_acl_text(op.acl());
+}
+
+Code validate_set_meta(const proto::SetMetaOp& op) {
+  if (Code code = check_target(op.path()); code != Code::kOk) return code;
+  return valid_mode(op.meta()) ? Code::kOk : Code::kBadArguments;
+}
+
+}  // namespace
+
+Code validate_op(const proto::Op& op, const TxnLimits& limits) {
+  switch (op.kind_case()) {
+    case proto::Op::kCreate:
+      return validate_create(op.create(), limits);
+    case proto::Op::kRemove:
+      return validate_delete(op.remove());
+    case proto::Op::kSetData:
+      return validate_set_data(op.set_data(), limits);
+    case proto::Op::kSetAcl:
+      return validate_set_acl(op.set_acl());
+    case proto::Op::kSetMeta:
+      return validate_set_meta(op.set_meta());
+    case proto::Op::kCheck:
+      return check_target(op.check().path());
+    case proto::Op::kCloseSession:
+      return Code::kOk;
+    case proto::Op::KIND_NOT_SET:
+      break;
+  }
+  return Code::kBadArguments;
+}
+
+Code validate_txn(const proto::Txn& txn, const TxnLimits& limits) {
+  if (static_cast<size_t>(txn.ops_size()) > limits.ops_max) return Code::kBadArguments;
+  if (txn.ByteSizeLong() > limits.txn_bytes_max) return Code::kDataTooLarge;
+  for (const proto::Op& op : txn.ops()) {
+    if (Code code = validate_op(op, limits); code != Code::kOk) return code;
+  }
+  return Code::kOk;
+}
+
+}  // namespace quorumfs
 
 namespace quorumfs::tree_internal {
 
 namespace {
-
-constexpr uint32_t kModeBits = 07777;
-
-Code check_path(std::string_view path) {
-  if (!valid_path(path)) return Code::kBadArguments;
-  if (in_system_subtree(path)) return Code::kReadOnly;
-  return Code::kOk;
-}
 
 Code find_node(const TreeState& state, std::string_view path, Node** node) {
   *node = state.find(path);
@@ -25,39 +147,19 @@ bool permits(const Node& node, uint32_t perm, const proto::Caller& caller) {
   return acl_permits(node.acl(), perm, caller);
 }
 
-bool valid_mode(const proto::PosixMeta& meta) {
-  return !meta.has_mode() || (meta.mode() & ~kModeBits) == 0;
-}
-
-Code check_acl_text(std::string_view text, const proto::Caller& caller, Acl* acl) {
-  std::string error;
-  return parse_acl(text, caller, acl, &error) ? Code::kOk : Code::kInvalidAcl;
-}
-
-// The part of a create that needs no tree: path form, /zookeeper, meta, size, ACL text, inode.
-Code check_create_request(const TreeState& state, const proto::CreateOp& op,
-                          const proto::Caller& caller, CreatePlan* plan) {
-  // A sequential create may give an empty base ("/queue/" makes "/queue/0000000007"), so its
-  // path is checked with a digit standing for the suffix (ZooKeeper's validatePath does the same);
-  // the length of the real name is checked once the suffix is known.
-  if (!valid_path(op.sequential() ? op.path() + "0" : op.path())) return Code::kBadArguments;
-  std::string_view parent_path, base_name;
-  split_parent(op.path(), &parent_path, &base_name);
-  if (!op.sequential() && base_name.empty()) return Code::kBadArguments;  // "/" itself
-  if (in_system_subtree(parent_path) || (!op.sequential() && in_system_subtree(op.path()))) {
-    return Code::kReadOnly;
-  }
-  const proto::PosixMeta& meta = op.meta();
-  if (!meta.has_uid() || !meta.has_gid() || !meta.has_mode() || !valid_mode(meta)) {
-    return Code::kBadArguments;
-  }
+// The part of a create that needs no more than validate_op did: the inode, the ACL as this caller
+// makes it.
+Code prepare_create(const TreeState& state, const proto::CreateOp& op, const proto::Caller& caller,
+                    CreatePlan* plan) {
   // A reused inode must be one the tree handed out; the counter stays the only source of new ones.
   if (op.inode() >= state.next_inode) return Code::kBadArguments;
-  if (op.data().size() > state.data_bytes_max) return Code::kDataTooLarge;
   if (!op.acl().empty()) {
     plan->acl.emplace();
-    if (Code code = check_acl_text(op.acl(), caller, &*plan->acl); code != Code::kOk) return code;
+    std::string error;
+    if (!parse_acl(op.acl(), caller, &*plan->acl, &error)) return Code::kInvalidAcl;
   }
+  std::string_view parent_path, base_name;
+  split_parent(op.path(), &parent_path, &base_name);
   plan->parent_path = parent_path;
   plan->name = base_name;
   return Code::kOk;
@@ -67,7 +169,7 @@ Code check_create_request(const TreeState& state, const proto::CreateOp& op,
 
 Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto::Caller& caller,
                  CreatePlan* plan) {
-  if (Code code = check_create_request(state, op, caller, plan); code != Code::kOk) return code;
+  if (Code code = prepare_create(state, op, caller, plan); code != Code::kOk) return code;
   if (Code code = find_node(state, plan->parent_path, &plan->parent); code != Code::kOk) return code;
   const Node& parent = *plan->parent;
   // An ephemeral file is first of all a file: ENOTDIR either way, but the ZooKeeper code only
@@ -75,7 +177,15 @@ Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto:
   if (!parent.is_directory()) return Code::kNotDirectory;
   if (parent.stat().ephemeral_owner != 0) return Code::kNoChildrenForEphemerals;
   if (!permits(parent, kCreate, caller)) return Code::kNoAuth;
-  if (op.sequential()) plan->name += sequential_suffix(parent.stat().cversion);
+  if (op.sequential()) {
+    plan->name += sequential_suffix(parent.stat().cversion);
+    if (plan->name.size() > kNameBytesMax ||
+        join_path(plan->parent_path, plan->name).size() > kPathBytesMax) {
+      return Code::kNameTooLong;
+    }
+  }
+  // validate_op checked the name (and the digits add no '/', NUL, "." or ".."); TreeState::make_node
+  // relies on it.
   if (!valid_name(plan->name)) return Code::kBadArguments;
   if (TreeState::child(parent, plan->name)) return Code::kNodeExists;
   return Code::kOk;
@@ -83,8 +193,7 @@ Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto:
 
 Code plan_delete(const TreeState& state, const proto::DeleteOp& op, const proto::Caller& caller,
                  Node** node) {
-  if (op.path() == "/") return Code::kBadArguments;
-  if (Code code = check_path(op.path()); code != Code::kOk) return code;
+  if (op.path() == "/") return Code::kBadArguments;  // as validate_op says: the root has no parent
   if (Code code = find_node(state, op.path(), node); code != Code::kOk) return code;
   const Node& target = **node;
   if (!permits(*target.parent(), kDelete, caller)) return Code::kNoAuth;
@@ -97,8 +206,6 @@ Code plan_delete(const TreeState& state, const proto::DeleteOp& op, const proto:
 
 Code plan_set_data(const TreeState& state, const proto::SetDataOp& op, const proto::Caller& caller,
                    Node** node) {
-  if (Code code = check_path(op.path()); code != Code::kOk) return code;
-  if (op.data().size() > state.data_bytes_max) return Code::kDataTooLarge;
   if (Code code = find_node(state, op.path(), node); code != Code::kOk) return code;
   if (!permits(**node, kWrite, caller)) return Code::kNoAuth;
   if (!version_matches(op.expected_version(), (*node)->stat().version)) return Code::kBadVersion;
@@ -107,8 +214,8 @@ Code plan_set_data(const TreeState& state, const proto::SetDataOp& op, const pro
 
 Code plan_set_acl(const TreeState& state, const proto::SetAclOp& op, const proto::Caller& caller,
                   Node** node, Acl* acl) {
-  if (Code code = check_path(op.path()); code != Code::kOk) return code;
-  if (Code code = check_acl_text(op.acl(), caller, acl); code != Code::kOk) return code;
+  std::string error;
+  if (!parse_acl(op.acl(), caller, acl, &error)) return Code::kInvalidAcl;
   if (Code code = find_node(state, op.path(), node); code != Code::kOk) return code;
   if (!permits(**node, kAdmin, caller)) return Code::kNoAuth;
   if (!version_matches(op.expected_aversion(), (*node)->stat().aversion)) return Code::kBadVersion;
@@ -120,8 +227,6 @@ Code plan_set_acl(const TreeState& state, const proto::SetAclOp& op, const proto
 // (owner for chmod, root for chown) come on top, at the mount.
 Code plan_set_meta(const TreeState& state, const proto::SetMetaOp& op, const proto::Caller& caller,
                    Node** node) {
-  if (Code code = check_path(op.path()); code != Code::kOk) return code;
-  if (!valid_mode(op.meta())) return Code::kBadArguments;
   if (Code code = find_node(state, op.path(), node); code != Code::kOk) return code;
   if (!permits(**node, kWrite, caller)) return Code::kNoAuth;
   return Code::kOk;
@@ -130,7 +235,6 @@ Code plan_set_meta(const TreeState& state, const proto::SetMetaOp& op, const pro
 // ZooKeeper's check op needs READ on the node (PrepRequestProcessor, OpCode.check).
 Code plan_check(const TreeState& state, const proto::CheckOp& op, const proto::Caller& caller,
                 Node** node) {
-  if (Code code = check_path(op.path()); code != Code::kOk) return code;
   if (Code code = find_node(state, op.path(), node); code != Code::kOk) return code;
   if (!permits(**node, kRead, caller)) return Code::kNoAuth;
   if (!version_matches(op.expected_version(), (*node)->stat().version)) return Code::kBadVersion;

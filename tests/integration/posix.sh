@@ -130,4 +130,51 @@ expect_eq "make -q sees a changed input" 1 "$RUN_STATUS"
 expect_ok "make -C '$W/make'"
 expect_content "$W/make/out.txt" AGAIN
 
+# --- names and paths past the tree's limits (docs/mount.md, Limits): ENAMETOOLONG, nothing created.
+# The kernel passes FUSE names of up to 1024 bytes and builds no path: the daemon refuses.
+N=$W/names
+mkdir "$N"
+echo keep >"$N/keep"
+name256=$(printf 'n%.0s' {1..256})
+expect_errno "touch '$N/$name256'" "File name too long"
+expect_errno "write_once '$N/$name256' x" "File name too long"
+expect_errno "mkdir '$N/$name256'" "File name too long"
+expect_errno "mv '$N/keep' '$N/$name256'" "File name too long"
+expect_errno "stat '$N/$name256'" "File name too long"
+expect_listing "$N" "keep"
+expect_content "$N/keep" keep
+# (the kernel looks a new name up before it creates it: the lookup is what is refused)
+expect_match "the log names the reason" "lookup /posix/names/n+: File name too long \(name of 256 bytes; at most 255\)" \
+  "$(grep -F 'lookup /posix/names/' "$(log_of a)")"
+# A sequential create: the ten digits of the suffix take a 250-byte name past 255 bytes.
+mkdir "$N/queue" && chmod 1755 "$N/queue"
+expect_errno "touch '$N/queue/$(printf 'j%.0s' {1..250})'" "File name too long"
+expect_ok "touch '$N/queue/$(printf 'j%.0s' {1..245})'"
+expect_listing "$N/queue" "$(printf 'j%.0s' {1..245})0000000000"
+# A path of more than 4095 bytes, made one relative mkdir at a time (each call's path is short):
+# the last name that fits is created, one byte more is refused.
+# deep_mkdir DIR COUNT NAME LAST: under DIR, COUNT nested directories named NAME, then mkdir LAST
+# in the deepest; prints LAST's errno text (or "created") and what the deepest then lists.
+deep_mkdir() {
+  perl -e 'my ($dir, $count, $name, $last) = @ARGV;
+    chdir $dir or die "chdir $dir: $!\n";
+    for my $i (1 .. $count) { (mkdir($name) || -d $name) && chdir($name) or die "level $i: $!\n" }
+    print mkdir($last) ? "created" : "$!";
+    opendir(my $listing, ".") or die "opendir: $!\n";
+    print " [", join(" ", sort grep { !/^\.\.?$/ } readdir($listing)), "]\n";' "$@"
+}
+mkdir "$N/long"
+long_name=$(printf 'l%.0s' {1..255})
+long_znode=/posix/names/long
+prefix_bytes=$((${#long_znode} + 15 * (1 + ${#long_name})))
+fits=$((4095 - prefix_bytes - 1))
+expect_eq "the longest path that fits is created" "created [$(printf 'f%.0s' $(seq $fits))]" \
+  "$(deep_mkdir "$N/long" 15 "$long_name" "$(printf 'f%.0s' $(seq $fits))" 2>&1)"
+expect_eq "one byte more is refused, nothing created" "File name too long [$(printf 'f%.0s' $(seq $fits))]" \
+  "$(deep_mkdir "$N/long" 15 "$long_name" "$(printf 'g%.0s' $(seq $((fits + 1))))" 2>&1)"
+# Depth: /posix/names/depth is 3 names deep; 1021 more reach the limit of 1024, one more is refused.
+mkdir "$N/depth"
+expect_eq "a path of 1025 names is refused, nothing created" "File name too long []" \
+  "$(deep_mkdir "$N/depth" 1021 d d 2>&1)"
+
 finish

@@ -103,6 +103,32 @@ for bad in "bogus" "world:anyone:xyz" "uid:notanumber:r" "world:anyone" "" "worl
 done
 log "a bad ACL text said: $(setfattr -n user.zk.acl -v bogus "$W/f" 2>&1)"
 
+# Bytes no ACL holds (contract §8): Invalid argument at the mount, logged with the reason, the node
+# unchanged. Such a text must never reach the log: a replica that cannot read it back cannot start.
+aversion_before=$(xattr "$W/f" user.zk.aversion)
+version_before=$(xattr "$W/f" user.zk.version)
+content_before=$(cat "$W/f")
+long_acl=$(printf 'uid:%d:r,' $(seq 1000000000 1000000240))world:anyone:r  # 4111 bytes
+bad_acls=($'digest:\xff:x:cdrwa' $'digest:b\xc3\xb8b:aGFzaA==:r' $'world:anyone:r\n' $'world:anyone:r\x01'
+          $'uid:0:cdrwa,\tworld:anyone:r' $'\x1b[2Jworld:anyone:r' 'digest:bob:h*sh:r' "$long_acl")
+for bad in "${bad_acls[@]}"; do
+  expect_errno "setfattr -n user.zk.acl -v $(printf %q "$bad") '$W/f'" "Invalid argument"
+done
+# A NUL can only be given in setfattr's hex form: "world:any\0one:r".
+expect_errno "setfattr -n user.zk.acl -v 0x776f726c643a616e79006f6e653a72 '$W/f'" "Invalid argument"
+expect_eq "ACL unchanged after bytes no ACL holds" "$acl_before" "$(xattr "$W/f" user.zk.acl)"
+expect_eq "aversion unchanged after bytes no ACL holds" "$aversion_before" "$(xattr "$W/f" user.zk.aversion)"
+expect_eq "version unchanged after bytes no ACL holds" "$version_before" "$(xattr "$W/f" user.zk.version)"
+expect_content "$W/f" "$content_before"
+expect_match "the log names the reason" "setxattr user.zk.acl /xattrs/f: Invalid argument \(byte 0xff at offset 7 is not printable ASCII\)" \
+  "$(grep -F 'setxattr user.zk.acl' "$(log_of a)")"
+# The daemon still serves, and starts again on the same data with the ACL as it was.
+expect_ok "write_once '$W/after-bad-acl' served"
+stop_node a || fail "the daemon did not stop cleanly after the bad ACL texts"
+must_start_node a
+expect_eq "ACL after a restart" "$acl_before" "$(xattr "$W/f" user.zk.acl)"
+expect_content "$W/after-bad-acl" served
+
 # --- enforcement for a non-root caller (uid 0 bypasses ACLs)
 echo secret >"$W/r"
 chmod 644 "$W/r"

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 namespace quorumfs::fusefs {
 namespace {
 
@@ -52,6 +55,26 @@ TEST(Xattrs, List_DataOnlyOnDirectories) {
   EXPECT_EQ(file_names.find(std::string("user.zk.data") + '\0'), std::string::npos);
   EXPECT_NE(dir_names.find(std::string("user.zk.data") + '\0'), std::string::npos);
   EXPECT_NE(file_names.find(std::string("user.zk.acl") + '\0'), std::string::npos);
+}
+
+TEST(Xattrs, AclValue_WhatParseAclTakesPasses) {
+  for (std::string_view value : {"world:anyone:cdrwa", "uid:0:cdrwa,gid:65534:rw,world:anyone:r", "auth::rw",
+                                 "digest:bob:aGFzaA==:r", "ip:10.0.0.0/8:r"}) {
+    EXPECT_EQ(acl_value_error(value), "") << value;
+  }
+}
+
+// setfattr hands over any bytes: each refusal says why, in a form fit for one log line.
+TEST(Xattrs, AclValue_BadTextGivesAPrintableReason) {
+  using namespace std::string_literals;
+  for (const std::string& value : {"digest:\xff:x:cdrwa"s, "world:anyone:r\n"s, "world:any\0one:r"s, "\x1b[2J"s,
+                                   "bogus"s, ""s, std::string(kAclTextBytesMax + 1, 'x')}) {
+    std::string reason = acl_value_error(value);
+    EXPECT_FALSE(reason.empty()) << ::testing::PrintToString(value);
+    EXPECT_TRUE(std::all_of(reason.begin(), reason.end(), [](char c) { return c >= 0x20 && c <= 0x7e; }))
+        << ::testing::PrintToString(reason);
+  }
+  EXPECT_EQ(acl_value_error("digest:\xff:x:cdrwa"), "byte 0xff at offset 7 is not printable ASCII");
 }
 
 }  // namespace

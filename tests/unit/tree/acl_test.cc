@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 namespace quorumfs {
 namespace {
 
@@ -70,6 +73,100 @@ TEST(ParseAcl, BadText_FailsAndLeavesOutputUntouched) {
     ASSERT_EQ(acl.size(), 1u) << text;
     EXPECT_EQ(acl[0].id, "42") << text;
   }
+}
+
+// What setfattr can send that no ACL is: bytes outside printable ASCII, wherever they are.
+TEST(ParseAcl, BytesOutsidePrintableAscii_FailWithAPrintableReason) {
+  using namespace std::string_literals;
+  for (const std::string& text :
+       {"digest:\xff:x:cdrwa"s, "digest:bob\x80:aGFzaA==:r"s, "world:anyone:r\n"s, "uid:1:r\tgid:2:r"s,
+        "world:anyone:r\x7f"s, "world:any\0one:r"s, "ip:1.2.3.4\0garbage:r"s, "auth:\x01:r"s,
+        "\xef\xbb\xbf" "world:anyone:r"s, "digest:b\xc3\xb8" "b:aGFzaA==:r"s}) {
+    Acl acl = {AclEntry{kRead, "uid", "42"}};
+    std::string error;
+    EXPECT_FALSE(parse_acl(text, caller_with(1, 1), &acl, &error)) << ::testing::PrintToString(text);
+    EXPECT_NE(error.find("not printable ASCII"), std::string::npos) << error;
+    EXPECT_TRUE(std::all_of(error.begin(), error.end(), [](char c) { return c >= 0x20 && c <= 0x7e; }))
+        << ::testing::PrintToString(error);
+    EXPECT_EQ(acl[0].id, "42");
+  }
+}
+
+TEST(ParseAcl, ReasonNamesTheByteAndItsOffset) {
+  Acl acl;
+  std::string error;
+  EXPECT_FALSE(parse_acl("digest:\xff:x:cdrwa", caller_with(1, 1), &acl, &error));
+  EXPECT_EQ(error, "byte 0xff at offset 7 is not printable ASCII");
+}
+
+TEST(ParseAcl, DigestHash_IsBase64) {
+  parse_or_die("digest:bob:aGFzaA+/09=:r");
+  parse_or_die("digest:b o-b!:aGFzaA==:r");  // ZooKeeper's user names may hold any printable byte
+  for (std::string_view text : {"digest:bob:ha sh:r", "digest:bob:h*sh:r", "digest:bob:hash!:r"}) {
+    Acl acl;
+    std::string error;
+    EXPECT_FALSE(parse_acl(text, caller_with(1, 1), &acl, &error)) << text;
+    EXPECT_NE(error.find("base64"), std::string::npos) << error;
+  }
+}
+
+// Distinct entries, exactly `bytes` long (at least 24): uid:N:r entries, then one digest entry whose
+// user name pads the text to the length.
+std::string acl_text_of_size(size_t bytes) {
+  std::string text;
+  for (uint32_t uid = 1000000000; text.size() + 17 + 24 <= bytes; ++uid) {
+    text += "uid:" + std::to_string(uid) + ":r,";  // 17 bytes
+  }
+  const std::string_view tail = ":aGFzaA==:r";
+  text += "digest:";
+  text += std::string(bytes - text.size() - tail.size(), 'u');
+  text += tail;
+  return text;
+}
+
+TEST(ParseAcl, TextAtTheLimit_IsAcceptedAndOneByteMore_IsNot) {
+  std::string at_limit = acl_text_of_size(kAclTextBytesMax);
+  ASSERT_EQ(at_limit.size(), kAclTextBytesMax);
+  EXPECT_EQ(format_acl(parse_or_die(at_limit)), at_limit);
+  Acl acl;
+  std::string error;
+  EXPECT_FALSE(parse_acl(acl_text_of_size(kAclTextBytesMax + 1), caller_with(1, 1), &acl, &error));
+  EXPECT_EQ(error, "ACL text of 4097 bytes; at most 4096");
+}
+
+// auth: entries grow into uid:<caller>: a text within the limit may have a canonical form past it,
+// which a rename would then fail to pass on.
+TEST(ParseAcl, CanonicalTextPastTheLimit_IsRefused) {
+  std::string auth_entries;
+  for (uint32_t perms = 0; perms <= kAllPerms; ++perms) {
+    auth_entries += "auth::";
+    for (size_t bit = 0; bit < 5; ++bit) {
+      if (perms & (1u << bit)) auth_entries += "cdrwa"[bit];  // one of each of the 32 sets
+    }
+    auth_entries += ',';
+  }
+  std::string text = auth_entries + acl_text_of_size(kAclTextBytesMax - auth_entries.size());
+  ASSERT_EQ(text.size(), kAclTextBytesMax);
+  Acl acl;
+  std::string error;
+  EXPECT_FALSE(parse_acl(text, caller_with(4294967295u, 1), &acl, &error));
+  EXPECT_NE(error.find("canonical ACL text of"), std::string::npos) << error;
+  EXPECT_TRUE(parse_acl(text, caller_with(1, 1), &acl, &error)) << error;  // "uid:1:" is shorter than "auth::"
+}
+
+// Snapshots written before these rules may hold what they refuse; such a tree must still load.
+TEST(ParseStoredAcl, KeepsTheGrammarWithoutTheByteRules) {
+  std::string text = "digest:b\x01\xff" "b:h\x80sh:r,uid:7:cdrwa";
+  Acl acl;
+  std::string error;
+  EXPECT_FALSE(parse_acl(text, caller_with(1, 1), &acl, &error));
+  ASSERT_TRUE(parse_stored_acl(text, &acl, &error)) << error;
+  ASSERT_EQ(acl.size(), 2u);
+  EXPECT_EQ(acl[0], (AclEntry{kRead, "digest", "b\x01\xff" "b:h\x80sh"}));
+  EXPECT_FALSE(parse_stored_acl("sasl:bob:r", &acl, &error));
+  EXPECT_FALSE(parse_stored_acl("uid:\xff:r", &acl, &error));
+  EXPECT_TRUE(std::all_of(error.begin(), error.end(), [](char c) { return c >= 0x20 && c <= 0x7e; }))
+      << ::testing::PrintToString(error);
 }
 
 TEST(FormatAcl, PermsInCdrwaOrder) {

@@ -58,8 +58,8 @@ TEST_F(SequentialTest, Sequential_DirectoryNode_GetsSuffixToo) {
   EXPECT_EQ(result.changes[0].name, "d-0000000000");
 }
 
-TEST_F(SequentialTest, Sequential_NameTooLongWithSuffix_FailsBadArguments) {
-  expect_failure(sequential(file_op("/q/" + std::string(250, 'n'))), Code::kBadArguments);
+TEST_F(SequentialTest, Sequential_NameTooLongWithSuffix_FailsNameTooLong) {
+  expect_failure(sequential(file_op("/q/" + std::string(250, 'n'))), Code::kNameTooLong);
   EXPECT_EQ(create_sequential("/q/" + std::string(245, 'n')).size(), 3u + 255u);
 }
 

@@ -159,6 +159,18 @@ TEST_F(SnapshotTest, BadAclOrName_IsRefused) {
   refusal(bad_name);
 }
 
+// A tree saved before the request rules on ACL bytes (parse_acl) may hold what they now refuse.
+TEST_F(SnapshotTest, StoredAclOutsideTheRequestRules_StillLoads) {
+  SnapshotRecords records = snapshot_of(tree);
+  const std::string acl = std::string("digest:b\x01\xc3\xa9:h*sh:r,uid:7:cdrwa");
+  for (proto::SnapshotNode& record : records.nodes) {
+    if (record.name() == "private") record.set_acl(acl);
+  }
+  std::unique_ptr<DataTree> loaded = reload(records);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(format_acl(loaded->find("/d/private")->acl()), acl);
+}
+
 TEST_F(SnapshotTest, ChildOfFile_IsRefused) {
   SnapshotRecords records = snapshot_of(tree);
   records.nodes[3].set_parent_inode(records.nodes[2].inode());
