@@ -24,6 +24,10 @@ inline int errno_of(Code code) {
     case Code::kReadOnly: return EROFS;
     case Code::kNotApplied: return EAGAIN;        // certainly not applied: safe to retry
     case Code::kOutcomeUnknown: return ETIMEDOUT;  // may or may not have been applied
+    // The descriptor's session was closed by the leader (its host went silent): the descriptor
+    // can never be used again (docs/mount.md, "Expired sessions").
+    case Code::kSessionExpired: return ESTALE;
+    case Code::kTooManySessions: return ENFILE;  // the ensemble's table of sessions is full
   }
   return EIO;
 }

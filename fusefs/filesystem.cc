@@ -605,6 +605,10 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   const fuse_ctx* context = fuse_req_ctx(req);
 
   proto::Txn txn;
+  // An ephemeral's session is opened by the same txn: no round trip more than a plain create.
+  uint64_t session_id = ephemeral ? backend_.new_session_id() : 0;
+  if (ephemeral) add_op(txn)->mutable_create_session()->set_session_id(session_id);
+  const int create_index = txn.ops_size();
   proto::CreateOp* create = add_op(txn)->mutable_create();
   create->set_path(child.path);
   create->set_directory(directory);
@@ -613,22 +617,21 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   create->mutable_meta()->set_mode(directory ? (mode & 07777) : (mode & 0777));
   create->mutable_meta()->set_uid(context->uid);
   create->mutable_meta()->set_gid(context->gid);
-  uint64_t session_id = ephemeral ? backend_.new_session_id() : 0;
   create->set_ephemeral_owner(session_id);
 
   fuse_file_info info = fi ? *fi : fuse_file_info{};
   std::string requested(name);
   proto::Caller caller = writer_of(req);
   *txn.mutable_caller() = caller;
-  backend_.submit(std::move(txn), [this, req, info, session_id, requested, caller, with_file = fi != nullptr](
-                                  const ApplyResult& result) mutable {
+  backend_.submit(std::move(txn), [this, req, info, session_id, create_index, requested, caller,
+                                   with_file = fi != nullptr](const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
       // A create lost with its leader may still commit; its session is nobody's: close it then.
       if (result.code == Code::kOutcomeUnknown && session_id != 0) backend_.close_session(session_id, {});
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
-    const Node* node = backend_.tree().by_inode(result.ops[0].inode);
+    const Node* node = backend_.tree().by_inode(result.ops[create_index].inode);
     bool same_name = node->name() == requested;
     if (!same_name) {
       // The kernel announces the asked-for name; the echo announces the real one.
