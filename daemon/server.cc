@@ -25,16 +25,15 @@ Server::Server(ServerOptions options)
 }
 
 // ZooKeeper's session id layout: server id in the top byte, then the start time, then a counter,
-// so ids stay unique across restarts and hosts; and above every id of this server the tree still
-// holds, in case the clock went back.
+// so ids stay unique across restarts and hosts; and above the highest id of this server the tree
+// ever opened (a lower one is refused: a closed session never comes back), in case the clock went
+// back.
 void Server::start_session_ids() {
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
   next_session_id_ = ((static_cast<uint64_t>(now_ms) << 24) >> 8) | (options_.server_id << 56);
-  for (uint64_t session_id : store_->tree().sessions()) {
-    if (session_id >> 56 == options_.server_id) next_session_id_ = std::max(next_session_id_, session_id + 1);
-  }
+  next_session_id_ = std::max(next_session_id_, store_->tree().highest_session_id(options_.server_id) + 1);
   first_session_id_ = next_session_id_;
 }
 
@@ -213,7 +212,7 @@ void Server::expire_silent_hosts() {
   if (!replica_->serving()) return;
   const auto now = std::chrono::steady_clock::now();
   std::vector<uint64_t> expired;
-  for (uint64_t session_id : store_->tree().sessions()) {
+  for (uint64_t session_id : store_->tree().open_sessions()) {
     const uint64_t host = session_id >> 56;
     if (host == options_.server_id || closing_sessions_.count(session_id) != 0) continue;
     auto heard = last_heard_.try_emplace(host, now).first->second;
@@ -230,7 +229,7 @@ void Server::send_keepalive() {
   const consensus::NodeId leader = replica_->leader();
   if (!peers_ || leader == 0) return;
   std::vector<uint64_t> own;
-  for (uint64_t session_id : store_->tree().sessions()) {
+  for (uint64_t session_id : store_->tree().open_sessions()) {
     if (session_id >> 56 == options_.server_id) own.push_back(session_id);
   }
   peers_->send_keepalive(leader, own);
@@ -323,7 +322,7 @@ void Server::retry_closes() {
 // of descriptors of an earlier run (ids below this run's first); at stop, all of them.
 void Server::close_own_sessions(bool earlier_runs_only, std::function<void()> then) {
   std::vector<uint64_t> own;
-  for (uint64_t session_id : store_->tree().sessions()) {
+  for (uint64_t session_id : store_->tree().open_sessions()) {
     if (session_id >> 56 != options_.server_id) continue;
     if (earlier_runs_only && session_id >= first_session_id_) continue;
     own.push_back(session_id);
@@ -341,7 +340,11 @@ void Server::submit(proto::Txn txn, Done done) {
   pipeline_->submit(std::move(txn), std::move(done));
 }
 
-uint64_t Server::new_session_id() { return next_session_id_++; }
+// Above what this host's tree has applied of its own sessions, even if it was behind at start.
+uint64_t Server::new_session_id() {
+  next_session_id_ = std::max(next_session_id_, store_->tree().highest_session_id(options_.server_id) + 1);
+  return next_session_id_++;
+}
 
 void Server::sync(std::function<void(Code)> done) { pipeline_->sync(std::move(done)); }
 

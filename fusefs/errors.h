@@ -54,6 +54,10 @@ inline int errno_of(Code code) {
     case Code::kNotApplied: return EAGAIN;        // certainly not applied: safe to retry
     case Code::kOutcomeUnknown: return ETIMEDOUT;  // may or may not have been applied
     case Code::kStorageFailed: return ENOSPC;      // this member's disk is full or failing: not applied
+    // The descriptor's session was closed by the leader (its host went silent): the descriptor
+    // can never be used again (docs/mount.md, "Expired sessions").
+    case Code::kSessionExpired: return ESTALE;
+    case Code::kTooManySessions: return ENFILE;  // the ensemble's table of sessions is full
   }
   return EIO;
 }

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "daemon/tree/limits.h"
+#include "consensus/check.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/xattrs.h"
@@ -82,6 +83,9 @@ struct Filesystem::OpenFile {
   std::optional<int64_t> atime_ns;
   std::optional<int64_t> mtime_ns;
   uint64_t session_id = 0;  // non-zero: this description owns ephemeral nodes
+  // Its session was closed, not by its release (the leader expired this host's sessions): every
+  // call but the release fails with ESTALE (docs/mount.md, "Expired sessions").
+  bool expired = false;
   proto::Caller caller;     // the opener: its commits are checked against the ACL as its own
 };
 
@@ -321,8 +325,18 @@ const Node* Filesystem::visible(const Node* node) const {
 
 const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
   const Node* node = visible(backend_.tree().by_inode(ino));
-  if (node == nullptr) fuse_reply_err(req, ENOENT);
+  if (node == nullptr) fuse_reply_err(req, expired_inodes_.contains(ino) ? ESTALE : ENOENT);
   return node;
+}
+
+// The tree may have closed the session before this mount was told (the answer to a commit of
+// its own, a tree replaced by SNAP): a live descriptor's session is open until its release.
+bool Filesystem::reply_if_expired(fuse_req_t req, OpenFile* file) {
+  if (file == nullptr) return false;
+  if (file->session_id != 0 && !backend_.tree().session_open(file->session_id)) expire_session(file->session_id);
+  if (!file->expired) return false;
+  fuse_reply_err(req, ESTALE);
+  return true;
 }
 
 bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out,
@@ -581,10 +595,11 @@ void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name
 // what its own reads return.
 void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_attributes(req, ino);
+  OpenFile* file = fi ? open_file(fi) : nullptr;
+  if (reply_if_expired(req, file)) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   struct stat attr = attributes_of(*node);
-  OpenFile* file = fi ? open_file(fi) : nullptr;
   if (file != nullptr && file->loaded) {
     attr.st_size = static_cast<off_t>(file->buffer.size());
     attr.st_blocks = (attr.st_size + 511) / 512;
@@ -630,6 +645,10 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   const fuse_ctx* context = fuse_req_ctx(req);
 
   proto::Txn txn;
+  // An ephemeral's session is opened by the same txn: no round trip more than a plain create.
+  uint64_t session_id = ephemeral ? backend_.new_session_id() : 0;
+  if (ephemeral) add_op(txn)->mutable_create_session()->set_session_id(session_id);
+  const int create_index = txn.ops_size();
   proto::CreateOp* create = add_op(txn)->mutable_create();
   create->set_path(child.path);
   create->set_directory(directory);
@@ -638,22 +657,21 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   create->mutable_meta()->set_mode(directory ? (mode & 07777) : (mode & 0777));
   create->mutable_meta()->set_uid(context->uid);
   create->mutable_meta()->set_gid(context->gid);
-  uint64_t session_id = ephemeral ? backend_.new_session_id() : 0;
   create->set_ephemeral_owner(session_id);
 
   fuse_file_info info = fi ? *fi : fuse_file_info{};
   std::string requested(name);
   proto::Caller caller = writer_of(req);
   *txn.mutable_caller() = caller;
-  backend_.submit(std::move(txn), [this, req, info, session_id, requested, caller, with_file = fi != nullptr](
-                                  const ApplyResult& result) mutable {
+  backend_.submit(std::move(txn), [this, req, info, session_id, create_index, requested, caller,
+                                   with_file = fi != nullptr](const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
       // A create lost with its leader may still commit; its session is nobody's: close it then.
       if (result.code == Code::kOutcomeUnknown && session_id != 0) backend_.close_session(session_id, {});
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
-    const Node* node = backend_.tree().by_inode(result.ops[0].inode);
+    const Node* node = backend_.tree().by_inode(result.ops[create_index].inode);
     bool same_name = node->name() == requested;
     if (!same_name) {
       // The kernel announces the asked-for name; the echo announces the real one.
@@ -677,6 +695,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     fuse_entry_param entry = entry_of(*node, same_name);
     if (fuse_reply_create(req, &entry, &info) == 0) {
       if (file->writable) writers_.emplace(file->inode, file.get());
+      if (session_id != 0) session_owners_.emplace(session_id, file.get());
       file.release();
     } else if (session_id != 0) {
       close_session(session_id);  // the caller is gone (interrupted): its ephemeral goes too
@@ -790,9 +809,10 @@ void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string n
 void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                          fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_attributes(req, ino);  // utimensat, ftruncate: no txn
+  OpenFile* file = fi ? open_file(fi) : nullptr;
+  if (reply_if_expired(req, file)) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
-  OpenFile* file = fi ? open_file(fi) : nullptr;
   proto::Txn txn;
   std::string path = backend_.tree().path_of(*node);
 
@@ -845,9 +865,12 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
     return;
   }
   txn.set_time_ns(now);
-  submit(req, std::move(txn), [this, req, ino, fi_copy = fi ? std::optional(*fi) : std::nullopt](
+  const uint64_t session_id = file ? file->session_id : 0;
+  txn.set_session_id(session_id);
+  submit(req, std::move(txn), [this, req, ino, session_id, fi_copy = fi ? std::optional(*fi) : std::nullopt](
                                   const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
+      if (result.code == Code::kSessionExpired) expire_session(session_id);
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
@@ -895,6 +918,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
+  if (reply_if_expired(req, file)) return;
   std::string_view data;
   if (file->loaded) {
     data = file->buffer;  // this descriptor's own pending writes
@@ -914,6 +938,7 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
                        fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
+  if (reply_if_expired(req, file)) return;
   std::string_view loaded_data;
   if (!file->loaded) {
     const Node* node = node_or_reply(req, ino);
@@ -947,12 +972,14 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
 // must be durable and answer for its own errors. A shell's `> f` therefore commits the empty file
 // at its dup2 and the data at the last close: two versions, as with two writers.
 void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  if (reply_if_expired(req, open_file(fi))) return;
   commit(*open_file(fi), [req](int error) { fuse_reply_err(req, error); });
 }
 
 // fsync(2) commits like close, then is ZooKeeper's sync() (contract §2): it returns once every
 // write committed anywhere before it is applied here.
 void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  if (reply_if_expired(req, open_file(fi))) return;
   commit(*open_file(fi), [this, req](int error) {
     if (error != 0) return (void)fuse_reply_err(req, error);
     backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); });
@@ -979,7 +1006,7 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
     return;
   }
   auto pending = std::make_shared<PendingCommit>(
-      PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns, file.mtime_ns, file.caller});
+      PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns, file.mtime_ns, file.caller, file.session_id});
   reset_buffer(file);  // the bytes moved on: they stay charged until the commit is answered
   submit_commit(pending, [this, pending, reply = std::move(reply)](int error) {
     buffered_bytes_ -= pending->data.size();
@@ -1005,6 +1032,7 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
     if (pending->mtime_ns) times->mutable_meta()->set_mtime_ns(*pending->mtime_ns);
   }
   *txn.mutable_caller() = pending->caller;
+  txn.set_session_id(pending->session_id);
   uint64_t inode = pending->inode;
   backend_.submit(std::move(txn), [this, pending, inode, attempts_left,
                                    reply = std::move(reply)](const ApplyResult& result) mutable {
@@ -1013,6 +1041,7 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
       return;
     }
     if (result.code != Code::kOk) {
+      if (result.code == Code::kSessionExpired) expire_session(pending->session_id);
       reply(errno_of(result.code));
       return;
     }
@@ -1076,8 +1105,16 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
       }
     }
   }
+  if (file->session_id == 0) return;
+  session_owners_.erase(file->session_id);
+  if (file->expired) {
+    auto expired = expired_inodes_.find(file->inode);
+    QFS_CHECK(expired != expired_inodes_.end(), "an expired descriptor counts for its inode");
+    if (--expired->second == 0) expired_inodes_.erase(expired);
+    return;  // its session is closed already
+  }
   // The last reference to the description that created ephemerals is gone: so are they.
-  if (file->session_id != 0) close_session(file->session_id);
+  close_session(file->session_id);
 }
 
 void Filesystem::close_session(uint64_t session_id) {
@@ -1089,7 +1126,26 @@ void Filesystem::close_session(uint64_t session_id) {
   });
 }
 
+// A session closed by someone else than its descriptor's release: the leader expired it, as this
+// host was not heard for sessionTimeout (a partition, a stopped daemon). Like a ZooKeeper handle
+// whose session expired, the descriptor is done for; the release that comes later closes nothing.
+void Filesystem::expire_session(uint64_t session_id) {
+  auto owner = session_owners_.find(session_id);
+  if (owner == session_owners_.end() || owner->second->expired) return;
+  OpenFile& file = *owner->second;
+  spdlog::info("session {:#x} was closed while its descriptor (inode {}) is open: that descriptor fails with "
+               "ESTALE from now on", session_id, file.inode);
+  file.expired = true;
+  reset_buffer(file);
+  ++expired_inodes_[file.inode];
+}
+
 void Filesystem::on_tree_replaced() {
+  std::vector<uint64_t> closed;
+  for (const auto& [session_id, file] : session_owners_) {
+    if (!backend_.tree().session_open(session_id)) closed.push_back(session_id);
+  }
+  for (uint64_t session_id : closed) expire_session(session_id);
   if (!notifier_) return;
   paged_inodes_.clear();
   std::vector<const Node*> pending{&backend_.tree().root()};
@@ -1106,6 +1162,7 @@ void Filesystem::on_tree_replaced() {
 }
 
 void Filesystem::on_foreign_change(const ApplyResult& result) {
+  for (uint64_t session_id : result.closed_sessions) expire_session(session_id);
   if (!notifier_) return;
   for (const EchoChange& change : group_renames(result.changes)) announce(change);
 }

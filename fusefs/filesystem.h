@@ -65,11 +65,12 @@ class Filesystem {
 
   // Every txn applied on this replica that did not come through this mount (another host,
   // session expiry), right after it was applied, in zxid order: its caches go, then the echo
-  // raises the inotify events a local change would have raised (contract §5; echo.h).
+  // raises the inotify events a local change would have raised (contract §5; echo.h). A local
+  // descriptor whose session it closed is expired: its next call fails with ESTALE.
   void on_foreign_change(const ApplyResult& result);
   // The replica rebuilt its tree from disk (Zab's TRUNC or SNAP): drops every cached attribute
   // and page. Raises no events for what changed; names of nodes that are gone stay cached until
-  // the entry timeout (docs/mount.md).
+  // the entry timeout (docs/mount.md). Descriptors whose session the new tree has closed expire.
   void on_tree_replaced();
 
   // Handlers (public for the C trampolines in filesystem.cc).
@@ -113,6 +114,7 @@ class Filesystem {
     std::optional<int64_t> atime_ns;
     std::optional<int64_t> mtime_ns;
     proto::Caller caller;
+    uint64_t session_id;  // the descriptor's, carried by the txn (Txn.session_id)
   };
   struct Child {
     const Node* parent;
@@ -144,6 +146,8 @@ class Filesystem {
   void rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string name, fuse_ino_t new_parent,
                       std::string new_name, unsigned int flags, int attempts_left);
   void close_session(uint64_t session_id);
+  void expire_session(uint64_t session_id);
+  bool reply_if_expired(fuse_req_t req, OpenFile* file);
   void serve_ready();
   void finish_unmount(std::function<void()> done);
   void teardown();
@@ -184,6 +188,10 @@ class Filesystem {
   std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
   size_t buffered_bytes_ = 0;  // in open files' buffers and in commits under way
+  std::unordered_map<uint64_t, OpenFile*> session_owners_;  // session -> the descriptor that owns it
+  // Inodes of expired descriptors, with their count: calls on them by inode (getxattr through
+  // /proc/PID/fd/N) fail with ESTALE, not ENOENT, while such a descriptor is open.
+  std::unordered_map<uint64_t, int> expired_inodes_;
   std::unordered_set<uint64_t> paged_inodes_;  // opened with keep_cache since their last invalidation
 };
 

@@ -1,5 +1,7 @@
 #include "daemon/tree/data_tree.h"
 
+#include <algorithm>
+
 #include "daemon/tree/tree_state.h"
 #include "daemon/tree/txn_applier.h"
 #include "daemon/tree/validate.h"
@@ -28,6 +30,8 @@ const char* code_name(Code code) {
     case Code::kNotApplied: return "NotApplied";
     case Code::kOutcomeUnknown: return "OutcomeUnknown";
     case Code::kStorageFailed: return "StorageFailed";
+    case Code::kSessionExpired: return "SessionExpired";
+    case Code::kTooManySessions: return "TooManySessions";
   }
   return "Unknown";
 }
@@ -57,6 +61,15 @@ const Node* DataTree::child(const Node& dir, std::string_view name) const {
 std::string DataTree::path_of(const Node& node) const { return state_->path_of(node); }
 Zxid DataTree::last_applied_zxid() const { return state_->last_zxid; }
 std::vector<uint64_t> DataTree::sessions() const { return state_->sessions(); }
+std::vector<uint64_t> DataTree::open_sessions() const {
+  std::vector<uint64_t> open(state_->open_sessions().begin(), state_->open_sessions().end());
+  std::sort(open.begin(), open.end());
+  return open;
+}
+bool DataTree::session_open(uint64_t session_id) const { return state_->session_open(session_id); }
+uint64_t DataTree::highest_session_id(uint32_t host) const {
+  return host < 256 ? state_->highest_session_id(host) : 0;
+}
 size_t DataTree::node_count() const { return state_->node_count(); }
 void DataTree::set_data_bytes_max(size_t bytes_max) { state_->data_bytes_max = bytes_max; }
 size_t DataTree::data_bytes_max() const { return state_->data_bytes_max; }
@@ -92,6 +105,11 @@ ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
     result.code = code;
     return result;
   }
+  // ZooKeeper answers SessionExpired to a request of a closed session, whatever it asks.
+  if (txn.session_id() != 0 && !state_->session_open(txn.session_id())) {
+    result.code = Code::kSessionExpired;
+    return result;
+  }
   TxnApplier applier(*state_, zxid, txn);
   std::vector<OpResult> ops(txn.ops_size());
   for (int i = 0; i < txn.ops_size(); ++i) {
@@ -104,6 +122,7 @@ ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
     return result;
   }
   result.changes = applier.commit();
+  result.closed_sessions = applier.closed_sessions();
   result.ops = std::move(ops);
   return result;
 }

@@ -42,8 +42,21 @@ enum class Code {
   kNotApplied,               // write refused before proposal (no quorum, shutting down)
   kOutcomeUnknown,           // leader lost mid-flight (ZooKeeper's ConnectionLoss)
   kStorageFailed,            // this replica cannot write its log or epochs (disk full, I/O error)
+  kSessionExpired,           // ESTALE: the session is closed (or was never opened)
+  kTooManySessions,          // ENFILE: kOpenSessionsLimit sessions are open
 };
 const char* code_name(Code code);
+
+// The most sessions open at once, ensemble-wide (a CreateSession past it fails with
+// kTooManySessions). Fixed, not configured: every replica must decide alike, at every replay. A
+// session is a descriptor that created an ephemeral and is still open somewhere; a million of
+// them costs every replica about 20 MB (and every snapshot 8 MB) on top of their nodes, and is
+// far above what the mounts of an ensemble hold open (docs/architecture.md, "Sessions and
+// ephemerals").
+inline constexpr size_t kOpenSessionsLimit = 1 << 20;  // sessions
+
+// A session id's host: its top byte (ZooKeeper's layout, Server::start_session_ids).
+inline constexpr uint32_t session_host(uint64_t session_id) { return static_cast<uint32_t>(session_id >> 56); }
 
 // ZooKeeper's stat, kept exactly as ZooKeeper keeps it.
 struct Stat {
@@ -98,6 +111,7 @@ struct ApplyResult {
   Code code = Code::kOk;          // first failing op's code, or kOk
   std::vector<OpResult> ops;      // one per op when code == kOk
   std::vector<Change> changes;    // empty when code != kOk: nothing changed
+  std::vector<uint64_t> closed_sessions;  // sessions this txn closed (that were open)
 };
 
 // A node's data in one heap block of exactly its size: 16 bytes in the node where a std::string
@@ -189,6 +203,12 @@ class DataTree {
 
   // Sessions that own ephemeral nodes (ZooKeeper's DataTree.ephemerals keys).
   std::vector<uint64_t> sessions() const;
+  // Open sessions: opened by a CreateSession and not closed since; every ephemeral's owner is
+  // one. Ascending.
+  std::vector<uint64_t> open_sessions() const;
+  bool session_open(uint64_t session_id) const;
+  // The highest session id host (0..255) ever opened, 0 if none: a new one must be above it.
+  uint64_t highest_session_id(uint32_t host) const;
 
   size_t node_count() const;
 

@@ -1,5 +1,6 @@
 // Snapshot writing and loading. Every node is written, "/" first and "/zookeeper" included, in
 // depth-first name order, so that two equal trees write byte-equal snapshots.
+#include <algorithm>
 #include <vector>
 
 #include "daemon/tree/data_tree.h"
@@ -62,6 +63,38 @@ std::string find_place(const TreeState& state, const proto::SnapshotHeader& head
   return "";
 }
 
+void fill_sessions(const TreeState& state, proto::SnapshotSessions* record) {
+  std::vector<uint64_t> open(state.open_sessions().begin(), state.open_sessions().end());
+  std::sort(open.begin(), open.end());
+  record->mutable_open()->Add(open.begin(), open.end());
+  for (uint32_t host = 0; host < 256; ++host) {
+    if (uint64_t highest = state.highest_session_id(host); highest != 0) record->add_highest_opened(highest);
+  }
+}
+
+// A snapshot written before the tree kept sessions: the sessions that own ephemerals are the
+// open ones, and the highest of them per host the marks (docs/formats.md, "Snapshots").
+void infer_sessions(TreeState& state) {
+  for (uint64_t session : state.sessions()) state.open_session(session);
+}
+
+std::string load_sessions(TreeState& state, const proto::SnapshotSessions& record) {
+  for (uint64_t highest : record.highest_opened()) {
+    if (highest == 0) return "session mark 0";
+    if (state.highest_session_id(session_host(highest)) != 0) return "two session marks for one host";
+    state.set_highest_session_id(session_host(highest), highest);
+  }
+  for (uint64_t session : record.open()) {
+    if (session == 0 || state.session_open(session)) return "open session 0 or listed twice";
+    if (session > state.highest_session_id(session_host(session))) return "open session above its host's mark";
+    state.open_session(session);
+  }
+  for (uint64_t owner : state.sessions()) {
+    if (!state.session_open(owner)) return "ephemeral owner " + std::to_string(owner) + " is not an open session";
+  }
+  return "";
+}
+
 }  // namespace
 
 namespace tree_internal {
@@ -109,6 +142,7 @@ void DataTree::write_snapshot(const std::function<void(const proto::SnapshotHead
   header_record.set_last_zxid(state_->last_zxid);
   header_record.set_next_inode(state_->next_inode);
   header_record.set_node_count(state_->node_count());
+  fill_sessions(*state_, header_record.mutable_sessions());
   header(header_record);
 
   proto::SnapshotNode record;
@@ -151,6 +185,12 @@ std::unique_ptr<DataTree> DataTree::from_snapshot(const proto::SnapshotHeader& h
   const Node* system = state->find(tree_internal::kSystemPath);
   if (!system || !system->is_directory()) {
     *error = "snapshot has no /zookeeper directory";
+    return nullptr;
+  }
+  if (!header.has_sessions()) {
+    infer_sessions(*state);
+  } else if (std::string reason = load_sessions(*state, header.sessions()); !reason.empty()) {
+    *error = "snapshot sessions: " + reason;
     return nullptr;
   }
   state->next_inode = header.next_inode();

@@ -100,6 +100,13 @@ std::vector<uint64_t> TreeState::sessions() const {
   return sessions;
 }
 
+void TreeState::open_session(uint64_t session) {
+  QFS_CHECK(session != 0 && !session_open(session), "only a new session is opened");
+  open_sessions_.insert(session);
+  uint64_t& highest = highest_session_ids_[session_host(session)];
+  highest = std::max(highest, session);
+}
+
 Node* TreeState::make_node(std::string_view name) {
   QFS_CHECK(name.size() <= kNameBytesMax, "node names are validated before they reach the tree");
   void* memory = ::operator new(sizeof(Node) + name.size());

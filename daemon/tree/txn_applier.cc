@@ -45,6 +45,8 @@ Code TxnApplier::apply(const proto::Op& op, OpResult* result) {
     case proto::Op::kCloseSession:
       close_session(op.close_session());
       return Code::kOk;
+    case proto::Op::kCreateSession:
+      return create_session(op.create_session());
     case proto::Op::KIND_NOT_SET:
       break;
   }
@@ -98,6 +100,7 @@ void TxnApplier::rollback() {
   for (const InternedAcl* acl : acquired_acls_) state_.acls().release(acl);
   state_.next_inode = next_inode_before_;
   changes_.clear();
+  closed_sessions_.clear();
   finished_ = true;
 }
 
@@ -121,6 +124,13 @@ void TxnApplier::undo(UndoStep& step) {
       break;
     case UndoStep::Kind::kSavedAcl:
       node->acl_ = step.acl;
+      break;
+    case UndoStep::Kind::kOpenedSession:
+      state_.close_session(step.session);
+      state_.set_highest_session_id(session_host(step.session), step.highest_session_id);
+      break;
+    case UndoStep::Kind::kClosedSession:
+      state_.open_session(step.session);
       break;
   }
 }
@@ -258,7 +268,25 @@ Code TxnApplier::check(const proto::CheckOp& op, OpResult* result) {
   return Code::kOk;
 }
 
+Code TxnApplier::create_session(const proto::CreateSessionOp& op) {
+  if (Code code = plan_create_session(state_, op); code != Code::kOk) return code;
+  const uint64_t session = op.session_id();
+  if (state_.session_open(session)) return Code::kOk;
+  undo_log_.push_back({.kind = UndoStep::Kind::kOpenedSession,
+                       .session = session,
+                       .highest_session_id = state_.highest_session_id(session_host(session))});
+  state_.open_session(session);
+  return Code::kOk;
+}
+
+// Idempotent: a close is retried until it is applied (docs/architecture.md), so closing a session
+// that is not open succeeds and changes nothing.
 void TxnApplier::close_session(const proto::CloseSessionOp& op) {
+  if (state_.session_open(op.session_id())) {
+    state_.close_session(op.session_id());
+    undo_log_.push_back({.kind = UndoStep::Kind::kClosedSession, .session = op.session_id()});
+    closed_sessions_.push_back(op.session_id());
+  }
   const absl::flat_hash_set<Node*>* owned = state_.ephemerals_of(op.session_id());
   if (!owned) return;
   // The set's order differs between processes; changes must come out the same on every replica.

@@ -26,6 +26,8 @@ class TxnApplier {
   // Keeps every change (after verify_inodes_unique() passed); returns them in the order they
   // happened.
   std::vector<Change> commit();
+  // The sessions the txn closed (that were open), in the order it closed them.
+  const std::vector<uint64_t>& closed_sessions() const { return closed_sessions_; }
   // Puts the tree back as it was before the first op.
   void rollback();
 
@@ -39,6 +41,8 @@ class TxnApplier {
       kSavedAttrs,  // stat and attrs of node before the op
       kSavedData,   // data of node before the op
       kSavedAcl,    // acl of node before the op
+      kOpenedSession,  // session was opened; its host's highest id was highest_session_id
+      kClosedSession,  // session was closed
     };
     Kind kind = Kind::kCreated;
     Node* node = nullptr;
@@ -48,6 +52,8 @@ class TxnApplier {
     Stat stat = {};
     PosixAttrs attrs = {};
     NodeData data = {};
+    uint64_t session = 0;
+    uint64_t highest_session_id = 0;
   };
 
   Code create(const proto::CreateOp& op, OpResult* result);
@@ -56,6 +62,7 @@ class TxnApplier {
   Code set_acl(const proto::SetAclOp& op, OpResult* result);
   Code set_meta(const proto::SetMetaOp& op, OpResult* result);
   Code check(const proto::CheckOp& op, OpResult* result);
+  Code create_session(const proto::CreateSessionOp& op);
   void close_session(const proto::CloseSessionOp& op);
 
   Node* new_node(const proto::CreateOp& op, const CreatePlan& plan);
@@ -77,6 +84,7 @@ class TxnApplier {
   std::vector<const InternedAcl*> acquired_acls_;  // released on rollback
   std::vector<const InternedAcl*> released_acls_;  // released on commit
   std::vector<Change> changes_;
+  std::vector<uint64_t> closed_sessions_;
   bool finished_ = false;
 };
 

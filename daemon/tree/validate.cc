@@ -114,7 +114,8 @@ Code validate_op(const proto::Op& op, const TxnLimits& limits) {
     case proto::Op::kCheck:
       return check_target(op.check().path());
     case proto::Op::kCloseSession:
-      return Code::kOk;
+    case proto::Op::kCreateSession:
+      return Code::kOk;  // any id; the tree decides what it means (data_tree.h)
     case proto::Op::KIND_NOT_SET:
       break;
   }
@@ -188,6 +189,7 @@ Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto:
   // relies on it.
   if (!valid_name(plan->name)) return Code::kBadArguments;
   if (TreeState::child(parent, plan->name)) return Code::kNodeExists;
+  if (op.ephemeral_owner() != 0 && !state.session_open(op.ephemeral_owner())) return Code::kSessionExpired;
   return Code::kOk;
 }
 
@@ -241,6 +243,16 @@ Code plan_check(const TreeState& state, const proto::CheckOp& op, const proto::C
   return Code::kOk;
 }
 
+// An id at or below its host's highest was opened before (or skipped): it never opens again.
+Code plan_create_session(const TreeState& state, const proto::CreateSessionOp& op) {
+  const uint64_t session = op.session_id();
+  if (session == 0) return Code::kBadArguments;
+  if (state.session_open(session)) return Code::kOk;
+  if (session <= state.highest_session_id(session_host(session))) return Code::kSessionExpired;
+  if (state.open_sessions().size() >= kOpenSessionsLimit) return Code::kTooManySessions;
+  return Code::kOk;
+}
+
 Code plan_op(const TreeState& state, const proto::Op& op, const proto::Caller& caller) {
   Node* node = nullptr;
   switch (op.kind_case()) {
@@ -262,6 +274,8 @@ Code plan_op(const TreeState& state, const proto::Op& op, const proto::Caller& c
       return plan_check(state, op.check(), caller, &node);
     case proto::Op::kCloseSession:
       return Code::kOk;
+    case proto::Op::kCreateSession:
+      return plan_create_session(state, op.create_session());
     case proto::Op::KIND_NOT_SET:
       break;
   }

@@ -58,6 +58,7 @@ Code plan_set_meta(const TreeState& state, const proto::SetMetaOp& op, const pro
                    Node** node);
 Code plan_check(const TreeState& state, const proto::CheckOp& op, const proto::Caller& caller,
                 Node** node);
+Code plan_create_session(const TreeState& state, const proto::CreateSessionOp& op);
 // Any op; CloseSession always passes.
 Code plan_op(const TreeState& state, const proto::Op& op, const proto::Caller& caller);
 

@@ -18,11 +18,13 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fusefs/filesystem.h"
@@ -41,6 +43,7 @@ class TreeBackend : public Backend {
   explicit TreeBackend(boost::asio::io_context& io) : io_(io) {}
   const DataTree& tree() const override { return tree_; }
   void submit(proto::Txn txn, Done done) override {
+    if (before_next_submit) std::exchange(before_next_submit, nullptr)();
     ApplyResult result = apply(txn);
     boost::asio::post(io_, [result, done = std::move(done)] { done(result); });
   }
@@ -63,6 +66,9 @@ class TreeBackend : public Backend {
     }
     return tree_.apply((Zxid{1} << 32) | ++counter_, txn);
   }
+
+  // Runs on the loop before the next submitted txn is applied: a txn ordered before it.
+  std::function<void()> before_next_submit;
 
  private:
   boost::asio::io_context& io_;
@@ -437,6 +443,101 @@ TEST_F(ForeignEcho, LocalChange_RaisesItsEventsOnce) {
   int dir = watcher_.watch(at("/w"));
   { std::ofstream(at("/w/local")) << "x"; }
   EXPECT_EQ(of_watch(watcher_.take(3), dir), (Texts{"CREATE local", "MODIFY local", "CLOSE_WRITE local"}));
+}
+
+// ---- a descriptor whose session was closed elsewhere (docs/mount.md, "Expired sessions") ------
+
+class ExpiredSession : public ForeignEcho {
+ protected:
+  void SetUp() override {
+    ForeignEcho::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_EQ(mkdir(at("/w/m").c_str(), 0755), 0);
+    ASSERT_EQ(chmod(at("/w/m").c_str(), 02755), 0);  // set-gid: files created inside are ephemeral
+  }
+  // An ephemeral created through the mount, and the session its descriptor owns.
+  int create_ephemeral(const std::string& name, uint64_t* session) {
+    int fd = open(at("/w/m/" + name).c_str(), O_CREAT | O_RDWR, 0644);
+    EXPECT_GE(fd, 0) << strerror(errno);
+    *session = on_loop([this, name] { return backend_.tree().find("/w/m/" + name)->stat().ephemeral_owner; });
+    EXPECT_NE(*session, 0u);
+    return fd;
+  }
+  static proto::Op close_session_op(uint64_t session) {
+    proto::Op op;
+    op.mutable_close_session()->set_session_id(session);
+    return op;
+  }
+  // errno of a call that must fail, 0 if it succeeded.
+  static int error_of(long result) { return result < 0 ? errno : 0; }
+};
+
+TEST_F(ExpiredSession, ClosedByTheLeader_EveryCallOnItsDescriptorFailsWithEstale) {
+  uint64_t expired_session = 0, live_session = 0;
+  int expired = create_ephemeral("expired", &expired_session);
+  int live = create_ephemeral("live", &live_session);
+  ASSERT_EQ(write(expired, "x", 1), 1);
+  apply(txn_of({close_session_op(expired_session)}));
+  EXPECT_FALSE(std::filesystem::exists(at("/w/m/expired")));
+  char byte;
+  char value[64];
+  EXPECT_EQ(error_of(write(expired, "y", 1)), ESTALE);
+  EXPECT_EQ(error_of(pread(expired, &byte, 1, 0)), ESTALE);
+  EXPECT_EQ(error_of(fsync(expired)), ESTALE);
+  struct stat attributes {};
+  EXPECT_EQ(error_of(fstat(expired, &attributes)), ESTALE);
+  EXPECT_EQ(error_of(ftruncate(expired, 0)), ESTALE);
+  EXPECT_EQ(error_of(fchmod(expired, 0600)), ESTALE);
+  EXPECT_EQ(error_of(fgetxattr(expired, "user.zk.ctime", value, sizeof value)), ESTALE);
+  EXPECT_EQ(error_of(fsetxattr(expired, "user.zk.data", "z", 1, 0)), ESTALE);
+  EXPECT_EQ(error_of(close(expired)), ESTALE);
+  // Another session of this host lives on.
+  EXPECT_EQ(write(live, "ok", 2), 2);
+  EXPECT_EQ(error_of(close(live)), 0);
+  EXPECT_EQ(on_loop([this, expired_session] { return backend_.tree().session_open(expired_session); }), false);
+}
+
+// The leader orders the close between the commit's submit and its apply: the commit names its
+// session (Txn.session_id), so the tree refuses it as SessionExpired, not as a missing node.
+TEST_F(ExpiredSession, CommitOrderedAfterTheClose_FailsWithEstale) {
+  uint64_t session = 0;
+  int fd = create_ephemeral("e", &session);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "x", 1), 1);
+  on_loop([this, session] {
+    backend_.before_next_submit = [this, session] { backend_.apply(txn_of({close_session_op(session)})); };
+    return true;
+  });
+  EXPECT_EQ(error_of(close(fd)), ESTALE);
+  EXPECT_FALSE(std::filesystem::exists(at("/w/m/e")));
+}
+
+// The close is applied but this mount was not told yet: the next call finds it in the tree.
+TEST_F(ExpiredSession, CloseNotYetAnnounced_NextCallFailsWithEstale) {
+  uint64_t session = 0;
+  int fd = create_ephemeral("e", &session);
+  ASSERT_GE(fd, 0);
+  on_loop([this, session] { return backend_.apply(txn_of({close_session_op(session)})).code; });
+  EXPECT_EQ(error_of(write(fd, "x", 1)), ESTALE);
+  EXPECT_EQ(error_of(close(fd)), ESTALE);
+}
+
+// A replica that catches up by SNAP learns of the close from the tree it loads.
+TEST_F(ExpiredSession, TreeReplacedWithoutTheSession_ExpiresItsDescriptor) {
+  uint64_t session = 0;
+  int fd = create_ephemeral("e", &session);
+  ASSERT_GE(fd, 0);
+  on_loop([this, session] {
+    backend_.apply(txn_of({close_session_op(session)}));
+    filesystem_->on_tree_replaced();
+    return true;
+  });
+  // By inode first (no descriptor in the request): only the expiry says ESTALE rather than ENOENT.
+  char value[64];
+  EXPECT_EQ(error_of(fgetxattr(fd, "user.zk.ctime", value, sizeof value)), ESTALE);
+  char byte;
+  EXPECT_EQ(error_of(pread(fd, &byte, 1, 0)), ESTALE);
+  EXPECT_EQ(error_of(close(fd)), ESTALE);
 }
 
 // ---- how the changes of one txn are grouped for the echo (no mount needed) -------------------

@@ -137,6 +137,7 @@ TEST_F(CreateTest, Create_InFile_FailsNotDirectory) {
 }
 
 TEST_F(CreateTest, Create_InEphemeralFile_FailsNotDirectory) {
+  must(create_session_op(7));
   proto::Op op = file_op("/e");
   op.mutable_create()->set_ephemeral_owner(7);
   must(op);
@@ -144,6 +145,7 @@ TEST_F(CreateTest, Create_InEphemeralFile_FailsNotDirectory) {
 }
 
 TEST_F(CreateTest, Create_InEphemeralDirectory_FailsNoChildrenForEphemerals) {
+  must(create_session_op(7));
   proto::Op op = dir_op("/e");
   op.mutable_create()->set_ephemeral_owner(7);
   must(op);

@@ -92,7 +92,13 @@ TEST_F(SequentialTest, Sequential_AfterMaxInt_WrapsNegativeAsZooKeeper) {
   EXPECT_EQ(loaded->find("/q")->stat().cversion, -2147483647);
 }
 
-class EphemeralTest : public TreeTest {};
+class EphemeralTest : public TreeTest {
+ protected:
+  void SetUp() override {
+    must(create_session_op(7));
+    must(create_session_op(9));
+  }
+};
 
 TEST_F(EphemeralTest, Ephemeral_IsIndexedBySession) {
   must(dir_op("/members"));

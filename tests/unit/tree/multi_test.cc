@@ -133,6 +133,7 @@ TEST_F(MultiTest, CreateThenDeleteInOneTxn_LeavesNoTrace) {
 }
 
 TEST_F(MultiTest, FailureAfterEveryKindOfOp_RestoresEverything) {
+  must(create_session_op(5));
   proto::Op ephemeral = file_op("/src/e");
   ephemeral.mutable_create()->set_ephemeral_owner(5);
   must(ephemeral);

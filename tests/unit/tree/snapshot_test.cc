@@ -14,6 +14,7 @@ class SnapshotTest : public TreeTest {
     proto::Op acl_file = file_op("/d/private", "x");
     acl_file.mutable_create()->set_acl("uid:1000:cdrwa,digest:bob:H=:r,ip:10.0.0.0/8:r");
     must(acl_file);
+    must(create_session_op(77));
     proto::Op ephemeral = file_op("/d/lock-");
     ephemeral.mutable_create()->set_ephemeral_owner(77);
     ephemeral.mutable_create()->set_sequential(true);

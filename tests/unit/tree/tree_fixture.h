@@ -74,6 +74,12 @@ inline proto::Op check_op(std::string_view path, int32_t expected_version) {
   return op;
 }
 
+inline proto::Op create_session_op(uint64_t session) {
+  proto::Op op;
+  op.mutable_create_session()->set_session_id(session);
+  return op;
+}
+
 inline proto::Op close_session_op(uint64_t session) {
   proto::Op op;
   op.mutable_close_session()->set_session_id(session);
