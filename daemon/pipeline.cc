@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "consensus/log_format.h"
+#include "daemon/tree/validate.h"
 
 namespace quorumfs {
 
@@ -41,15 +42,16 @@ void Pipeline::submit(proto::Txn txn, Done done) {
     return;
   }
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
-  auto payload = std::make_shared<std::string>();
-  txn.SerializeToString(payload.get());
-  if (payload->size() > log_format::kPayloadBytesMax) {
-    // One log record could not hold it (docs/formats.md): refused here, never logged.
+  // What no replica would apply (a bad path, data past the limit, more than a log record holds:
+  // docs/mount.md, "Limits") is refused here, never proposed.
+  if (Code code = validate_txn(txn, store_.tree().txn_limits()); code != Code::kOk) {
     ApplyResult refused;
-    refused.code = Code::kDataTooLarge;
+    refused.code = code;
     done(refused);
     return;
   }
+  auto payload = std::make_shared<std::string>();
+  txn.SerializeToString(payload.get());
   const uint64_t token = next_token_++;
   pending_.emplace(token, Pending{std::move(txn), std::move(done), std::move(payload), Clock::now() + write_wait_});
   waiting_.push_back(token);  // behind earlier waiting writes: one writer's order is kept
@@ -72,6 +74,16 @@ void Pipeline::step(const consensus::Message& message) {
     dropped_from_.insert(message.from);
     return;
   }
+  if (message.type == consensus::MessageType::kRequest && !request_sound(message)) {
+    // Never proposed: the learner's write fails as not applied (an honest one checked it too).
+    consensus::Message refused;
+    refused.type = consensus::MessageType::kRequestRefused;
+    refused.from = my_id_;
+    refused.to = message.from;
+    refused.token = message.token;
+    if (send_) send_(refused);
+    return;
+  }
   if (message.type == consensus::MessageType::kSnap && !snapshot_sound(message)) {
     replica_.peer_down(message.from);  // that sync cannot be carried out: start over
     drain();
@@ -80,6 +92,18 @@ void Pipeline::step(const consensus::Message& message) {
   replica_.step(message);
   send_waiting();
   drain();
+}
+
+// A learner's request is checked as a local write is before the leader proposes it: it parses,
+// and every replica would apply it (validate_txn).
+bool Pipeline::request_sound(const consensus::Message& message) const {
+  proto::Txn txn;
+  const std::string& payload = *message.entry.payload;  // the codec refuses a request without one
+  Code code = Code::kBadArguments;
+  if (txn.ParseFromString(payload)) code = validate_txn(txn, store_.tree().txn_limits());
+  if (code == Code::kOk) return true;
+  spdlog::warn("request of {} bytes from server {} refused: {}", payload.size(), message.from, code_name(code));
+  return false;
 }
 
 // A leader's snapshot is checked whole before the core takes it: once the core has, installing

@@ -88,6 +88,7 @@ class Pipeline {
   bool handle(consensus::Ready& ready, StorageStep from);
   bool unblock();
   bool snapshot_sound(const consensus::Message& message) const;
+  bool request_sound(const consensus::Message& message) const;
   void apply(const consensus::Entry& entry);
   void fail(uint64_t token, Code code);
   void finish_sync(uint64_t token, Code code);

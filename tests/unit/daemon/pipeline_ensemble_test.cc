@@ -272,5 +272,29 @@ TEST_F(PipelineEnsembleTest, SnapshotThatDoesNotDecode_RefusedAndTheLearnerRejoi
   EXPECT_EQ(*answer, Code::kOk);
 }
 
+// What a learner forwards is checked by the leader as its own writes are: a request no replica
+// would apply (here an ACL that is not text, as in setfattr -v $'digest:\xff:x:cdrwa') or that
+// does not parse is never proposed, and the log does not grow.
+TEST_F(PipelineEnsembleTest, LeaderRefusesABadRequestWithoutProposingIt) {
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId the_leader = leader(), follower = a_follower();
+  const Zxid before = members_[the_leader].replica->last_logged_zxid();
+  proto::Txn txn = create_txn("/acl");
+  txn.mutable_ops(0)->mutable_create()->set_acl("digest:\xff:x:cdrwa");
+  for (std::string payload : {txn.SerializeAsString(), std::string("\xff\xffnot a txn")}) {
+    consensus::Message request;
+    request.type = consensus::MessageType::kRequest;
+    request.from = follower;
+    request.to = the_leader;
+    request.token = 77;
+    request.entry.payload = std::make_shared<const std::string>(payload);
+    members_[the_leader].pipeline->step(request);
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  run_until([&] { return std::chrono::steady_clock::now() >= until; });
+  EXPECT_EQ(members_[the_leader].replica->last_logged_zxid(), before);
+  EXPECT_EQ(members_[the_leader].store->tree().find("/acl"), nullptr);
+}
+
 }  // namespace
 }  // namespace quorumfs

@@ -108,6 +108,19 @@ TEST_F(PipelineTest, Submit_TxnAboveALogRecord_RefusedWithoutReachingTheLog) {
   EXPECT_TRUE(pipeline_->idle());
 }
 
+TEST_F(PipelineTest, Submit_TxnNoReplicaWouldApply_RefusedWithItsCodeBeforeTheLog) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  std::vector<Code> answers;
+  for (const char* path : {"relative", "/a/../b", "/a//b"}) {
+    pipeline_->submit(create_txn(path), [&](const ApplyResult& result) { answers.push_back(result.code); });
+  }
+  proto::Txn long_name = create_txn("/" + std::string(256, 'n'));
+  pipeline_->submit(long_name, [&](const ApplyResult& result) { answers.push_back(result.code); });
+  EXPECT_EQ(answers, (std::vector<Code>{Code::kBadArguments, Code::kBadArguments, Code::kBadArguments,
+                                        Code::kNameTooLong}));
+  EXPECT_EQ(store_->log().last_zxid(), 0);
+}
+
 TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
   ASSERT_NO_FATAL_FAILURE(start());
   Code code = Code::kOk;
