@@ -1,4 +1,4 @@
-// The one place where the tree's codes become errno values (contract §3, §8), and where a
+// The one place where the tree's codes become errno values (docs/mount.md), and where a
 // request refused at the mount is logged.
 #pragma once
 
@@ -29,7 +29,7 @@ inline std::string printable(std::string_view bytes) {
   return text;
 }
 
-// One log line for a request the mount refuses itself (contract §8: bad input is refused with a
+// One log line for a request the mount refuses itself (docs/mount.md, "Limits": bad input is refused with a
 // clear error, logged with the reason): the call, the path, the errno and why.
 inline void log_refusal(std::string_view call, std::string_view path, int error, std::string_view reason) {
   spdlog::info("{} {}: {} ({})", call, printable(path), std::strerror(error), reason);

@@ -65,7 +65,7 @@ class Filesystem {
 
   // Every txn applied on this replica that did not come through this mount (another host,
   // session expiry), right after it was applied, in zxid order: its caches go, then the echo
-  // raises the inotify events a local change would have raised (contract §5; echo.h). A local
+  // raises the inotify events a local change would have raised (docs/mount.md, "Watches"; echo.h). A local
   // descriptor whose session it closed is expired: its next call fails with ESTALE.
   void on_foreign_change(const ApplyResult& result);
   // The replica rebuilt its tree from disk (Zab's TRUNC or SNAP): drops every cached attribute

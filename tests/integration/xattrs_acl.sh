@@ -103,7 +103,7 @@ for bad in "bogus" "world:anyone:xyz" "uid:notanumber:r" "world:anyone" "" "worl
 done
 log "a bad ACL text said: $(setfattr -n user.zk.acl -v bogus "$W/f" 2>&1)"
 
-# Bytes no ACL holds (contract §8): Invalid argument at the mount, logged with the reason, the node
+# Bytes no ACL holds (docs/mount.md, "ACLs"): Invalid argument at the mount, logged with the reason, the node
 # unchanged. Such a text must never reach the log: a replica that cannot read it back cannot start.
 aversion_before=$(xattr "$W/f" user.zk.aversion)
 version_before=$(xattr "$W/f" user.zk.version)
