@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "consensus/check.h"
 #include "daemon/tree/tree_state.h"
 #include "daemon/tree/txn_applier.h"
 #include "daemon/tree/validate.h"
@@ -87,6 +88,7 @@ Code DataTree::check(const proto::Op& op, const proto::Caller& caller) const {
 }
 
 ApplyResult DataTree::apply_unparsable(Zxid zxid) {
+  QFS_CHECK(zxid > state_->last_zxid, "txns are applied in rising zxid order");
   state_->last_zxid = zxid;
   ApplyResult result;
   result.zxid = zxid;
@@ -98,6 +100,7 @@ ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
   ApplyResult result;
   result.zxid = zxid;
   // A failed txn is still a txn of the log: the tree has seen it.
+  QFS_CHECK(zxid > state_->last_zxid, "txns are applied in rising zxid order");
   state_->last_zxid = zxid;
   // The leader refuses such a txn before proposing it; one that was committed anyway (an older
   // leader, a replayed log) fails here the same way on every replica.
