@@ -5,33 +5,40 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "consensus/printable.h"
 #include "daemon/tree/data_tree.h"
 
 namespace quorumfs::fusefs {
 
-// Bytes outside printable ASCII, and the backslash, as \xNN: a name may hold any byte, a log
-// line may not.
-inline std::string printable(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text;
-  for (char byte : bytes) {
-    auto value = static_cast<unsigned char>(byte);
-    if (value >= 0x20 && value <= 0x7e && byte != '\\') {
-      text += byte;
-    } else {
-      text += {'\\', 'x', kHex[value >> 4], kHex[value & 15]};
-    }
-  }
-  return text;
-}
-
 // One log line for a request the mount refuses itself (docs/mount.md, "Limits": bad input is refused with a
 // clear error, logged with the reason): the call, the path, the errno and why.
+// At most kRefusalLinesPerWindow lines per kRefusalWindow, then one line with the count left out:
+// a user looping over bad names must not fill the disk with the daemon's log.
+inline constexpr int kRefusalLinesPerWindow = 20;
+inline constexpr std::chrono::seconds kRefusalWindow{10};
 inline void log_refusal(std::string_view call, std::string_view path, int error, std::string_view reason) {
+  static std::mutex mutex;
+  static std::chrono::steady_clock::time_point window_start;
+  static int logged = 0;
+  static uint64_t left_out = 0;
+  std::lock_guard lock(mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - window_start >= kRefusalWindow) {
+    if (left_out > 0) spdlog::info("{} more refused requests were not logged", left_out);
+    window_start = now;
+    logged = 0;
+    left_out = 0;
+  }
+  if (logged++ >= kRefusalLinesPerWindow) {
+    ++left_out;
+    return;
+  }
   spdlog::info("{} {}: {} ({})", call, printable(path), std::strerror(error), reason);
 }
 

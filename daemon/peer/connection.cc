@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "consensus/check.h"
+#include "consensus/printable.h"
 #include "daemon/peer/auth.h"
 #include "daemon/peer/codec.h"
 
@@ -249,7 +250,7 @@ void Connection::on_refusal(const proto::PeerRefusal& refusal) {
     versions = fmt::format(" (it speaks protocol version {}, this build speaks version {})", refusal.version(),
                            settings_.protocol_version);
   }
-  warn(fmt::format("peer: {} refused the connection, saying \"{}\"{}", describe(), refusal.reason(), versions));
+  warn(fmt::format("peer: {} refused the connection, saying \"{}\"{}", describe(), printable(refusal.reason()), versions));
   close("refused by the peer");
 }
 
