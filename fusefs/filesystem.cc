@@ -559,7 +559,7 @@ void Filesystem::answer_echo_open(fuse_req_t req, uint64_t inode, fuse_file_info
   // answer that only this dead process could give (seen with kill -9 under load).
   fi->noflush = true;
   int result = created ? fuse_reply_create(req, created, fi) : fuse_reply_open(req, fi);
-  if (result == 0) file.release();
+  if (result == 0) adopt(std::move(file));
 }
 
 // The echo's create of the node the current step announces, which exists already (or existed:
@@ -696,7 +696,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     if (fuse_reply_create(req, &entry, &info) == 0) {
       if (file->writable) writers_.emplace(file->inode, file.get());
       if (session_id != 0) session_owners_.emplace(session_id, file.get());
-      file.release();
+      adopt(std::move(file));
     } else if (session_id != 0) {
       close_session(session_id);  // the caller is gone (interrupted): its ephemeral goes too
     }
@@ -912,7 +912,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->fh = reinterpret_cast<uint64_t>(file.get());
   if (fuse_reply_open(req, fi) == 0) {
     if (file->writable) writers_.emplace(file->inode, file.get());
-    file.release();
+    adopt(std::move(file));
   }
 }
 
@@ -1092,8 +1092,17 @@ bool Filesystem::charge_buffer(OpenFile& file, size_t new_size) {
   return true;
 }
 
+// Open file descriptions belong to the mount from the reply that handed them to the kernel until
+// their RELEASE, or until the mount goes (the kernel sends no RELEASE after an unmount).
+void Filesystem::adopt(std::unique_ptr<OpenFile> file) {
+  OpenFile* key = file.get();
+  open_files_.emplace(key, std::move(file));
+}
+
 void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  std::unique_ptr<OpenFile> file(open_file(fi));
+  auto owned = open_files_.extract(open_file(fi));
+  QFS_CHECK(!owned.empty(), "a released file description is one the mount handed out");
+  std::unique_ptr<OpenFile> file = std::move(owned.mapped());
   reset_buffer(*file);  // its uncommitted bytes no longer count
   fuse_reply_err(req, 0);
   if (file->writable) {

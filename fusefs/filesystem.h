@@ -139,6 +139,7 @@ class Filesystem {
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
   void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
   void reset_buffer(OpenFile& file);
+  void adopt(std::unique_ptr<OpenFile> file);
   bool charge_buffer(OpenFile& file, size_t new_size);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
   void create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, bool directory,
@@ -188,6 +189,7 @@ class Filesystem {
   std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
   size_t buffered_bytes_ = 0;  // in open files' buffers and in commits under way
+  std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> open_files_;  // handed to the kernel
   std::unordered_map<uint64_t, OpenFile*> session_owners_;  // session -> the descriptor that owns it
   // Inodes of expired descriptors, with their count: calls on them by inode (getxattr through
   // /proc/PID/fd/N) fail with ESTALE, not ENOENT, while such a descriptor is open.
