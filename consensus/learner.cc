@@ -86,12 +86,20 @@ void Replica::State::on_leader_info(const Message& message) {
 
 void Replica::State::on_sync_message(const Message& message) {
   bool ok = true;
+  const bool starts_sync = message.type == MessageType::kDiff || message.type == MessageType::kTrunc ||
+                           message.type == MessageType::kSnap;
+  if (starts_sync) {
+    // One way to line up with the leader per sync: a second would reset where the resent txns
+    // start, and they would no longer follow each other.
+    ok = !sync.started;
+    sync.started = true;
+  }
   switch (message.type) {
-    case MessageType::kDiff: ok = message.zxid == logged; break;
+    case MessageType::kDiff: ok = ok && message.zxid == logged; break;
     case MessageType::kTrunc:
       // The disk has it, even if my window no longer does; a snapshot cannot be cut, nor what
       // I applied (committed, so in every leader's history).
-      ok = message.zxid <= logged && message.zxid >= std::max(snapshot_zxid, applied);
+      ok = ok && message.zxid <= logged && message.zxid >= std::max(snapshot_zxid, applied);
       sync.truncate_after = sync.last = message.zxid;
       break;
     case MessageType::kSnap:
@@ -100,14 +108,14 @@ void Replica::State::on_sync_message(const Message& message) {
       break;
     case MessageType::kProposal:
     case MessageType::kInform:
-      ok = follows_gaplessly(sync.last, message.entry.zxid);
+      ok = sync.started && follows_gaplessly(sync.last, message.entry.zxid);
       sync.entries.push_back(message.entry);
       sync.last = message.entry.zxid;
       if (message.type == MessageType::kInform) sync.committed = message.entry.zxid;
       break;
     case MessageType::kCommit: sync.committed = std::max(sync.committed, message.zxid); break;
     case MessageType::kNewLeader:
-      ok = zxid_epoch(message.zxid) == hard.accepted_epoch;
+      ok = sync.started && zxid_epoch(message.zxid) == hard.accepted_epoch;
       if (ok) apply_sync();
       break;
     default: break;

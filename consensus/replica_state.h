@@ -43,6 +43,7 @@ struct LearnerHandler {
 // What a learner receives between ACKEPOCH and NEWLEADER. Nothing of it touches the disk before
 // NEWLEADER: a sync abandoned earlier leaves the durable state as it was (ZOOKEEPER-3642).
 struct LearnerSync {
+  bool started = false;  // the DIFF, TRUNC or SNAP came: a second one is a confused leader
   std::optional<Zxid> truncate_after;
   std::optional<Ready::Snapshot> snapshot;
   std::vector<Entry> entries;

@@ -60,6 +60,11 @@ void Pipeline::submit(proto::Txn txn, Done done) {
 }
 
 void Pipeline::sync(std::function<void(Code)> done) {
+  if (blocked()) {
+    // Out of the ensemble: it cannot know what was committed elsewhere meanwhile.
+    done(Code::kStorageFailed);
+    return;
+  }
   const uint64_t token = next_token_++;
   const auto deadline = Clock::now() + write_wait_;
   syncs_.emplace(token, Sync{std::move(done), deadline});
@@ -68,9 +73,10 @@ void Pipeline::sync(std::function<void(Code)> done) {
 }
 
 void Pipeline::step(const consensus::Message& message) {
-  if (blocked()) {
+  if (blocked() || (!dropped_from_.empty() && !unblock())) {
     // Dropped: this replica stays out of the ensemble until its disk works. The peer counts as
-    // lost then, as after a broken connection, so the core never sees a stream with a hole.
+    // lost then, as after a broken connection (unblock() says so before anything else reaches
+    // the core), so the core never sees a stream with a hole.
     dropped_from_.insert(message.from);
     return;
   }
@@ -171,7 +177,8 @@ void Pipeline::send_waiting() {
 }
 
 // A write a leader took but did not commit within write_wait (a quorum that went slow without
-// losing its leader): its outcome is unknown; if it commits later, it is applied as foreign.
+// losing its leader): its outcome is unknown; if it commits later, it is applied as foreign. A
+// sync whose answer did not come within write_wait fails the same way.
 void Pipeline::expire_sent() {
   const auto now = Clock::now();
   std::vector<uint64_t> expired;
@@ -179,6 +186,13 @@ void Pipeline::expire_sent() {
     if (pending.sent && pending.deadline <= now) expired.push_back(token);
   }
   for (uint64_t token : expired) fail(token, Code::kOutcomeUnknown);
+  expired.clear();
+  for (const auto& [token, sync] : syncs_) {
+    const bool waiting = std::any_of(waiting_syncs_.begin(), waiting_syncs_.end(),
+                                     [token](const WaitingSync& waiting) { return waiting.token == token; });
+    if (!waiting && sync.deadline <= now) expired.push_back(token);
+  }
+  for (uint64_t token : expired) finish_sync(token, Code::kOutcomeUnknown);
 }
 
 // No leader took them within write_wait: certainly not applied (contract §8).

@@ -177,21 +177,32 @@ void ReplicaStore::record_applied() {
 // The tree holds only applied txns, none beyond zxid (the core checks it): it stays.
 void ReplicaStore::truncate_after(Zxid zxid) {
   QFS_CHECK(tree_->last_applied_zxid() <= zxid, "a log cut keeps every applied txn");
-  log_.reset();  // syncs and stops the writer; its late reports are dropped by generation
+  close_log_after_its_appends();
   std::string error;
   if (!TxnLog::truncate_after(log_options(), zxid, &error) || !snapshots_->remove_newer_than(zxid, &error) ||
       !open_log(&error)) {
     throw std::runtime_error("cannot cut the log after " + std::to_string(zxid) + ": " + error);
   }
   recent_.clear();
+  applied_recorded_ = 0;  // the cut may have dropped the marker that recorded it
   spdlog::info("log cut after {:#x}; the tree stays at zxid {:#x}", zxid, tree_->last_applied_zxid());
+}
+
+// The core counts the appends handed over before a cut or a snapshot as durable once the cut is
+// done: they must be on disk before the log closes (a failing writer would drop them at close).
+// If they cannot be, the step fails and is retried (Pipeline), the log still open.
+void ReplicaStore::close_log_after_its_appends() {
+  if (log_ && !log_->flush()) {
+    throw std::runtime_error("the log cannot finish its earlier appends: " + log_->failure());
+  }
+  log_.reset();  // stops the writer; its late reports are dropped by generation
 }
 
 // Zab's SNAP: what the log holds beyond the snapshot is not the leader's history and goes first
 // (a crash then leaves a prefix, which the next sync repairs); the snapshot is written durably,
 // and becomes the tree.
 void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
-  log_.reset();
+  close_log_after_its_appends();
   std::string error;
   if (!TxnLog::truncate_after(log_options(), zxid, &error) || !snapshots_->remove_newer_than(zxid, &error)) {
     throw std::runtime_error("cannot cut the log for a snapshot at " + std::to_string(zxid) + ": " + error);
@@ -207,6 +218,7 @@ void ReplicaStore::install_snapshot(Zxid zxid, const std::string& bytes) {
   tree_->set_data_bytes_max(options_.tree_data_bytes_max);
   snapshot_zxid_ = zxid;
   recent_.clear();
+  applied_recorded_ = 0;
   if (!open_log(&error)) throw std::runtime_error("cannot reopen the log after a snapshot: " + error);
   spdlog::info("snapshot {:#x} from the leader installed: {} nodes", zxid, tree_->node_count());
 }

@@ -74,6 +74,7 @@ class ReplicaStore {
   bool lock_data_dir(std::string* error);
   TxnLogOptions log_options() const;
   bool open_log(std::string* error);
+  void close_log_after_its_appends();
   bool load_tree(std::string* error);
 
   boost::asio::io_context& io_;

@@ -348,7 +348,8 @@ uint64_t Server::new_session_id() {
 
 void Server::sync(std::function<void(Code)> done) { pipeline_->sync(std::move(done)); }
 
-bool Server::synced() const { return replica_->serving(); }
+// A replica whose storage fails stays out of the ensemble, even if its core still thinks it serves.
+bool Server::synced() const { return replica_->serving() && !pipeline_->blocked(); }
 
 void Server::after_apply(const ApplyResult& result, bool own) {
   // Changes this mount did not make through a syscall raise their events by echo (contract §5).

@@ -982,7 +982,8 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (reply_if_expired(req, open_file(fi))) return;
   commit(*open_file(fi), [this, req](int error) {
     if (error != 0) return (void)fuse_reply_err(req, error);
-    backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); });
+    // The commit may answer on the notifier's thread; the backend lives on the loop's.
+    boost::asio::post(io_, [this, req] { backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); }); });
   });
 }
 
@@ -1008,18 +1009,20 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
   auto pending = std::make_shared<PendingCommit>(
       PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns, file.mtime_ns, file.caller, file.session_id});
   reset_buffer(file);  // the bytes moved on: they stay charged until the commit is answered
-  submit_commit(pending, [this, pending, reply = std::move(reply)](int error) {
-    buffered_bytes_ -= pending->data.size();
-    reply(error);
-  }, kRenameAttempts);
+  submit_commit(std::move(pending), std::move(reply), kRenameAttempts);
 }
 
 // The txn names the node by path; a rename applied between building it and applying it moves
 // the node away (kNoNode) though it still exists: then the commit is rebuilt with the new path.
 void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply,
                                int attempts_left) {
+  // Its bytes stop counting against the budget once it is answered (on this, the loop's, thread).
+  auto settled = [this, pending] { buffered_bytes_ -= pending->data.size(); };
   const Node* node = visible(backend_.tree().by_inode(pending->inode));
-  if (node == nullptr) return reply(ENOENT);
+  if (node == nullptr) {
+    settled();
+    return reply(ENOENT);
+  }
   proto::Txn txn;
   proto::SetDataOp* set = add_op(txn)->mutable_set_data();
   set->set_path(backend_.tree().path_of(*node));
@@ -1034,12 +1037,13 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
   *txn.mutable_caller() = pending->caller;
   txn.set_session_id(pending->session_id);
   uint64_t inode = pending->inode;
-  backend_.submit(std::move(txn), [this, pending, inode, attempts_left,
+  backend_.submit(std::move(txn), [this, pending, inode, attempts_left, settled,
                                    reply = std::move(reply)](const ApplyResult& result) mutable {
     if (result.code == Code::kNoNode && attempts_left > 1 && visible(backend_.tree().by_inode(inode))) {
       submit_commit(std::move(pending), std::move(reply), attempts_left - 1);
       return;
     }
+    settled();
     if (result.code != Code::kOk) {
       if (result.code == Code::kSessionExpired) expire_session(pending->session_id);
       reply(errno_of(result.code));

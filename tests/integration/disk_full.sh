@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A full disk under the data dir: writes fail with ENOSPC ("No space left on device") and change
-# nothing, reads keep working, the daemon stays up; once space is back, writes go on, and a
+# A full disk under the data dir: writes and syncs fail with ENOSPC ("No space left on device") and
+# change nothing, the root says user.zk.state=unsynced, reads keep working, the daemon stays up; once space is back, writes go on, and a
 # restart finds every acknowledged write. The data dir is a small tmpfs; the log grows its files
 # in 64 KiB steps (preAllocSize) so that it runs out quickly.
 source "$(dirname "$0")/lib.sh"
@@ -37,10 +37,13 @@ expect_absent "$M/refused-dir"
 expect_content "$M/before" kept
 expect_true "the listing still works" ls "$M"
 expect_true "the daemon is still running" kill -0 "$(pid_of n)"
+expect_errno "sync '$M/before'" "No space left on device"
+expect_eq "its root says so" unsynced "$(xattr "$M" user.zk.state)"
 
 rm -f "$small/filler"
 wait_for 10 put "$M/after" again || fail "writes did not resume once space was back"
 expect_content "$M/after" again
+expect_eq "synced again" synced "$(xattr "$M" user.zk.state)"
 stop_node n || fail "the node did not stop cleanly"
 start_disk_node || fatal "could not restart the node"
 expect_content "$M/before" kept

@@ -15,7 +15,8 @@
 // `list` reads every segment record by record and keeps going past damage, naming the file and
 // offset. `cut` removes every record after the zxid (and snapshots above it), reading nothing
 // after it, so it works on a log whose later part is damaged. It refuses while a daemon holds
-// the data dir. docs/operations.md, "Looking into a data dir", says when to use it.
+// the data dir, and below what the member had applied unless told --below-applied.
+// docs/operations.md, "Looking into a data dir", says when to use it.
 #include <sys/file.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -92,14 +93,14 @@ std::string read_whole(const std::string& path, bool* ok) {
 
 // Prints the records of one segment above `after`; false when it stopped at damage (named, with
 // its offset).
-bool list_segment(const std::string& path, Zxid after, Zxid* applied) {
-  std::printf("segment     %s\n", path.c_str());
+bool list_segment(const std::string& path, Zxid after, Zxid* applied, bool print) {
+  if (print) std::printf("segment     %s\n", path.c_str());
   bool ok = false;
   const std::string bytes = read_whole(path, &ok);
   quorumfs::log_format::FileHeader header;
   std::string reason;
   if (!ok || !log_format::decode_file_header(bytes, &header, &reason)) {
-    std::printf("  damaged at offset 0: %s\n", ok ? reason.c_str() : "cannot read it");
+    if (print) std::printf("  damaged at offset 0: %s\n", ok ? reason.c_str() : "cannot read it");
     return false;
   }
   for (size_t offset = log_format::kFileHeaderBytes; offset < bytes.size();) {
@@ -107,13 +108,13 @@ bool list_segment(const std::string& path, Zxid after, Zxid* applied) {
     const log_format::DecodedRecord record = log_format::decode_record(rest);
     if (record.status == log_format::RecordStatus::kEnd) return true;
     if (record.status != log_format::RecordStatus::kOk) {
-      std::printf("  damaged at offset %zu: %s\n", offset, log_format::describe_bad_record(record, rest.size()).c_str());
+      if (print) std::printf("  damaged at offset %zu: %s\n", offset, log_format::describe_bad_record(record, rest.size()).c_str());
       return false;
     }
     log_format::BatchMarker marker;
     if (record.zxid == log_format::kBatchMarkerZxid && log_format::decode_batch_marker(record, &marker)) {
       *applied = std::max(*applied, marker.applied_zxid);
-    } else if (record.zxid > after) {
+    } else if (print && record.zxid > after) {
       std::printf("%s  %s\n", hex(record.zxid).c_str(), describe_txn(record.payload).c_str());
     }
     offset += record.bytes;
@@ -125,8 +126,9 @@ std::string log_dir_of(const std::string& data_dir, const std::string& log_dir) 
   return log_dir.empty() ? data_dir + "/log" : log_dir;
 }
 
-// Every segment of the log, records above `after`; false if one is damaged.
-bool list_log(const std::string& dir, Zxid after, Zxid* applied) {
+// Every segment of the log, records above `after` (printed unless !print), and the applied mark
+// its batch markers record; false if one is damaged.
+bool list_log(const std::string& dir, Zxid after, Zxid* applied, bool print = true) {
   std::vector<std::string> segments;
   std::error_code list_error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, list_error)) {
@@ -135,7 +137,7 @@ bool list_log(const std::string& dir, Zxid after, Zxid* applied) {
   }
   std::sort(segments.begin(), segments.end());  // names sort by first zxid
   bool whole = true;
-  for (const std::string& segment : segments) whole = list_segment(segment, after, applied) && whole;
+  for (const std::string& segment : segments) whole = list_segment(segment, after, applied, print) && whole;
   return whole;
 }
 
@@ -162,7 +164,8 @@ int list(const std::string& data_dir, const std::string& log_dir) {
   return whole ? 0 : 3;
 }
 
-int cut(const std::string& data_dir, const std::string& log_dir, const std::string& zxid_text, bool yes) {
+int cut(const std::string& data_dir, const std::string& log_dir, const std::string& zxid_text, bool yes,
+        bool below_applied) {
   Zxid zxid = 0;
   try {
     zxid = static_cast<Zxid>(std::stoull(zxid_text, nullptr, 0));
@@ -182,6 +185,17 @@ int cut(const std::string& data_dir, const std::string& log_dir, const std::stri
     Zxid applied = 0;
     list_log(log_dir_of(data_dir, log_dir), zxid, &applied);
     return 0;
+  }
+  // What the tree applied was committed: cutting it leaves this member's currentEpoch over a
+  // shorter history, which could win an election and lose those txns everywhere.
+  Zxid applied = 0;
+  list_log(log_dir_of(data_dir, log_dir), zxid, &applied, /*print=*/false);
+  if (zxid < applied && !below_applied) {
+    std::fprintf(stderr,
+                 "quorumfs-datadir: %s is below %s, which this member had applied (committed): cutting it loses "
+                 "committed txns (docs/operations.md, \"Looking into a data dir\"); --below-applied to do it anyway\n",
+                 hex(zxid).c_str(), hex(applied).c_str());
+    return 1;
   }
   quorumfs::TxnLogOptions options;
   options.dir = log_dir_of(data_dir, log_dir);
@@ -210,7 +224,10 @@ int main(int argc, char** argv) {
   cut_command->add_option("ZXID", zxid, "The last record to keep (0x... or decimal)")->required();
   cut_command->add_option("--log-dir", log_dir, "Its dataLogDir (default DATA_DIR/log)");
   cut_command->add_flag("--yes", yes, "Do it (without: only say what would go)");
+  bool below_applied = false;
+  cut_command->add_flag("--below-applied", below_applied,
+                        "Cut below what the member had applied (committed txns: read docs/operations.md first)");
   CLI11_PARSE(app, argc, argv);
   if (*list_command) return list(data_dir, log_dir);
-  return cut(data_dir, log_dir, zxid, yes);
+  return cut(data_dir, log_dir, zxid, yes, below_applied);
 }

@@ -288,6 +288,28 @@ TEST(Restart, RecordsThatDoNotReachBackToTheAppliedPointAreRefused) {
   EXPECT_NO_THROW(Replica(config, durable));
 }
 
+// A leader that lines a learner up twice in one sync (a bug, or a member that lies) would have the
+// learner log its resent txns out of order: the learner starts over instead.
+TEST(Sync, ASecondDiffTruncOrSnapInOneSync_MakesTheLearnerStartOver) {
+  for (MessageType second : {MessageType::kDiff, MessageType::kTrunc, MessageType::kSnap}) {
+    Config config;
+    config.my_id = 1;
+    config.voters = {1, 2};
+    Replica learner(config, disk(1, entries(1, 1, 3), make_zxid(1, 3)));
+    // Node 2 has the longer log: node 1 votes for it, and follows it.
+    learner.step(Message{.type = MessageType::kVote, .from = 2, .to = 1, .state = Role::kLooking, .leader = 2,
+                         .round = 1, .epoch = 1, .zxid = make_zxid(1, 5)});
+    ASSERT_EQ(learner.role(), Role::kFollowing);
+    learner.step(Message{.type = MessageType::kLeaderInfo, .from = 2, .to = 1, .epoch = 2});
+    learner.step(Message{.type = MessageType::kDiff, .from = 2, .to = 1, .zxid = make_zxid(1, 3)});
+    ASSERT_EQ(learner.role(), Role::kFollowing);
+    Message again{.type = second, .from = 2, .to = 1, .zxid = make_zxid(1, 3)};
+    again.snapshot = std::make_shared<std::string>();
+    learner.step(again);
+    EXPECT_EQ(learner.role(), Role::kLooking) << "a second sync start, type " << static_cast<int>(second);
+  }
+}
+
 TEST(Broadcast, CommitNeedsAVoterQuorumOfAcks) {
   Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
   ensemble.blocked = {{1, 3}, {2, 3}};  // the followers' ACKs never arrive

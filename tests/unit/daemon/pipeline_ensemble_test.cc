@@ -296,5 +296,19 @@ TEST_F(PipelineEnsembleTest, LeaderRefusesABadRequestWithoutProposingIt) {
   EXPECT_EQ(members_[the_leader].store->tree().find("/acl"), nullptr);
 }
 
+// A sync the leader took but never answered (its messages stopped arriving) fails after the
+// write wait instead of holding its fsync forever.
+TEST_F(PipelineEnsembleTest, SyncWithoutAnAnswer_FailsAfterTheWriteWait) {
+  members_.clear();
+  for (NodeId id : {1, 2, 3}) ASSERT_NO_FATAL_FAILURE(start(id, std::chrono::milliseconds(200), 1000));
+  ASSERT_TRUE(run_until([&] { return all_serving(); }));
+  const NodeId the_leader = leader(), follower = a_follower();
+  blocked_.insert({the_leader, follower});
+  std::optional<Code> answer;
+  members_[follower].pipeline->sync([&](Code code) { answer = code; });
+  ASSERT_TRUE(run_until([&] { return answer.has_value(); }));
+  EXPECT_EQ(*answer, Code::kOutcomeUnknown);
+}
+
 }  // namespace
 }  // namespace quorumfs
