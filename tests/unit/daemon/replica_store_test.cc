@@ -5,6 +5,9 @@
 #include "tests/unit/daemon/txns.h"
 
 #include <gtest/gtest.h>
+#include <thread>
+#include <fcntl.h>
+#include <sys/resource.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <filesystem>
@@ -162,6 +165,29 @@ TEST_F(ReplicaStoreTest, InstallSnapshot_ReplacesTreeAndLogDurably) {
   EXPECT_EQ(store_->tree().last_applied_zxid(), make_zxid(2, 3));
   EXPECT_NE(store_->tree().find("/l2"), nullptr);
   EXPECT_EQ(store_->durable_state().last_logged_zxid, make_zxid(2, 3));
+}
+
+// Appends handed over before a cut are counted durable by the core once the cut is done: a cut
+// while the writer cannot write fails (and is retried) rather than drop them.
+TEST_F(ReplicaStoreTest, TruncateAfter_WhileTheWriterFails_FailsAndKeepsTheAppends) {
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> held;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+  std::vector<consensus::Entry> entries;
+  for (int n = 1; n <= 4; ++n) entries.push_back(entry(make_zxid(1, n), "/n" + std::to_string(n)));
+  store_->append(entries);  // the writer cannot create its first segment
+  EXPECT_THROW(store_->truncate_after(make_zxid(1, 3)), std::runtime_error);
+  for (int fd : held) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (int i = 0; i < 100 && store_->log_failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_NO_THROW(store_->truncate_after(make_zxid(1, 3)));  // the retry
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  EXPECT_EQ(store_->durable_state().last_logged_zxid, make_zxid(1, 3)) << "1.1-1.3 durable, 1.4 cut";
 }
 
 // Only the data dir's owner may read it: it holds every znode, whatever the ACLs.
