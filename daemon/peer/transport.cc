@@ -88,6 +88,7 @@ class PeerTransport::Core : public ConnectionOwner, public std::enable_shared_fr
   uint16_t listen_port_ = 0;
   std::map<const Connection*, Handshake> handshakes_;  // accepted, not yet authenticated
   std::map<std::string, size_t> handshakes_by_address_;  // the same, counted by address_group()
+  std::set<std::string> member_addresses_;  // address_group() of the members given by address
   uint64_t handshakes_refused_ = 0;
   uint64_t accept_failures_ = 0;
   LogLimiter stranger_log_;
@@ -107,7 +108,11 @@ PeerTransport::Core::Core(boost::asio::io_context& io, PeerTransportOptions opti
       stranger_log_(options_.stranger_log_interval, kStrangerLogAddressesMax),
       accept_log_(options_.stranger_log_interval, /*keys_max=*/8) {
   for (const auto& [id, endpoint] : options_.members) {
-    if (id != options_.my_id) peers_.try_emplace(id, io, endpoint, options_.redial_delay_min);
+    if (id == options_.my_id) continue;
+    peers_.try_emplace(id, io, endpoint, options_.redial_delay_min);
+    boost::system::error_code not_an_address;
+    const auto address = boost::asio::ip::make_address(endpoint.host, not_an_address);
+    if (!not_an_address) member_addresses_.insert(address_group(address));
   }
 }
 
@@ -193,9 +198,11 @@ void PeerTransport::Core::admit(tcp::socket socket) {
   handshakes_.emplace(key, Handshake{std::move(connection), std::move(address)});
 }
 
-// Why a new connection from address is not accepted ("" = it is).
+// Why a new connection from address is not accepted ("" = it is). The total cap does not hold
+// for the addresses of the members (those written as addresses in the configuration): strangers
+// holding every slot must not keep a member out. Their per-address cap still holds.
 std::string PeerTransport::Core::cap_reached(const std::string& address) const {
-  if (handshakes_.size() >= options_.handshakes_max) {
+  if (handshakes_.size() >= options_.handshakes_max && !member_addresses_.count(address)) {
     return fmt::format("{} connections are in their handshake (handshakes_max)", handshakes_.size());
   }
   const auto from_address = handshakes_by_address_.find(address);
