@@ -124,7 +124,8 @@ bool Pipeline::snapshot_sound(const consensus::Message& message) const {
 
 void Pipeline::tick() {
   ++ticks_;
-  if (blocked() && !unblock()) {
+  // Blocked, a failed storage step is tried again every 10 ticks: a failing disk is not hammered.
+  if (blocked() && (ticks_ % 10 != 0 || !unblock())) {
     expire_waiting();
     if (ticks_ % 10 == 0) expire_sent();
     return;  // the core's clock stands still: it neither times out nor starts anything
@@ -239,7 +240,7 @@ bool Pipeline::handle(consensus::Ready& ready, StorageStep from) {
       }
     }
   } catch (const std::runtime_error& failure) {
-    if (!stuck_logged_) spdlog::error("storage: {}; the replica waits until it works (retried every tick)", failure.what());
+    if (!stuck_logged_) spdlog::error("storage: {}; the replica waits until it works (retried every 10 ticks)", failure.what());
     stuck_logged_ = true;
     stuck_ = std::move(ready);
     stuck_step_ = step;
