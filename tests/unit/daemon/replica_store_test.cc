@@ -3,6 +3,7 @@
 // the tree; SNAP replaces tree and log; each survives a restart.
 #include "daemon/replica_store.h"
 #include "tests/unit/daemon/txns.h"
+#include "tests/unit/storage/out_of_descriptors.h"
 
 #include <gtest/gtest.h>
 #include <thread>
@@ -171,19 +172,12 @@ TEST_F(ReplicaStoreTest, InstallSnapshot_ReplacesTreeAndLogDurably) {
 // while the writer cannot write fails (and is retried) rather than drop them.
 TEST_F(ReplicaStoreTest, TruncateAfter_WhileTheWriterFails_FailsAndKeepsTheAppends) {
   ASSERT_NO_FATAL_FAILURE(open_store());
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = 64;
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> held;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+  testing::OutOfDescriptors no_descriptors;
   std::vector<consensus::Entry> entries;
   for (int n = 1; n <= 4; ++n) entries.push_back(entry(make_zxid(1, n), "/n" + std::to_string(n)));
   store_->append(entries);  // the writer cannot create its first segment
   EXPECT_THROW(store_->truncate_after(make_zxid(1, 3)), std::runtime_error);
-  for (int fd : held) ::close(fd);
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  no_descriptors.release();
   for (int i = 0; i < 100 && store_->log_failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_NO_THROW(store_->truncate_after(make_zxid(1, 3)));  // the retry
   ASSERT_NO_FATAL_FAILURE(open_store());

@@ -21,6 +21,7 @@
 
 #include "consensus/log_format.h"
 #include "tests/unit/storage/temp_dir.h"
+#include "tests/unit/storage/out_of_descriptors.h"
 
 namespace quorumfs {
 namespace {
@@ -664,20 +665,12 @@ TEST_F(TxnLogTest, OutOfDescriptors_RetriedUntilTheyAreBack) {
     std::lock_guard lock(durable_mutex);
     durable.push_back(zxid);
   });
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = 64;
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> held;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
-  ASSERT_EQ(errno, EMFILE);
+  testing::OutOfDescriptors no_descriptors;
   log->append({LogEntry{make_zxid(1, 1), "a"}}, 0);
   EXPECT_FALSE(log->flush()) << "nothing is durable while the segment cannot be created";
   EXPECT_TRUE(log->failing());
   EXPECT_NE(log->failure().find("Too many open files"), std::string::npos) << log->failure();
-  for (int fd : held) ::close(fd);
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  no_descriptors.release();
   for (int i = 0; i < 100 && log->failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_TRUE(log->flush());
   EXPECT_FALSE(log->failing());
@@ -692,18 +685,11 @@ TEST_F(TxnLogTest, OutOfDescriptors_RetriedUntilTheyAreBack) {
 // A stop while the disk fails does not hang, and reports the appends as not written.
 TEST_F(TxnLogTest, StopWhileFailing_DoesNotHang) {
   auto log = open_log();
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = 64;
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> held;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+  testing::OutOfDescriptors no_descriptors;
   log->append({LogEntry{make_zxid(1, 1), "a"}}, 0);
   EXPECT_FALSE(log->flush());
   log.reset();
-  for (int fd : held) ::close(fd);
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  no_descriptors.release();
   EXPECT_TRUE(replay_all(*open_log()).empty());
 }
 

@@ -200,17 +200,6 @@ class SessionSnapshotTest : public SessionTest {
     must(create_session_op(kHost2 | 4));
     must(ephemeral_op("/m/c", kHost2 | 4));
   }
-  std::unique_ptr<DataTree> reload(const SnapshotRecords& records) {
-    std::string error;
-    std::unique_ptr<DataTree> loaded = load(records, &error);
-    EXPECT_NE(loaded, nullptr) << error;
-    return loaded;
-  }
-  std::string refusal(const SnapshotRecords& records) {
-    std::string error;
-    EXPECT_EQ(load(records, &error), nullptr);
-    return error;
-  }
   static Code apply_to(DataTree& tree, Zxid zxid, proto::Op op) {
     proto::Txn txn;
     *txn.add_ops() = std::move(op);

@@ -25,18 +25,6 @@ class SnapshotTest : public TreeTest {
     must(dir_op("/d/e"));
     must(delete_op("/d/e"));
   }
-  std::unique_ptr<DataTree> reload(const SnapshotRecords& records) {
-    std::string error;
-    std::unique_ptr<DataTree> loaded = load(records, &error);
-    EXPECT_NE(loaded, nullptr) << error;
-    return loaded;
-  }
-  std::string refusal(const SnapshotRecords& records) {
-    std::string error;
-    EXPECT_EQ(load(records, &error), nullptr);
-    EXPECT_FALSE(error.empty());
-    return error;
-  }
 };
 
 TEST_F(SnapshotTest, RoundTrip_RebuildsAnEqualTree) {

@@ -125,6 +125,22 @@ inline std::unique_ptr<DataTree> load(const SnapshotRecords& records, std::strin
       error);
 }
 
+// The tree records load into; a failure to load fails the test.
+inline std::unique_ptr<DataTree> reload(const SnapshotRecords& records) {
+  std::string error;
+  std::unique_ptr<DataTree> loaded = load(records, &error);
+  EXPECT_NE(loaded, nullptr) << error;
+  return loaded;
+}
+
+// Why records do not load; that they do fails the test.
+inline std::string refusal(const SnapshotRecords& records) {
+  std::string error;
+  EXPECT_EQ(load(records, &error), nullptr);
+  EXPECT_FALSE(error.empty());
+  return error;
+}
+
 class TreeTest : public ::testing::Test {
  protected:
   static constexpr int64_t kStartTimeNs = 1'700'000'000'123'456'789;
