@@ -5,12 +5,12 @@
 #   wait_writable a 20         # a write through a's mount commits
 #   leader=$(leader_name)      # the member whose log last said "now leading"
 #
-# Every member's config is $TEST_TMP/NAME.cfg; ports are picked at random in 20000..39999, the
+# Every member's config is $TEST_TMP/NAME.cfg; ports are picked at random in 20000..31999, the
 # peer port of member N at BASE+N. The shared secret is in $TEST_TMP/secret.
 
 MEMBER_NAMES=(a b c d e)
 declare -A MEMBER_ID=()
-ENSEMBLE_BASE_PORT=$((20000 + (RANDOM % 200) * 100))
+ENSEMBLE_BASE_PORT=$((20000 + (RANDOM % 120) * 100))  # below the ephemeral ports (32768+): an outgoing connection can hold one
 ENSEMBLE_SECRET=$TEST_TMP/secret
 # Short timeouts keep the tests quick: ticks of 50 ms, a silent peer dropped after 0.5 s.
 ENSEMBLE_SETTINGS=${ENSEMBLE_SETTINGS:-"tickTime=50

@@ -44,7 +44,7 @@ done
 quorumfs=$build/quorumfs
 fsbench=$build/tools/bench/fsbench
 work=$(mktemp -d /tmp/quorumfs-ensemble-bench.XXXXXX)
-base_port=$((20000 + (RANDOM % 200) * 100))
+base_port=$((20000 + (RANDOM % 120) * 100))  # below the ephemeral ports (32768+): an outgoing connection can hold one
 declare -A pid_of=()
 
 cleanup() {
