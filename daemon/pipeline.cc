@@ -13,6 +13,13 @@
 namespace quorumfs {
 
 namespace {
+// The answer to a write refused before it was ordered.
+ApplyResult refused(Code code) {
+  ApplyResult result;
+  result.code = code;
+  return result;
+}
+
 int64_t wall_clock_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -34,21 +41,13 @@ Pipeline::Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::
 }
 
 void Pipeline::submit(proto::Txn txn, Done done) {
-  if (blocked()) {
-    // This replica cannot log it: certainly not applied (docs/operations.md, "A full or failing disk").
-    ApplyResult refused;
-    refused.code = Code::kStorageFailed;
-    done(refused);
-    return;
-  }
+  // This replica cannot log it: certainly not applied (docs/operations.md, "A full or failing disk").
+  if (blocked()) return done(refused(Code::kStorageFailed));
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
   // What no replica would apply (a bad path, data past the limit, more than a log record holds:
   // docs/mount.md, "Limits") is refused here, never proposed.
   if (Code code = validate_txn(txn, store_.tree().txn_limits()); code != Code::kOk) {
-    ApplyResult refused;
-    refused.code = code;
-    done(refused);
-    return;
+    return done(refused(code));
   }
   auto payload = std::make_shared<std::string>();
   txn.SerializeToString(payload.get());
@@ -334,9 +333,7 @@ void Pipeline::fail(uint64_t token, Code code) {
   if (it == pending_.end()) return;
   Done done = std::move(it->second.done);
   pending_.erase(it);
-  ApplyResult failed;
-  failed.code = code;
-  done(failed);
+  done(refused(code));
 }
 
 }  // namespace quorumfs

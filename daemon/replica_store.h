@@ -38,6 +38,9 @@ class ReplicaStore {
   bool recover(std::string* error);
   // The core's view of the disk (epochs, last logged zxid, the log's recent records).
   consensus::DurableState durable_state() const;
+  // Once the core holds the recovered records, the store lets go of them (up to the DIFF window's
+  // bytes would otherwise stay in memory for the life of the process).
+  void forget_recovered_records() { recent_ = {}; }
 
   DataTree& tree() { return *tree_; }
   const DataTree& tree() const { return *tree_; }

@@ -77,6 +77,7 @@ int Server::run() {
   txns_since_snapshot_ = store_->replayed_count();
   try {
     replica_ = std::make_unique<consensus::Replica>(core_config(), store_->durable_state());
+    store_->forget_recovered_records();
   } catch (const std::exception& refused) {
     spdlog::error("cannot start: {}", refused.what());
     return 1;
