@@ -40,7 +40,7 @@ Pipeline::Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::
   });
 }
 
-void Pipeline::submit(proto::Txn txn, Done done) {
+void Pipeline::submit(proto::Txn txn, Done done, service::Submitter submitter) {
   // This replica cannot log it: certainly not applied (docs/operations.md, "A full or failing disk").
   if (blocked()) return done(refused(Code::kStorageFailed));
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
@@ -52,7 +52,7 @@ void Pipeline::submit(proto::Txn txn, Done done) {
   auto payload = std::make_shared<std::string>();
   txn.SerializeToString(payload.get());
   const uint64_t token = next_token_++;
-  pending_.emplace(token, Pending{std::move(txn), std::move(done), std::move(payload), Clock::now() + write_wait_});
+  pending_.emplace(token, Pending{std::move(txn), std::move(done), std::move(payload), Clock::now() + write_wait_, submitter});
   waiting_.push_back(token);  // behind earlier waiting writes: one writer's order is kept
   send_waiting();
   drain();
@@ -320,7 +320,7 @@ void Pipeline::apply(const consensus::Entry& entry) {
     }
   }
   ++applied_count_;
-  if (on_applied_) on_applied_(result, own);
+  if (on_applied_) on_applied_(result, own, own ? it->second.submitter : service::Submitter::kNone);
   if (own) {
     Done done = std::move(it->second.done);
     pending_.erase(it);

@@ -25,6 +25,7 @@
 #include "consensus/replica.h"
 #include "daemon/proto/txn.pb.h"
 #include "daemon/replica_store.h"
+#include "daemon/service/change_feed.h"
 #include "daemon/tree/data_tree.h"
 
 namespace quorumfs {
@@ -32,15 +33,15 @@ namespace quorumfs {
 class Pipeline {
  public:
   using Done = std::function<void(const ApplyResult&)>;
-  // After every applied txn, before its done callback; own: it was submitted here.
-  using Applied = std::function<void(const ApplyResult&, bool own)>;
+  // After every applied txn, before its done callback; own: it was submitted here, by submitter.
+  using Applied = std::function<void(const ApplyResult&, bool own, service::Submitter submitter)>;
   using Send = std::function<void(const consensus::Message&)>;
   using Clock = std::chrono::steady_clock;
 
   Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::NodeId my_id,
            std::chrono::milliseconds write_wait);
 
-  void submit(proto::Txn txn, Done done);
+  void submit(proto::Txn txn, Done done, service::Submitter submitter = service::Submitter::kNone);
   // done(kOk) once every write committed before the call is applied here; kNotApplied after
   // write_wait without a leader, kOutcomeUnknown if the leader was lost meanwhile.
   void sync(std::function<void(Code)> done);
@@ -73,6 +74,7 @@ class Pipeline {
     Done done;
     std::shared_ptr<const std::string> payload;
     Clock::time_point deadline;  // waiting: for a leader to take it; sent: for its commit
+    service::Submitter submitter;
     bool sent = false;
   };
   struct WaitingSync {

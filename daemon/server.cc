@@ -24,19 +24,6 @@ Server::Server(ServerOptions options)
   if (options_.log_dir.empty()) options_.log_dir = options_.data_dir + "/log";
 }
 
-// ZooKeeper's session id layout: server id in the top byte, then the start time, then a counter,
-// so ids stay unique across restarts and hosts; and above the highest id of this server the tree
-// ever opened (a lower one is refused: a closed session never comes back), in case the clock went
-// back.
-void Server::start_session_ids() {
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-  next_session_id_ = ((static_cast<uint64_t>(now_ms) << 24) >> 8) | (options_.server_id << 56);
-  next_session_id_ = std::max(next_session_id_, store_->tree().highest_session_id(options_.server_id) + 1);
-  first_session_id_ = next_session_id_;
-}
-
 Server::~Server() = default;
 
 // zoo.cfg's limits are in tickTime units; the core counts kCoreTick steps.
@@ -83,7 +70,11 @@ int Server::run() {
     return 1;
   }
   pipeline_ = std::make_unique<Pipeline>(*store_, *replica_, options_.server_id, options_.write_wait);
-  pipeline_->set_on_applied([this](const ApplyResult& result, bool own) { after_apply(result, own); });
+  service_ = std::make_unique<service::Service>(*this, static_cast<uint32_t>(options_.server_id),
+                                                options_.session_timeout);
+  pipeline_->set_on_applied([this](const ApplyResult& result, bool own, service::Submitter submitter) {
+    after_apply(result, own, submitter);
+  });
   pipeline_->set_before_reload([this] { finish_snapshot_child(true); });
   pipeline_->set_after_reload([this] {
     if (filesystem_) filesystem_->on_tree_replaced();
@@ -114,14 +105,17 @@ void Server::serve_when_synced() {
   if (serve_deadline_ == std::chrono::steady_clock::time_point{}) serve_deadline_ = std::chrono::steady_clock::now() + options_.write_wait;
   if (!replica_->serving() && std::chrono::steady_clock::now() < serve_deadline_) return;
   serving_started_ = true;
-  start_session_ids();
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  service_->sessions().start(store_->tree(), now_ms);
   if (!replica_->serving()) {
     spdlog::warn("no leader within {} ms: serving the local tree at zxid {:#x}, which may be behind "
                  "(user.zk.state=unsynced)", options_.write_wait.count(), store_->tree().last_applied_zxid());
   }
   if (!options_.mount_enabled) return;
   std::string error;
-  filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *this, options_.mount);
+  filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *service_, options_.mount);
   if (!filesystem_->mount([this] { stop(); }, &error)) {
     spdlog::error("{}", error);
     filesystem_.reset();
@@ -140,7 +134,7 @@ void Server::serve_when_synced() {
 void Server::close_earlier_sessions_once_synced() {
   if (earlier_sessions_closed_ || !serving_started_ || !replica_->serving()) return;
   earlier_sessions_closed_ = true;
-  close_own_sessions(true, nullptr);
+  service_->sessions().close_all(service_->sessions().own(store_->tree(), true), true, nullptr);
 }
 
 bool Server::start_peers(std::string* error) {
@@ -153,13 +147,13 @@ bool Server::start_peers(std::string* error) {
   transport_options.secret = options_.peer_secret;
   peer::PeerCallbacks callbacks;
   callbacks.on_message = [this](consensus::NodeId from, consensus::Message message) {
-    last_heard_[from] = std::chrono::steady_clock::now();
+    service_->sessions().heard_from(static_cast<uint32_t>(from), std::chrono::steady_clock::now());
     spdlog::trace("from {}: type {} epoch {} zxid {:#x}", from, static_cast<int>(message.type), message.epoch,
                  message.zxid);
     pipeline_->step(message);
   };
   callbacks.on_keepalive = [this](consensus::NodeId from, std::vector<uint64_t>) {
-    last_heard_[from] = std::chrono::steady_clock::now();
+    service_->sessions().heard_from(static_cast<uint32_t>(from), std::chrono::steady_clock::now());
   };
   // (The transport logs connections and their loss.)
   callbacks.on_down = [this](consensus::NodeId peer) { pipeline_->peer_down(peer); };
@@ -189,9 +183,12 @@ void Server::on_tick() {
   close_earlier_sessions_once_synced();
   if (ticks_ % 10 != 0) return;  // every 100 ms
   store_->record_applied();
-  if (role_ == consensus::Role::kLeading) expire_silent_hosts();
+  // The leader owns session expiry (session_table.h).
+  if (role_ == consensus::Role::kLeading && replica_->serving()) {
+    service_->sessions().expire_silent(store_->tree(), std::chrono::steady_clock::now());
+  }
   if (role_ == consensus::Role::kFollowing || role_ == consensus::Role::kObserving) send_keepalive();
-  if (replica_->serving()) retry_closes();
+  if (replica_->serving()) service_->sessions().retry_closes();
 }
 
 void Server::on_role(consensus::Role role) {
@@ -201,38 +198,15 @@ void Server::on_role(consensus::Role role) {
   role_ = role;
   if (role == consensus::Role::kLeading) {
     // Every host gets a whole session timeout from the moment this replica leads.
-    last_heard_.clear();
-    closing_sessions_.clear();
+    service_->sessions().start_leading();
   }
-}
-
-// The leader owns session expiry: a host not heard from for the session timeout has lost its
-// sessions, and their ephemerals go everywhere (contract §4). Hosts are heard through their
-// replica's traffic to the leader (one keepalive stream per host, not one per session).
-void Server::expire_silent_hosts() {
-  if (!replica_->serving()) return;
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<uint64_t> expired;
-  for (uint64_t session_id : store_->tree().open_sessions()) {
-    const uint64_t host = session_id >> 56;
-    if (host == options_.server_id || closing_sessions_.count(session_id) != 0) continue;
-    auto heard = last_heard_.try_emplace(host, now).first->second;
-    if (now - heard < options_.session_timeout) continue;
-    expired.push_back(session_id);
-  }
-  if (expired.empty()) return;
-  spdlog::info("expiring {} session(s) of silent host(s) after {} ms", expired.size(), options_.session_timeout.count());
-  for (uint64_t session_id : expired) closing_sessions_.insert(session_id);
-  close_sessions(std::move(expired), false, nullptr);
 }
 
 void Server::send_keepalive() {
   const consensus::NodeId leader = replica_->leader();
   if (!peers_ || leader == 0) return;
   std::vector<uint64_t> own;
-  for (uint64_t session_id : store_->tree().open_sessions()) {
-    if (session_id >> 56 == options_.server_id) own.push_back(session_id);
-  }
+  for (SessionId session : service_->sessions().own(store_->tree(), false)) own.push_back(session.value());
   peers_->send_keepalive(leader, own);
 }
 
@@ -241,7 +215,9 @@ void Server::stop() {
   stopping_ = true;  // new writes are refused from here on
   // This host's sessions end with it (contract §8): their ephemerals go while the log still
   // takes txns. Then unmount, then make everything logged durable.
-  close_own_sessions(false, [this] { unmount_and_finish(); });
+  service_->sessions().stop_retrying();
+  service_->sessions().close_all(service_->sessions().own(store_->tree(), false), false,
+                                 [this] { unmount_and_finish(); });
 }
 
 // Writes already submitted are committed (or failed) and answered before the mount goes.
@@ -277,74 +253,16 @@ void Server::shutdown_storage() {
   }
 }
 
-// One closeSession txn per session; then() once all are answered. Their deletes did not come
-// through a syscall on this mount, so the mount is told to echo them.
-void Server::close_sessions(std::vector<uint64_t> session_ids, bool retry, std::function<void()> then) {
-  if (session_ids.empty()) {
-    if (then) then();
-    return;
-  }
-  // Counted before any submit: a refused submit answers at once.
-  auto remaining = std::make_shared<size_t>(session_ids.size());
-  auto finished = std::make_shared<std::function<void()>>(std::move(then));
-  for (uint64_t session_id : session_ids) {
-    submit_close(session_id, retry, [this, session_id, remaining, finished](const ApplyResult& result) {
-      closing_sessions_.erase(session_id);
-      if (filesystem_) filesystem_->on_foreign_change(result);
-      if (--*remaining == 0 && *finished) (*finished)();
-    });
-  }
-}
-
-void Server::close_session(uint64_t session_id, Done done) { submit_close(session_id, !stopping_, std::move(done)); }
-
-// With retry, a close that found no leader (or lost it) waits for the next one: an ephemeral
-// whose descriptor is gone must go (contract §4). Without (a host stopping without a quorum), the
-// leader expires the sessions once this host falls silent.
-void Server::submit_close(uint64_t session_id, bool retry, Done done) {
-  proto::Txn txn;
-  txn.add_ops()->mutable_close_session()->set_session_id(session_id);
-  pipeline_->submit(std::move(txn), [this, session_id, retry, done = std::move(done)](const ApplyResult& result) mutable {
-    const bool unapplied = result.code == Code::kNotApplied || result.code == Code::kOutcomeUnknown ||
-                           result.code == Code::kStorageFailed;
-    if (unapplied && retry && !stopping_) {
-      closes_to_retry_.emplace_back(session_id, std::move(done));
-      return;
-    }
-    if (done) done(result);
-  });
-}
-
-void Server::retry_closes() {
-  for (auto& [session_id, done] : std::exchange(closes_to_retry_, {})) submit_close(session_id, true, std::move(done));
-}
-
-// Closes the sessions this server id owns (its top byte; ZooKeeper's layout). At start-up, those
-// of descriptors of an earlier run (ids below this run's first); at stop, all of them.
-void Server::close_own_sessions(bool earlier_runs_only, std::function<void()> then) {
-  std::vector<uint64_t> own;
-  for (uint64_t session_id : store_->tree().open_sessions()) {
-    if (session_id >> 56 != options_.server_id) continue;
-    if (earlier_runs_only && session_id >= first_session_id_) continue;
-    own.push_back(session_id);
-  }
-  close_sessions(std::move(own), earlier_runs_only, std::move(then));
-}
-
-void Server::submit(proto::Txn txn, Done done) {
-  if (stopping_) {
+// Once stopping, only this host's closeSessions go through (its ephemerals go while the log
+// still takes txns).
+void Server::submit(proto::Txn txn, service::Submitter submitter, Done done) {
+  if (stopping_ && submitter != service::Submitter::kSessions) {
     ApplyResult refused;
     refused.code = Code::kNotApplied;
     done(refused);
     return;
   }
-  pipeline_->submit(std::move(txn), std::move(done));
-}
-
-// Above what this host's tree has applied of its own sessions, even if it was behind at start.
-uint64_t Server::new_session_id() {
-  next_session_id_ = std::max(next_session_id_, store_->tree().highest_session_id(options_.server_id) + 1);
-  return next_session_id_++;
+  pipeline_->submit(std::move(txn), std::move(done), submitter);
 }
 
 void Server::sync(std::function<void(Code)> done) { pipeline_->sync(std::move(done)); }
@@ -352,9 +270,8 @@ void Server::sync(std::function<void(Code)> done) { pipeline_->sync(std::move(do
 // A replica whose storage fails stays out of the ensemble, even if its core still thinks it serves.
 bool Server::synced() const { return replica_->serving() && !pipeline_->blocked(); }
 
-void Server::after_apply(const ApplyResult& result, bool own) {
-  // Changes this mount did not make through a syscall raise their events by echo (contract §5).
-  if (!own && filesystem_) filesystem_->on_foreign_change(result);
+void Server::after_apply(const ApplyResult& result, bool own, service::Submitter submitter) {
+  service_->feed().publish(result, own, submitter);
   ++txns_since_snapshot_;
   maybe_snapshot();
 }

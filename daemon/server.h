@@ -1,6 +1,7 @@
-// One replica process: recovers its state from the data dir, runs the consensus core and the
-// pipeline on one event-loop thread, talks to the other members, expires the sessions of hosts
-// that fell silent (when it leads), takes snapshots in the background and serves the mount.
+// One replica process, as wiring: recovers its state from the data dir, runs the consensus core
+// and the pipeline on one event-loop thread, talks to the other members, drives the service core
+// (its sessions' keepalive and expiry, its change feed), takes snapshots in the background and
+// serves the mount, a front end of the service core.
 #pragma once
 
 #include <sys/types.h>
@@ -20,7 +21,7 @@
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
 #include "daemon/replica_store.h"
-#include "fusefs/backend.h"
+#include "daemon/service/service.h"
 #include "fusefs/filesystem.h"
 
 namespace quorumfs {
@@ -60,7 +61,7 @@ struct ServerOptions {
   std::chrono::milliseconds write_wait{10000};
 };
 
-class Server : public fusefs::Backend {
+class Server : public service::Replication {
  public:
   explicit Server(ServerOptions options);
   ~Server() override;
@@ -70,12 +71,10 @@ class Server : public fusefs::Backend {
   int run();
   void stop();
 
-  // fusefs::Backend
+  // service::Replication
   const DataTree& tree() const override { return store_->tree(); }
-  void submit(proto::Txn txn, Done done) override;
-  uint64_t new_session_id() override;
+  void submit(proto::Txn txn, service::Submitter submitter, Done done) override;
   void sync(std::function<void(Code)> done) override;
-  void close_session(uint64_t session_id, Done done) override;
   bool synced() const override;
 
  private:
@@ -84,17 +83,11 @@ class Server : public fusefs::Backend {
   void schedule_tick();
   void on_tick();
   void on_role(consensus::Role role);
-  void expire_silent_hosts();
   void send_keepalive();
-  void close_sessions(std::vector<uint64_t> session_ids, bool retry, std::function<void()> then);
-  void submit_close(uint64_t session_id, bool retry, Done done);
-  void retry_closes();
-  void start_session_ids();
-  void close_own_sessions(bool earlier_runs_only, std::function<void()> then);
   void unmount_and_finish();
   void serve_when_synced();
   void close_earlier_sessions_once_synced();
-  void after_apply(const ApplyResult& result, bool own);
+  void after_apply(const ApplyResult& result, bool own, service::Submitter submitter);
   void maybe_snapshot();
   void wait_for_snapshot_child();
   void finish_snapshot_child(bool block);
@@ -110,9 +103,8 @@ class Server : public fusefs::Backend {
   std::unique_ptr<consensus::Replica> replica_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<peer::PeerTransport> peers_;
+  std::unique_ptr<service::Service> service_;
   std::unique_ptr<fusefs::Filesystem> filesystem_;
-  uint64_t next_session_id_ = 0;
-  uint64_t first_session_id_ = 0;  // this run's first: lower ids of this server are an earlier run's
   uint64_t txns_since_snapshot_ = 0;
   uint64_t log_bytes_at_snapshot_ = 0;  // store_->appended_bytes() when the last one started
   pid_t snapshot_child_ = -1;
@@ -122,13 +114,8 @@ class Server : public fusefs::Backend {
   bool serving_started_ = false;
   std::chrono::steady_clock::time_point serve_deadline_{};
   bool earlier_sessions_closed_ = false;
-  // closeSessions that found no leader, submitted again once there is one.
-  std::vector<std::pair<uint64_t, Done>> closes_to_retry_;
   consensus::Role role_ = consensus::Role::kLooking;
   uint64_t ticks_ = 0;
-  // Leader: when each host was last heard from; sessions whose close is under way.
-  std::map<uint64_t, std::chrono::steady_clock::time_point> last_heard_;
-  std::set<uint64_t> closing_sessions_;
 };
 
 }  // namespace quorumfs

@@ -160,10 +160,15 @@ const fuse_lowlevel_ops kOperations = [] {
 
 }  // namespace
 
-Filesystem::Filesystem(boost::asio::io_context& io, Backend& backend, MountOptions options)
-    : io_(io), backend_(backend), options_(std::move(options)) {}
+Filesystem::Filesystem(boost::asio::io_context& io, service::Service& service, MountOptions options)
+    : io_(io), service_(service), options_(std::move(options)) {
+  subscription_ = service_.feed().subscribe([this](const service::Applied& applied) { on_applied(applied); });
+}
 
-Filesystem::~Filesystem() { teardown(); }
+Filesystem::~Filesystem() {
+  service_.feed().unsubscribe(subscription_);
+  teardown();
+}
 
 // ---- mount and the event loop ----------------------------------------------------------------
 
@@ -309,10 +314,10 @@ proto::Caller Filesystem::writer_of(fuse_req_t req) const {
 // ZooKeeper's ACL check, on top of the kernel's POSIX one (default_permissions). The groups are
 // read only when the uid and primary gid do not settle it (reads stay off /proc).
 bool Filesystem::permitted(fuse_req_t req, const Node& node, uint32_t perm, proto::Caller* caller) const {
-  if (backend_.tree().permits(node, perm, *caller)) return true;
+  if (service_.tree().permits(node, perm, *caller)) return true;
   if (caller->uid() == 0 || caller->groups_size() > 0) return false;
   add_groups(req, caller);
-  return caller->groups_size() > 0 && backend_.tree().permits(node, perm, *caller);
+  return caller->groups_size() > 0 && service_.tree().permits(node, perm, *caller);
 }
 
 // An ephemeral node whose session is being closed is gone for this host's callers already: the
@@ -324,7 +329,7 @@ const Node* Filesystem::visible(const Node* node) const {
 }
 
 const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
-  const Node* node = visible(backend_.tree().by_inode(ino));
+  const Node* node = visible(service_.tree().by_inode(ino));
   if (node == nullptr) fuse_reply_err(req, expired_inodes_.contains(ino) ? ESTALE : ENOENT);
   return node;
 }
@@ -333,7 +338,7 @@ const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
 // its own, a tree replaced by SNAP): a live descriptor's session is open until its release.
 bool Filesystem::reply_if_expired(fuse_req_t req, OpenFile* file) {
   if (file == nullptr) return false;
-  if (file->session_id != 0 && !backend_.tree().session_open(file->session_id)) expire_session(file->session_id);
+  if (file->session_id != 0 && !service_.tree().session_open(file->session_id)) expire_session(file->session_id);
   if (!file->expired) return false;
   fuse_reply_err(req, ESTALE);
   return true;
@@ -344,7 +349,7 @@ bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Ch
   const Node* directory = node_or_reply(req, parent);
   if (directory == nullptr) return false;
   std::string_view base(name);
-  std::string path = join(backend_.tree().path_of(*directory), base);
+  std::string path = join(service_.tree().path_of(*directory), base);
   if (std::string reason = bounds_error(base, path); !reason.empty()) {
     log_refusal(call, path, ENAMETOOLONG, reason);
     fuse_reply_err(req, ENAMETOOLONG);
@@ -355,7 +360,7 @@ bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Ch
     return false;
   }
   out->parent = directory;
-  out->node = visible(backend_.tree().child(*directory, base));
+  out->node = visible(service_.tree().child(*directory, base));
   out->path = std::move(path);
   return true;
 }
@@ -400,9 +405,9 @@ void Filesystem::reply_entry(fuse_req_t req, const Node& node, bool cacheable) {
   fuse_reply_entry(req, &entry);
 }
 
-void Filesystem::submit(fuse_req_t req, proto::Txn txn, Backend::Done done) {
+void Filesystem::submit(fuse_req_t req, proto::Txn txn, service::Service::Done done) {
   *txn.mutable_caller() = writer_of(req);
-  backend_.submit(std::move(txn), std::move(done));
+  service_.submit(std::move(txn), service::Submitter::kMount, std::move(done));
 }
 
 // ---- names -----------------------------------------------------------------------------------
@@ -414,9 +419,9 @@ bool Filesystem::is_echo(fuse_req_t req) const {
 // ---- echo: the calls of echo.h, answered without a txn ------------------------------------------
 
 std::optional<EchoLocation> Filesystem::location_of(const Change& change) const {
-  const Node* parent = backend_.tree().by_inode(change.parent_inode);
+  const Node* parent = service_.tree().by_inode(change.parent_inode);
   if (parent == nullptr) return std::nullopt;  // removed by the same txn: nothing to name it by
-  return EchoLocation{join(backend_.tree().path_of(*parent), change.name), change.parent_inode, change.name};
+  return EchoLocation{join(service_.tree().path_of(*parent), change.name), change.parent_inode, change.name};
 }
 
 // Drops what the kernel may cache of the change (on the Notifier, which may block), then queues
@@ -448,7 +453,7 @@ void Filesystem::announce(const EchoChange& grouped) {
       break;
     case Change::Kind::kData: {
       step.kind = EchoStep::Kind::kModify;
-      const Node* node = backend_.tree().by_inode(change.inode);
+      const Node* node = service_.tree().by_inode(change.inode);
       step.data_bytes = node ? node->data().size() : 0;
       paged_inodes_.erase(change.inode);
       notifier_->invalidate_inode(change.inode, true);
@@ -491,9 +496,9 @@ const EchoStep* Filesystem::current_echo() const {
 }
 
 std::optional<std::string> Filesystem::echo_path(fuse_ino_t parent, const char* name) const {
-  const Node* directory = backend_.tree().by_inode(parent);
+  const Node* directory = service_.tree().by_inode(parent);
   if (directory == nullptr) return std::nullopt;
-  return join(backend_.tree().path_of(*directory), name);
+  return join(service_.tree().path_of(*directory), name);
 }
 
 bool Filesystem::echo_step_is(EchoStep::Kind kind, const std::optional<std::string>& path,
@@ -506,7 +511,7 @@ bool Filesystem::echo_step_is(EchoStep::Kind kind, const std::optional<std::stri
 // A node the current step announces is seen by its calls even once the tree has dropped it (a
 // later change removed it): as a ghost with plain attributes, which the kernel is about to drop.
 std::optional<struct stat> Filesystem::echo_attributes(fuse_ino_t ino) const {
-  if (const Node* node = backend_.tree().by_inode(ino)) return attributes_of(*node);
+  if (const Node* node = service_.tree().by_inode(ino)) return attributes_of(*node);
   const EchoStep* step = current_echo();
   if (step == nullptr || (ino != step->inode && ino != step->replaced_inode)) return std::nullopt;
   struct stat attr {};
@@ -518,7 +523,7 @@ std::optional<struct stat> Filesystem::echo_attributes(fuse_ino_t ino) const {
 
 // Never cached: the name may be the step's view rather than the tree's (EchoStep::shadow).
 fuse_entry_param Filesystem::echo_entry(uint64_t inode, bool directory) const {
-  if (const Node* node = backend_.tree().by_inode(inode)) return entry_of(*node, false);
+  if (const Node* node = service_.tree().by_inode(inode)) return entry_of(*node, false);
   fuse_entry_param entry{};  // a ghost: no timeouts either
   entry.ino = inode;
   entry.generation = 1;
@@ -646,7 +651,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
 
   proto::Txn txn;
   // An ephemeral's session is opened by the same txn: no round trip more than a plain create.
-  uint64_t session_id = ephemeral ? backend_.new_session_id() : 0;
+  uint64_t session_id = ephemeral ? service_.sessions().create(service_.tree()).value() : 0;
   if (ephemeral) add_op(txn)->mutable_create_session()->set_session_id(session_id);
   const int create_index = txn.ops_size();
   proto::CreateOp* create = add_op(txn)->mutable_create();
@@ -663,15 +668,17 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   std::string requested(name);
   proto::Caller caller = writer_of(req);
   *txn.mutable_caller() = caller;
-  backend_.submit(std::move(txn), [this, req, info, session_id, create_index, requested, caller,
+  service_.submit(std::move(txn), service::Submitter::kMount, [this, req, info, session_id, create_index, requested, caller,
                                    with_file = fi != nullptr](const ApplyResult& result) mutable {
     if (result.code != Code::kOk) {
       // A create lost with its leader may still commit; its session is nobody's: close it then.
-      if (result.code == Code::kOutcomeUnknown && session_id != 0) backend_.close_session(session_id, {});
+      if (result.code == Code::kOutcomeUnknown && session_id != 0) {
+        service_.sessions().close(SessionId(session_id), true, {});
+      }
       fuse_reply_err(req, errno_of(result.code));
       return;
     }
-    const Node* node = backend_.tree().by_inode(result.ops[create_index].inode);
+    const Node* node = service_.tree().by_inode(result.ops[create_index].inode);
     bool same_name = node->name() == requested;
     if (!same_name) {
       // The kernel announces the asked-for name; the echo announces the real one.
@@ -814,7 +821,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   proto::Txn txn;
-  std::string path = backend_.tree().path_of(*node);
+  std::string path = service_.tree().path_of(*node);
 
   if (to_set & FUSE_SET_ATTR_SIZE) {
     if (node->is_directory()) {
@@ -982,8 +989,8 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (reply_if_expired(req, open_file(fi))) return;
   commit(*open_file(fi), [this, req](int error) {
     if (error != 0) return (void)fuse_reply_err(req, error);
-    // The commit may answer on the notifier's thread; the backend lives on the loop's.
-    boost::asio::post(io_, [this, req] { backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); }); });
+    // The commit may answer on the notifier's thread; the service lives on the loop's.
+    boost::asio::post(io_, [this, req] { service_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); }); });
   });
 }
 
@@ -1000,7 +1007,7 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
     reply(0);
     return;
   }
-  const Node* node = visible(backend_.tree().by_inode(file.inode));
+  const Node* node = visible(service_.tree().by_inode(file.inode));
   if (node == nullptr) {
     reset_buffer(file);
     reply(ENOENT);
@@ -1018,14 +1025,14 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
                                int attempts_left) {
   // Its bytes stop counting against the budget once it is answered (on this, the loop's, thread).
   auto settled = [this, pending] { buffered_bytes_ -= pending->data.size(); };
-  const Node* node = visible(backend_.tree().by_inode(pending->inode));
+  const Node* node = visible(service_.tree().by_inode(pending->inode));
   if (node == nullptr) {
     settled();
     return reply(ENOENT);
   }
   proto::Txn txn;
   proto::SetDataOp* set = add_op(txn)->mutable_set_data();
-  set->set_path(backend_.tree().path_of(*node));
+  set->set_path(service_.tree().path_of(*node));
   set->set_data(pending->data);
   set->set_expected_version(-1);
   if (pending->atime_ns || pending->mtime_ns) {
@@ -1037,9 +1044,9 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
   *txn.mutable_caller() = pending->caller;
   txn.set_session_id(pending->session_id);
   uint64_t inode = pending->inode;
-  backend_.submit(std::move(txn), [this, pending, inode, attempts_left, settled,
+  service_.submit(std::move(txn), service::Submitter::kMount, [this, pending, inode, attempts_left, settled,
                                    reply = std::move(reply)](const ApplyResult& result) mutable {
-    if (result.code == Code::kNoNode && attempts_left > 1 && visible(backend_.tree().by_inode(inode))) {
+    if (result.code == Code::kNoNode && attempts_left > 1 && visible(service_.tree().by_inode(inode))) {
       submit_commit(std::move(pending), std::move(reply), attempts_left - 1);
       return;
     }
@@ -1132,11 +1139,9 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void Filesystem::close_session(uint64_t session_id) {
   closing_sessions_.insert(session_id);
-  backend_.close_session(session_id, [this, session_id](const ApplyResult& result) {
-    closing_sessions_.erase(session_id);
-    // The kernel did not see these deletes: the echo makes it see them (and raise their events).
-    for (const Change& change : result.changes) announce({&change});
-  });
+  // The kernel did not see its deletes: the change feed has the echo raise their events.
+  service_.sessions().close(SessionId(session_id), true,
+                            [this, session_id](const ApplyResult&) { closing_sessions_.erase(session_id); });
 }
 
 // A session closed by someone else than its descriptor's release: the leader expired it, as this
@@ -1156,12 +1161,12 @@ void Filesystem::expire_session(uint64_t session_id) {
 void Filesystem::on_tree_replaced() {
   std::vector<uint64_t> closed;
   for (const auto& [session_id, file] : session_owners_) {
-    if (!backend_.tree().session_open(session_id)) closed.push_back(session_id);
+    if (!service_.tree().session_open(session_id)) closed.push_back(session_id);
   }
   for (uint64_t session_id : closed) expire_session(session_id);
   if (!notifier_) return;
   paged_inodes_.clear();
-  std::vector<const Node*> pending{&backend_.tree().root()};
+  std::vector<const Node*> pending{&service_.tree().root()};
   while (!pending.empty()) {
     const Node* node = pending.back();
     pending.pop_back();
@@ -1174,10 +1179,13 @@ void Filesystem::on_tree_replaced() {
   }
 }
 
-void Filesystem::on_foreign_change(const ApplyResult& result) {
-  for (uint64_t session_id : result.closed_sessions) expire_session(session_id);
+void Filesystem::on_applied(const service::Applied& applied) {
+  for (uint64_t session_id : applied.result.closed_sessions) expire_session(session_id);
   if (!notifier_) return;
-  for (const EchoChange& change : group_renames(result.changes)) announce(change);
+  // What this mount did through a call the kernel saw raised its events already; the rest (other
+  // hosts, closed sessions, other front ends, lock waiter nodes) is echoed.
+  if (applied.submitter == service::Submitter::kMount && applied.origin != service::Origin::kSessionClose) return;
+  for (const EchoChange& change : group_renames(applied.result.changes)) announce(change);
 }
 
 // ---- directories -----------------------------------------------------------------------------
@@ -1211,7 +1219,7 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offs
     });
   }
   // Names a queued echo step needs to resolve its own way are not cached (echo_shadowed_).
-  std::string directory_path = echo_shadowed_.empty() ? "" : backend_.tree().path_of(*node);
+  std::string directory_path = echo_shadowed_.empty() ? "" : service_.tree().path_of(*node);
   auto cacheable = [&](const std::string& name) {
     return directory_path.empty() || !echo_shadowed_.contains(join(directory_path, name));
   };
@@ -1222,7 +1230,7 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offs
     size_t room = size - used;
     size_t needed;
     off_t next = static_cast<off_t>(index + 1);
-    const Node* child = backend_.tree().by_inode(entry.inode);
+    const Node* child = service_.tree().by_inode(entry.inode);
     if (index >= 2) child = visible(child);
     if (plus && child != nullptr && index >= 2) {
       fuse_entry_param param = entry_of(*child, cacheable(entry.name));
@@ -1258,7 +1266,7 @@ void Filesystem::statfs(fuse_req_t req, fuse_ino_t) {
   info.f_blocks = 1u << 20;
   info.f_bfree = info.f_bavail = 1u << 19;
   info.f_files = 1u << 24;
-  info.f_ffree = info.f_favail = info.f_files - backend_.tree().node_count();
+  info.f_ffree = info.f_favail = info.f_files - service_.tree().node_count();
   info.f_namemax = kNameBytesMax;
   fuse_reply_statfs(req, &info);
 }
@@ -1299,9 +1307,9 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
       return reply_value(req, format_acl(node->acl()), size);
     case XattrKind::kState:
       if (node->parent() != nullptr) return (void)fuse_reply_err(req, ENODATA);  // the replica's, on the root
-      return reply_value(req, state_xattr(backend_.synced()), size);
+      return reply_value(req, state_xattr(service_.synced()), size);
     default:
-      return reply_value(req, *stat_xattr(backend_.tree(), *node, name), size);
+      return reply_value(req, *stat_xattr(service_.tree(), *node, name), size);
   }
 }
 
@@ -1325,7 +1333,7 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   proto::Txn txn;
-  std::string path = backend_.tree().path_of(*node);
+  std::string path = service_.tree().path_of(*node);
   if (kind == XattrKind::kAcl) {
     // Refused here, so that a bad text never reaches the log (the tree would refuse it too).
     if (std::string reason = acl_value_error(std::string_view(value, size)); !reason.empty()) {

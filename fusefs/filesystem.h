@@ -32,7 +32,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "fusefs/backend.h"
+#include "daemon/service/service.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/notifier.h"
@@ -54,7 +54,7 @@ struct MountOptions {
 
 class Filesystem {
  public:
-  Filesystem(boost::asio::io_context& io, Backend& backend, MountOptions options);
+  Filesystem(boost::asio::io_context& io, service::Service& service, MountOptions options);
   ~Filesystem();
 
   // Mounts and starts serving on the io_context. on_exit runs when the mount goes away
@@ -63,11 +63,12 @@ class Filesystem {
   // Stops the helper threads while still serving, then unmounts; done runs after.
   void unmount(std::function<void()> done);
 
-  // Every txn applied on this replica that did not come through this mount (another host,
-  // session expiry), right after it was applied, in zxid order: its caches go, then the echo
-  // raises the inotify events a local change would have raised (docs/mount.md, "Watches"; echo.h). A local
-  // descriptor whose session it closed is expired: its next call fails with ESTALE.
-  void on_foreign_change(const ApplyResult& result);
+  // Every txn applied on this replica, from the change feed, in zxid order. One that did not come
+  // through a call on this mount (another host, a closed session, another front end): its caches
+  // go, then the echo raises the inotify events a local change would have raised (docs/mount.md,
+  // "Watches"; echo.h). A local descriptor whose session it closed is expired: its next call fails
+  // with ESTALE.
+  void on_applied(const service::Applied& applied);
   // The replica rebuilt its tree from disk (Zab's TRUNC or SNAP): drops every cached attribute
   // and page. Raises no events for what changed; names of nodes that are gone stay cached until
   // the entry timeout (docs/mount.md). Descriptors whose session the new tree has closed expire.
@@ -80,7 +81,7 @@ class Filesystem {
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void sync(fuse_req_t req) {
-    backend_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); });
+    service_.sync([req](Code code) { fuse_reply_err(req, errno_of(code)); });
   }
   void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
   void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
@@ -134,7 +135,7 @@ class Filesystem {
   proto::Caller writer_of(fuse_req_t req) const;
   void reply_entry(fuse_req_t req, const Node& node, bool cacheable);
   struct stat attributes_of(const Node& node) const;
-  void submit(fuse_req_t req, proto::Txn txn, Backend::Done done);
+  void submit(fuse_req_t req, proto::Txn txn, service::Service::Done done);
   void commit(OpenFile& file, std::function<void(int)> reply);
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
   void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
@@ -170,7 +171,8 @@ class Filesystem {
   void wait_readable();
 
   boost::asio::io_context& io_;
-  Backend& backend_;
+  service::Service& service_;
+  service::ChangeFeed::Subscription subscription_ = 0;
   MountOptions options_;
   fuse_session* session_ = nullptr;
   std::unique_ptr<Notifier> notifier_;

@@ -17,6 +17,7 @@
 
 #include "consensus/zxid.h"
 #include "daemon/proto/txn.pb.h"
+#include "daemon/tree/session_id.h"
 #include "daemon/tree/acl.h"
 #include "daemon/tree/limits.h"
 
@@ -55,8 +56,8 @@ const char* code_name(Code code);
 // ephemerals").
 inline constexpr size_t kOpenSessionsLimit = 1 << 20;  // sessions
 
-// A session id's host: its top byte (ZooKeeper's layout, Server::start_session_ids).
-inline constexpr uint32_t session_host(uint64_t session_id) { return static_cast<uint32_t>(session_id >> 56); }
+// A session id's host: its top byte (ZooKeeper's layout, session_id.h).
+inline constexpr uint32_t session_host(uint64_t session_id) { return SessionId(session_id).host(); }
 
 // ZooKeeper's stat, kept exactly as ZooKeeper keeps it.
 struct Stat {

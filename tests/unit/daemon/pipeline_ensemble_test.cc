@@ -211,7 +211,7 @@ TEST_F(PipelineEnsembleTest, RestartedMemberWithAnUncommittedTail_NeverShowsIt) 
   EXPECT_NE(members_[1].store->tree().find("/a"), nullptr);
   EXPECT_EQ(members_[1].store->tree().find("/tail"), nullptr) << "shown from its own disk at start";
   bool shown = false;
-  members_[1].pipeline->set_on_applied([&](const ApplyResult& result, bool) {
+  members_[1].pipeline->set_on_applied([&](const ApplyResult& result, bool, service::Submitter) {
     for (const Change& change : result.changes) shown |= change.name == "tail";
   });
   ASSERT_NO_FATAL_FAILURE(start(2));

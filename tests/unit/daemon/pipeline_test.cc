@@ -68,7 +68,7 @@ TEST_F(PipelineTest, Submit_AppliesAfterDurableAndAnswersInZxidOrder) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::vector<Zxid> answered;
   std::vector<Zxid> applied;
-  pipeline_->set_on_applied([&](const ApplyResult& result, bool own) {
+  pipeline_->set_on_applied([&](const ApplyResult& result, bool own, service::Submitter) {
     EXPECT_TRUE(own);
     applied.push_back(result.zxid);
   });

@@ -1,4 +1,4 @@
-// Changes applied "from another host" (tree.apply on the loop, then on_foreign_change) raise on a
+// Changes applied "from another host" (applied on the loop, then on the change feed) raise on a
 // real mount the inotify events a local change would (contract §5), in order, after the caches.
 //
 // Needs root and /dev/fuse, like the integration tests; skipped otherwise.
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "fusefs/filesystem.h"
+#include "tests/unit/service/tree_replication.h"
 
 namespace quorumfs::fusefs {
 namespace {
@@ -36,46 +37,6 @@ using namespace std::chrono_literals;
 
 constexpr auto kWait = 10s;        // the longest any one step may take
 constexpr auto kQuiet = 300ms;     // no event for this long after the expected ones: none missed
-
-// The replica as the mount sees it: a tree that applies every submitted txn at once.
-class TreeBackend : public Backend {
- public:
-  explicit TreeBackend(boost::asio::io_context& io) : io_(io) {}
-  const DataTree& tree() const override { return tree_; }
-  void submit(proto::Txn txn, Done done) override {
-    if (before_next_submit) std::exchange(before_next_submit, nullptr)();
-    ApplyResult result = apply(txn);
-    boost::asio::post(io_, [result, done = std::move(done)] { done(result); });
-  }
-  uint64_t new_session_id() override { return next_session_id_++; }
-  void sync(std::function<void(Code)> done) override {
-    boost::asio::post(io_, [done = std::move(done)] { done(Code::kOk); });
-  }
-  void close_session(uint64_t session_id, Done done) override {
-    proto::Txn txn;
-    txn.add_ops()->mutable_close_session()->set_session_id(session_id);
-    submit(std::move(txn), std::move(done));
-  }
-  bool synced() const override { return true; }
-
-  ApplyResult apply(proto::Txn txn) {
-    if (txn.time_ns() == 0) {
-      txn.set_time_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count());
-    }
-    return tree_.apply((Zxid{1} << 32) | ++counter_, txn);
-  }
-
-  // Runs on the loop before the next submitted txn is applied: a txn ordered before it.
-  std::function<void()> before_next_submit;
-
- private:
-  boost::asio::io_context& io_;
-  DataTree tree_;
-  uint64_t counter_ = 0;
-  uint64_t next_session_id_ = 1;
-};
 
 std::string event_names(uint32_t mask) {
   static const std::pair<uint32_t, const char*> kNames[] = {
@@ -204,6 +165,7 @@ class ForeignEcho : public ::testing::Test {
   }
 
   void SetUp() override {
+    replication_.attach(&service_);
     if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "needs root and /dev/fuse";
     char pattern[] = "/tmp/quorumfs-echo-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
@@ -214,7 +176,7 @@ class ForeignEcho : public ::testing::Test {
       options.mountpoint = mountpoint_;
       options.allow_other = false;
       options.auto_unmount = false;
-      filesystem_ = std::make_unique<Filesystem>(io_, backend_, options);
+      filesystem_ = std::make_unique<Filesystem>(io_, service_, options);
       std::string error;
       bool ok = filesystem_->mount([] {}, &error);
       if (!ok) ADD_FAILURE() << error;
@@ -250,22 +212,22 @@ class ForeignEcho : public ::testing::Test {
   // A change committed by another host: applied on the loop, then announced.
   ApplyResult apply(proto::Txn txn) {
     return on_loop([this, txn] {
-      ApplyResult result = backend_.apply(txn);
+      ApplyResult result = replication_.apply(txn);
       EXPECT_EQ(result.code, Code::kOk) << code_name(result.code);
-      filesystem_->on_foreign_change(result);
       return result;
     });
   }
 
   uint64_t inode_of(const std::string& path) {
-    return on_loop([this, path] { return backend_.tree().find(path)->inode(); });
+    return on_loop([this, path] { return replication_.tree().find(path)->inode(); });
   }
 
   std::string at(const std::string& path) const { return mountpoint_ + path; }
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
-  TreeBackend backend_{io_};
+  service::TreeReplication replication_{&io_};
+  service::Service service_{replication_, 1, std::chrono::seconds(10)};
   std::unique_ptr<Filesystem> filesystem_;
   std::thread loop_;
   std::string mountpoint_;
@@ -459,7 +421,7 @@ class ExpiredSession : public ForeignEcho {
   int create_ephemeral(const std::string& name, uint64_t* session) {
     int fd = open(at("/w/m/" + name).c_str(), O_CREAT | O_RDWR, 0644);
     EXPECT_GE(fd, 0) << strerror(errno);
-    *session = on_loop([this, name] { return backend_.tree().find("/w/m/" + name)->stat().ephemeral_owner; });
+    *session = on_loop([this, name] { return replication_.tree().find("/w/m/" + name)->stat().ephemeral_owner; });
     EXPECT_NE(*session, 0u);
     return fd;
   }
@@ -494,7 +456,7 @@ TEST_F(ExpiredSession, ClosedByTheLeader_EveryCallOnItsDescriptorFailsWithEstale
   // Another session of this host lives on.
   EXPECT_EQ(write(live, "ok", 2), 2);
   EXPECT_EQ(error_of(close(live)), 0);
-  EXPECT_EQ(on_loop([this, expired_session] { return backend_.tree().session_open(expired_session); }), false);
+  EXPECT_EQ(on_loop([this, expired_session] { return replication_.tree().session_open(expired_session); }), false);
 }
 
 // The leader orders the close between the commit's submit and its apply: the commit names its
@@ -505,7 +467,9 @@ TEST_F(ExpiredSession, CommitOrderedAfterTheClose_FailsWithEstale) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(write(fd, "x", 1), 1);
   on_loop([this, session] {
-    backend_.before_next_submit = [this, session] { backend_.apply(txn_of({close_session_op(session)})); };
+    replication_.before_next_submit = [this, session] {
+      replication_.apply_unannounced(txn_of({close_session_op(session)}));
+    };
     return true;
   });
   EXPECT_EQ(error_of(close(fd)), ESTALE);
@@ -517,7 +481,7 @@ TEST_F(ExpiredSession, CloseNotYetAnnounced_NextCallFailsWithEstale) {
   uint64_t session = 0;
   int fd = create_ephemeral("e", &session);
   ASSERT_GE(fd, 0);
-  on_loop([this, session] { return backend_.apply(txn_of({close_session_op(session)})).code; });
+  on_loop([this, session] { return replication_.apply_unannounced(txn_of({close_session_op(session)})).code; });
   EXPECT_EQ(error_of(write(fd, "x", 1)), ESTALE);
   EXPECT_EQ(error_of(close(fd)), ESTALE);
 }
@@ -528,7 +492,7 @@ TEST_F(ExpiredSession, TreeReplacedWithoutTheSession_ExpiresItsDescriptor) {
   int fd = create_ephemeral("e", &session);
   ASSERT_GE(fd, 0);
   on_loop([this, session] {
-    backend_.apply(txn_of({close_session_op(session)}));
+    replication_.apply_unannounced(txn_of({close_session_op(session)}));
     filesystem_->on_tree_replaced();
     return true;
   });

@@ -1,0 +1,106 @@
+#include "daemon/service/session_table.h"
+
+#include <gtest/gtest.h>
+
+#include "daemon/service/service.h"
+#include "tests/unit/service/tree_replication.h"
+
+namespace quorumfs::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+proto::Txn open_session(SessionId session) {
+  proto::Txn txn;
+  txn.add_ops()->mutable_create_session()->set_session_id(session.value());
+  return txn;
+}
+
+class SessionTableTest : public ::testing::Test {
+ protected:
+  SessionTableTest() { replication_.attach(&service_); }
+  SessionTable& sessions() { return service_.sessions(); }
+
+  TreeReplication replication_;
+  Service service_{replication_, 3, 10s};
+};
+
+TEST(SessionIdTest, HostAndCounter) {
+  const SessionId id = SessionId::of(3, 42);
+  EXPECT_EQ(id.host(), 3u);
+  EXPECT_EQ(id.counter(), 42u);
+  EXPECT_EQ(id.value(), (uint64_t{3} << 56) | 42);
+  EXPECT_EQ(SessionId::of(1, ~uint64_t{0}).host(), 1u);  // the counter never spills into the host
+  EXPECT_LT(SessionId::of(1, 99), SessionId::of(2, 0));
+}
+
+TEST_F(SessionTableTest, Ids_AreThisHostsAboveTheClockAndAboveTheTree) {
+  replication_.apply(open_session(SessionId::of(3, uint64_t{5000} << 16)));
+  sessions().start(replication_.tree(), 1000);  // the clock went back
+  const SessionId first = sessions().create(replication_.tree());
+  EXPECT_EQ(first.host(), 3u);
+  EXPECT_EQ(first, SessionId::of(3, (uint64_t{5000} << 16) + 1));
+  EXPECT_EQ(sessions().create(replication_.tree()), SessionId(first.value() + 1));
+}
+
+TEST_F(SessionTableTest, Own_TellsThisRunFromEarlierRunsAndOtherHosts) {
+  const SessionId earlier = SessionId::of(3, 10);
+  const SessionId other = SessionId::of(2, 10);
+  replication_.apply(open_session(earlier));
+  replication_.apply(open_session(other));
+  sessions().start(replication_.tree(), 1000);
+  const SessionId mine = sessions().create(replication_.tree());
+  replication_.apply(open_session(mine));
+  EXPECT_EQ(sessions().own(replication_.tree(), false), (std::vector<SessionId>{earlier, mine}));
+  EXPECT_EQ(sessions().own(replication_.tree(), true), (std::vector<SessionId>{earlier}));
+}
+
+// A close that finds no leader waits for the next one: the ephemeral must go in the end.
+TEST_F(SessionTableTest, CloseWithoutLeader_IsRetriedUntilApplied) {
+  const SessionId session = SessionId::of(3, 1);
+  replication_.apply(open_session(session));
+  replication_.refuse_with = Code::kNotApplied;
+  int answered = 0;
+  sessions().close(session, true, [&](const ApplyResult& result) {
+    ++answered;
+    EXPECT_EQ(result.code, Code::kOk);
+  });
+  EXPECT_EQ(answered, 0);
+  sessions().retry_closes();  // still no leader
+  EXPECT_EQ(answered, 0);
+  replication_.refuse_with = Code::kOk;
+  sessions().retry_closes();
+  EXPECT_EQ(answered, 1);
+  EXPECT_FALSE(replication_.tree().session_open(session.value()));
+}
+
+TEST_F(SessionTableTest, CloseWhileStopping_IsNotRetried) {
+  replication_.refuse_with = Code::kNotApplied;
+  sessions().stop_retrying();
+  Code code = Code::kOk;
+  sessions().close(SessionId::of(3, 1), true, [&](const ApplyResult& result) { code = result.code; });
+  EXPECT_EQ(code, Code::kNotApplied);
+}
+
+TEST_F(SessionTableTest, Leader_ExpiresOnlySilentHostsSessions_Once) {
+  const SessionId silent = SessionId::of(1, 1);
+  const SessionId heard = SessionId::of(2, 1);
+  const SessionId own = SessionId::of(3, 1);
+  for (SessionId s : {silent, heard, own}) replication_.apply(open_session(s));
+  const auto start = SessionTable::Clock::now();
+  sessions().start_leading();
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start), 0u);  // everyone gets a whole timeout
+  sessions().heard_from(2, start + 9s);
+  replication_.refuse_with = Code::kNotApplied;  // the close is under way...
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 11s), 1u);
+  replication_.refuse_with = Code::kOk;
+  EXPECT_TRUE(replication_.tree().session_open(silent.value()));
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 12s), 1u);  // ...and failed: again
+  EXPECT_FALSE(replication_.tree().session_open(silent.value()));
+  EXPECT_TRUE(replication_.tree().session_open(heard.value()));
+  EXPECT_TRUE(replication_.tree().session_open(own.value()));
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 12s), 0u);
+}
+
+}  // namespace
+}  // namespace quorumfs::service
