@@ -65,6 +65,7 @@ inline int errno_of(Code code) {
     // can never be used again (docs/mount.md, "Expired sessions").
     case Code::kSessionExpired: return ESTALE;
     case Code::kTooManySessions: return ENFILE;  // the ensemble's table of sessions is full
+    case Code::kWouldBlock: return EWOULDBLOCK;  // flock -n, F_SETLK: the lock is held
   }
   return EIO;
 }

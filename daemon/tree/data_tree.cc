@@ -33,6 +33,7 @@ const char* code_name(Code code) {
     case Code::kStorageFailed: return "StorageFailed";
     case Code::kSessionExpired: return "SessionExpired";
     case Code::kTooManySessions: return "TooManySessions";
+    case Code::kWouldBlock: return "WouldBlock";
   }
   return "Unknown";
 }

@@ -45,6 +45,7 @@ enum class Code {
   kStorageFailed,            // this replica cannot write its log or epochs (disk full, I/O error)
   kSessionExpired,           // ESTALE: the session is closed (or was never opened)
   kTooManySessions,          // ENFILE: kOpenSessionsLimit sessions are open
+  kWouldBlock,               // EWOULDBLOCK: a lock asked not to wait is held (service/locks.h)
 };
 const char* code_name(Code code);
 

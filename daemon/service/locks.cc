@@ -1,0 +1,257 @@
+#include "daemon/service/locks.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+namespace quorumfs::service {
+
+namespace {
+
+constexpr std::string_view kReadPrefix = "read-";
+constexpr std::string_view kWritePrefix = "write-";
+constexpr size_t kSequenceDigits = 10;  // ZooKeeper's sequential suffix
+
+void add_directory(proto::Txn& txn, const std::string& path) {
+  proto::CreateOp* create = txn.add_ops()->mutable_create();
+  create->set_path(path);
+  create->set_directory(true);
+  // Root's: people may list holders and waiters, not remove them (the kernel checks the mode).
+  create->mutable_meta()->set_uid(0);
+  create->mutable_meta()->set_gid(0);
+  create->mutable_meta()->set_mode(0755);
+}
+
+// A waiter node's mode and sequence number from its name; nullopt for a name no waiter has.
+std::optional<std::pair<LockMode, uint64_t>> parse_waiter(std::string_view name) {
+  LockMode mode;
+  if (name.starts_with(kWritePrefix)) {
+    mode = LockMode::kExclusive;
+    name.remove_prefix(kWritePrefix.size());
+  } else if (name.starts_with(kReadPrefix)) {
+    mode = LockMode::kShared;
+    name.remove_prefix(kReadPrefix.size());
+  } else {
+    return std::nullopt;
+  }
+  uint64_t sequence = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), sequence);
+  if (name.size() != kSequenceDigits || error != std::errc() || end != name.data() + name.size()) return std::nullopt;
+  return std::pair(mode, sequence);
+}
+
+bool conflict(LockMode a, LockMode b) { return a == LockMode::kExclusive || b == LockMode::kExclusive; }
+
+}  // namespace
+
+LockService::LockService(Service& service) : service_(service) {
+  subscription_ = service_.feed().subscribe([this](const Applied& applied) { on_applied(applied); });
+}
+
+LockService::~LockService() { service_.feed().unsubscribe(subscription_); }
+
+std::string LockService::directory_of(uint64_t key) { return fmt::format("{}/{}", kLocksPath, key); }
+
+SessionId LockService::acquire(Request request, Done done) {
+  // A try-lock that this replica sees taken fails at once, without a txn.
+  if (!request.wait && conflicting(request.key, request.mode, SessionId())) {
+    done(Code::kWouldBlock);
+    return SessionId();
+  }
+  const SessionId id = service_.sessions().create(service_.tree());
+  Waiter waiter;
+  waiter.request = std::move(request);
+  waiter.done = std::move(done);
+  waiters_.emplace(id, std::move(waiter));
+  submit_create(id, kLockCreateAttempts);
+  return id;
+}
+
+// One txn: open the session, make the lock's directories when this replica sees them missing,
+// create the waiter node. Another host may make or remove a directory meanwhile: then the txn
+// fails whole and is built again.
+void LockService::submit_create(SessionId id, int attempts_left) {
+  const Waiter& waiter = waiters_.at(id);
+  const std::string directory = directory_of(waiter.request.key);
+  proto::Txn txn;
+  txn.add_ops()->mutable_create_session()->set_session_id(id.value());
+  if (service_.tree().find(kLocksPath) == nullptr) add_directory(txn, std::string(kLocksPath));
+  if (service_.tree().find(directory) == nullptr) add_directory(txn, directory);
+  proto::CreateOp* create = txn.add_ops()->mutable_create();
+  create->set_path(fmt::format("{}/{}", directory,
+                               waiter.request.mode == LockMode::kExclusive ? kWritePrefix : kReadPrefix));
+  create->set_sequential(true);
+  create->set_ephemeral_owner(id.value());
+  create->set_data(waiter.request.owner);
+  create->mutable_meta()->set_uid(waiter.request.uid);
+  create->mutable_meta()->set_gid(waiter.request.gid);
+  create->mutable_meta()->set_mode(0644);
+  txn.mutable_caller()->set_uid(0);  // the front end checked the caller's access to the locked file
+  service_.submit(std::move(txn), Submitter::kLocks, [this, id, attempts_left](const ApplyResult& result) {
+    created(id, result, attempts_left);
+  });
+}
+
+void LockService::created(SessionId id, const ApplyResult& result, int attempts_left) {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  Waiter& waiter = it->second;
+  const bool withdrawn = waiter.state == State::kWithdrawn;
+  if (result.code != Code::kOk) {
+    const bool raced = result.code == Code::kNodeExists || result.code == Code::kNoNode;
+    if (raced && attempts_left > 1 && !withdrawn) return submit_create(id, attempts_left - 1);
+    // A create lost with its leader may still commit: its session must not outlive the waiter.
+    if (result.code == Code::kOutcomeUnknown) service_.sessions().close(id, true, nullptr);
+    if (withdrawn) {
+      waiters_.erase(it);
+      return;
+    }
+    return finish(id, result.code);
+  }
+  const std::string& path = result.ops.back().path;
+  waiter.name = path.substr(path.rfind('/') + 1);
+  const uint64_t key = waiter.request.key;
+  if (withdrawn) return close(id, key);
+  if (const Node* directory = service_.tree().find(directory_of(key))) {
+    key_of_directory_[directory->inode()] = key;
+  }
+  waiter.state = State::kWaiting;
+  waiting_[key].insert(id);
+  evaluate(id);
+}
+
+// ZooKeeper's recipes: an exclusive waiter holds the lock when its node is the lowest; a shared
+// one when no exclusive node is lower than its own.
+void LockService::evaluate(SessionId id) {
+  Waiter& waiter = waiters_.at(id);
+  const std::vector<Entry> entries = entries_of(waiter.request.key);
+  auto own = std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == waiter.name; });
+  if (own == entries.end()) {
+    // Its node is gone though its session is open (someone removed it): the lock is not had.
+    spdlog::warn("lock {}: waiter node {} was removed", waiter.request.key, waiter.name);
+    service_.sessions().close(id, true, nullptr);
+    return finish(id, Code::kSessionExpired);
+  }
+  const bool blocked = std::any_of(entries.begin(), own, [&](const Entry& e) { return conflict(e.mode, own->mode); });
+  if (blocked) {
+    if (waiter.request.wait) return;
+    Done done = std::move(waiter.done);
+    close(id, waiter.request.key);  // a try-lock leaves nothing behind
+    return done(Code::kWouldBlock);
+  }
+  forget_watch(id, waiter.request.key);
+  waiter.state = State::kHeld;
+  waiter.token = own->czxid;
+  Done done = std::move(waiter.done);
+  done(Code::kOk);
+}
+
+std::vector<LockService::Entry> LockService::entries_of(uint64_t key) const {
+  std::vector<Entry> entries;
+  const Node* directory = service_.tree().find(directory_of(key));
+  if (directory == nullptr) return entries;
+  directory->for_each_child("", [&](const Node& child) {
+    if (auto parsed = parse_waiter(child.name())) {
+      entries.push_back({parsed->second, parsed->first, child.name(), child.stat().czxid});
+    }
+    return true;
+  });
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.sequence < b.sequence; });
+  return entries;
+}
+
+// A waiter that will not hold the lock: it is told why and forgotten.
+void LockService::finish(SessionId id, Code code) {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  forget_watch(id, it->second.request.key);
+  Done done = std::move(it->second.done);
+  waiters_.erase(it);
+  if (done) done(code);
+}
+
+void LockService::release(SessionId id) {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  if (it->second.state == State::kCreating) {
+    it->second.state = State::kWithdrawn;  // closed once its create is answered
+    return;
+  }
+  if (it->second.state == State::kWithdrawn) return;
+  close(id, it->second.request.key);
+}
+
+// Closes the waiter's session, which removes its node everywhere. The last node of a lock takes
+// its directory with it, in the same txn, so locks of deleted files leave nothing behind; if
+// another host's waiter came meanwhile that txn fails whole and the session is closed alone.
+void LockService::close(SessionId id, uint64_t key) {
+  forget_watch(id, key);
+  waiters_.erase(id);
+  const std::string directory = directory_of(key);
+  const Node* node = service_.tree().find(directory);
+  if (node == nullptr || node->num_children() != 1) return service_.sessions().close(id, true, nullptr);
+  proto::Txn txn;
+  txn.add_ops()->mutable_close_session()->set_session_id(id.value());
+  proto::DeleteOp* remove = txn.add_ops()->mutable_remove();
+  remove->set_path(directory);
+  remove->set_expected_version(-1);
+  remove->set_must_be_directory(true);
+  txn.mutable_caller()->set_uid(0);
+  service_.submit(std::move(txn), Submitter::kLocks, [this, id](const ApplyResult& result) {
+    if (result.code != Code::kOk) service_.sessions().close(id, true, nullptr);
+  });
+}
+
+void LockService::forget_watch(SessionId id, uint64_t key) {
+  auto waiting = waiting_.find(key);
+  if (waiting == waiting_.end()) return;
+  waiting->second.erase(id);
+  if (!waiting->second.empty()) return;
+  waiting_.erase(waiting);
+  std::erase_if(key_of_directory_, [key](const auto& entry) { return entry.second == key; });
+}
+
+// Only a node that goes can let a waiter in; and a closed session ends its waiter or holder.
+void LockService::on_applied(const Applied& applied) {
+  for (uint64_t closed : applied.result.closed_sessions) {
+    auto it = waiters_.find(SessionId(closed));
+    if (it == waiters_.end() || it->second.state == State::kCreating) continue;
+    const bool was_held = it->second.state == State::kHeld;
+    finish(SessionId(closed), Code::kSessionExpired);
+    if (was_held && on_lost_) on_lost_(SessionId(closed));
+  }
+  std::set<uint64_t> keys;
+  for (const Change& change : applied.result.changes) {
+    if (change.kind != Change::Kind::kDeleted) continue;
+    auto key = key_of_directory_.find(change.parent_inode);
+    if (key != key_of_directory_.end()) keys.insert(key->second);
+  }
+  for (uint64_t key : keys) {
+    auto waiting = waiting_.find(key);
+    if (waiting == waiting_.end()) continue;
+    for (SessionId id : std::vector<SessionId>(waiting->second.begin(), waiting->second.end())) {
+      if (waiters_.contains(id)) evaluate(id);
+    }
+  }
+}
+
+std::optional<Zxid> LockService::token(SessionId id) const {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end() || it->second.state != State::kHeld) return std::nullopt;
+  return it->second.token;
+}
+
+bool LockService::held(SessionId id) const { return token(id).has_value(); }
+
+std::optional<LockMode> LockService::conflicting(uint64_t key, LockMode mode, SessionId except) const {
+  std::string_view own_name;
+  if (auto it = waiters_.find(except); it != waiters_.end()) own_name = it->second.name;
+  for (const Entry& entry : entries_of(key)) {
+    if (entry.name != own_name && conflict(entry.mode, mode)) return entry.mode;
+  }
+  return std::nullopt;
+}
+
+}  // namespace quorumfs::service
