@@ -18,6 +18,7 @@
 #include "consensus/check.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
+#include "fusefs/open_file.h"
 #include "fusefs/xattrs.h"
 
 namespace quorumfs::fusefs {
@@ -66,29 +67,6 @@ timespec ns_timespec(int64_t ns) {
 
 }  // namespace
 
-// One open file description. Writes are buffered here and committed as ONE setData at flush
-// (every close of a descriptor) or fsync (contract §3).
-struct Filesystem::OpenFile {
-  uint64_t inode = 0;
-  bool writable = false;
-  bool append = false;
-  bool loaded = false;    // buffer holds the content this descriptor reads and writes
-  bool dirty = false;     // buffer must be committed
-  // A write failed: past the data limit (EFBIG) or the host's buffer budget (ENOSPC). The
-  // commit then fails with it: a half file is never stored.
-  int write_error = 0;
-  std::string buffer;
-  // Times set explicitly (futimens) after writing: the commit must not move them to "now", as
-  // `cp -a` and `tar x` set them before the close that commits the data.
-  std::optional<int64_t> atime_ns;
-  std::optional<int64_t> mtime_ns;
-  uint64_t session_id = 0;  // non-zero: this description owns ephemeral nodes
-  // Its session was closed, not by its release (the leader expired this host's sessions): every
-  // call but the release fails with ESTALE (docs/mount.md, "Expired sessions").
-  bool expired = false;
-  proto::Caller caller;     // the opener: its commits are checked against the ACL as its own
-};
-
 // A directory listing taken at offset 0, so that offsets stay valid while the directory changes.
 struct Filesystem::OpenDir {
   struct Entry {
@@ -100,10 +78,6 @@ struct Filesystem::OpenDir {
 };
 
 namespace {
-
-Filesystem::OpenFile* open_file(fuse_file_info* fi) {
-  return reinterpret_cast<Filesystem::OpenFile*>(fi->fh);
-}
 
 // The C entry points libfuse calls; each forwards to the Filesystem.
 const fuse_lowlevel_ops kOperations = [] {
@@ -155,6 +129,11 @@ const fuse_lowlevel_ops kOperations = [] {
   ops.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) { self(r)->getxattr(r, i, n, s); };
   ops.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { self(r)->listxattr(r, i, s); };
   ops.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { self(r)->removexattr(r, i, n); };
+  ops.flock = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, int op) { self(r)->flock(r, i, f, op); };
+  ops.getlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, struct flock* l) { self(r)->getlk(r, i, f, l); };
+  ops.setlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, struct flock* l, int sleep) {
+    self(r)->setlk(r, i, f, l, sleep);
+  };
   return ops;
 }();
 
@@ -163,6 +142,8 @@ const fuse_lowlevel_ops kOperations = [] {
 Filesystem::Filesystem(boost::asio::io_context& io, service::Service& service, MountOptions options)
     : io_(io), service_(service), options_(std::move(options)) {
   subscription_ = service_.feed().subscribe([this](const service::Applied& applied) { on_applied(applied); });
+  locks_ = std::make_unique<service::LockService>(service_);
+  locks_->set_on_lost([this](SessionId id) { lock_lost(id); });
 }
 
 Filesystem::~Filesystem() {
@@ -640,12 +621,15 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   if (is_echo(req)) return answer_echo_creation(req, parent, name, fi);
   Child child;
   if (!resolve(req, parent, name, &child, directory ? "mkdir" : "create")) return;
+  uint32_t parent_mode = child.parent->attrs().mode;
+  bool sequential = (parent_mode & S_ISVTX) || (!directory && (mode & S_ISVTX));
+  // Whether a name that exists fails the call (mkdir, mknod, O_EXCL) or is opened (contract §3).
+  const bool exclusive = fi == nullptr || (fi->flags & O_EXCL) || sequential;
   if (child.node != nullptr) {
+    if (!exclusive) return open_created_elsewhere(req, child.path, fi);
     fuse_reply_err(req, EEXIST);
     return;
   }
-  uint32_t parent_mode = child.parent->attrs().mode;
-  bool sequential = (parent_mode & S_ISVTX) || (!directory && (mode & S_ISVTX));
   bool ephemeral = !directory && ((parent_mode & S_ISGID) || (mode & S_ISGID));
   const fuse_ctx* context = fuse_req_ctx(req);
 
@@ -669,7 +653,8 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   proto::Caller caller = writer_of(req);
   *txn.mutable_caller() = caller;
   service_.submit(std::move(txn), service::Submitter::kMount, [this, req, info, session_id, create_index, requested, caller,
-                                   with_file = fi != nullptr](const ApplyResult& result) mutable {
+                                   exclusive, path = child.path, with_file = fi != nullptr](const ApplyResult& result) mutable {
+    if (result.code == Code::kNodeExists && !exclusive) return open_created_elsewhere(req, path, &info);
     if (result.code != Code::kOk) {
       // A create lost with its leader may still commit; its session is nobody's: close it then.
       if (result.code == Code::kOutcomeUnknown && session_id != 0) {
@@ -894,13 +879,25 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
+  std::unique_ptr<OpenFile> file = describe_open(req, *node, fi);
+  if (file == nullptr) return;
+  if (fuse_reply_open(req, fi) == 0) {
+    if (file->writable) writers_.emplace(file->inode, file.get());
+    adopt(std::move(file));
+  }
+}
+
+// The open file description of an open(2) of an existing node, its flags set in fi; null, and
+// EACCES replied, when the ACL refuses the access.
+std::unique_ptr<Filesystem::OpenFile> Filesystem::describe_open(fuse_req_t req, const Node& node, fuse_file_info* fi) {
+  const uint64_t ino = node.inode();
   int access = fi->flags & O_ACCMODE;
   // A descriptor that may write keeps its opener's groups for the commits at close.
   proto::Caller caller = access == O_RDONLY ? caller_of(req) : writer_of(req);
-  if ((access != O_WRONLY && !permitted(req, *node, kRead, &caller)) ||
-      (access != O_RDONLY && !permitted(req, *node, kWrite, &caller))) {
+  if ((access != O_WRONLY && !permitted(req, node, kRead, &caller)) ||
+      (access != O_RDONLY && !permitted(req, node, kWrite, &caller))) {
     fuse_reply_err(req, EACCES);
-    return;
+    return nullptr;
   }
   auto file = std::make_unique<OpenFile>();
   file->inode = ino;
@@ -917,7 +914,19 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->keep_cache = !file->writable && options_.kernel_cache;
   if (fi->keep_cache) paged_inodes_.insert(ino);
   fi->fh = reinterpret_cast<uint64_t>(file.get());
-  if (fuse_reply_open(req, fi) == 0) {
+  return file;
+}
+
+// open(O_CREAT) without O_EXCL that lost the create race to another host (or to a create the
+// kernel had not seen): it opens the file that won, as POSIX says (contract §3).
+void Filesystem::open_created_elsewhere(fuse_req_t req, const std::string& path, fuse_file_info* fi) {
+  const Node* node = visible(service_.tree().find(path));
+  if (node == nullptr) return (void)fuse_reply_err(req, EEXIST);  // and gone again already
+  if (node->is_directory()) return (void)fuse_reply_err(req, EISDIR);
+  std::unique_ptr<OpenFile> file = describe_open(req, *node, fi);
+  if (file == nullptr) return;
+  fuse_entry_param entry = entry_of(*node, true);
+  if (fuse_reply_create(req, &entry, fi) == 0) {
     if (file->writable) writers_.emplace(file->inode, file.get());
     adopt(std::move(file));
   }
@@ -978,7 +987,9 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
 // Every close(2) commits (contract §3), even when only O_TRUNC is pending: the close that returned
 // must be durable and answer for its own errors. A shell's `> f` therefore commits the empty file
 // at its dup2 and the data at the last close: two versions, as with two writers.
-void Filesystem::flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // A POSIX lock owner's close sends no unlock, only this FLUSH: its locks on the file go.
+  unlock(LockOwner{true, fi->lock_owner, ino});
   if (reply_if_expired(req, open_file(fi))) return;
   commit(*open_file(fi), [req](int error) { fuse_reply_err(req, error); });
 }
@@ -1116,6 +1127,12 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<OpenFile> file = std::move(owned.mapped());
   reset_buffer(*file);  // its uncommitted bytes no longer count
   fuse_reply_err(req, 0);
+  unlock_all_of(file.get());
+  if (file->expired) {
+    auto expired = expired_inodes_.find(file->inode);
+    QFS_CHECK(expired != expired_inodes_.end(), "an expired descriptor counts for its inode");
+    if (--expired->second == 0) expired_inodes_.erase(expired);
+  }
   if (file->writable) {
     auto [begin, end] = writers_.equal_range(file->inode);
     for (auto it = begin; it != end; ++it) {
@@ -1127,12 +1144,7 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   }
   if (file->session_id == 0) return;
   session_owners_.erase(file->session_id);
-  if (file->expired) {
-    auto expired = expired_inodes_.find(file->inode);
-    QFS_CHECK(expired != expired_inodes_.end(), "an expired descriptor counts for its inode");
-    if (--expired->second == 0) expired_inodes_.erase(expired);
-    return;  // its session is closed already
-  }
+  if (file->expired) return;  // its session is closed already
   // The last reference to the description that created ephemerals is gone: so are they.
   close_session(file->session_id);
 }
@@ -1150,9 +1162,13 @@ void Filesystem::close_session(uint64_t session_id) {
 void Filesystem::expire_session(uint64_t session_id) {
   auto owner = session_owners_.find(session_id);
   if (owner == session_owners_.end() || owner->second->expired) return;
-  OpenFile& file = *owner->second;
   spdlog::info("session {:#x} was closed while its descriptor (inode {}) is open: that descriptor fails with "
-               "ESTALE from now on", session_id, file.inode);
+               "ESTALE from now on", session_id, owner->second->inode);
+  expire_file(*owner->second);
+}
+
+void Filesystem::expire_file(OpenFile& file) {
+  if (file.expired) return;
   file.expired = true;
   reset_buffer(file);
   ++expired_inodes_[file.inode];
@@ -1305,6 +1321,8 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
         return (void)fuse_reply_err(req, EACCES);
       }
       return reply_value(req, format_acl(node->acl()), size);
+    case XattrKind::kLockToken:
+      return reply_lock_token(req, ino, size);
     case XattrKind::kState:
       if (node->parent() != nullptr) return (void)fuse_reply_err(req, ENODATA);  // the replica's, on the root
       return reply_value(req, state_xattr(service_.synced()), size);

@@ -32,6 +32,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "daemon/service/locks.h"
 #include "daemon/service/service.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
@@ -107,8 +108,29 @@ class Filesystem {
   void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
   void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
   void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+  // Locks for the whole ensemble (locks.cc; docs/mount.md, "Locks").
+  void flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op);
+  void getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock);
+  void setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep);
+  void interrupted(fuse_req_t req);
 
  private:
+  // Whose lock: an open file description (flock) or a POSIX lock owner (fcntl, lockf), on an inode.
+  struct LockOwner {
+    bool posix;
+    uint64_t owner;  // the OpenFile's address, or the kernel's lock_owner
+    uint64_t inode;
+    auto operator<=>(const LockOwner&) const = default;
+  };
+  struct OwnedLock {
+    uint64_t attempt;          // which acquisition of this owner the entry is
+    SessionId id;              // the lock service's (empty until acquire returns)
+    service::LockMode mode;
+    bool held = false;
+    fuse_req_t waiting = nullptr;  // the blocked request, answered when granted
+    OpenFile* file;            // the descriptor it came through: expires with the lock
+    pid_t process;             // the locking process (user.zk.lock.token)
+  };
   struct PendingCommit {
     uint64_t inode;
     std::string data;
@@ -143,12 +165,15 @@ class Filesystem {
   void adopt(std::unique_ptr<OpenFile> file);
   bool charge_buffer(OpenFile& file, size_t new_size);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
+  std::unique_ptr<OpenFile> describe_open(fuse_req_t req, const Node& node, fuse_file_info* fi);
+  void open_created_elsewhere(fuse_req_t req, const std::string& path, fuse_file_info* fi);
   void create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, bool directory,
                    fuse_file_info* fi);
   void rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string name, fuse_ino_t new_parent,
                       std::string new_name, unsigned int flags, int attempts_left);
   void close_session(uint64_t session_id);
   void expire_session(uint64_t session_id);
+  void expire_file(OpenFile& file);
   bool reply_if_expired(fuse_req_t req, OpenFile* file);
   void serve_ready();
   void finish_unmount(std::function<void()> done);
@@ -169,6 +194,12 @@ class Filesystem {
   bool echo_step_is(EchoStep::Kind kind, const std::optional<std::string>& path,
                     const std::optional<std::string>& from = std::nullopt) const;
   void wait_readable();
+  void lock(fuse_req_t req, LockOwner owner, service::LockMode mode, bool wait, OpenFile* file);
+  void lock_answered(LockOwner owner, uint64_t attempt, Code code);
+  void unlock(LockOwner owner);
+  void unlock_all_of(OpenFile* file);
+  void lock_lost(SessionId id);
+  void reply_lock_token(fuse_req_t req, fuse_ino_t ino, size_t size);
 
   boost::asio::io_context& io_;
   service::Service& service_;
@@ -197,6 +228,10 @@ class Filesystem {
   // /proc/PID/fd/N) fail with ESTALE, not ENOENT, while such a descriptor is open.
   std::unordered_map<uint64_t, int> expired_inodes_;
   std::unordered_set<uint64_t> paged_inodes_;  // opened with keep_cache since their last invalidation
+  std::unique_ptr<service::LockService> locks_;
+  std::map<LockOwner, OwnedLock> owned_locks_;
+  std::unordered_map<fuse_req_t, LockOwner> blocked_requests_;  // waiting for a lock: interruptible
+  uint64_t next_lock_attempt_ = 1;
 };
 
 }  // namespace quorumfs::fusefs

@@ -42,6 +42,7 @@ XattrKind classify_xattr(std::string_view name) {
   if (field == "path") return XattrKind::kPath;
   if (field == "stat") return XattrKind::kStat;
   if (field == "state") return XattrKind::kState;
+  if (field == "lock.token") return XattrKind::kLockToken;
   for (auto known : kStatFields) {
     if (field == known) return XattrKind::kStat;
   }

@@ -18,7 +18,7 @@ namespace quorumfs::fusefs {
 
 inline constexpr std::string_view kZkPrefix = "user.zk.";
 
-enum class XattrKind { kStat, kAcl, kData, kName, kPath, kState, kUnknown };
+enum class XattrKind { kStat, kAcl, kData, kName, kPath, kState, kLockToken, kUnknown };
 XattrKind classify_xattr(std::string_view name);
 
 // Value of a read-only stat attribute, a user.zk.name/path, or nullopt.

@@ -36,6 +36,7 @@ class SessionTable {
   // A new id, above what the tree has applied of this host's sessions even if it was behind.
   SessionId create(const DataTree& tree);
   bool started() const { return first_ != SessionId(); }
+  uint32_t host() const { return host_; }
 
   // Submits a closeSession. With retry, a close that found no leader (or lost it) waits for the
   // next one (retry_closes): an ephemeral whose owner is gone must go (contract §4). done (may be

@@ -1,0 +1,43 @@
+// One open file description as the mount keeps it: its buffered writes (committed as ONE setData
+// at flush or fsync, contract §3), its ephemeral session, its caller.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fusefs/filesystem.h"
+
+namespace quorumfs::fusefs {
+
+// One open file description. Writes are buffered here and committed as ONE setData at flush
+// (every close of a descriptor) or fsync (contract §3).
+struct Filesystem::OpenFile {
+  uint64_t inode = 0;
+  bool writable = false;
+  bool append = false;
+  bool loaded = false;    // buffer holds the content this descriptor reads and writes
+  bool dirty = false;     // buffer must be committed
+  // A write failed: past the data limit (EFBIG) or the host's buffer budget (ENOSPC). The
+  // commit then fails with it: a half file is never stored.
+  int write_error = 0;
+  std::string buffer;
+  // Times set explicitly (futimens) after writing: the commit must not move them to "now", as
+  // `cp -a` and `tar x` set them before the close that commits the data.
+  std::optional<int64_t> atime_ns;
+  std::optional<int64_t> mtime_ns;
+  uint64_t session_id = 0;  // non-zero: this description owns ephemeral nodes
+  // Its session (or the session of a lock taken through it) was closed, not by its release (the
+  // leader expired this host's sessions): every call but the release fails with ESTALE
+  // (docs/mount.md, "Expired sessions").
+  bool expired = false;
+  proto::Caller caller;     // the opener: its commits are checked against the ACL as its own
+};
+
+inline Filesystem::OpenFile* open_file(fuse_file_info* fi) {
+  return reinterpret_cast<Filesystem::OpenFile*>(fi->fh);
+}
+
+}  // namespace quorumfs::fusefs
