@@ -6,28 +6,30 @@
 #   $ cmake --build build --target quorumfs lockbench
 #   $ tools/bench/lock-handoff.sh                 # --reps 3 --iterations 200
 #   ensembles up: quorumfs leader 2, ZooKeeper leader 3
-#   rep 1: quorumfs     lockbench flock label=quorumfs contenders=3 ...
-#   rep 1: zookeeper    lockbench zk label=zookeeper contenders=3 ...
+#   warm-up: quorumfs     lockbench flock label=quorumfs contenders=3 iterations=200: ...
 #   ...
-#   target        handoffs/s (median, min-max)   p50 ms           p99 ms           overlaps
-#   quorumfs      ...
-#   zookeeper     ...
-#   local-flock   ...
-#   quorumfs/zookeeper: handoffs/s x..., p50 x..., p99 x...
+#   rep 1:  quorumfs     lockbench flock label=quorumfs contenders=3 iterations=200: ...
+#   rep 1:  zookeeper    lockbench zk label=zookeeper contenders=3 iterations=200: ...
+#   ...
+#   target   runs  handoffs/s med (min-max)  p50 ms med (min-max)  p99 ms ...  self-reacq  overlaps
+#   ...      (one row per target)
+#   quorumfs/zookeeper (of the medians): handoffs/s x..., p50 x..., p99 x...
 #
 # Each repetition runs, one after the other (never at the same time):
 #   quorumfs     lockbench flock, one contender per member, each on MOUNT_i/locks/L (one file);
 #   zookeeper    lockbench zk, one contender per ZooKeeper server (a session on each), lock /locks/L;
 #   local-flock  lockbench flock, three contenders on one file in the local /tmp: the host's floor,
 #                and a control that the overlap check reads 0 when the lock does exclude.
-# Ratios are of the medians (quorumfs / ZooKeeper; above 1 is better for handoffs/s, below 1 for
-# latency). A run with overlaps > 0 did not get mutual exclusion: its figures say nothing about a
-# lock, and the summary says so.
+# Failed runs are shown and left out of the summary. Ratios are of the medians (quorumfs /
+# ZooKeeper; above 1 is better for handoffs/s, below 1 for latency). A run with overlaps > 0 did
+# not get mutual exclusion: its figures say nothing about a lock, so no ratio is printed then.
 #
 # Options:
 #   --build DIR        build tree with quorumfs and tools/bench/lockbench (default: <repo>/build)
 #   --reps N           repetitions (default 3)
 #   --iterations K     acquisitions per contender and run (default 200)
+#   --warmup K         one run of each target with K iterations first, not counted (default 200;
+#                      0: none)
 #   --hold-us U        time each holder keeps the lock (default 100; the overlap check needs a
 #                      critical section that lasts, see lockbench.cc)
 #   --tick-ms MS       quorumfs tickTime (default 200, as tools/bench/ensemble.sh)
@@ -44,6 +46,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$repo/build
 reps=3
 iterations=200
+warmup=200
 hold_us=100
 tick_ms=200
 run_timeout_s=300
@@ -54,6 +57,7 @@ while (($#)); do
     --build) build=$(cd "$2" && pwd); shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
     --hold-us) hold_us=$2; shift 2 ;;
     --tick-ms) tick_ms=$2; shift 2 ;;
     --run-timeout) run_timeout_s=$2; shift 2 ;;
@@ -163,6 +167,7 @@ start_zookeeper() {
       done
     } >"$work/zk$id/zoo.cfg"
     java -Xmx256m -cp "$zk_classpath" -Dzookeeper.log.dir="$work/zk$id" \
+      -Dorg.slf4j.simpleLogger.showDateTime=true -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS \
       org.apache.zookeeper.server.quorum.QuorumPeerMain "$work/zk$id/zoo.cfg" >"$work/zk$id/log" 2>&1 &
     zk_pid[$id]=$!
   done
@@ -241,16 +246,18 @@ quorumfs_leader() {
 
 # --- runs
 results=$work/results.jsonl
-# bench LABEL MODE TARGET...: one lockbench run; its human line is shown, its JSON line kept.
+# bench RUN LABEL MODE TARGET...: one lockbench run of --iterations (of --warmup when RUN is
+# warm-up, whose JSON line is not kept); its human line is shown, its JSON line kept.
 bench() {
-  local label=$1 mode=$2 status=0
-  shift 2
-  timeout "$run_timeout_s" "$lockbench" "$mode" "$@" --iterations "$iterations" --hold-us "$hold_us" \
-    --label "$label" --json "$results" >"$work/run.out" 2>"$work/run.err" &
+  local run=$1 label=$2 mode=$3 status=0 count=$iterations json=$results
+  shift 3
+  [[ $run == warm-up ]] && { count=$warmup; json=$work/warmup.jsonl; }
+  timeout "$run_timeout_s" "$lockbench" "$mode" "$@" --iterations "$count" --hold-us "$hold_us" \
+    --label "$label" --json "$json" >"$work/run.out" 2>"$work/run.err" &
   lockbench_pid=$!
   wait "$lockbench_pid" || status=$?
   lockbench_pid=""
-  printf 'rep %d: %-12s %s\n' "$rep" "$label" "$(grep -v '^{' "$work/run.out" || true)"
+  printf '%-7s %-12s %s\n' "$run:" "$label" "$(grep -v '^{' "$work/run.out" || true)"
   if ((status != 0)); then
     say "$label: lockbench exited $status:"
     cat "$work/run.err" >&2
@@ -266,12 +273,17 @@ echo "ensembles up: quorumfs leader $(quorumfs_leader), ZooKeeper leader $(zk_le
 
 mkdir -p "$work/local"
 local_lock=$work/local/L
-for ((rep = 1; rep <= reps; rep++)); do
-  bench quorumfs flock "$work/q1/mnt/locks/L" "$work/q2/mnt/locks/L" "$work/q3/mnt/locks/L"
-  bench zookeeper zk --lock /locks/L \
+# run_all RUN: one run of each target, one after the other.
+run_all() {
+  bench "$1" quorumfs flock "$work/q1/mnt/locks/L" "$work/q2/mnt/locks/L" "$work/q3/mnt/locks/L"
+  bench "$1" zookeeper zk --lock /locks/L \
     "127.0.0.1:$(zk_client_port 1)" "127.0.0.1:$(zk_client_port 2)" "127.0.0.1:$(zk_client_port 3)"
-  bench local-flock flock "$local_lock" "$local_lock" "$local_lock"
-done
+  bench "$1" local-flock flock "$local_lock" "$local_lock" "$local_lock"
+}
+# ZooKeeper's JVM warms up over the first thousand or so requests: four 30-iteration runs straight
+# after a start gave p50 9.5, 6.6, 4.9, 3.6 ms; once, the first run stalled 18 s and lost a session.
+((warmup > 0)) && run_all warm-up
+for ((rep = 1; rep <= reps; rep++)); do run_all "rep $rep"; done
 
 # --- summary: medians with min-max over the repetitions
 echo
@@ -283,13 +295,14 @@ jq -rs '
                      else (.[length / 2 - 1] + .[length / 2]) / 2 end;
   def stat(f; digits): [.[] | f] | pow(10; digits) as $scale |
     [median, min, max] | map(. * $scale | round / $scale | tostring) | "\(.[0]) (\(.[1])-\(.[2]))";
-  group_by(.label)[] |
+  group_by(.label)[] | ([.[] | select(.ok | not)] | length) as $failed | map(select(.ok)) |
+  select(length > 0) |
   [.[0].label, length, stat(.handoffs_per_s; 1), stat(.handoff_latency_ms_p50; 2),
    stat(.handoff_latency_ms_p99; 2), ([.[] | .self_reacquires] | add), ([.[] | .overlaps] | add),
-   ([.[] | .overlaps_by_time] | add), ([.[] | select(.ok | not)] | length)] | @tsv' "$results" |
+   ([.[] | .overlaps_by_time] | add), $failed] | @tsv' "$results" |
   while IFS=$'\t' read -r label runs rate p50 p99 self_reacquires overlaps overlaps_by_time failed; do
     note=""
-    ((failed == 0)) || note+="  ($failed runs failed)"
+    ((failed == 0)) || note+="  ($failed failed runs left out)"
     printf '%-12s %4s  %-26s %-22s %-22s %-9s %s (%s)%s\n' "$label" "$runs" "$rate" "$p50" "$p99" \
       "$self_reacquires" "$overlaps" "$overlaps_by_time" "$note"
   done
@@ -297,10 +310,12 @@ echo
 jq -rs '
   def median: sort | if length % 2 == 1 then .[length / 2 | floor]
                      else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-  def of(name; f): [.[] | select(.label == name) | f] | median;
+  def of(name; f): [.[] | select(.label == name and .ok) | f] | median;
   def ratio(f): if (of("zookeeper"; f) // 0) != 0 and of("quorumfs"; f) != null
                 then of("quorumfs"; f) / of("zookeeper"; f) * 100 | round / 100 else "n/a" end;
-  "quorumfs/zookeeper (of the medians): handoffs/s x\(ratio(.handoffs_per_s)), p50 x\(ratio(.handoff_latency_ms_p50)), p99 x\(ratio(.handoff_latency_ms_p99))",
   ([.[] | select(.label == "quorumfs") | [.overlaps, .overlaps_by_time] | max] | add // 0) as $overlaps |
-  if $overlaps > 0 then "quorumfs: \($overlaps) overlaps: its flock did not exclude across the mounts, so its figures above are not those of a lock"
-  else empty end' "$results"
+  if $overlaps > 0 then
+    "quorumfs/zookeeper: not computed: quorumfs had \($overlaps) overlaps, its flock did not exclude across the mounts, so its figures above are not those of a lock"
+  else
+    "quorumfs/zookeeper (of the medians): handoffs/s x\(ratio(.handoffs_per_s)), p50 x\(ratio(.handoff_latency_ms_p50)), p99 x\(ratio(.handoff_latency_ms_p99))"
+  end' "$results"
