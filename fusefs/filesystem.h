@@ -115,6 +115,7 @@ class Filesystem {
     std::optional<int64_t> mtime_ns;
     proto::Caller caller;
     uint64_t session_id;  // the descriptor's, carried by the txn (Txn.session_id)
+    bool kill_privileges;  // clear set-user-ID/set-group-ID with it (a write without CAP_FSETID)
   };
   struct Child {
     const Node* parent;
@@ -139,6 +140,9 @@ class Filesystem {
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
   void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
   void reset_buffer(OpenFile& file);
+  OpenFile* truncating_open(fuse_req_t req, fuse_ino_t ino);
+  void forget_open_of_thread(fuse_req_t req);
+  bool shared_elsewhere(fuse_req_t req, const OpenFile& file) const;
   void adopt(std::unique_ptr<OpenFile> file);
   bool charge_buffer(OpenFile& file, size_t new_size);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
@@ -195,6 +199,10 @@ class Filesystem {
   // /proc/PID/fd/N) fail with ESTALE, not ENOENT, while such a descriptor is open.
   std::unordered_map<uint64_t, int> expired_inodes_;
   std::unordered_set<uint64_t> paged_inodes_;  // opened with keep_cache since their last invalidation
+  // The last descriptor each thread opened for writing, until that thread's next request about it:
+  // the O_TRUNC of an open comes as a SETATTR without a descriptor right after it (init).
+  std::unordered_map<pid_t, OpenFile*> opened_by_thread_;
+  std::string mount_device_;  // "major:minor" of this mount in /proc/*/mountinfo (descriptors.h)
 };
 
 }  // namespace quorumfs::fusefs
