@@ -969,6 +969,7 @@ void Filesystem::forget_open_of_thread(fuse_req_t req) { opened_by_thread_.erase
 
 void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
+  forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return;
   std::string_view data;
   if (file->loaded) {
