@@ -16,6 +16,7 @@
 
 #include "daemon/tree/limits.h"
 #include "consensus/check.h"
+#include "fusefs/descriptors.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/open_file.h"
@@ -57,6 +58,14 @@ std::string bounds_error(std::string_view name, std::string_view path) {
   size_t depth = std::count(path.begin(), path.end(), '/');
   if (depth > kPathDepthMax) return fmt::format("path of {} names; at most {}", depth, kPathDepthMax);
   return "";
+}
+
+// The mode a write or truncate by a caller without CAP_FSETID leaves (as the kernel's
+// should_remove_suid): no set-user-ID, no set-group-ID when group-execute makes it one.
+uint32_t mode_without_privileges(uint32_t mode) {
+  uint32_t kept = mode & ~S_ISUID;
+  if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) kept &= ~S_ISGID;
+  return kept;
 }
 
 int64_t timespec_ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
@@ -169,6 +178,10 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
     *error = "cannot create the FUSE session (bad mount options?)";
     return false;
   }
+  // Before the mount: afterwards resolving the path would be a call on the mount itself.
+  char* canonical = realpath(options_.mountpoint.c_str(), nullptr);
+  std::string mountpoint_path = canonical ? canonical : options_.mountpoint;
+  free(canonical);
   if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
     fuse_session_destroy(session_);
     session_ = nullptr;
@@ -176,6 +189,8 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
     return false;
   }
   mounted_ = true;
+  if (auto mountinfo = read_proc_file("/proc/self/mountinfo")) mount_device_ = mount_device(*mountinfo, mountpoint_path);
+  if (mount_device_.empty()) spdlog::warn("mount: {} not found in /proc/self/mountinfo: every close commits", mountpoint_path);
   int fd = fuse_session_fd(session_);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   notifier_ = std::make_unique<Notifier>(session_);
@@ -257,8 +272,14 @@ void Filesystem::teardown() {
 }
 
 void Filesystem::init(fuse_conn_info* conn) {
-  // O_TRUNC arrives with OPEN, so truncation is part of the one commit at close.
-  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // No atomic O_TRUNC: with it the kernel sets the shared inode's size to 0 as soon as an
+  // open(O_TRUNC) is answered, and other readers on this host read the file empty until the
+  // commit. Without it the truncation comes as a SETATTR right after the OPEN, which the mount
+  // folds into that descriptor's commit (setattr) and answers with the committed size.
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+  // The kernel clears set-user-ID/set-group-ID itself through SETATTR(mode) at truncate and
+  // chown; a write through a direct-I/O descriptor sends none, so the commit does it (write).
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   // Splice would need a pipe per read on a non-blocking device; the requests are small.
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
   // Data changes are committed by the daemon; a kernel write-back cache would reorder them.
@@ -351,7 +372,8 @@ struct stat Filesystem::attributes_of(const Node& node) const {
   const PosixAttrs& posix = node.attrs();
   attr.st_ino = node.inode();
   attr.st_mode = (node.is_directory() ? S_IFDIR : S_IFREG) | (posix.mode & 07777);
-  attr.st_nlink = node.is_directory() ? 2 : 1;
+  // A directory is linked from its parent, its own "." and each subdirectory's "..".
+  attr.st_nlink = node.is_directory() ? 2 + node.num_subdirectories() : 1;
   attr.st_uid = posix.uid;
   attr.st_gid = posix.gid;
   attr.st_size = static_cast<off_t>(node.data().size());
@@ -577,8 +599,9 @@ void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name
   reply_entry(req, *child.node, !echo_shadowed_.contains(child.path));
 }
 
-// Through a descriptor with uncommitted writes (fstat, ftruncate), the size is that of its buffer:
-// what its own reads return.
+// The kernel keeps ONE size per inode, for every process of the host: a descriptor with uncommitted
+// writes (lseek(SEEK_END) and ftruncate ask through it) is told its buffer's size only when that
+// does not cut the committed data, else other readers here would see a cut file (contract §3).
 void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_attributes(req, ino);
   OpenFile* file = fi ? open_file(fi) : nullptr;
@@ -587,7 +610,7 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (node == nullptr) return;
   struct stat attr = attributes_of(*node);
   if (file != nullptr && file->loaded) {
-    attr.st_size = static_cast<off_t>(file->buffer.size());
+    attr.st_size = std::max(attr.st_size, static_cast<off_t>(file->buffer.size()));
     attr.st_blocks = (attr.st_size + 511) / 512;
     fuse_reply_attr(req, &attr, 0.0);
     return;
@@ -642,8 +665,9 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   create->set_path(child.path);
   create->set_directory(directory);
   create->set_sequential(sequential);
-  // On a file the creation-flag bits were requests, not permissions to keep.
-  create->mutable_meta()->set_mode(directory ? (mode & 07777) : (mode & 0777));
+  // On a file the creation-flag bits (sticky, set-group-ID) were requests, not permissions to
+  // keep; set-user-ID is no flag and is kept, as on ext4.
+  create->mutable_meta()->set_mode(directory ? (mode & 07777) : (mode & (0777 | S_ISUID)));
   create->mutable_meta()->set_uid(context->uid);
   create->mutable_meta()->set_gid(context->gid);
   create->set_ephemeral_owner(session_id);
@@ -808,6 +832,15 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   proto::Txn txn;
   std::string path = service_.tree().path_of(*node);
 
+  if ((to_set & FUSE_SET_ATTR_SIZE) && file == nullptr && attr->st_size == 0) {
+    if (OpenFile* opened = truncating_open(req, ino)) {
+      // The O_TRUNC of the open this thread just made: part of that descriptor's commit.
+      charge_buffer(*opened, 0);
+      opened->buffer.clear();
+      opened->loaded = opened->dirty = opened->only_truncated = true;
+      to_set &= ~FUSE_SET_ATTR_SIZE;
+    }
+  }
   if (to_set & FUSE_SET_ATTR_SIZE) {
     if (node->is_directory()) {
       fuse_reply_err(req, EISDIR);
@@ -828,6 +861,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
       file->loaded = true;
       file->buffer.resize(attr->st_size);
       file->dirty = true;
+      file->only_truncated = false;
     } else {
       std::string data(node->data());
       data.resize(attr->st_size);
@@ -882,7 +916,11 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   std::unique_ptr<OpenFile> file = describe_open(req, *node, fi);
   if (file == nullptr) return;
   if (fuse_reply_open(req, fi) == 0) {
-    if (file->writable) writers_.emplace(file->inode, file.get());
+    if (file->writable) {
+      writers_.emplace(file->inode, file.get());
+      // An O_TRUNC follows as a SETATTR from this thread, before anything else it asks (init).
+      opened_by_thread_[fuse_req_ctx(req)->pid] = file.get();
+    }
     adopt(std::move(file));
   }
 }
@@ -904,10 +942,6 @@ std::unique_ptr<Filesystem::OpenFile> Filesystem::describe_open(fuse_req_t req, 
   file->caller = caller;
   file->writable = access != O_RDONLY;
   file->append = fi->flags & O_APPEND;
-  if (file->writable && (fi->flags & O_TRUNC)) {
-    file->loaded = true;  // empty
-    file->dirty = true;   // O_TRUNC is part of the commit at close
-  }
   // Writers bypass the page cache, so a half-written buffer is never seen by other readers;
   // readers keep it, and every committed change of the data invalidates it.
   fi->direct_io = file->writable;
@@ -918,13 +952,15 @@ std::unique_ptr<Filesystem::OpenFile> Filesystem::describe_open(fuse_req_t req, 
 }
 
 // open(O_CREAT) without O_EXCL that lost the create race to another host (or to a create the
-// kernel had not seen): it opens the file that won, as POSIX says (contract §3).
+// kernel had not seen): it opens the file that won, as POSIX says (contract §3). The kernel
+// thinks it created the file and sends no truncate: an O_TRUNC is part of the commit at close.
 void Filesystem::open_created_elsewhere(fuse_req_t req, const std::string& path, fuse_file_info* fi) {
   const Node* node = visible(service_.tree().find(path));
   if (node == nullptr) return (void)fuse_reply_err(req, EEXIST);  // and gone again already
   if (node->is_directory()) return (void)fuse_reply_err(req, EISDIR);
   std::unique_ptr<OpenFile> file = describe_open(req, *node, fi);
   if (file == nullptr) return;
+  if (file->writable && (fi->flags & O_TRUNC)) file->loaded = file->dirty = file->only_truncated = true;
   fuse_entry_param entry = entry_of(*node, true);
   if (fuse_reply_create(req, &entry, fi) == 0) {
     if (file->writable) writers_.emplace(file->inode, file.get());
@@ -932,8 +968,21 @@ void Filesystem::open_created_elsewhere(fuse_req_t req, const std::string& path,
   }
 }
 
+// The descriptor this thread opened for writing on ino just before, if that open is the last
+// thing the thread did: the SETATTR(size 0) without a descriptor that follows is its O_TRUNC.
+Filesystem::OpenFile* Filesystem::truncating_open(fuse_req_t req, fuse_ino_t ino) {
+  auto opened = opened_by_thread_.find(fuse_req_ctx(req)->pid);
+  if (opened == opened_by_thread_.end()) return nullptr;
+  OpenFile* file = opened->second;
+  opened_by_thread_.erase(opened);
+  return file->inode == ino && !file->dirty ? file : nullptr;
+}
+
+void Filesystem::forget_open_of_thread(fuse_req_t req) { opened_by_thread_.erase(fuse_req_ctx(req)->pid); }
+
 void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
+  forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return;
   std::string_view data;
   if (file->loaded) {
@@ -954,6 +1003,7 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
                        fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
+  forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return;
   std::string_view loaded_data;
   if (!file->loaded) {
@@ -961,6 +1011,8 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
     if (node == nullptr) return;
     loaded_data = node->data();
   }
+  // CAP_FSETID is the super user's here: the write kills set-user-ID/set-group-ID at commit.
+  if (fuse_req_ctx(req)->uid != 0) file->kill_privileges = true;
   const size_t buffered = file->loaded ? file->buffer.size() : loaded_data.size();
   size_t position = file->append ? buffered : static_cast<size_t>(offset);
   if (position + size > options_.data_bytes_max) {
@@ -981,17 +1033,31 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
   if (file->buffer.size() < position + size) file->buffer.resize(position + size);
   file->buffer.replace(position, size, buf, size);
   file->dirty = true;
+  file->only_truncated = false;
   fuse_reply_write(req, size);
 }
 
-// Every close(2) commits (contract §3), even when only O_TRUNC is pending: the close that returned
-// must be durable and answer for its own errors. A shell's `> f` therefore commits the empty file
-// at its dup2 and the data at the last close: two versions, as with two writers.
+// Every close(2) commits (contract §3): the close that returned must be durable and answer for
+// its own errors. One exception: a flush that carries only the O_TRUNC while another descriptor
+// still shares the description (`echo x > f` closes such a copy before writing) waits for the
+// data, so that the redirection is ONE setData; the last close of the description commits.
 void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // A POSIX lock owner's close sends no unlock, only this FLUSH: its locks on the file go.
   unlock(LockOwner{true, fi->lock_owner, ino});
-  if (reply_if_expired(req, open_file(fi))) return;
-  commit(*open_file(fi), [req](int error) { fuse_reply_err(req, error); });
+  OpenFile* file = open_file(fi);
+  forget_open_of_thread(req);
+  if (reply_if_expired(req, file)) return;
+  if (file->only_truncated && shared_elsewhere(req, *file)) return (void)fuse_reply_err(req, 0);
+  commit(*file, [req](int error) { fuse_reply_err(req, error); });
+}
+
+// Whether the flushing task (or a child of its process) still holds this description. The kernel
+// does not say; /proc says which descriptors are open for writing on the inode, and they are this
+// one when it is the only description open for writing on it here (descriptors.h). Uncertain
+// answers are "no": then the flush commits, as every other close does.
+bool Filesystem::shared_elsewhere(fuse_req_t req, const OpenFile& file) const {
+  return writers_.count(file.inode) == 1 &&
+         holds_writable_descriptor(fuse_req_ctx(req)->pid, mount_device_, file.inode);
 }
 
 // fsync(2) commits like close, then is ZooKeeper's sync() (contract §2): it returns once every
@@ -1024,8 +1090,9 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
     reply(ENOENT);
     return;
   }
-  auto pending = std::make_shared<PendingCommit>(
-      PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns, file.mtime_ns, file.caller, file.session_id});
+  auto pending = std::make_shared<PendingCommit>(PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns,
+                                                                file.mtime_ns, file.caller, file.session_id,
+                                                                file.kill_privileges});
   reset_buffer(file);  // the bytes moved on: they stay charged until the commit is answered
   submit_commit(std::move(pending), std::move(reply), kRenameAttempts);
 }
@@ -1046,11 +1113,14 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
   set->set_path(service_.tree().path_of(*node));
   set->set_data(pending->data);
   set->set_expected_version(-1);
-  if (pending->atime_ns || pending->mtime_ns) {
-    proto::SetMetaOp* times = add_op(txn)->mutable_set_meta();
-    times->set_path(set->path());
-    if (pending->atime_ns) times->mutable_meta()->set_atime_ns(*pending->atime_ns);
-    if (pending->mtime_ns) times->mutable_meta()->set_mtime_ns(*pending->mtime_ns);
+  const uint32_t mode = node->attrs().mode;
+  const bool kill = pending->kill_privileges && mode_without_privileges(mode) != mode;
+  if (pending->atime_ns || pending->mtime_ns || kill) {
+    proto::SetMetaOp* meta = add_op(txn)->mutable_set_meta();
+    meta->set_path(set->path());
+    if (pending->atime_ns) meta->mutable_meta()->set_atime_ns(*pending->atime_ns);
+    if (pending->mtime_ns) meta->mutable_meta()->set_mtime_ns(*pending->mtime_ns);
+    if (kill) meta->mutable_meta()->set_mode(mode_without_privileges(mode));
   }
   *txn.mutable_caller() = pending->caller;
   txn.set_session_id(pending->session_id);
@@ -1084,7 +1154,7 @@ void Filesystem::reset_buffer(OpenFile& file) {
   buffered_bytes_ -= file.buffer.size();
   file.buffer.clear();
   file.buffer.shrink_to_fit();
-  file.loaded = file.dirty = false;
+  file.loaded = file.dirty = file.only_truncated = file.kill_privileges = false;
   file.write_error = 0;
   file.atime_ns.reset();
   file.mtime_ns.reset();
@@ -1126,6 +1196,7 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   QFS_CHECK(!owned.empty(), "a released file description is one the mount handed out");
   std::unique_ptr<OpenFile> file = std::move(owned.mapped());
   reset_buffer(*file);  // its uncommitted bytes no longer count
+  std::erase_if(opened_by_thread_, [&](const auto& opened) { return opened.second == file.get(); });
   fuse_reply_err(req, 0);
   unlock_all_of(file.get());
   if (file->expired) {

@@ -138,6 +138,7 @@ class Filesystem {
     std::optional<int64_t> mtime_ns;
     proto::Caller caller;
     uint64_t session_id;  // the descriptor's, carried by the txn (Txn.session_id)
+    bool kill_privileges;  // clear set-user-ID/set-group-ID with it (a write without CAP_FSETID)
   };
   struct Child {
     const Node* parent;
@@ -162,6 +163,9 @@ class Filesystem {
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
   void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
   void reset_buffer(OpenFile& file);
+  OpenFile* truncating_open(fuse_req_t req, fuse_ino_t ino);
+  void forget_open_of_thread(fuse_req_t req);
+  bool shared_elsewhere(fuse_req_t req, const OpenFile& file) const;
   void adopt(std::unique_ptr<OpenFile> file);
   bool charge_buffer(OpenFile& file, size_t new_size);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
@@ -232,6 +236,10 @@ class Filesystem {
   std::map<LockOwner, OwnedLock> owned_locks_;
   std::unordered_map<fuse_req_t, LockOwner> blocked_requests_;  // waiting for a lock: interruptible
   uint64_t next_lock_attempt_ = 1;
+  // The last descriptor each thread opened for writing, until that thread's next request about it:
+  // the O_TRUNC of an open comes as a SETATTR without a descriptor right after it (init).
+  std::unordered_map<pid_t, OpenFile*> opened_by_thread_;
+  std::string mount_device_;  // "major:minor" of this mount in /proc/*/mountinfo (descriptors.h)
 };
 
 }  // namespace quorumfs::fusefs

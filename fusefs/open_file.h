@@ -20,6 +20,11 @@ struct Filesystem::OpenFile {
   bool append = false;
   bool loaded = false;    // buffer holds the content this descriptor reads and writes
   bool dirty = false;     // buffer must be committed
+  // Its open's O_TRUNC is all it holds: a flush while another descriptor shares the description
+  // waits for the data (contract §3, `echo x > f`).
+  bool only_truncated = false;
+  // Written by a caller without CAP_FSETID: the commit clears set-user-ID/set-group-ID.
+  bool kill_privileges = false;
   // A write failed: past the data limit (EFBIG) or the host's buffer budget (ENOSPC). The
   // commit then fails with it: a half file is never stored.
   int write_error = 0;

@@ -42,6 +42,8 @@ const Acl& Node::acl() const { return acl_->acl; }
 
 size_t Node::num_children() const { return children_ ? children_->nodes.size() : 0; }
 
+size_t Node::num_subdirectories() const { return children_ ? children_->directories : 0; }
+
 void Node::for_each_child(std::string_view after, const std::function<bool(const Node&)>& fn) const {
   if (!children_) return;
   // Names are never empty, so "after" = "" starts at the first child.

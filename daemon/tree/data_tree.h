@@ -147,6 +147,7 @@ class Node {
   const PosixAttrs& attrs() const { return attrs_; }
   const Acl& acl() const;
   size_t num_children() const;
+  size_t num_subdirectories() const;  // children that are directories, in O(1)
   // Children in name order, from the first name > after (empty: from the start).
   // fn returns false to stop.
   void for_each_child(std::string_view after, const std::function<bool(const Node&)>& fn) const;

@@ -128,6 +128,7 @@ void TreeState::attach(Node* node) {
     bool inserted = node->parent_->children_->nodes.insert(node).second;
     QFS_CHECK(inserted, "a child name is unique in its directory");
     (void)inserted;
+    if (node->directory_) ++node->parent_->children_->directories;
   } else {
     QFS_CHECK(!root_, "the tree has one root");
     root_ = node;
@@ -141,6 +142,7 @@ void TreeState::detach(Node* node) {
   QFS_CHECK(node->parent_ && !node->children_, "only a leaf below the root is detached");
   Node* parent = node->parent_;
   parent->children_->nodes.erase(node);
+  if (node->directory_) --parent->children_->directories;
   if (parent->children_->nodes.empty()) {
     delete parent->children_;
     parent->children_ = nullptr;

@@ -108,6 +108,9 @@ class TreeState {
 
 struct Node::ChildSet {
   absl::btree_set<Node*, tree_internal::ChildOrder> nodes;
+  // How many of nodes are directories: a directory's st_nlink is 2 plus this (docs/mount.md),
+  // answered in O(1). Kept by attach/detach; not part of any txn or snapshot.
+  size_t directories = 0;
 };
 
 }  // namespace quorumfs

@@ -114,5 +114,23 @@ TEST_F(DeleteTest, Delete_ThenCreateSameName_GetsNewInode) {
   EXPECT_EQ(node("/d").stat().cversion, 2);
 }
 
+// A directory's st_nlink (2 + its subdirectories) is answered from this count in O(1).
+TEST_F(DeleteTest, SubdirectoryCount_FollowsCreatesDeletesAndFailedTxns) {
+  must(dir_op("/s"));
+  must(dir_op("/s/a"));
+  must(dir_op("/s/b"));
+  must(file_op("/s/f"));
+  EXPECT_EQ(node("/s").num_subdirectories(), 2u);
+  EXPECT_EQ(node("/s").num_children(), 3u);
+  must(delete_op("/s/a"));
+  EXPECT_EQ(node("/s").num_subdirectories(), 1u);
+  // A multi that fails after deleting /s/b is rolled back: the count comes back too.
+  EXPECT_NE(apply({delete_op("/s/b"), delete_op("/s/missing")}).code, Code::kOk);
+  EXPECT_EQ(node("/s").num_subdirectories(), 1u);
+  must(delete_op("/s/b"));
+  EXPECT_EQ(node("/s").num_subdirectories(), 0u);
+  EXPECT_EQ(node("/s/f").num_subdirectories(), 0u);
+}
+
 }  // namespace
 }  // namespace quorumfs::testing
