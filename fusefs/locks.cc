@@ -131,7 +131,11 @@ void Filesystem::lock_answered(LockOwner owner, uint64_t attempt, Code code) {
   } else {
     owned_locks_.erase(it);
   }
-  if (req != nullptr) fuse_reply_err(req, errno_of(code));
+  if (req == nullptr) return;
+  // Behind the cache invalidations of every change applied before the grant: the new holder reads
+  // what the previous one wrote (contract §5's ordering, which a lock needs most).
+  if (code == Code::kOk && notifier_) return notifier_->then([req] { fuse_reply_err(req, 0); });
+  fuse_reply_err(req, errno_of(code));
 }
 
 // The waiter's caller was interrupted: its waiter node goes, and it gets EINTR (flock -w prints
