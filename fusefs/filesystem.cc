@@ -20,6 +20,7 @@
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/open_file.h"
+#include "fusefs/txn_rules.h"
 #include "fusefs/xattrs.h"
 
 namespace quorumfs::fusefs {
@@ -37,36 +38,6 @@ int64_t now_ns() {
 Filesystem* self(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_userdata(req)); }
 
 proto::Op* add_op(proto::Txn& txn) { return txn.add_ops(); }
-
-std::string join(const std::string& parent_path, std::string_view name) {
-  std::string path = parent_path == "/" ? "" : parent_path;
-  path += '/';
-  path += name;
-  return path;
-}
-
-// Why a new name and the path it makes are past the tree's limits (daemon/tree/limits.h), or
-// empty. The kernel passes names of up to 1024 bytes (FUSE_NAME_MAX) and no path at all: a
-// path grows one relative mkdir at a time. Refused here with ENAMETOOLONG, before any txn.
-std::string bounds_error(std::string_view name, std::string_view path) {
-  if (name.size() > kNameBytesMax) {
-    return fmt::format("name of {} bytes; at most {}", name.size(), kNameBytesMax);
-  }
-  if (path.size() > kPathBytesMax) {
-    return fmt::format("path of {} bytes; at most {}", path.size(), kPathBytesMax);
-  }
-  size_t depth = std::count(path.begin(), path.end(), '/');
-  if (depth > kPathDepthMax) return fmt::format("path of {} names; at most {}", depth, kPathDepthMax);
-  return "";
-}
-
-// The mode a write or truncate by a caller without CAP_FSETID leaves (as the kernel's
-// should_remove_suid): no set-user-ID, no set-group-ID when group-execute makes it one.
-uint32_t mode_without_privileges(uint32_t mode) {
-  uint32_t kept = mode & ~S_ISUID;
-  if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) kept &= ~S_ISGID;
-  return kept;
-}
 
 int64_t timespec_ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
 
@@ -351,7 +322,7 @@ bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Ch
   const Node* directory = node_or_reply(req, parent);
   if (directory == nullptr) return false;
   std::string_view base(name);
-  std::string path = join(service_.tree().path_of(*directory), base);
+  std::string path = join_path(service_.tree().path_of(*directory), base);
   if (std::string reason = bounds_error(base, path); !reason.empty()) {
     log_refusal(call, path, ENAMETOOLONG, reason);
     fuse_reply_err(req, ENAMETOOLONG);
@@ -411,176 +382,6 @@ void Filesystem::reply_entry(fuse_req_t req, const Node& node, bool cacheable) {
 void Filesystem::submit(fuse_req_t req, proto::Txn txn, service::Service::Done done) {
   *txn.mutable_caller() = writer_of(req);
   service_.submit(std::move(txn), service::Submitter::kMount, std::move(done));
-}
-
-// ---- names -----------------------------------------------------------------------------------
-
-bool Filesystem::is_echo(fuse_req_t req) const {
-  return echo_ && fuse_req_ctx(req)->pid == echo_->thread_id();
-}
-
-// ---- echo: the calls of echo.h, answered without a txn ------------------------------------------
-
-std::optional<EchoLocation> Filesystem::location_of(const Change& change) const {
-  const Node* parent = service_.tree().by_inode(change.parent_inode);
-  if (parent == nullptr) return std::nullopt;  // removed by the same txn: nothing to name it by
-  return EchoLocation{join(service_.tree().path_of(*parent), change.name), change.parent_inode, change.name};
-}
-
-// Drops what the kernel may cache of the change (on the Notifier, which may block), then queues
-// its echo behind that.
-void Filesystem::announce(const EchoChange& grouped) {
-  const Change& change = *grouped.change;
-  std::optional<EchoLocation> at = location_of(change);
-  if (!at) return;
-  EchoStep step;
-  step.at = *at;
-  step.inode = change.inode;
-  step.directory = change.directory;
-  switch (change.kind) {
-    case Change::Kind::kCreated:
-      step.kind = EchoStep::Kind::kCreate;
-      if (grouped.moved_from != nullptr) {
-        std::optional<EchoLocation> from = location_of(*grouped.moved_from);
-        if (!from) return;
-        step.kind = EchoStep::Kind::kMove;
-        step.from = *from;
-        step.replaced_inode = grouped.replaced ? grouped.replaced->inode : 0;
-        notifier_->invalidate_inode(step.from.parent_inode, false);
-      }
-      notifier_->invalidate_inode(change.parent_inode, false);
-      break;
-    case Change::Kind::kDeleted:
-      step.kind = EchoStep::Kind::kRemove;
-      notifier_->invalidate_inode(change.parent_inode, false);
-      break;
-    case Change::Kind::kData: {
-      step.kind = EchoStep::Kind::kModify;
-      const Node* node = service_.tree().by_inode(change.inode);
-      step.data_bytes = node ? node->data().size() : 0;
-      paged_inodes_.erase(change.inode);
-      notifier_->invalidate_inode(change.inode, true);
-      break;
-    }
-    case Change::Kind::kAttrs:
-      step.kind = EchoStep::Kind::kAttributes;
-      notifier_->invalidate_inode(change.inode, false);
-      break;
-  }
-  echo(std::move(step));
-}
-
-void Filesystem::echo(EchoStep step) {
-  if (!echo_) return;
-  uint64_t step_id = next_echo_step_++;
-  for (const std::string* path : {&step.at.path, &step.from.path}) {
-    if (!path->empty()) ++echo_shadowed_[*path];
-  }
-  echo_steps_.emplace(step_id, step);
-  // Behind the invalidations queued so far: a process woken by the event reads the new state.
-  notifier_->then([echo = echo_.get(), step_id, step = std::move(step)] { echo->push(step_id, step); });
-}
-
-void Filesystem::echo_finished(uint64_t step_id) {
-  auto step = echo_steps_.find(step_id);
-  if (step == echo_steps_.end()) return;
-  for (const std::string* path : {&step->second.at.path, &step->second.from.path}) {
-    auto shadowed = echo_shadowed_.find(*path);
-    if (shadowed != echo_shadowed_.end() && --shadowed->second == 0) echo_shadowed_.erase(shadowed);
-  }
-  echo_steps_.erase(step);
-}
-
-// The echo makes one step's calls at a time and says which before the first: every echo request
-// belongs to that step.
-const EchoStep* Filesystem::current_echo() const {
-  auto step = echo_steps_.find(echo_->current_step());
-  return step == echo_steps_.end() ? nullptr : &step->second;
-}
-
-std::optional<std::string> Filesystem::echo_path(fuse_ino_t parent, const char* name) const {
-  const Node* directory = service_.tree().by_inode(parent);
-  if (directory == nullptr) return std::nullopt;
-  return join(service_.tree().path_of(*directory), name);
-}
-
-bool Filesystem::echo_step_is(EchoStep::Kind kind, const std::optional<std::string>& path,
-                              const std::optional<std::string>& from) const {
-  const EchoStep* step = current_echo();
-  return step != nullptr && step->kind == kind && path == step->at.path &&
-         (kind != EchoStep::Kind::kMove || from == step->from.path);
-}
-
-// A node the current step announces is seen by its calls even once the tree has dropped it (a
-// later change removed it): as a ghost with plain attributes, which the kernel is about to drop.
-std::optional<struct stat> Filesystem::echo_attributes(fuse_ino_t ino) const {
-  if (const Node* node = service_.tree().by_inode(ino)) return attributes_of(*node);
-  const EchoStep* step = current_echo();
-  if (step == nullptr || (ino != step->inode && ino != step->replaced_inode)) return std::nullopt;
-  struct stat attr {};
-  attr.st_ino = ino;
-  attr.st_mode = step->directory ? S_IFDIR | 0755 : S_IFREG | 0644;
-  attr.st_nlink = step->directory ? 2 : 1;
-  return attr;
-}
-
-// Never cached: the name may be the step's view rather than the tree's (EchoStep::shadow).
-fuse_entry_param Filesystem::echo_entry(uint64_t inode, bool directory) const {
-  if (const Node* node = service_.tree().by_inode(inode)) return entry_of(*node, false);
-  fuse_entry_param entry{};  // a ghost: no timeouts either
-  entry.ino = inode;
-  entry.generation = 1;
-  entry.attr.st_ino = inode;
-  entry.attr.st_mode = directory ? S_IFDIR | 0755 : S_IFREG | 0644;
-  entry.attr.st_nlink = directory ? 2 : 1;
-  return entry;
-}
-
-void Filesystem::answer_echo_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  const EchoStep* step = current_echo();
-  std::optional<std::string> path = echo_path(parent, name);
-  std::optional<uint64_t> shadow = step && path ? step->shadow(*path) : std::nullopt;
-  // Its path's directories resolve as for anyone; only the names of the step are special.
-  if (!shadow) return lookup_node(req, parent, name);
-  if (*shadow == 0) return (void)fuse_reply_err(req, ENOENT);
-  fuse_entry_param entry = echo_entry(*shadow, step->directory);
-  fuse_reply_entry(req, &entry);
-}
-
-// The echo's getattr and setattr (utimensat, ftruncate): what the node is now; nothing changes.
-void Filesystem::answer_echo_attributes(fuse_req_t req, fuse_ino_t ino) {
-  std::optional<struct stat> attr = echo_attributes(ino);
-  if (!attr) return (void)fuse_reply_err(req, ENOENT);
-  fuse_reply_attr(req, &*attr, 0.0);
-}
-
-// A descriptor the echo opens and closes without writing: its close commits nothing.
-void Filesystem::answer_echo_open(fuse_req_t req, uint64_t inode, fuse_file_info* fi,
-                                  const fuse_entry_param* created) {
-  auto file = std::make_unique<OpenFile>();
-  file->inode = inode;
-  fi->fh = reinterpret_cast<uint64_t>(file.get());
-  fi->direct_io = true;
-  fi->keep_cache = false;
-  // No FLUSH at the echo's close (FOPEN_NOFLUSH): if the daemon is killed while the echo thread
-  // holds this descriptor, the exiting process closes it and would wait forever for a FLUSH
-  // answer that only this dead process could give (seen with kill -9 under load).
-  fi->noflush = true;
-  int result = created ? fuse_reply_create(req, created, fi) : fuse_reply_open(req, fi);
-  if (result == 0) adopt(std::move(file));
-}
-
-// The echo's create of the node the current step announces, which exists already (or existed:
-// a later change may have removed it).
-void Filesystem::answer_echo_creation(fuse_req_t req, fuse_ino_t parent, const char* name,
-                                      fuse_file_info* fi) {
-  if (!echo_step_is(EchoStep::Kind::kCreate, echo_path(parent, name))) {
-    return (void)fuse_reply_err(req, EEXIST);
-  }
-  const EchoStep& step = *current_echo();
-  fuse_entry_param entry = echo_entry(step.inode, step.directory);
-  if (fi == nullptr) return (void)fuse_reply_entry(req, &entry);
-  answer_echo_open(req, step.inode, fi, &entry);
 }
 
 void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -644,33 +445,18 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
   if (is_echo(req)) return answer_echo_creation(req, parent, name, fi);
   Child child;
   if (!resolve(req, parent, name, &child, directory ? "mkdir" : "create")) return;
-  uint32_t parent_mode = child.parent->attrs().mode;
-  bool sequential = (parent_mode & S_ISVTX) || (!directory && (mode & S_ISVTX));
-  // Whether a name that exists fails the call (mkdir, mknod, O_EXCL) or is opened (contract §3).
-  const bool exclusive = fi == nullptr || (fi->flags & O_EXCL) || sequential;
+  const CreateFlags flags = create_flags(child.parent->attrs().mode, mode, directory,
+                                         fi ? std::optional<int>(fi->flags) : std::nullopt);
+  const bool exclusive = flags.exclusive;
   if (child.node != nullptr) {
     if (!exclusive) return open_created_elsewhere(req, child.path, fi);
     fuse_reply_err(req, EEXIST);
     return;
   }
-  bool ephemeral = !directory && ((parent_mode & S_ISGID) || (mode & S_ISGID));
   const fuse_ctx* context = fuse_req_ctx(req);
-
-  proto::Txn txn;
-  // An ephemeral's session is opened by the same txn: no round trip more than a plain create.
-  uint64_t session_id = ephemeral ? service_.sessions().create(service_.tree()).value() : 0;
-  if (ephemeral) add_op(txn)->mutable_create_session()->set_session_id(session_id);
-  const int create_index = txn.ops_size();
-  proto::CreateOp* create = add_op(txn)->mutable_create();
-  create->set_path(child.path);
-  create->set_directory(directory);
-  create->set_sequential(sequential);
-  // On a file the creation-flag bits (sticky, set-group-ID) were requests, not permissions to
-  // keep; set-user-ID is no flag and is kept, as on ext4.
-  create->mutable_meta()->set_mode(directory ? (mode & 07777) : (mode & (0777 | S_ISUID)));
-  create->mutable_meta()->set_uid(context->uid);
-  create->mutable_meta()->set_gid(context->gid);
-  create->set_ephemeral_owner(session_id);
+  const uint64_t session_id = flags.ephemeral ? service_.sessions().create(service_.tree()).value() : 0;
+  int create_index = 0;
+  proto::Txn txn = create_txn(child.path, directory, flags, context->uid, context->gid, session_id, &create_index);
 
   fuse_file_info info = fi ? *fi : fuse_file_info{};
   std::string requested(name);
@@ -731,13 +517,7 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, boo
     fuse_reply_err(req, ENOENT);
     return;
   }
-  proto::Txn txn;
-  proto::DeleteOp* remove = add_op(txn)->mutable_remove();
-  remove->set_path(child.path);
-  remove->set_expected_version(-1);
-  remove->set_must_be_directory(directory);
-  remove->set_must_be_file(!directory);
-  submit(req, std::move(txn),
+  submit(req, delete_txn(child.path, directory),
          [req](const ApplyResult& result) { fuse_reply_err(req, errno_of(result.code)); });
 }
 
@@ -773,44 +553,10 @@ void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string n
     fuse_reply_err(req, 0);
     return;
   }
-  const Node& from = *source.node;
-  // Moving a subtree is not one znode operation; EXDEV makes mv copy it instead.
-  if (from.is_directory() && from.num_children() > 0) {
-    fuse_reply_err(req, EXDEV);
-    return;
-  }
   proto::Txn txn;
-  if (target.node != nullptr) {
-    if (flags & RENAME_NOREPLACE) {
-      fuse_reply_err(req, EEXIST);
-      return;
-    }
-    const Node& to = *target.node;
-    if (to.is_directory() != from.is_directory()) {
-      fuse_reply_err(req, to.is_directory() ? EISDIR : ENOTDIR);
-      return;
-    }
-    proto::DeleteOp* replace = add_op(txn)->mutable_remove();
-    replace->set_path(target.path);
-    replace->set_expected_version(to.stat().version);
+  if (int error = rename_txn(*source.node, target.node, source.path, target.path, flags, &txn); error != 0) {
+    return (void)fuse_reply_err(req, error);
   }
-  proto::CreateOp* create = add_op(txn)->mutable_create();
-  create->set_path(target.path);
-  create->set_data(std::string(from.data()));
-  create->set_directory(from.is_directory());
-  create->set_ephemeral_owner(from.stat().ephemeral_owner);
-  create->set_acl(format_acl(from.acl()));
-  create->set_inode(from.inode());
-  proto::PosixMeta* meta = create->mutable_meta();
-  meta->set_uid(from.attrs().uid);
-  meta->set_gid(from.attrs().gid);
-  meta->set_mode(from.attrs().mode);
-  meta->set_atime_ns(from.attrs().atime_ns);
-  meta->set_mtime_ns(from.attrs().mtime_ns);
-  proto::DeleteOp* remove = add_op(txn)->mutable_remove();
-  remove->set_path(source.path);
-  remove->set_expected_version(from.stat().version);
-
   submit(req, std::move(txn), [=, this](const ApplyResult& result) {
     if (result.code == Code::kBadVersion && attempts_left > 1) {
       rename_attempt(req, parent, name, new_parent, new_name, flags, attempts_left - 1);
@@ -835,7 +581,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   if ((to_set & FUSE_SET_ATTR_SIZE) && file == nullptr && attr->st_size == 0) {
     if (OpenFile* opened = truncating_open(req, ino)) {
       // The O_TRUNC of the open this thread just made: part of that descriptor's commit.
-      charge_buffer(*opened, 0);
+      budget_.charge(*opened, 0);
       opened->buffer.clear();
       opened->loaded = opened->dirty = opened->only_truncated = true;
       to_set &= ~FUSE_SET_ATTR_SIZE;
@@ -853,7 +599,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
     }
     if (file != nullptr) {
       // ftruncate: part of this descriptor's pending commit.
-      if (!charge_buffer(*file, attr->st_size)) {
+      if (!budget_.charge(*file, attr->st_size)) {
         fuse_reply_err(req, ENOSPC);
         return;
       }
@@ -927,7 +673,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 // The open file description of an open(2) of an existing node, its flags set in fi; null, and
 // EACCES replied, when the ACL refuses the access.
-std::unique_ptr<Filesystem::OpenFile> Filesystem::describe_open(fuse_req_t req, const Node& node, fuse_file_info* fi) {
+std::unique_ptr<OpenFile> Filesystem::describe_open(fuse_req_t req, const Node& node, fuse_file_info* fi) {
   const uint64_t ino = node.inode();
   int access = fi->flags & O_ACCMODE;
   // A descriptor that may write keeps its opener's groups for the commits at close.
@@ -970,7 +716,7 @@ void Filesystem::open_created_elsewhere(fuse_req_t req, const std::string& path,
 
 // The descriptor this thread opened for writing on ino just before, if that open is the last
 // thing the thread did: the SETATTR(size 0) without a descriptor that follows is its O_TRUNC.
-Filesystem::OpenFile* Filesystem::truncating_open(fuse_req_t req, fuse_ino_t ino) {
+OpenFile* Filesystem::truncating_open(fuse_req_t req, fuse_ino_t ino) {
   auto opened = opened_by_thread_.find(fuse_req_ctx(req)->pid);
   if (opened == opened_by_thread_.end()) return nullptr;
   OpenFile* file = opened->second;
@@ -1021,7 +767,7 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
     fuse_reply_err(req, EFBIG);
     return;
   }
-  if (!charge_buffer(*file, std::max(buffered, position + size))) {
+  if (!budget_.charge(*file, std::max(buffered, position + size))) {
     file->write_error = ENOSPC;
     fuse_reply_err(req, ENOSPC);
     return;
@@ -1047,7 +793,9 @@ void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
   forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return;
-  if (file->only_truncated && shared_elsewhere(req, *file)) return (void)fuse_reply_err(req, 0);
+  if (!flush_commits(file->only_truncated, file->only_truncated && shared_elsewhere(req, *file))) {
+    return (void)fuse_reply_err(req, 0);
+  }
   commit(*file, [req](int error) { fuse_reply_err(req, error); });
 }
 
@@ -1076,7 +824,7 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
   if (file.write_error != 0) {
     // Nothing of this descriptor's writes is stored: a half file is never committed.
     const int error = file.write_error;
-    reset_buffer(file);
+    budget_.reset(file);
     reply(error);
     return;
   }
@@ -1086,14 +834,13 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
   }
   const Node* node = visible(service_.tree().by_inode(file.inode));
   if (node == nullptr) {
-    reset_buffer(file);
+    budget_.reset(file);
     reply(ENOENT);
     return;
   }
-  auto pending = std::make_shared<PendingCommit>(PendingCommit{file.inode, std::exchange(file.buffer, {}), file.atime_ns,
-                                                                file.mtime_ns, file.caller, file.session_id,
-                                                                file.kill_privileges});
-  reset_buffer(file);  // the bytes moved on: they stay charged until the commit is answered
+  CommitContent content{budget_.take(file), file.atime_ns, file.mtime_ns, file.kill_privileges};
+  auto pending = std::make_shared<PendingCommit>(PendingCommit{file.inode, std::move(content), file.caller, file.session_id});
+  budget_.reset(file);  // the bytes moved on: they stay charged until the commit is answered
   submit_commit(std::move(pending), std::move(reply), kRenameAttempts);
 }
 
@@ -1102,26 +849,13 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
 void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply,
                                int attempts_left) {
   // Its bytes stop counting against the budget once it is answered (on this, the loop's, thread).
-  auto settled = [this, pending] { buffered_bytes_ -= pending->data.size(); };
+  auto settled = [this, pending] { budget_.settle(pending->content.data.size()); };
   const Node* node = visible(service_.tree().by_inode(pending->inode));
   if (node == nullptr) {
     settled();
     return reply(ENOENT);
   }
-  proto::Txn txn;
-  proto::SetDataOp* set = add_op(txn)->mutable_set_data();
-  set->set_path(service_.tree().path_of(*node));
-  set->set_data(pending->data);
-  set->set_expected_version(-1);
-  const uint32_t mode = node->attrs().mode;
-  const bool kill = pending->kill_privileges && mode_without_privileges(mode) != mode;
-  if (pending->atime_ns || pending->mtime_ns || kill) {
-    proto::SetMetaOp* meta = add_op(txn)->mutable_set_meta();
-    meta->set_path(set->path());
-    if (pending->atime_ns) meta->mutable_meta()->set_atime_ns(*pending->atime_ns);
-    if (pending->mtime_ns) meta->mutable_meta()->set_mtime_ns(*pending->mtime_ns);
-    if (kill) meta->mutable_meta()->set_mode(mode_without_privileges(mode));
-  }
+  proto::Txn txn = commit_txn(service_.tree().path_of(*node), node->attrs().mode, pending->content);
   *txn.mutable_caller() = pending->caller;
   txn.set_session_id(pending->session_id);
   uint64_t inode = pending->inode;
@@ -1150,16 +884,6 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
   });
 }
 
-void Filesystem::reset_buffer(OpenFile& file) {
-  buffered_bytes_ -= file.buffer.size();
-  file.buffer.clear();
-  file.buffer.shrink_to_fit();
-  file.loaded = file.dirty = file.only_truncated = file.kill_privileges = false;
-  file.write_error = 0;
-  file.atime_ns.reset();
-  file.mtime_ns.reset();
-}
-
 // Explicit times set while a descriptor has uncommitted data are re-applied by its commit.
 void Filesystem::pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta) {
   auto [begin, end] = writers_.equal_range(inode);
@@ -1169,19 +893,6 @@ void Filesystem::pin_times_of_writers(uint64_t inode, const proto::PosixMeta& me
     if (meta.has_atime_ns()) file.atime_ns = meta.atime_ns();
     if (meta.has_mtime_ns()) file.mtime_ns = meta.mtime_ns();
   }
-}
-
-// Charges the buffer's growth to new_size against the host's budget (buffered_bytes_max): false,
-// and nothing charged, past it. Shrinking always fits.
-bool Filesystem::charge_buffer(OpenFile& file, size_t new_size) {
-  const size_t old_size = file.buffer.size();
-  if (new_size > old_size && buffered_bytes_ + (new_size - old_size) > options_.buffered_bytes_max) {
-    spdlog::warn("mount: {} bytes of writes not yet committed on this host: a write of inode {} refused (ENOSPC)",
-                 buffered_bytes_, file.inode);
-    return false;
-  }
-  buffered_bytes_ = buffered_bytes_ - old_size + new_size;
-  return true;
 }
 
 // Open file descriptions belong to the mount from the reply that handed them to the kernel until
@@ -1195,7 +906,7 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto owned = open_files_.extract(open_file(fi));
   QFS_CHECK(!owned.empty(), "a released file description is one the mount handed out");
   std::unique_ptr<OpenFile> file = std::move(owned.mapped());
-  reset_buffer(*file);  // its uncommitted bytes no longer count
+  budget_.reset(*file);  // its uncommitted bytes no longer count
   std::erase_if(opened_by_thread_, [&](const auto& opened) { return opened.second == file.get(); });
   fuse_reply_err(req, 0);
   unlock_all_of(file.get());
@@ -1241,38 +952,8 @@ void Filesystem::expire_session(uint64_t session_id) {
 void Filesystem::expire_file(OpenFile& file) {
   if (file.expired) return;
   file.expired = true;
-  reset_buffer(file);
+  budget_.reset(file);
   ++expired_inodes_[file.inode];
-}
-
-void Filesystem::on_tree_replaced() {
-  std::vector<uint64_t> closed;
-  for (const auto& [session_id, file] : session_owners_) {
-    if (!service_.tree().session_open(session_id)) closed.push_back(session_id);
-  }
-  for (uint64_t session_id : closed) expire_session(session_id);
-  if (!notifier_) return;
-  paged_inodes_.clear();
-  std::vector<const Node*> pending{&service_.tree().root()};
-  while (!pending.empty()) {
-    const Node* node = pending.back();
-    pending.pop_back();
-    notifier_->invalidate_inode(node->inode(), !node->is_directory());
-    if (!node->is_directory()) continue;
-    node->for_each_child("", [&](const Node& child) {
-      pending.push_back(&child);
-      return true;
-    });
-  }
-}
-
-void Filesystem::on_applied(const service::Applied& applied) {
-  for (uint64_t session_id : applied.result.closed_sessions) expire_session(session_id);
-  if (!notifier_) return;
-  // What this mount did through a call the kernel saw raised its events already; the rest (other
-  // hosts, closed sessions, other front ends, lock waiter nodes) is echoed.
-  if (applied.submitter == service::Submitter::kMount && applied.origin != service::Origin::kSessionClose) return;
-  for (const EchoChange& change : group_renames(applied.result.changes)) announce(change);
 }
 
 // ---- directories -----------------------------------------------------------------------------
@@ -1308,7 +989,7 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offs
   // Names a queued echo step needs to resolve its own way are not cached (echo_shadowed_).
   std::string directory_path = echo_shadowed_.empty() ? "" : service_.tree().path_of(*node);
   auto cacheable = [&](const std::string& name) {
-    return directory_path.empty() || !echo_shadowed_.contains(join(directory_path, name));
+    return directory_path.empty() || !echo_shadowed_.contains(join_path(directory_path, name));
   };
   std::string reply(size, '\0');
   size_t used = 0;

@@ -37,6 +37,8 @@
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/notifier.h"
+#include "fusefs/open_file.h"
+#include "fusefs/txn_rules.h"
 
 namespace quorumfs::fusefs {
 
@@ -76,7 +78,6 @@ class Filesystem {
   void on_tree_replaced();
 
   // Handlers (public for the C trampolines in filesystem.cc).
-  struct OpenFile;
   struct OpenDir;
   void init(fuse_conn_info* conn);
   void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
@@ -133,12 +134,9 @@ class Filesystem {
   };
   struct PendingCommit {
     uint64_t inode;
-    std::string data;
-    std::optional<int64_t> atime_ns;
-    std::optional<int64_t> mtime_ns;
+    CommitContent content;
     proto::Caller caller;
     uint64_t session_id;  // the descriptor's, carried by the txn (Txn.session_id)
-    bool kill_privileges;  // clear set-user-ID/set-group-ID with it (a write without CAP_FSETID)
   };
   struct Child {
     const Node* parent;
@@ -162,12 +160,10 @@ class Filesystem {
   void commit(OpenFile& file, std::function<void(int)> reply);
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
   void lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name);
-  void reset_buffer(OpenFile& file);
   OpenFile* truncating_open(fuse_req_t req, fuse_ino_t ino);
   void forget_open_of_thread(fuse_req_t req);
   bool shared_elsewhere(fuse_req_t req, const OpenFile& file) const;
   void adopt(std::unique_ptr<OpenFile> file);
-  bool charge_buffer(OpenFile& file, size_t new_size);
   void pin_times_of_writers(uint64_t inode, const proto::PosixMeta& meta);
   std::unique_ptr<OpenFile> describe_open(fuse_req_t req, const Node& node, fuse_file_info* fi);
   void open_created_elsewhere(fuse_req_t req, const std::string& path, fuse_file_info* fi);
@@ -225,7 +221,7 @@ class Filesystem {
   bool mounted_ = false;
   std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
-  size_t buffered_bytes_ = 0;  // in open files' buffers and in commits under way
+  WriteBudget budget_{options_.buffered_bytes_max};
   std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> open_files_;  // handed to the kernel
   std::unordered_map<uint64_t, OpenFile*> session_owners_;  // session -> the descriptor that owns it
   // Inodes of expired descriptors, with their count: calls on them by inode (getxattr through

@@ -1,5 +1,6 @@
 // One open file description as the mount keeps it: its buffered writes (committed as ONE setData
-// at flush or fsync, contract §3), its ephemeral session, its caller.
+// at flush or fsync, contract §3), its ephemeral session, its caller; and the host's budget for
+// the bytes written to open files and not yet committed.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -8,13 +9,13 @@
 #include <optional>
 #include <string>
 
-#include "fusefs/filesystem.h"
+#include "daemon/proto/txn.pb.h"
 
 namespace quorumfs::fusefs {
 
 // One open file description. Writes are buffered here and committed as ONE setData at flush
 // (every close of a descriptor) or fsync (contract §3).
-struct Filesystem::OpenFile {
+struct OpenFile {
   uint64_t inode = 0;
   bool writable = false;
   bool append = false;
@@ -41,8 +42,29 @@ struct Filesystem::OpenFile {
   proto::Caller caller;     // the opener: its commits are checked against the ACL as its own
 };
 
-inline Filesystem::OpenFile* open_file(fuse_file_info* fi) {
-  return reinterpret_cast<Filesystem::OpenFile*>(fi->fh);
-}
+inline OpenFile* open_file(fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
+
+// Bytes written to open files and not yet committed, over all descriptors of this host, within
+// buffered_bytes_max: a write past it fails with ENOSPC (docs/mount.md, "Limits"). A commit's
+// bytes count until it is answered.
+class WriteBudget {
+ public:
+  explicit WriteBudget(size_t limit_bytes) : limit_bytes_(limit_bytes) {}
+
+  // Charges the growth of file's buffer to new_size: false, and nothing charged, past the limit.
+  // Shrinking always fits.
+  bool charge(OpenFile& file, size_t new_size);
+  // Drops file's buffer and everything it had pending (its bytes no longer count).
+  void reset(OpenFile& file);
+  // A commit of bytes (moved out of a buffer before the reset) was answered.
+  void settle(size_t bytes) { in_use_ -= bytes; }
+  // The buffer's bytes leave it for a commit: they still count, until settle().
+  std::string take(OpenFile& file);
+  size_t in_use() const { return in_use_; }
+
+ private:
+  const size_t limit_bytes_;
+  size_t in_use_ = 0;
+};
 
 }  // namespace quorumfs::fusefs
