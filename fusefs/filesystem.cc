@@ -1077,7 +1077,7 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
       return reply_lock_token(req, ino, size);
     case XattrKind::kState:
       if (node->parent() != nullptr) return (void)fuse_reply_err(req, ENODATA);  // the replica's, on the root
-      return reply_value(req, state_xattr(service_.synced()), size);
+      return reply_value(req, state_xattr(service_.synced(), !expired_inodes_.empty()), size);
     default:
       return reply_value(req, *stat_xattr(service_.tree(), *node, name), size);
   }

@@ -66,7 +66,10 @@ std::optional<std::string> stat_xattr(const DataTree& tree, const Node& node, st
   return stat_field(node, field);
 }
 
-std::string_view state_xattr(bool synced) { return synced ? "synced" : "unsynced"; }
+std::string_view state_xattr(bool synced, bool expired) {
+  if (!synced) return "unsynced";
+  return expired ? "expired" : "synced";
+}
 
 std::string list_xattrs(const Node& node) {
   std::string names;

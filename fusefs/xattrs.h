@@ -24,9 +24,11 @@ XattrKind classify_xattr(std::string_view name);
 // Value of a read-only stat attribute, a user.zk.name/path, or nullopt.
 std::optional<std::string> stat_xattr(const DataTree& tree, const Node& node, std::string_view name);
 std::string stat_line(const Node& node);
-// The root's user.zk.state: "synced" while the replica follows or leads a quorum, "unsynced"
-// while it looks for one (its reads come from its own tree and may be behind; docs/mount.md).
-std::string_view state_xattr(bool synced);
+// The root's user.zk.state: "synced" while the replica follows or leads a quorum (connected),
+// "unsynced" while it looks for one (no quorum: its reads come from its own tree and may be
+// behind), "expired" while it is synced and descriptors of this mount are open whose session or
+// lock the ensemble closed (the host was cut off past the session timeout; docs/mount.md).
+std::string_view state_xattr(bool synced, bool expired = false);
 // NUL-separated names, as listxattr wants them (user.zk.state on the root only).
 std::string list_xattrs(const Node& node);
 // Why value cannot be set as user.zk.acl, in printable ASCII for the log, or empty when it can:

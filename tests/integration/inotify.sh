@@ -126,7 +126,7 @@ python3 -c '
 import os, sys
 for _ in range(20):
     os.close(os.open(sys.argv[1] + "/n-", os.O_CREAT | os.O_WRONLY))' "$W/election"
-wait_for 5 test "$(grep -c '^DELETE n-0' "$TEST_TMP/election.events")" -ge 20 || true
+wait_for 5 lines_at_least 20 '^DELETE n-0' "$TEST_TMP/election.events" || true
 expect_eq "real-name CREATE events of 20 quick ephemerals" 20 "$(grep -c '^CREATE n-0' "$TEST_TMP/election.events")"
 expect_eq "DELETE events of 20 quick ephemerals" 20 "$(grep -c '^DELETE n-0' "$TEST_TMP/election.events")"
 

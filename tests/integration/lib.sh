@@ -413,6 +413,10 @@ expect_listing() {
 }
 
 # wait_for TIMEOUT_S CMD...: polls CMD every 50 ms until it succeeds; 0 when it did.
+# lines_at_least N PATTERN FILE: FILE has at least N lines matching PATTERN now. For wait_for,
+# which runs its command again and again (a "$(...)" in its arguments is expanded only once).
+lines_at_least() { (($(grep -c -- "$2" "$3" 2>/dev/null) >= $1)); }
+
 wait_for() {
   local timeout_s=$1
   shift

@@ -23,6 +23,9 @@ count_waiters() { local w; w=$(waiters_of "$1"); [[ -z $w ]] && echo 0 || wc -w 
 # waiters_are FILE N: the lock of FILE has N nodes now (for wait_for, which runs it again and again).
 waiters_are() { [[ $(count_waiters "$1") == "$2" ]]; }
 
+# state_is MNT STATE: the root of MNT says user.zk.state=STATE (for wait_for).
+state_is() { [[ $(xattr "$1" user.zk.state) == "$2" ]]; }
+
 # hold HOST_MNT FILE GO: a holder that keeps the lock until $GO exists; its PID in HOLDER.
 hold() {
   local mnt=$1 file=$2 go=$3
@@ -227,8 +230,11 @@ else
 fi
 kill -CONT "$(pid_of "$follower")"
 wait_writable "$follower" 20 || fail "$follower did not come back"
+expect_eq "the root of $follower says its descriptor expired" expired "$(xattr "$F" user.zk.state)"
 touch "$WORK/lost-go"
 wait "$lost_holder"
 expect_eq "the old holder's descriptor fails once its host is back" "write: Stale file handle" "$(cat "$WORK/lost-result")"
+wait_for 5 state_is "$F" synced
+expect_eq "synced again once the expired descriptor is closed" synced "$(xattr "$F" user.zk.state)"
 
 finish

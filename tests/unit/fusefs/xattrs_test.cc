@@ -77,5 +77,12 @@ TEST(Xattrs, AclValue_BadTextGivesAPrintableReason) {
   EXPECT_EQ(acl_value_error("digest:\xff:x:cdrwa"), "byte 0xff at offset 7 is not printable ASCII");
 }
 
+TEST(StateXattr, ConnectedNoQuorumExpired) {
+  EXPECT_EQ(state_xattr(true), "synced");
+  EXPECT_EQ(state_xattr(false), "unsynced");
+  EXPECT_EQ(state_xattr(true, true), "expired");
+  EXPECT_EQ(state_xattr(false, true), "unsynced");  // what the ensemble decided is not known yet
+}
+
 }  // namespace
 }  // namespace quorumfs::fusefs
