@@ -19,6 +19,7 @@ void Filesystem::on_tree_replaced() {
     if (!service_.tree().session_open(session_id)) closed.push_back(session_id);
   }
   for (uint64_t session_id : closed) expire_session(session_id);
+  locks_->on_tree_replaced();
   if (!notifier_) return;
   paged_inodes_.clear();
   std::vector<const Node*> pending{&service_.tree().root()};

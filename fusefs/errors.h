@@ -66,6 +66,7 @@ inline int errno_of(Code code) {
     case Code::kSessionExpired: return ESTALE;
     case Code::kTooManySessions: return ENFILE;  // the ensemble's table of sessions is full
     case Code::kWouldBlock: return EWOULDBLOCK;  // flock -n, F_SETLK: the lock is held
+    case Code::kTooManyLocks: return ENOLCK;     // past kLocksPerHostMax / kLocksPerUidMax
   }
   return EIO;
 }

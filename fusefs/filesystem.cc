@@ -332,6 +332,10 @@ bool Filesystem::resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Ch
     fuse_reply_err(req, ENOTDIR);
     return false;
   }
+  if (call != "lookup" && in_lock_tree(path)) {
+    fuse_reply_err(req, EPERM);  // the lock service's own (docs/mount.md, "Locks")
+    return false;
+  }
   out->parent = directory;
   out->node = visible(service_.tree().child(*directory, base));
   out->path = std::move(path);
@@ -575,6 +579,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   if (reply_if_expired(req, file)) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
+  if (in_lock_tree(service_.tree().path_of(*node))) return (void)fuse_reply_err(req, EPERM);
   proto::Txn txn;
   std::string path = service_.tree().path_of(*node);
 
@@ -788,15 +793,18 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
 // still shares the description (`echo x > f` closes such a copy before writing) waits for the
 // data, so that the redirection is ONE setData; the last close of the description commits.
 void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  // A POSIX lock owner's close sends no unlock, only this FLUSH: its locks on the file go.
-  unlock(LockOwner{true, fi->lock_owner, ino});
+  // A POSIX lock owner's close sends no unlock, only this FLUSH: its locks on the file go, after
+  // the commit is submitted (this host's txns keep their order: the next holder reads the data).
+  const LockOwner posix_owner{true, fi->lock_owner, ino};
   OpenFile* file = open_file(fi);
   forget_open_of_thread(req);
-  if (reply_if_expired(req, file)) return;
+  if (reply_if_expired(req, file)) return unlock(posix_owner);
   if (!flush_commits(file->only_truncated, file->only_truncated && shared_elsewhere(req, *file))) {
-    return (void)fuse_reply_err(req, 0);
+    fuse_reply_err(req, 0);
+    return unlock(posix_owner);
   }
   commit(*file, [req](int error) { fuse_reply_err(req, error); });
+  unlock(posix_owner);
 }
 
 // Whether the flushing task (or a child of its process) still holds this description. The kernel
@@ -926,7 +934,8 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   }
   if (file->session_id == 0) return;
   session_owners_.erase(file->session_id);
-  if (file->expired) return;  // its session is closed already
+  // Expired by a lost lock, its own session may still be open.
+  if (file->expired && !service_.tree().session_open(file->session_id)) return;
   // The last reference to the description that created ephemerals is gone: so are they.
   close_session(file->session_id);
 }
@@ -1102,6 +1111,7 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
   }
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
+  if (in_lock_tree(service_.tree().path_of(*node))) return (void)fuse_reply_err(req, EPERM);
   proto::Txn txn;
   std::string path = service_.tree().path_of(*node);
   if (kind == XattrKind::kAcl) {

@@ -114,6 +114,9 @@ class Filesystem {
   void getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock);
   void setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep);
   void interrupted(fuse_req_t req);
+  boost::asio::io_context& io() { return io_; }
+  // The host is stopping: lock acquisitions not yet ordered are withdrawn (service/locks.h).
+  void stop_locks() { locks_->stop(); }
 
  private:
   // Whose lock: an open file description (flock) or a POSIX lock owner (fcntl, lockf), on an inode.
@@ -197,6 +200,7 @@ class Filesystem {
   void lock(fuse_req_t req, LockOwner owner, service::LockMode mode, bool wait, OpenFile* file);
   void lock_answered(LockOwner owner, uint64_t attempt, Code code);
   void unlock(LockOwner owner);
+  void commit_and_unlock(fuse_req_t req, OpenFile* file, LockOwner owner);
   void unlock_all_of(OpenFile* file);
   void lock_lost(SessionId id);
   void reply_lock_token(fuse_req_t req, fuse_ino_t ino, size_t size);

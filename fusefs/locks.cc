@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 
+#include <boost/asio/post.hpp>
 #include <fstream>
 #include <string>
 
@@ -48,10 +49,7 @@ void Filesystem::flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int o
   OpenFile* file = open_file(fi);
   if (reply_if_expired(req, file)) return;
   const LockOwner owner{false, reinterpret_cast<uint64_t>(file), ino};
-  if (op & LOCK_UN) {
-    unlock(owner);
-    return (void)fuse_reply_err(req, 0);
-  }
+  if (op & LOCK_UN) return commit_and_unlock(req, file, owner);
   const auto mode = (op & LOCK_EX) ? service::LockMode::kExclusive : service::LockMode::kShared;
   lock(req, owner, mode, !(op & LOCK_NB), file);
 }
@@ -61,10 +59,7 @@ void Filesystem::setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struc
   if (reply_if_expired(req, file)) return;
   if (request->l_start != 0 || request->l_len != 0) return (void)fuse_reply_err(req, ENOLCK);
   const LockOwner owner{true, fi->lock_owner, ino};
-  if (request->l_type == F_UNLCK) {
-    unlock(owner);
-    return (void)fuse_reply_err(req, 0);
-  }
+  if (request->l_type == F_UNLCK) return commit_and_unlock(req, file, owner);
   const auto mode = request->l_type == F_WRLCK ? service::LockMode::kExclusive : service::LockMode::kShared;
   lock(req, owner, mode, sleep != 0, file);
 }
@@ -85,6 +80,13 @@ void Filesystem::getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struc
     answer.l_pid = 0;  // the holder may be on another host
   }
   fuse_reply_lock(req, &answer);
+}
+
+// An unlock commits what the descriptor wrote first (as NFS does), then lets go: the next holder,
+// on any host, reads it. The unlock returns the commit's error, if any.
+void Filesystem::commit_and_unlock(fuse_req_t req, OpenFile* file, LockOwner owner) {
+  commit(*file, [req](int error) { fuse_reply_err(req, error); });
+  unlock(owner);
 }
 
 // A lock this owner holds in the same mode is kept; in the other mode it is let go first (as
@@ -114,10 +116,11 @@ void Filesystem::lock(fuse_req_t req, LockOwner owner, service::LockMode mode, b
   auto it = owned_locks_.find(owner);
   if (it == owned_locks_.end() || it->second.attempt != attempt) return;  // answered already
   it->second.id = id;
-  if (!wait) return;
   blocked_requests_.emplace(req, owner);
-  // Called at once if the caller was interrupted already.
-  fuse_req_interrupt_func(req, [](fuse_req_t r, void*) { self(r)->interrupted(r); }, nullptr);
+  // Also a try-lock: without a quorum its txn may wait up to the write wait. The reply is posted:
+  // libfuse calls this at once if the caller was interrupted already, with the request locked.
+  fuse_req_interrupt_func(
+      req, [](fuse_req_t r, void*) { boost::asio::post(self(r)->io(), [r] { self(r)->interrupted(r); }); }, nullptr);
 }
 
 void Filesystem::lock_answered(LockOwner owner, uint64_t attempt, Code code) {

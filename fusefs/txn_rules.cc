@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "daemon/service/locks.h"
 #include "daemon/tree/acl.h"
 #include "daemon/tree/limits.h"
 
@@ -30,6 +31,11 @@ std::string bounds_error(std::string_view name, std::string_view path) {
   size_t depth = std::count(path.begin(), path.end(), '/');
   if (depth > kPathDepthMax) return fmt::format("path of {} names; at most {}", depth, kPathDepthMax);
   return "";
+}
+
+bool in_lock_tree(std::string_view path) {
+  return path.starts_with(service::kLocksPath) &&
+         (path.size() == service::kLocksPath.size() || path[service::kLocksPath.size()] == '/');
 }
 
 CreateFlags create_flags(uint32_t parent_mode, uint32_t mode, bool directory, std::optional<int> open_flags) {

@@ -23,6 +23,10 @@ std::string join_path(const std::string& parent_path, std::string_view name);
 // grows one relative mkdir at a time. Refused with ENAMETOOLONG, before any txn.
 std::string bounds_error(std::string_view name, std::string_view path);
 
+// /.locks and everything below: the lock service's waiter nodes (docs/mount.md, "Locks"). Calls
+// through the mount may list and read them, never create, remove, rename or change them (EPERM).
+bool in_lock_tree(std::string_view path);
+
 // What a create asks for, from the parent's mode bits and its own (contract §4): the parent's
 // sticky bit makes it sequential, its set-group-ID bit makes a new file ephemeral; on a file the
 // same bits of mode add to those. open_flags: the open(2) flags of an open(O_CREAT); none for

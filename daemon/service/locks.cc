@@ -55,11 +55,21 @@ LockService::~LockService() { service_.feed().unsubscribe(subscription_); }
 std::string LockService::directory_of(uint64_t key) { return fmt::format("{}/{}", kLocksPath, key); }
 
 SessionId LockService::acquire(Request request, Done done) {
+  size_t& of_uid = active_by_uid_[request.uid];
+  if (waiters_.size() >= kLocksPerHostMax || of_uid >= kLocksPerUidMax) {
+    spdlog::warn("lock {}: {} acquisitions on this host, {} of uid {}: refused (ENOLCK)", request.key,
+                 waiters_.size(), of_uid, request.uid);
+    if (of_uid == 0) active_by_uid_.erase(request.uid);
+    done(Code::kTooManyLocks);
+    return SessionId();
+  }
   // A try-lock that this replica sees taken fails at once, without a txn.
   if (!request.wait && conflicting(request.key, request.mode, SessionId())) {
+    if (of_uid == 0) active_by_uid_.erase(request.uid);
     done(Code::kWouldBlock);
     return SessionId();
   }
+  ++of_uid;
   const SessionId id = service_.sessions().create(service_.tree());
   Waiter waiter;
   waiter.request = std::move(request);
@@ -104,21 +114,15 @@ void LockService::created(SessionId id, const ApplyResult& result, int attempts_
     if (raced && attempts_left > 1 && !withdrawn) return submit_create(id, attempts_left - 1);
     // A create lost with its leader may still commit: its session must not outlive the waiter.
     if (result.code == Code::kOutcomeUnknown) service_.sessions().close(id, true, nullptr);
-    if (withdrawn) {
-      waiters_.erase(it);
-      return;
-    }
+    if (withdrawn) return erase(id);
     return finish(id, result.code);
   }
   const std::string& path = result.ops.back().path;
   waiter.name = path.substr(path.rfind('/') + 1);
   const uint64_t key = waiter.request.key;
   if (withdrawn) return close(id, key);
-  if (const Node* directory = service_.tree().find(directory_of(key))) {
-    key_of_directory_[directory->inode()] = key;
-  }
   waiter.state = State::kWaiting;
-  waiting_[key].insert(id);
+  watch(id, key);
   evaluate(id);
 }
 
@@ -134,6 +138,7 @@ void LockService::evaluate(SessionId id) {
     service_.sessions().close(id, true, nullptr);
     return finish(id, Code::kSessionExpired);
   }
+  if (waiter.state == State::kHeld) return;
   const bool blocked = std::any_of(entries.begin(), own, [&](const Entry& e) { return conflict(e.mode, own->mode); });
   if (blocked) {
     if (waiter.request.wait) return;
@@ -141,8 +146,7 @@ void LockService::evaluate(SessionId id) {
     close(id, waiter.request.key);  // a try-lock leaves nothing behind
     return done(Code::kWouldBlock);
   }
-  forget_watch(id, waiter.request.key);
-  waiter.state = State::kHeld;
+  waiter.state = State::kHeld;  // still watched: its node must stay (check_holder)
   waiter.token = own->czxid;
   Done done = std::move(waiter.done);
   done(Code::kOk);
@@ -166,10 +170,34 @@ std::vector<LockService::Entry> LockService::entries_of(uint64_t key) const {
 void LockService::finish(SessionId id, Code code) {
   auto it = waiters_.find(id);
   if (it == waiters_.end()) return;
-  forget_watch(id, it->second.request.key);
   Done done = std::move(it->second.done);
-  waiters_.erase(it);
+  erase(id);
   if (done) done(code);
+}
+
+void LockService::erase(SessionId id) {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  forget_watch(id, it->second.request.key);
+  auto of_uid = active_by_uid_.find(it->second.request.uid);
+  if (of_uid != active_by_uid_.end() && --of_uid->second == 0) active_by_uid_.erase(of_uid);
+  waiters_.erase(it);
+}
+
+// A holder whose node is gone while its session is open (someone removed the node; a SNAP said
+// so) has lost the lock: the next waiter may hold it already.
+void LockService::check_holder(SessionId id) {
+  const Waiter& holder = waiters_.at(id);
+  const Node* directory = service_.tree().find(directory_of(holder.request.key));
+  if (directory != nullptr && service_.tree().child(*directory, holder.name) != nullptr) return;
+  spdlog::warn("lock {}: the node {} of its holder was removed: the lock is lost", holder.request.key, holder.name);
+  lose(id);
+}
+
+void LockService::lose(SessionId id) {
+  erase(id);
+  if (service_.tree().session_open(id.value())) service_.sessions().close(id, true, nullptr);
+  if (on_lost_) on_lost_(id);
 }
 
 void LockService::release(SessionId id) {
@@ -187,8 +215,10 @@ void LockService::release(SessionId id) {
 // its directory with it, in the same txn, so locks of deleted files leave nothing behind; if
 // another host's waiter came meanwhile that txn fails whole and the session is closed alone.
 void LockService::close(SessionId id, uint64_t key) {
-  forget_watch(id, key);
-  waiters_.erase(id);
+  if (auto it = waiters_.find(id); it != waiters_.end() && !it->second.name.empty()) {
+    releasing_[id] = {key, it->second.name};
+  }
+  erase(id);
   const std::string directory = directory_of(key);
   const Node* node = service_.tree().find(directory);
   if (node == nullptr || node->num_children() != 1) return service_.sessions().close(id, true, nullptr);
@@ -204,36 +234,105 @@ void LockService::close(SessionId id, uint64_t key) {
   });
 }
 
+void LockService::watch(SessionId id, uint64_t key) {
+  watched_[key].insert(id);
+  if (const Node* directory = service_.tree().find(directory_of(key))) key_of_directory_[directory->inode()] = key;
+}
+
 void LockService::forget_watch(SessionId id, uint64_t key) {
-  auto waiting = waiting_.find(key);
-  if (waiting == waiting_.end()) return;
-  waiting->second.erase(id);
-  if (!waiting->second.empty()) return;
-  waiting_.erase(waiting);
+  auto watched = watched_.find(key);
+  if (watched == watched_.end()) return;
+  watched->second.erase(id);
+  if (!watched->second.empty()) return;
+  watched_.erase(watched);
   std::erase_if(key_of_directory_, [key](const auto& entry) { return entry.second == key; });
 }
 
-// Only a node that goes can let a waiter in; and a closed session ends its waiter or holder.
+// Only a node that goes can let a waiter in (or take a holder's lock); a closed session ends its
+// waiter or holder.
 void LockService::on_applied(const Applied& applied) {
   for (uint64_t closed : applied.result.closed_sessions) {
+    releasing_.erase(SessionId(closed));
     auto it = waiters_.find(SessionId(closed));
     if (it == waiters_.end() || it->second.state == State::kCreating) continue;
-    const bool was_held = it->second.state == State::kHeld;
-    finish(SessionId(closed), Code::kSessionExpired);
-    if (was_held && on_lost_) on_lost_(SessionId(closed));
+    if (it->second.state == State::kHeld) {
+      lose(SessionId(closed));
+    } else {
+      finish(SessionId(closed), Code::kSessionExpired);
+    }
   }
   std::set<uint64_t> keys;
+  std::set<uint64_t> emptied;  // lock directories a txn of this host left empty
+  const bool submitted_here = applied.submitter != Submitter::kNone;
   for (const Change& change : applied.result.changes) {
     if (change.kind != Change::Kind::kDeleted) continue;
-    auto key = key_of_directory_.find(change.parent_inode);
-    if (key != key_of_directory_.end()) keys.insert(key->second);
+    if (auto key = key_of_directory_.find(change.parent_inode); key != key_of_directory_.end()) {
+      keys.insert(key->second);
+    }
+    if (submitted_here) emptied.insert(change.parent_inode);
   }
   for (uint64_t key : keys) {
-    auto waiting = waiting_.find(key);
-    if (waiting == waiting_.end()) continue;
-    for (SessionId id : std::vector<SessionId>(waiting->second.begin(), waiting->second.end())) {
-      if (waiters_.contains(id)) evaluate(id);
+    auto watched = watched_.find(key);
+    if (watched == watched_.end()) continue;
+    for (SessionId id : std::vector<SessionId>(watched->second.begin(), watched->second.end())) {
+      auto it = waiters_.find(id);
+      if (it == waiters_.end()) continue;
+      if (it->second.state == State::kHeld) {
+        check_holder(id);
+      } else {
+        evaluate(id);
+      }
     }
+  }
+  for (uint64_t inode : emptied) {
+    if (const Node* directory = service_.tree().by_inode(inode)) remove_if_empty(*directory);
+  }
+}
+
+// A lock directory that a txn of this host left empty (an expiry, a close that raced another)
+// goes: locks of deleted files leave nothing behind. If a waiter came meanwhile, the remove fails
+// (NotEmpty) and the directory stays for it.
+void LockService::remove_if_empty(const Node& directory) {
+  const Node* parent = directory.parent();
+  if (directory.num_children() != 0 || parent == nullptr || service_.tree().path_of(*parent) != kLocksPath) return;
+  proto::Txn txn;
+  proto::DeleteOp* remove = txn.add_ops()->mutable_remove();
+  remove->set_path(service_.tree().path_of(directory));
+  remove->set_expected_version(-1);
+  remove->set_must_be_directory(true);
+  txn.mutable_caller()->set_uid(0);
+  service_.submit(std::move(txn), Submitter::kLocks, [](const ApplyResult&) {});
+}
+
+void LockService::on_tree_replaced() {
+  key_of_directory_.clear();
+  for (const auto& [key, ids] : watched_) {
+    if (const Node* directory = service_.tree().find(directory_of(key))) key_of_directory_[directory->inode()] = key;
+  }
+  std::erase_if(releasing_, [this](const auto& entry) { return !service_.tree().session_open(entry.first.value()); });
+  std::vector<SessionId> ids;
+  for (const auto& [id, waiter] : waiters_) ids.push_back(id);
+  for (SessionId id : ids) {
+    auto it = waiters_.find(id);
+    if (it == waiters_.end() || it->second.state == State::kCreating || it->second.state == State::kWithdrawn) continue;
+    const bool open = service_.tree().session_open(id.value());
+    if (it->second.state == State::kHeld) {
+      if (open) {
+        check_holder(id);
+      } else {
+        lose(id);
+      }
+    } else if (open) {
+      evaluate(id);
+    } else {
+      finish(id, Code::kSessionExpired);
+    }
+  }
+}
+
+void LockService::stop() {
+  for (auto& [id, waiter] : waiters_) {
+    if (waiter.state == State::kCreating) waiter.state = State::kWithdrawn;
   }
 }
 
@@ -249,7 +348,11 @@ std::optional<LockMode> LockService::conflicting(uint64_t key, LockMode mode, Se
   std::string_view own_name;
   if (auto it = waiters_.find(except); it != waiters_.end()) own_name = it->second.name;
   for (const Entry& entry : entries_of(key)) {
-    if (entry.name != own_name && conflict(entry.mode, mode)) return entry.mode;
+    if (entry.name == own_name || !conflict(entry.mode, mode)) continue;
+    const bool released_here = std::any_of(releasing_.begin(), releasing_.end(), [&](const auto& released) {
+      return released.second.first == key && released.second.second == entry.name;
+    });
+    if (!released_here) return entry.mode;
   }
   return std::nullopt;
 }

@@ -33,14 +33,19 @@ namespace quorumfs::service {
 inline constexpr std::string_view kLocksPath = "/.locks";
 // Tries of an acquisition whose lock directory another host created or removed at the same time.
 inline constexpr int kLockCreateAttempts = 5;
+// Acquisitions (held or waiting) at once on one host, and of one uid there: each holds a session
+// of the ensemble's table (kOpenSessionsLimit), so one user cannot fill it. Past them: kTooManyLocks.
+inline constexpr size_t kLocksPerHostMax = 65536;  // acquisitions
+inline constexpr size_t kLocksPerUidMax = 4096;    // acquisitions
 
 enum class LockMode : uint8_t { kShared, kExclusive };
 
 class LockService {
  public:
   // kOk: held. kWouldBlock: asked not to wait and the lock is held. kSessionExpired: the ensemble
-  // closed the waiter's session (its host was cut off). Otherwise why the waiter node could not
-  // be created (no quorum, a failing disk, too many sessions).
+  // closed the waiter's session (its host was cut off). kTooManyLocks: past kLocksPerHostMax or
+  // kLocksPerUidMax. Otherwise why the waiter node could not be created (no quorum, a failing
+  // disk, too many sessions).
   using Done = std::function<void(Code)>;
 
   struct Request {
@@ -69,9 +74,15 @@ class LockService {
   bool held(SessionId id) const;
   // The mode of a node of this lock, other than except's, that conflicts with mode (F_GETLK).
   std::optional<LockMode> conflicting(uint64_t key, LockMode mode, SessionId except) const;
-  // Called when the ensemble closed a held lock's session (its host was cut off past the session
-  // timeout): the lock is gone, its holder must learn it.
+  // Called when a held lock is gone without its holder letting go: the ensemble closed its session
+  // (its host was cut off past the session timeout) or its node was removed. Its holder must learn it.
   void set_on_lost(std::function<void(SessionId)> on_lost) { on_lost_ = std::move(on_lost); }
+  // The tree was replaced (SNAP): waiters whose session is gone are told, holders whose session or
+  // node is gone are lost, the others are looked at again.
+  void on_tree_replaced();
+  // The host is stopping: acquisitions whose waiter node is not created yet are withdrawn (their
+  // session is closed once it is); the others' sessions are closed with the host's.
+  void stop();
 
   size_t active() const { return waiters_.size(); }
   static std::string directory_of(uint64_t key);
@@ -95,18 +106,28 @@ class LockService {
   void submit_create(SessionId id, int attempts_left);
   void created(SessionId id, const ApplyResult& result, int attempts_left);
   void evaluate(SessionId id);
+  void check_holder(SessionId id);
+  void erase(SessionId id);
+  void lose(SessionId id);
+  void remove_if_empty(const Node& directory);
   std::vector<Entry> entries_of(uint64_t key) const;
   void finish(SessionId id, Code code);
   void close(SessionId id, uint64_t key);
   void on_applied(const Applied& applied);
   void forget_watch(SessionId id, uint64_t key);
+  void watch(SessionId id, uint64_t key);
 
   Service& service_;
   ChangeFeed::Subscription subscription_;
   std::map<SessionId, Waiter> waiters_;
-  // Lock directory inode -> key, and key -> this replica's waiters that are not yet granted.
+  // Lock directory inode -> key, and key -> this replica's waiters and holders whose node exists:
+  // looked at when a node of their lock goes.
   std::unordered_map<uint64_t, uint64_t> key_of_directory_;
-  std::unordered_map<uint64_t, std::set<SessionId>> waiting_;
+  std::unordered_map<uint64_t, std::set<SessionId>> watched_;
+  // Nodes released here whose close is not applied yet, by session: a try-lock of the same owner
+  // right after (a conversion) must not see them.
+  std::map<SessionId, std::pair<uint64_t, std::string>> releasing_;
+  std::map<uint32_t, size_t> active_by_uid_;
   std::function<void(SessionId)> on_lost_;
 };
 

@@ -34,6 +34,7 @@ const char* code_name(Code code) {
     case Code::kSessionExpired: return "SessionExpired";
     case Code::kTooManySessions: return "TooManySessions";
     case Code::kWouldBlock: return "WouldBlock";
+    case Code::kTooManyLocks: return "TooManyLocks";
   }
   return "Unknown";
 }

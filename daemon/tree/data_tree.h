@@ -46,6 +46,7 @@ enum class Code {
   kSessionExpired,           // ESTALE: the session is closed (or was never opened)
   kTooManySessions,          // ENFILE: kOpenSessionsLimit sessions are open
   kWouldBlock,               // EWOULDBLOCK: a lock asked not to wait is held (service/locks.h)
+  kTooManyLocks,             // ENOLCK: past a lock limit of the host or the user (service/locks.h)
 };
 const char* code_name(Code code);
 

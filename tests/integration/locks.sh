@@ -203,6 +203,45 @@ wait "$posix_holder"
 expect_eq "lockf F_TLOCK on b once the holder closed its descriptor" "locked" "$(python3 "$WORK/posix.py" "$B/posix" try)"
 expect_eq "a byte-range lock is refused" "No locks available" "$(python3 "$WORK/posix.py" "$B/posix" range)"
 
+# ---- a POSIX lock dropped by close: the data written under it is there for the next holder ------
+echo 0 >"$A/posix-counter"
+wait_for 5 test -e "$C/posix-counter"
+cat >"$WORK/posix-count.py" <<'EOF'
+import fcntl, os, sys
+for _ in range(10):
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    value = int(os.read(fd, 64) or b"0")
+    os.pwrite(fd, b"%d\n" % (value + 1), 0)
+    os.close(fd)  # no unlock: the close commits, then drops the lock
+EOF
+jobs_started=()
+for host in a b c; do
+  python3 "$WORK/posix-count.py" "$(mnt_of $host)/posix-counter" &
+  jobs_started+=($!)
+  track_pid $!
+done
+wait "${jobs_started[@]}"
+expect_eq "30 increments under lockf from 3 hosts, each dropped by close" 30 "$(cat "$A/posix-counter")"
+
+# ---- a conversion: shared, then exclusive without waiting, as the only holder -----------------------
+touch "$A/convert"
+expect_ok "exec 9<'$A/convert' && flock -s 9 && flock -x -n 9 && flock -s -n 9"
+
+# ---- the lock service's nodes are its own --------------------------------------------------------
+touch "$A/guarded"
+flock "$A/guarded" -c "touch '$WORK/guarded-in'; while [[ ! -e '$WORK/guarded-go' ]]; do sleep 0.02; done" &
+guard=$!
+track_pid "$guard"
+wait_for 5 test -e "$WORK/guarded-in"
+guarded_dir="$A/.locks/$(stat -c %i "$A/guarded")"
+expect_errno "rm '$guarded_dir'/write-*" "Operation not permitted"
+expect_errno "touch '$guarded_dir/forged'" "Operation not permitted"
+expect_errno "mkdir '$A/.locks/999'" "Operation not permitted"
+expect_eq "the holder's node is still there" 1 "$(count_waiters "$A/guarded")"
+touch "$WORK/guarded-go"
+wait "$guard"
+
 # ---- the holder's host is cut off past the session timeout -----------------------------------------
 follower=b
 [[ $(leader_name) == b ]] && follower=a

@@ -157,6 +157,13 @@ TEST(FlushCommits, OnlyAnUnsharedOrWrittenDescriptorCommits) {
   EXPECT_FALSE(flush_commits(true, true));   // `echo x > f`'s dup2 close: waits for the data
 }
 
+TEST(Paths, TheLockTree) {
+  EXPECT_TRUE(in_lock_tree("/.locks"));
+  EXPECT_TRUE(in_lock_tree("/.locks/42/write-0000000001"));
+  EXPECT_FALSE(in_lock_tree("/.lockssmith"));
+  EXPECT_FALSE(in_lock_tree("/a/.locks"));
+}
+
 TEST(Paths, JoinAndBounds) {
   EXPECT_EQ(join_path("/", "a"), "/a");
   EXPECT_EQ(join_path("/a", "b"), "/a/b");

@@ -48,6 +48,7 @@ class Locks : public ::testing::Test {
     replication_.apply(txn);
   }
 
+  boost::asio::io_context io_;
   TreeReplication replication_;
   Service service_{replication_, 1, 10s};
   LockService locks_{service_};
@@ -209,6 +210,108 @@ TEST_F(Locks, Conflicting_ReportsOtherHoldersOnly) {
   EXPECT_EQ(locks_.conflicting(kKey, LockMode::kShared, SessionId()), std::nullopt);
   EXPECT_EQ(locks_.conflicting(kKey, LockMode::kExclusive, SessionId()), LockMode::kShared);
   EXPECT_EQ(locks_.conflicting(kKey, LockMode::kExclusive, a), std::nullopt);
+}
+
+// flock -s then flock -x -n on one descriptor, as the only holder: the shared node is released
+// but its close is not applied yet; it must not count against the exclusive try-lock.
+TEST_F(Locks, ReleasedNodeStillInTheTree_IsNotAConflict) {
+  std::optional<Code> shared;
+  const SessionId a = acquire(LockMode::kShared, &shared);
+  // The close is refused (no quorum): the node stays, the session table will retry the close.
+  replication_.refuse_with = Code::kNotApplied;
+  locks_.release(a);
+  replication_.refuse_with = Code::kOk;
+  EXPECT_EQ(nodes().size(), 1u);
+  EXPECT_EQ(locks_.conflicting(kKey, LockMode::kExclusive, SessionId()), std::nullopt);
+}
+
+// Someone removed the holder's node (its session still open): the lock is lost, the next waiter
+// is served, the holder is told.
+TEST_F(Locks, HolderNodeRemoved_IsLost) {
+  std::optional<Code> first, second;
+  std::vector<SessionId> lost;
+  locks_.set_on_lost([&](SessionId id) { lost.push_back(id); });
+  const SessionId a = acquire(LockMode::kExclusive, &first);
+  acquire(LockMode::kExclusive, &second);
+  proto::Txn txn;
+  txn.add_ops()->mutable_remove()->set_path("/.locks/42/write-0000000000");
+  txn.mutable_ops(0)->mutable_remove()->set_expected_version(-1);
+  ASSERT_EQ(replication_.apply(txn).code, Code::kOk);
+  EXPECT_EQ(lost, (std::vector<SessionId>{a}));
+  EXPECT_FALSE(replication_.tree().session_open(a.value()));  // its session goes too
+  EXPECT_EQ(second, Code::kOk);
+}
+
+// A SNAP brought the tree forward past the holder's release: no delete was seen, yet the waiter
+// is served once the tree is replaced.
+TEST_F(Locks, TreeReplaced_ServesWaitersWhoseTurnCame) {
+  std::optional<Code> first, second;
+  const SessionId a = acquire(LockMode::kExclusive, &first);
+  acquire(LockMode::kExclusive, &second);
+  proto::Txn close;
+  close.add_ops()->mutable_close_session()->set_session_id(a.value());
+  replication_.apply_unannounced(close);
+  EXPECT_FALSE(second.has_value());
+  locks_.on_tree_replaced();
+  EXPECT_EQ(second, Code::kOk);
+}
+
+TEST_F(Locks, TreeReplaced_WithoutTheHoldersSession_LosesTheLock) {
+  std::optional<Code> first;
+  std::vector<SessionId> lost;
+  locks_.set_on_lost([&](SessionId id) { lost.push_back(id); });
+  const SessionId a = acquire(LockMode::kExclusive, &first);
+  proto::Txn close;
+  close.add_ops()->mutable_close_session()->set_session_id(a.value());
+  replication_.apply_unannounced(close);
+  locks_.on_tree_replaced();
+  EXPECT_EQ(lost, (std::vector<SessionId>{a}));
+  EXPECT_FALSE(locks_.held(a));
+}
+
+// The leader expired a holder alone on its lock: the lock's directory goes with the expiry.
+TEST_F(Locks, DirectoryEmptiedByAnExpiryHere_IsRemoved) {
+  std::optional<Code> first;
+  const SessionId a = acquire(LockMode::kExclusive, &first);
+  service_.sessions().close(a, false, nullptr);  // this host's session table: the leader's expiry
+  EXPECT_EQ(replication_.tree().find("/.locks/42"), nullptr);
+}
+
+TEST_F(Locks, PerUidLimit_RefusesWithTooManyLocks) {
+  std::vector<std::optional<Code>> outcomes(kLocksPerUidMax + 1);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    LockService::Request request;
+    request.key = i;  // all different locks: every one is granted
+    request.uid = 1000;
+    locks_.acquire(request, [&outcomes, i](Code code) { outcomes[i] = code; });
+  }
+  EXPECT_EQ(outcomes[kLocksPerUidMax - 1], Code::kOk);
+  EXPECT_EQ(outcomes[kLocksPerUidMax], Code::kTooManyLocks);
+  EXPECT_EQ(locks_.active(), kLocksPerUidMax);
+  LockService::Request other_user;
+  other_user.key = 1;
+  other_user.uid = 1001;
+  other_user.wait = false;
+  std::optional<Code> other;
+  locks_.acquire(other_user, [&](Code code) { other = code; });
+  EXPECT_EQ(other, Code::kWouldBlock);  // held by uid 1000; not refused for the limit
+}
+
+TEST_F(Locks, Stop_WithdrawsAcquisitionsNotYetOrdered) {
+  TreeReplication later(&io_);  // answers on the loop, as after a commit
+  Service service(later, 1, 10s);
+  later.attach(&service);
+  service.sessions().start(later.tree(), 1000);
+  LockService locks(service);
+  std::optional<Code> outcome;
+  LockService::Request request;
+  request.key = kKey;
+  const SessionId id = locks.acquire(request, [&](Code code) { outcome = code; });
+  locks.stop();
+  io_.run();
+  EXPECT_FALSE(outcome.has_value());
+  EXPECT_FALSE(later.tree().session_open(id.value()));
+  EXPECT_EQ(locks.active(), 0u);
 }
 
 }  // namespace
