@@ -666,11 +666,12 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (node == nullptr) return;
   std::unique_ptr<OpenFile> file = describe_open(req, *node, fi);
   if (file == nullptr) return;
+  const pid_t thread = fuse_req_ctx(req)->pid;  // the request is gone once answered
   if (fuse_reply_open(req, fi) == 0) {
     if (file->writable) {
       writers_.emplace(file->inode, file.get());
       // An O_TRUNC follows as a SETATTR from this thread, before anything else it asks (init).
-      opened_by_thread_[fuse_req_ctx(req)->pid] = file.get();
+      opened_by_thread_[thread] = file.get();
     }
     adopt(std::move(file));
   }

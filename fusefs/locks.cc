@@ -26,8 +26,6 @@ namespace quorumfs::fusefs {
 
 namespace {
 
-Filesystem* self(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_userdata(req)); }
-
 // The process of a thread, and its parent, from /proc/TID/status; 0 when it is gone.
 std::pair<pid_t, pid_t> process_and_parent(pid_t tid) {
   std::ifstream status("/proc/" + std::to_string(tid) + "/status");
@@ -119,8 +117,14 @@ void Filesystem::lock(fuse_req_t req, LockOwner owner, service::LockMode mode, b
   blocked_requests_.emplace(req, owner);
   // Also a try-lock: without a quorum its txn may wait up to the write wait. The reply is posted:
   // libfuse calls this at once if the caller was interrupted already, with the request locked.
+  // By then the request may be answered and gone: only its address is used, as a key.
   fuse_req_interrupt_func(
-      req, [](fuse_req_t r, void*) { boost::asio::post(self(r)->io(), [r] { self(r)->interrupted(r); }); }, nullptr);
+      req,
+      [](fuse_req_t r, void* data) {
+        auto* filesystem = static_cast<Filesystem*>(data);
+        boost::asio::post(filesystem->io(), [filesystem, r] { filesystem->interrupted(r); });
+      },
+      this);
 }
 
 void Filesystem::lock_answered(LockOwner owner, uint64_t attempt, Code code) {
