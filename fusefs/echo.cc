@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -20,7 +21,14 @@ bool same_place(const Change& a, const Change& b) {
   return a.parent_inode == b.parent_inode && a.name == b.name;
 }
 
-const char* kind_name(EchoStep::Kind kind) {
+}  // namespace
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* echo_kind_name(EchoStep::Kind kind) {
   switch (kind) {
     case EchoStep::Kind::kCreate: return "creation";
     case EchoStep::Kind::kRemove: return "removal";
@@ -30,6 +38,8 @@ const char* kind_name(EchoStep::Kind kind) {
   }
   return "change";
 }
+
+namespace {
 
 // open + ftruncate + close: OPEN, MODIFY, CLOSE_WRITE, as a local write's (FUSE-FACTS table).
 int modify(int root_fd, const EchoStep& step) {
@@ -131,6 +141,7 @@ void Echo::push(uint64_t step_id, EchoStep step) {
     current_step_.store(step_id, std::memory_order_release);
     run(step);
     current_step_.store(0, std::memory_order_release);
+    if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("echo step {} done at {} ns", step_id, steady_ns());
     done_(step_id);
   });
 }
@@ -149,7 +160,7 @@ void Echo::run(const EchoStep& step) {
   ::close(root_fd);
   // ENOENT on a removal: the kernel no longer had the name, so there is nothing to announce.
   if (result != 0 && !(step.kind == EchoStep::Kind::kRemove && saved == ENOENT)) {
-    spdlog::debug("echo of the {} of {}: {}", kind_name(step.kind), step.at.path, std::strerror(saved));
+    spdlog::debug("echo of the {} of {}: {}", echo_kind_name(step.kind), step.at.path, std::strerror(saved));
   }
 }
 

@@ -74,6 +74,11 @@ struct EchoStep {
   const EchoLocation* entry_to_drop() const;
 };
 
+// "creation", "removal", ... for log lines.
+const char* echo_kind_name(EchoStep::Kind kind);
+// std::chrono::steady_clock (CLOCK_MONOTONIC) in nanoseconds: the echo's debug lines carry it.
+int64_t steady_ns();
+
 // The changes of one txn as the echo announces them: each change alone, except a rename, which
 // the tree reports as [delete of the replaced target], create of the target with the source's
 // inode, delete of the source; those become one entry.

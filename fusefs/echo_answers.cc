@@ -4,6 +4,7 @@
 // docs/mount.md, "Watches"). The echo's calls are answered here, from the announced step, without
 // a txn.
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include "fusefs/echo.h"
@@ -100,6 +101,12 @@ void Filesystem::announce(const EchoChange& grouped) {
 void Filesystem::echo(EchoStep step) {
   if (!echo_) return;
   uint64_t step_id = next_echo_step_++;
+  // With --log-level debug: when each change was applied here, against the steady clock
+  // (CLOCK_MONOTONIC), which tools/bench/echolag compares with its watcher's events.
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("echo step {} queued: {} {} at {} ns", step_id, echo_kind_name(step.kind), step.at.path,
+                  steady_ns());
+  }
   for (const std::string* path : {&step.at.path, &step.from.path}) {
     if (!path->empty()) ++echo_shadowed_[*path];
   }
