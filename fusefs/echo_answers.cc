@@ -37,12 +37,24 @@ void Filesystem::on_tree_replaced() {
 }
 
 void Filesystem::on_applied(const service::Applied& applied) {
+  keep_deleted(applied.result);
   for (uint64_t session_id : applied.result.closed_sessions) expire_session(session_id);
   if (!notifier_) return;
   // What this mount did through a call the kernel saw raised its events already; the rest (other
   // hosts, closed sessions, other front ends, lock waiter nodes) is echoed.
   if (applied.submitter == service::Submitter::kMount && applied.origin != service::Origin::kSessionClose) return;
   for (const EchoChange& change : group_renames(applied.result.changes)) announce(change);
+}
+
+// Every delete, whoever made it (this mount, another host, a closed session, a rename over the
+// file): descriptors of this host opened before it keep reading its last state (unlinked.h). A
+// rename's delete of its source is none: the inode lives on in the target.
+void Filesystem::keep_deleted(const ApplyResult& result) {
+  for (const Change& change : result.changes) {
+    if (change.kind != Change::Kind::kDeleted || change.directory) continue;
+    if (service_.tree().by_inode(change.inode) != nullptr) continue;
+    unlinked_.deleted(change.inode, change.deleted);
+  }
 }
 
 bool Filesystem::is_echo(fuse_req_t req) const {

@@ -303,8 +303,25 @@ const Node* Filesystem::visible(const Node* node) const {
 
 const Node* Filesystem::node_or_reply(fuse_req_t req, fuse_ino_t ino) {
   const Node* node = visible(service_.tree().by_inode(ino));
-  if (node == nullptr) fuse_reply_err(req, expired_inodes_.contains(ino) ? ESTALE : ENOENT);
+  if (node == nullptr) fuse_reply_err(req, missing_error(ino));
   return node;
+}
+
+int Filesystem::missing_error(fuse_ino_t ino) const { return expired_inodes_.contains(ino) ? ESTALE : ENOENT; }
+
+// The node of an inode that descriptors of this host have open. A closing session's ephemeral
+// (visible()) is still theirs until the delete is applied: they opened it before.
+const Node* Filesystem::opened_node(fuse_ino_t ino) const {
+  const Node* node = service_.tree().by_inode(ino);
+  return unlinked_.is_open(ino) ? node : visible(node);
+}
+
+// The committed data a descriptor reads: its node's, or the last of a file deleted while it was
+// open (contract §3, as on ext4).
+std::optional<std::string_view> Filesystem::opened_data(fuse_ino_t ino) const {
+  if (const Node* node = opened_node(ino)) return node->data();
+  if (const DeletedNode* kept = unlinked_.find(ino)) return kept->data.view();
+  return std::nullopt;
 }
 
 // The tree may have closed the session before this mount was told (the answer to a commit of
@@ -360,6 +377,24 @@ struct stat Filesystem::attributes_of(const Node& node) const {
   return attr;
 }
 
+// A file deleted while open, as its descriptors see it: its last attributes, no links (ext4's
+// answer; `stat -L /proc/self/fd/N`, `tail -f` and `cat <&N` need only that it answers).
+struct stat Filesystem::attributes_of_deleted(uint64_t inode, const DeletedNode& node) {
+  struct stat attr {};
+  attr.st_ino = inode;
+  attr.st_mode = S_IFREG | (node.attrs.mode & 07777);
+  attr.st_nlink = 0;
+  attr.st_uid = node.attrs.uid;
+  attr.st_gid = node.attrs.gid;
+  attr.st_size = static_cast<off_t>(node.data.view().size());
+  attr.st_blksize = 4096;
+  attr.st_blocks = (attr.st_size + 511) / 512;
+  attr.st_atim = ns_timespec(node.attrs.atime_ns);
+  attr.st_mtim = ns_timespec(node.attrs.mtime_ns);
+  attr.st_ctim = ns_timespec(node.attrs.ctime_ns);
+  return attr;
+}
+
 // Ephemeral nodes are never cached by the kernel: their deletion when the owner closes must be
 // seen by the very next call, before any invalidation could arrive.
 double Filesystem::cache_timeout(const Node& node) const {
@@ -411,16 +446,24 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_attributes(req, ino);
   OpenFile* file = fi ? open_file(fi) : nullptr;
   if (reply_if_expired(req, file)) return;
-  const Node* node = node_or_reply(req, ino);
-  if (node == nullptr) return;
-  struct stat attr = attributes_of(*node);
+  struct stat attr {};
+  double timeout_s = 0.0;  // a deleted file's attributes are not cached
+  if (const Node* node = opened_node(ino)) {
+    attr = attributes_of(*node);
+    timeout_s = cache_timeout(*node);
+  } else if (const DeletedNode* kept = expired_inodes_.contains(ino) ? nullptr : unlinked_.find(ino)) {
+    // fstat, or stat of /proc/PID/fd/N (no descriptor in the request), of a file deleted while
+    // open. An expired descriptor's inode answers ESTALE instead (expired_inodes_).
+    attr = attributes_of_deleted(ino, *kept);
+  } else {
+    return (void)fuse_reply_err(req, missing_error(ino));
+  }
   if (file != nullptr && file->loaded) {
     attr.st_size = std::max(attr.st_size, static_cast<off_t>(file->buffer.size()));
     attr.st_blocks = (attr.st_size + 511) / 512;
-    fuse_reply_attr(req, &attr, 0.0);
-    return;
+    timeout_s = 0.0;
   }
-  fuse_reply_attr(req, &attr, cache_timeout(*node));
+  fuse_reply_attr(req, &attr, timeout_s);
 }
 
 void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
@@ -740,9 +783,9 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
   if (file->loaded) {
     data = file->buffer;  // this descriptor's own pending writes
   } else {
-    const Node* node = node_or_reply(req, ino);
-    if (node == nullptr) return;
-    data = node->data();
+    std::optional<std::string_view> committed = opened_data(ino);
+    if (!committed) return (void)fuse_reply_err(req, missing_error(ino));
+    data = *committed;
   }
   if (static_cast<size_t>(offset) >= data.size()) {
     fuse_reply_buf(req, nullptr, 0);
@@ -759,9 +802,10 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
   if (reply_if_expired(req, file)) return;
   std::string_view loaded_data;
   if (!file->loaded) {
-    const Node* node = node_or_reply(req, ino);
-    if (node == nullptr) return;
-    loaded_data = node->data();
+    // A file deleted while open takes the write too; its commit fails with ENOENT (contract §3).
+    std::optional<std::string_view> committed = opened_data(ino);
+    if (!committed) return (void)fuse_reply_err(req, missing_error(ino));
+    loaded_data = *committed;
   }
   // CAP_FSETID is the super user's here: the write kills set-user-ID/set-group-ID at commit.
   if (fuse_req_ctx(req)->uid != 0) file->kill_privileges = true;
@@ -908,6 +952,7 @@ void Filesystem::pin_times_of_writers(uint64_t inode, const proto::PosixMeta& me
 // their RELEASE, or until the mount goes (the kernel sends no RELEASE after an unmount).
 void Filesystem::adopt(std::unique_ptr<OpenFile> file) {
   OpenFile* key = file.get();
+  unlinked_.opened(key->inode);
   open_files_.emplace(key, std::move(file));
 }
 
@@ -916,6 +961,7 @@ void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   QFS_CHECK(!owned.empty(), "a released file description is one the mount handed out");
   std::unique_ptr<OpenFile> file = std::move(owned.mapped());
   budget_.reset(*file);  // its uncommitted bytes no longer count
+  unlinked_.released(file->inode);  // the last one lets go of a file deleted while open
   std::erase_if(opened_by_thread_, [&](const auto& opened) { return opened.second == file.get(); });
   fuse_reply_err(req, 0);
   unlock_all_of(file.get());

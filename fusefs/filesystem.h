@@ -39,6 +39,7 @@
 #include "fusefs/notifier.h"
 #include "fusefs/open_file.h"
 #include "fusefs/txn_rules.h"
+#include "fusefs/unlinked.h"
 
 namespace quorumfs::fusefs {
 
@@ -151,6 +152,10 @@ class Filesystem {
   bool resolve(fuse_req_t req, fuse_ino_t parent, const char* name, Child* out, std::string_view call);
   const Node* node_or_reply(fuse_req_t req, fuse_ino_t ino);
   const Node* visible(const Node* node) const;
+  const Node* opened_node(fuse_ino_t ino) const;
+  std::optional<std::string_view> opened_data(fuse_ino_t ino) const;
+  int missing_error(fuse_ino_t ino) const;
+  void keep_deleted(const ApplyResult& result);
   double cache_timeout(const Node& node) const;
   fuse_entry_param entry_of(const Node& node, bool cacheable) const;
   proto::Caller caller_of(fuse_req_t req) const;
@@ -159,6 +164,7 @@ class Filesystem {
   proto::Caller writer_of(fuse_req_t req) const;
   void reply_entry(fuse_req_t req, const Node& node, bool cacheable);
   struct stat attributes_of(const Node& node) const;
+  static struct stat attributes_of_deleted(uint64_t inode, const DeletedNode& node);
   void submit(fuse_req_t req, proto::Txn txn, service::Service::Done done);
   void commit(OpenFile& file, std::function<void(int)> reply);
   void submit_commit(std::shared_ptr<PendingCommit> pending, std::function<void(int)> reply, int attempts_left);
@@ -226,6 +232,9 @@ class Filesystem {
   std::unordered_multimap<uint64_t, OpenFile*> writers_;  // inode -> descriptors open for writing
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
   WriteBudget budget_{options_.buffered_bytes_max};
+  // Files deleted while descriptors of this host have them open, kept for those descriptors within
+  // budget_ (unlinked.h; contract §3).
+  UnlinkedFiles unlinked_{budget_};
   std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> open_files_;  // handed to the kernel
   std::unordered_map<uint64_t, OpenFile*> session_owners_;  // session -> the descriptor that owns it
   // Inodes of expired descriptors, with their count: calls on them by inode (getxattr through

@@ -17,6 +17,12 @@ bool WriteBudget::charge(OpenFile& file, size_t new_size) {
   return true;
 }
 
+bool WriteBudget::reserve(size_t bytes) {
+  if (in_use_ + bytes > limit_bytes_) return false;
+  in_use_ += bytes;
+  return true;
+}
+
 void WriteBudget::reset(OpenFile& file) {
   in_use_ -= file.buffer.size();
   file.buffer.clear();

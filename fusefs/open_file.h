@@ -44,9 +44,9 @@ struct OpenFile {
 
 inline OpenFile* open_file(fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }
 
-// Bytes written to open files and not yet committed, over all descriptors of this host, within
-// buffered_bytes_max: a write past it fails with ENOSPC (docs/mount.md, "Limits"). A commit's
-// bytes count until it is answered.
+// Bytes written to open files and not yet committed, over all descriptors of this host, and the
+// data of files deleted while open (unlinked.h), within buffered_bytes_max: a write past it fails
+// with ENOSPC (docs/mount.md, "Limits"). A commit's bytes count until it is answered.
 class WriteBudget {
  public:
   explicit WriteBudget(size_t limit_bytes) : limit_bytes_(limit_bytes) {}
@@ -56,7 +56,11 @@ class WriteBudget {
   bool charge(OpenFile& file, size_t new_size);
   // Drops file's buffer and everything it had pending (its bytes no longer count).
   void reset(OpenFile& file);
-  // A commit of bytes (moved out of a buffer before the reset) was answered.
+  // Charges bytes held outside any buffer (a deleted file kept for its descriptors, unlinked.h):
+  // false, and nothing charged, past the limit.
+  bool reserve(size_t bytes);
+  // A commit of bytes (moved out of a buffer before the reset) was answered, or reserved bytes
+  // were let go.
   void settle(size_t bytes) { in_use_ -= bytes; }
   // The buffer's bytes leave it for a commit: they still count, until settle().
   std::string take(OpenFile& file);

@@ -85,38 +85,6 @@ struct PosixAttrs {
   int64_t ctime_ns = 0;  // status change time, moved by every change to the node
 };
 
-class Node;
-struct InternedAcl;  // acl_cache.h
-namespace tree_internal {
-class TreeState;
-class TxnApplier;
-class SnapshotLoader;
-}  // namespace tree_internal
-
-// What one applied txn changed, for cache invalidation and (on remote hosts) inotify echo.
-struct Change {
-  enum class Kind { kCreated, kDeleted, kData, kAttrs };  // kAttrs: ACL, mode, owner, times
-  Kind kind;
-  uint64_t inode;
-  uint64_t parent_inode;
-  std::string name;  // the node's name in its parent
-  bool directory;
-};
-
-struct OpResult {
-  Code code = Code::kOk;
-  std::string path;  // Create: the created path (with the sequential suffix)
-  uint64_t inode = 0;
-};
-
-struct ApplyResult {
-  Zxid zxid = 0;
-  Code code = Code::kOk;          // first failing op's code, or kOk
-  std::vector<OpResult> ops;      // one per op when code == kOk
-  std::vector<Change> changes;    // empty when code != kOk: nothing changed
-  std::vector<uint64_t> closed_sessions;  // sessions this txn closed (that were open)
-};
-
 // A node's data in one heap block of exactly its size: 16 bytes in the node where a std::string
 // takes 32, for trees of millions of small znodes.
 class NodeData {
@@ -135,6 +103,51 @@ class NodeData {
  private:
   std::unique_ptr<char[]> bytes_;
   uint32_t size_ = 0;
+};
+
+class Node;
+struct InternedAcl;  // acl_cache.h
+namespace tree_internal {
+class TreeState;
+class TxnApplier;
+class SnapshotLoader;
+}  // namespace tree_internal
+
+// The last state of a node a txn deleted, handed out with its kDeleted change so that the mount can
+// keep serving descriptors opened before the delete (contract §3; docs/mount.md, "Deleted while
+// open"). The data is moved out of the destroyed node, never copied, and lives as long as someone
+// holds it. Not part of any txn or snapshot: the tree's state is the same with or without it.
+struct DeletedNode {
+  NodeData data;
+  Stat stat;
+  PosixAttrs attrs;
+};
+
+// What one applied txn changed, for cache invalidation and (on remote hosts) inotify echo.
+struct Change {
+  enum class Kind { kCreated, kDeleted, kData, kAttrs };  // kAttrs: ACL, mode, owner, times
+  Kind kind;
+  uint64_t inode;
+  uint64_t parent_inode;
+  std::string name;  // the node's name in its parent
+  bool directory;
+  // kDeleted: the node as it was. A rename's delete of its source names an inode that lives on
+  // in the target (by_inode() still finds it).
+  std::shared_ptr<const DeletedNode> deleted = nullptr;
+};
+
+struct OpResult {
+  Code code = Code::kOk;
+  std::string path;  // Create: the created path (with the sequential suffix)
+  uint64_t inode = 0;
+};
+
+struct ApplyResult {
+  Zxid zxid = 0;
+  Code code = Code::kOk;          // first failing op's code, or kOk
+  std::vector<OpResult> ops;      // one per op when code == kOk
+  std::vector<Change> changes;    // empty when code != kOk: nothing changed
+  std::vector<uint64_t> closed_sessions;  // sessions this txn closed (that were open)
 };
 
 class Node {

@@ -86,8 +86,12 @@ std::vector<Change> TxnApplier::commit() {
   }
   for (const UndoStep& step : undo_log_) {
     if (step.kind == UndoStep::Kind::kDeleted) {
-      state_.acls().release(step.node->acl_);
-      TreeState::destroy_node(step.node);
+      Node* node = step.node;
+      // Moved, not copied: a delete of a large file costs one small allocation.
+      changes_[step.change].deleted =
+          std::make_shared<const DeletedNode>(DeletedNode{std::move(node->data_), node->stat_, node->attrs_});
+      state_.acls().release(node->acl_);
+      TreeState::destroy_node(node);
     }
   }
   for (const InternedAcl* acl : released_acls_) state_.acls().release(acl);
@@ -200,12 +204,12 @@ Code TxnApplier::remove(const proto::DeleteOp& op, OpResult* result) {
 void TxnApplier::remove_node(Node* node) {
   Node* parent = node->parent_;
   state_.detach(node);
-  undo_log_.push_back({.kind = UndoStep::Kind::kDeleted, .node = node});
+  undo_log_.push_back({.kind = UndoStep::Kind::kDeleted, .node = node, .change = changes_.size()});
+  record_change(Change::Kind::kDeleted, *node);
   save_attrs(parent);
   // ZooKeeper's deleteNode moves only pzxid: cversion counts creates, and so do sequential names.
   parent->stat_.pzxid = std::max(parent->stat_.pzxid, zxid_);
   touch_directory(parent);
-  record_change(Change::Kind::kDeleted, *node);
 }
 
 Code TxnApplier::set_data(const proto::SetDataOp& op, OpResult* result) {

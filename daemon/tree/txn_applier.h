@@ -37,7 +37,7 @@ class TxnApplier {
   struct UndoStep {
     enum class Kind {
       kCreated,     // node was attached; shadowed held its reused inode until then, if any
-      kDeleted,     // node was detached and is owned by the log until commit
+      kDeleted,     // node was detached and is owned by the log until commit; change is its kDeleted
       kSavedAttrs,  // stat and attrs of node before the op
       kSavedData,   // data of node before the op
       kSavedAcl,    // acl of node before the op
@@ -54,6 +54,7 @@ class TxnApplier {
     NodeData data = {};
     uint64_t session = 0;
     uint64_t highest_session_id = 0;
+    size_t change = 0;  // index in changes_
   };
 
   Code create(const proto::CreateOp& op, OpResult* result);

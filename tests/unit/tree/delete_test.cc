@@ -114,6 +114,38 @@ TEST_F(DeleteTest, Delete_ThenCreateSameName_GetsNewInode) {
   EXPECT_EQ(node("/d").stat().cversion, 2);
 }
 
+// The mount keeps serving descriptors of a deleted file from its last state (docs/mount.md,
+// "Deleted while open"): the change hands it over, moved out of the node, never copied.
+TEST_F(DeleteTest, Delete_HandsTheNodesLastStateToItsChange_WithoutCopyingTheData) {
+  must(set_data_op("/d/f", std::string(1 << 20, 'x')));
+  const char* bytes = node("/d/f").data().data();
+  const Stat stat = node("/d/f").stat();
+  const PosixAttrs attrs = node("/d/f").attrs();
+  ApplyResult result = apply({unlink_op("/d/f")});
+  ASSERT_EQ(result.code, Code::kOk);
+  ASSERT_EQ(result.changes.size(), 1u);
+  ASSERT_NE(result.changes[0].deleted, nullptr);
+  const DeletedNode& deleted = *result.changes[0].deleted;
+  EXPECT_EQ(deleted.data.view().data(), bytes);
+  EXPECT_EQ(deleted.data.view(), std::string(1 << 20, 'x'));
+  EXPECT_EQ(deleted.stat.version, stat.version);
+  EXPECT_EQ(deleted.stat.czxid, stat.czxid);
+  EXPECT_EQ(deleted.attrs.mode, attrs.mode);
+  EXPECT_EQ(deleted.attrs.mtime_ns, attrs.mtime_ns);
+}
+
+// Each node a multi deletes comes with its own state, in the order of the changes.
+TEST_F(DeleteTest, Delete_OfEveryNodeOfAMulti_HandsEachItsOwnState) {
+  must(file_op("/d/g", "other"));
+  ApplyResult result = apply({delete_op("/d/g"), delete_op("/d/f")});
+  ASSERT_EQ(result.code, Code::kOk);
+  ASSERT_EQ(result.changes.size(), 2u);
+  ASSERT_NE(result.changes[0].deleted, nullptr);
+  ASSERT_NE(result.changes[1].deleted, nullptr);
+  EXPECT_EQ(result.changes[0].deleted->data.view(), "other");
+  EXPECT_EQ(result.changes[1].deleted->data.view(), "data");
+}
+
 // A directory's st_nlink (2 + its subdirectories) is answered from this count in O(1).
 TEST_F(DeleteTest, SubdirectoryCount_FollowsCreatesDeletesAndFailedTxns) {
   must(dir_op("/s"));
