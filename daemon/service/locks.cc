@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
 
 namespace quorumfs::service {
 
@@ -211,9 +212,11 @@ void LockService::release(SessionId id) {
   close(id, it->second.request.key);
 }
 
-// Closes the waiter's session, which removes its node everywhere. The last node of a lock takes
-// its directory with it, in the same txn, so locks of deleted files leave nothing behind; if
-// another host's waiter came meanwhile that txn fails whole and the session is closed alone.
+// Closes the waiter's session, which removes its node everywhere. A lock's directory stays while
+// its file exists (made once, not at every acquisition: hosts taking a lock in turn would race to
+// make and remove it); the last node of a lock whose file is gone takes the directory with it, in
+// the same txn. If another host's waiter came meanwhile that txn fails whole and the session is
+// closed alone.
 void LockService::close(SessionId id, uint64_t key) {
   if (auto it = waiters_.find(id); it != waiters_.end() && !it->second.name.empty()) {
     releasing_[id] = {key, it->second.name};
@@ -221,7 +224,9 @@ void LockService::close(SessionId id, uint64_t key) {
   erase(id);
   const std::string directory = directory_of(key);
   const Node* node = service_.tree().find(directory);
-  if (node == nullptr || node->num_children() != 1) return service_.sessions().close(id, true, nullptr);
+  if (node == nullptr || node->num_children() != 1 || service_.tree().by_inode(key) != nullptr) {
+    return service_.sessions().close(id, true, nullptr);
+  }
   proto::Txn txn;
   txn.add_ops()->mutable_close_session()->set_session_id(id.value());
   proto::DeleteOp* remove = txn.add_ops()->mutable_remove();
@@ -262,14 +267,18 @@ void LockService::on_applied(const Applied& applied) {
     }
   }
   std::set<uint64_t> keys;
-  std::set<uint64_t> emptied;  // lock directories a txn of this host left empty
+  // Lock directories a txn of this host may have left without a use: it removed their last node,
+  // or the file they lock.
+  std::set<std::string> unused;
   const bool submitted_here = applied.submitter != Submitter::kNone;
   for (const Change& change : applied.result.changes) {
     if (change.kind != Change::Kind::kDeleted) continue;
     if (auto key = key_of_directory_.find(change.parent_inode); key != key_of_directory_.end()) {
       keys.insert(key->second);
     }
-    if (submitted_here) emptied.insert(change.parent_inode);
+    if (!submitted_here) continue;
+    unused.insert(directory_of(change.inode));
+    if (const Node* parent = service_.tree().by_inode(change.parent_inode)) unused.insert(service_.tree().path_of(*parent));
   }
   for (uint64_t key : keys) {
     auto watched = watched_.find(key);
@@ -284,17 +293,23 @@ void LockService::on_applied(const Applied& applied) {
       }
     }
   }
-  for (uint64_t inode : emptied) {
-    if (const Node* directory = service_.tree().by_inode(inode)) remove_if_empty(*directory);
+  for (const std::string& path : unused) {
+    if (const Node* directory = service_.tree().find(path)) remove_if_unused(*directory);
   }
 }
 
-// A lock directory that a txn of this host left empty (an expiry, a close that raced another)
-// goes: locks of deleted files leave nothing behind. If a waiter came meanwhile, the remove fails
-// (NotEmpty) and the directory stays for it.
-void LockService::remove_if_empty(const Node& directory) {
+// A lock directory without nodes whose file is gone goes, removed by the host whose txn made it
+// so (the file's delete, the last close, an expiry): locks of deleted files leave nothing behind.
+// If a waiter came meanwhile, the remove fails (NotEmpty) and the directory stays for it.
+void LockService::remove_if_unused(const Node& directory) {
   const Node* parent = directory.parent();
   if (directory.num_children() != 0 || parent == nullptr || service_.tree().path_of(*parent) != kLocksPath) return;
+  uint64_t key = 0;
+  const std::string_view name = directory.name();
+  if (std::from_chars(name.data(), name.data() + name.size(), key).ec != std::errc() ||
+      service_.tree().by_inode(key) != nullptr) {
+    return;
+  }
   proto::Txn txn;
   proto::DeleteOp* remove = txn.add_ops()->mutable_remove();
   remove->set_path(service_.tree().path_of(directory));

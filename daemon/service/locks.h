@@ -1,9 +1,9 @@
 // Locks for the whole ensemble: ZooKeeper's lock and read/write-lock recipes over
 // ephemeral-sequential waiter nodes, for any front end (the mount's flock and fcntl today).
 //
-// A lock is named by a key (the mount uses the locked file's inode, which every replica gives the
-// same node and a rename keeps). Each acquisition opens its own session and, in the same txn,
-// creates its waiter node under the lock's directory, both made when missing:
+// A lock is named by a key: the inode of the locked node (the same on every replica, kept by a
+// rename). Each acquisition opens its own session and, in the same txn, creates its waiter node
+// under the lock's directory, made when missing and kept while the locked node exists:
 //
 //   /.locks/<key>/write-0000000007    exclusive; granted when no node has a lower number
 //   /.locks/<key>/read-0000000008     shared; granted when no write- node has a lower number
@@ -109,7 +109,7 @@ class LockService {
   void check_holder(SessionId id);
   void erase(SessionId id);
   void lose(SessionId id);
-  void remove_if_empty(const Node& directory);
+  void remove_if_unused(const Node& directory);
   std::vector<Entry> entries_of(uint64_t key) const;
   void finish(SessionId id, Code code);
   void close(SessionId id, uint64_t key);

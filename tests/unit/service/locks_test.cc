@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "tests/unit/service/tree_replication.h"
+#include "tests/unit/tree/tree_fixture.h"
 
 namespace quorumfs::service {
 namespace {
@@ -312,6 +313,24 @@ TEST_F(Locks, Stop_WithdrawsAcquisitionsNotYetOrdered) {
   EXPECT_FALSE(outcome.has_value());
   EXPECT_FALSE(later.tree().session_open(id.value()));
   EXPECT_EQ(locks.active(), 0u);
+}
+
+// The directory of a lock on an existing file stays between acquisitions (hosts taking the lock in
+// turn would race to make and remove it); the file's delete takes it away.
+TEST_F(Locks, DirectoryOfALiveFile_StaysUntilTheFileGoes) {
+  proto::Txn create_file;
+  *create_file.add_ops() = quorumfs::testing::file_op("/f");
+  ASSERT_EQ(replication_.apply(create_file).code, Code::kOk);
+  const uint64_t inode = replication_.tree().find("/f")->inode();
+  std::optional<Code> outcome;
+  locks_.release(acquire(LockMode::kExclusive, &outcome, true, inode));
+  ASSERT_EQ(outcome, Code::kOk);
+  EXPECT_NE(replication_.tree().find(LockService::directory_of(inode)), nullptr);
+  EXPECT_TRUE(nodes(inode).empty());
+  proto::Txn remove_file;
+  *remove_file.add_ops() = quorumfs::testing::delete_op("/f");
+  ASSERT_EQ(replication_.apply(remove_file, true, Submitter::kMount).code, Code::kOk);
+  EXPECT_EQ(replication_.tree().find(LockService::directory_of(inode)), nullptr);
 }
 
 }  // namespace
