@@ -1,4 +1,4 @@
-// Fast leader election (ZAB-NOTES §2, ZooKeeper's FastLeaderElection): votes ordered by
+// Fast leader election (docs/zab.md §2, ZooKeeper's FastLeaderElection): votes ordered by
 // (peerEpoch = currentEpoch, last logged zxid, id), rounds, a finalize wait after a quorum agrees,
 // and peers that already follow or lead answering those still looking.
 #include <algorithm>

@@ -1,5 +1,5 @@
 // The leader: discovery (choose and persist the new epoch), synchronization (DIFF, TRUNC or SNAP,
-// then NEWLEADER), and broadcast (PROPOSAL, ACK, COMMIT/INFORM), ZAB-NOTES §3-5.
+// then NEWLEADER), and broadcast (PROPOSAL, ACK, COMMIT/INFORM), docs/zab.md §3-5.
 #include <algorithm>
 #include <stdexcept>
 #include <tuple>
@@ -98,7 +98,7 @@ void Replica::State::try_choose_epoch() {
 
 void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& message) {
   if (handler.phase != Phase::kInfo) return;
-  // A follower with a later history than mine (ZAB-NOTES §3.5): elect again rather than risk
+  // A follower with a later history than mine (docs/zab.md §3): elect again rather than risk
   // leading without a committed txn. (A late joiner may have synced in my epoch already.)
   if (!handler.observer &&
       std::tie(message.epoch, message.zxid) > std::tie(hard.current_epoch, logged)) {
@@ -117,7 +117,7 @@ void Replica::State::on_ack_epoch(LearnerHandler& handler, const Message& messag
   }
 }
 
-// currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: ZAB-NOTES §1.4), and
+// currentEpoch is durable before any NEWLEADER (ours, not ZooKeeper's race: docs/zab.md §1.4), and
 // only once my own history is: a crash must not leave the new epoch over a shorter log, which
 // would win the next election and lose txns (ZOOKEEPER-4643, on the leader's side).
 //
@@ -208,7 +208,7 @@ void Replica::State::try_commit() {
   answer_pending_syncs();
 }
 
-// Where the learner's log continues from (ZAB-NOTES §4): DIFF when I know its last zxid, TRUNC
+// Where the learner's log continues from (docs/zab.md §4): DIFF when I know its last zxid, TRUNC
 // to my last entry of its last epoch below it if that is not below its snapshot, else SNAP of my
 // tree (the daemon fills it with the tree at `applied`, this Ready's deliveries included: built
 // in ready() for that reason).

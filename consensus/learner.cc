@@ -1,6 +1,6 @@
 // Followers and observers: discovery (accept the new epoch durably before ACKEPOCH), sync
 // (buffered until NEWLEADER, persisted before currentEpoch and the NEWLEADER ACK), then
-// broadcast (log and ACK proposals, apply on COMMIT or INFORM), ZAB-NOTES §3-5.
+// broadcast (log and ACK proposals, apply on COMMIT or INFORM), docs/zab.md §3-5.
 #include <algorithm>
 
 #include "consensus/replica_state.h"
@@ -187,7 +187,7 @@ void Replica::State::apply_sync() {
   sync_handed_over = false;
 }
 
-// ZAB-NOTES §1.2 (ZOOKEEPER-4785/4643): currentEpoch and the ACK only once the truncate or
+// docs/zab.md §1.2 (ZOOKEEPER-4785/4643): currentEpoch and the ACK only once the truncate or
 // snapshot was carried out (an earlier Ready was taken) and the sync's txns are durable.
 void Replica::State::maybe_ack_newleader() {
   if (role == Role::kLooking || role == Role::kLeading) return;

@@ -11,7 +11,7 @@ namespace quorumfs::consensus {
 
 namespace {
 
-// ZAB-NOTES §1, relaxed by one case: a log whose last epoch is above currentEpoch but not above
+// docs/zab.md §1, relaxed by one case: a log whose last epoch is above currentEpoch but not above
 // acceptedEpoch is a NEWLEADER sync cut short by a crash (its history was durable, currentEpoch
 // not yet); ZooKeeper's updatingEpoch file covers the same window.
 void check_epochs(const DurableState& durable) {
@@ -228,7 +228,8 @@ bool Replica::sync(uint64_t token) {
 
 void Replica::persisted(Zxid zxid) {
   State& s = *state_;
-  // An append handed over before a truncation may report after it: only what is still logged counts.
+  // An append handed over before a truncation may report after it: only what is still logged
+  // counts.
   s.durable = std::max(s.durable, std::min(zxid, s.logged));
   if (s.role == Role::kLeading) {
     if (s.established) {

@@ -21,11 +21,11 @@
 //
 // Everything a message depends on (epochs, log records) is asked for in an earlier or the same
 // Ready, before the message: a daemon that follows the order above never sends an ACK for a
-// record that is not durable (ZAB-NOTES §1).
+// record that is not durable (docs/zab.md §1).
 //
 // Call ready() after every input (an empty Ready is fine). A learner's NEWLEADER ACK waits for a
 // ready() call after the one that carried the sync's truncate_after/install_snapshot: that is
-// how the core knows the daemon carried them out (ZAB-NOTES §1.2).
+// how the core knows the daemon carried them out (docs/zab.md §1.2).
 //
 // A learner keeps everything a leader sends during synchronization in memory until NEWLEADER;
 // only then does it ask for the truncate, snapshot and txns. A sync abandoned before NEWLEADER

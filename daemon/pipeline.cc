@@ -41,7 +41,8 @@ Pipeline::Pipeline(ReplicaStore& store, consensus::Replica& replica, consensus::
 }
 
 void Pipeline::submit(proto::Txn txn, Done done, service::Submitter submitter) {
-  // This replica cannot log it: certainly not applied (docs/operations.md, "A full or failing disk").
+  // This replica cannot log it: certainly not applied (docs/operations.md, "A full or failing
+  // disk").
   if (blocked()) return done(refused(Code::kStorageFailed));
   if (txn.time_ns() == 0) txn.set_time_ns(wall_clock_ns());
   // What no replica would apply (a bad path, data past the limit, more than a log record holds:
@@ -195,7 +196,7 @@ void Pipeline::expire_sent() {
   for (uint64_t token : expired) finish_sync(token, Code::kOutcomeUnknown);
 }
 
-// No leader took them within write_wait: certainly not applied (contract §8).
+// No leader took them within write_wait: certainly not applied (docs/guarantees.md §8).
 void Pipeline::expire_waiting() {
   const auto now = Clock::now();
   while (!waiting_.empty()) {

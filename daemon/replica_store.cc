@@ -43,7 +43,7 @@ bool ReplicaStore::lock_data_dir(std::string* error) {
   return true;
 }
 
-// Latest snapshot + log replay (ZAB-NOTES §1: lastZxid covers the whole log).
+// Latest snapshot + log replay (docs/zab.md §1: lastZxid covers the whole log).
 bool ReplicaStore::recover(std::string* error) {
   if (!storage::make_directories(options_.data_dir, error)) {
     *error = "cannot create data dir: " + *error;

@@ -213,8 +213,8 @@ void Server::send_keepalive() {
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;  // new writes are refused from here on
-  // This host's sessions end with it (contract §8): their ephemerals go while the log still
-  // takes txns. Then unmount, then make everything logged durable.
+  // This host's sessions end with it (docs/guarantees.md §8): their ephemerals go while the log
+  // still takes txns. Then unmount, then make everything logged durable.
   if (filesystem_) filesystem_->stop_locks();
   service_->sessions().stop_retrying();
   service_->sessions().close_all(service_->sessions().own(store_->tree(), false), false,

@@ -76,8 +76,8 @@ set_key() {
   local key=${assignment%%=*}
   [[ $assignment == *=* && -n $key ]] || usage
   ensure_config_file
-  # A read-modify-write: flock keeps two `set`s from losing each other's key (contract §6: a
-  # flock on the mount is a lock for the whole ensemble). The lock descriptor is read-only, so its
+  # A read-modify-write: flock keeps two `set`s from losing each other's key (docs/guarantees.md §6:
+  # a flock on the mount is a lock for the whole ensemble). The lock descriptor is read-only, so its
   # close raises no IN_CLOSE_WRITE of its own.
   local lock_fd
   exec {lock_fd}<"$config_file" || exit 1
@@ -89,7 +89,7 @@ set_key() {
     END { if (!done) print line }' "$config_file") || exit 1
   # tee opens, writes and closes the file once: ONE setData with the whole content. A shell
   # redirection `> file` dup2()s the descriptor and closes the original, and quorumfs may commit
-  # at every close (contract §3), so it could publish the truncation before the content.
+  # at every close (docs/guarantees.md §3), so it could publish the truncation before the content.
   printf '%s\n' "$new_content" | tee -- "$config_file" >/dev/null || exit 1
   exec {lock_fd}<&-
 }

@@ -122,7 +122,7 @@ wait_for_deletion() {
 while :; do
   nodes=$(sequence_nodes)
   if ! grep -qxF -- "$node" <<<"$nodes"; then
-    # Only a lost session removes a live candidate's node (contract §4): we are out.
+    # Only a lost session removes a live candidate's node (docs/guarantees.md §4): we are out.
     echo "${0##*/}: our node $node is gone" >&2
     exit 1
   fi

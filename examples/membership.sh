@@ -37,7 +37,7 @@ mount=$1
 members_dir=$mount/members
 
 ensure_members_dir() {
-  # The set-gid bit makes every file created inside ephemeral (contract §4).
+  # The set-gid bit makes every file created inside ephemeral (docs/guarantees.md §4).
   mkdir -m 2755 -- "$members_dir" 2>/dev/null
   # mkdir(2) cannot set the set-gid bit: `mkdir -m` adds it with a chmod just after, and another
   # participant starting at the same moment may look in between. So give it a moment (<= 5 s).

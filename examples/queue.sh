@@ -34,7 +34,7 @@ mount=$1
 queue_dir=$mount/queue
 
 ensure_queue_dir() {
-  # The sticky bit gives every file created inside a sequential suffix (contract §4).
+  # The sticky bit gives every file created inside a sequential suffix (docs/guarantees.md §4).
   mkdir -m 1755 -- "$queue_dir" 2>/dev/null
   # (`mkdir -m` may set the bit with a chmod just after the mkdir, and another producer starting
   # at the same moment may look in between: give it a moment, <= 5 s.)

@@ -1,5 +1,5 @@
 // Who still holds a descriptor for a file, read from /proc: what lets `echo x > f` be ONE
-// setData (contract §3; docs/mount.md, "One commit per redirection").
+// setData (docs/guarantees.md §3; docs/mount.md, "One commit per redirection").
 //
 //   $ echo x > f      # bash: open(O_TRUNC) = 3, dup2(3, 1), close(3), write(1), close(1)
 //

@@ -41,7 +41,8 @@ const char* echo_kind_name(EchoStep::Kind kind) {
 
 namespace {
 
-// open + ftruncate + close: OPEN, MODIFY, CLOSE_WRITE, as a local write's (FUSE-FACTS table).
+// open + ftruncate + close: OPEN, MODIFY, CLOSE_WRITE, as a local write's (docs/kernel.md,
+// "Events").
 int modify(int root_fd, const EchoStep& step) {
   int fd = ::openat(root_fd, relative(step.at.path), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -1;

@@ -13,7 +13,7 @@
 //   /mnt/q/config/ MOVED_FROM db.new       # ...rename(2) by the echo
 //   /mnt/q/config/ MOVED_TO db
 //
-// Only syscalls made ON the mount raise inotify events (FUSE-FACTS: the notify calls only drop
+// Only syscalls made ON the mount raise inotify events (docs/kernel.md: the notify calls only drop
 // caches). So after a change that did not come through a syscall on this mount (a closed session's
 // ephemerals; in an ensemble, every other host's writes) is applied, the daemon repeats it here:
 // a thread of its own makes the syscall a local change would have made, and the mount answers it
@@ -22,7 +22,7 @@
 // events of the local call, in the order the changes were applied.
 //
 // The calls come from a thread that is never the event loop: a syscall on the mount made from a
-// request handler deadlocks (FUSE-FACTS "Hazards").
+// request handler deadlocks (docs/kernel.md, "Hazards").
 #pragma once
 
 #include <fuse_lowlevel.h>

@@ -143,7 +143,8 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   for (auto& argument : arguments) argv.push_back(argument.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   session_ = fuse_session_new(&args, &kOperations, sizeof(kOperations), this);
-  // Parsing replaced args' argv with one libfuse allocated; the session keeps copies of what it needs.
+  // Parsing replaced args' argv with one libfuse allocated; the session keeps copies of what it
+  // needs.
   fuse_opt_free_args(&args);
   if (session_ == nullptr) {
     *error = "cannot create the FUSE session (bad mount options?)";
@@ -183,7 +184,7 @@ void Filesystem::wait_readable() {
 }
 
 // Serves every request the kernel has queued, then waits again. One thread owns the tree, so
-// the loop is single-threaded on purpose (FUSE-FACTS: faster than multi-threaded on 2 vCPUs).
+// the loop is single-threaded on purpose (docs/kernel.md: faster than multi-threaded on 2 vCPUs).
 // The device is waited on edge-triggered, so it is read until EAGAIN; after a burst of requests
 // the rest is served from a fresh handler, so that commits waiting on the loop get their turn.
 void Filesystem::serve_ready() {
@@ -294,7 +295,8 @@ bool Filesystem::permitted(fuse_req_t req, const Node& node, uint32_t perm, prot
 }
 
 // An ephemeral node whose session is being closed is gone for this host's callers already: the
-// closeSession txn is on its way, and close(2) has returned (contract §4: "deleted at once").
+// closeSession txn is on its way, and close(2) has returned (docs/guarantees.md §4: "deleted at
+// once").
 const Node* Filesystem::visible(const Node* node) const {
   if (node == nullptr) return nullptr;
   uint64_t owner = node->stat().ephemeral_owner;
@@ -317,7 +319,7 @@ const Node* Filesystem::opened_node(fuse_ino_t ino) const {
 }
 
 // The committed data a descriptor reads: its node's, or the last of a file deleted while it was
-// open (contract §3, as on ext4).
+// open (docs/guarantees.md §3, as on ext4).
 std::optional<std::string_view> Filesystem::opened_data(fuse_ino_t ino) const {
   if (const Node* node = opened_node(ino)) return node->data();
   if (const DeletedNode* kept = unlinked_.find(ino)) return kept->data.view();
@@ -408,7 +410,8 @@ fuse_entry_param Filesystem::entry_of(const Node& node, bool cacheable) const {
   entry.attr = attributes_of(node);
   entry.attr_timeout = cache_timeout(node);
   // A sequential create answers for a name the caller did not ask for: that name must not be
-  // cached as if it existed (FUSE-FACTS: then `stat item-` is ENOENT, `ls` shows the real name).
+  // cached as if it existed (docs/kernel.md: then `stat item-` is ENOENT, `ls` shows the real
+  // name).
   entry.entry_timeout = cacheable ? cache_timeout(node) : 0.0;
   return entry;
 }
@@ -441,7 +444,8 @@ void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name
 
 // The kernel keeps ONE size per inode, for every process of the host: a descriptor with uncommitted
 // writes (lseek(SEEK_END) and ftruncate ask through it) is told its buffer's size only when that
-// does not cut the committed data, else other readers here would see a cut file (contract §3).
+// does not cut the committed data, else other readers here would see a cut file (docs/guarantees.md
+// §3).
 void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_attributes(req, ino);
   OpenFile* file = fi ? open_file(fi) : nullptr;
@@ -467,7 +471,7 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Filesystem::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-  // Devices and fifos have no znode meaning: refused, nothing created (contract §3).
+  // Devices and fifos have no znode meaning: refused, nothing created (docs/guarantees.md §3).
   if (!S_ISREG(mode)) {
     fuse_reply_err(req, EPERM);
     return;
@@ -486,7 +490,7 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name, mod
 
 // mkdir, mknod and open(O_CREAT). The parent's sticky bit makes the new node sequential, its
 // set-gid bit makes a new file ephemeral; on a file, the same bits in mode add to those
-// (contract §4). The ephemeral owner is the open file description created here.
+// (docs/guarantees.md §4). The ephemeral owner is the open file description created here.
 void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                              bool directory, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_creation(req, parent, name, fi);
@@ -747,8 +751,9 @@ std::unique_ptr<OpenFile> Filesystem::describe_open(fuse_req_t req, const Node& 
 }
 
 // open(O_CREAT) without O_EXCL that lost the create race to another host (or to a create the
-// kernel had not seen): it opens the file that won, as POSIX says (contract §3). The kernel
-// thinks it created the file and sends no truncate: an O_TRUNC is part of the commit at close.
+// kernel had not seen): it opens the file that won, as POSIX says (docs/guarantees.md §3). The
+// kernel thinks it created the file and sends no truncate: an O_TRUNC is part of the commit at
+// close.
 void Filesystem::open_created_elsewhere(fuse_req_t req, const std::string& path, fuse_file_info* fi) {
   const Node* node = visible(service_.tree().find(path));
   if (node == nullptr) return (void)fuse_reply_err(req, EEXIST);  // and gone again already
@@ -802,7 +807,8 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
   if (reply_if_expired(req, file)) return;
   std::string_view loaded_data;
   if (!file->loaded) {
-    // A file deleted while open takes the write too; its commit fails with ENOENT (contract §3).
+    // A file deleted while open takes the write too; its commit fails with ENOENT
+    // (docs/guarantees.md §3).
     std::optional<std::string_view> committed = opened_data(ino);
     if (!committed) return (void)fuse_reply_err(req, missing_error(ino));
     loaded_data = *committed;
@@ -833,10 +839,10 @@ void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t s
   fuse_reply_write(req, size);
 }
 
-// Every close(2) commits (contract §3): the close that returned must be durable and answer for
-// its own errors. One exception: a flush that carries only the O_TRUNC while another descriptor
-// still shares the description (`echo x > f` closes such a copy before writing) waits for the
-// data, so that the redirection is ONE setData; the last close of the description commits.
+// Every close(2) commits (docs/guarantees.md §3): the close that returned must be durable and
+// answer for its own errors. One exception: a flush that carries only the O_TRUNC while another
+// descriptor still shares the description (`echo x > f` closes such a copy before writing) waits
+// for the data, so that the redirection is ONE setData; the last close of the description commits.
 void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // A POSIX lock owner's close sends no unlock, only this FLUSH: its locks on the file go, after
   // the commit is submitted (this host's txns keep their order: the next holder reads the data).
@@ -861,8 +867,8 @@ bool Filesystem::shared_elsewhere(fuse_req_t req, const OpenFile& file) const {
          holds_writable_descriptor(fuse_req_ctx(req)->pid, mount_device_, file.inode);
 }
 
-// fsync(2) commits like close, then is ZooKeeper's sync() (contract §2): it returns once every
-// write committed anywhere before it is applied here.
+// fsync(2) commits like close, then is ZooKeeper's sync() (docs/guarantees.md §2): it returns once
+// every write committed anywhere before it is applied here.
 void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (reply_if_expired(req, open_file(fi))) return;
   commit(*open_file(fi), [this, req](int error) {
@@ -872,7 +878,8 @@ void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   });
 }
 
-// The one setData of everything this descriptor wrote since the last commit (contract §3).
+// The one setData of everything this descriptor wrote since the last commit (docs/guarantees.md
+// §3).
 void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
   if (file.write_error != 0) {
     // Nothing of this descriptor's writes is stored: a half file is never committed.
@@ -925,9 +932,10 @@ void Filesystem::submit_commit(std::shared_ptr<PendingCommit> pending, std::func
       return;
     }
     // Readers' cached pages and the kernel's size must go before the writer's close returns: a
-    // process that sees the close (IN_CLOSE_WRITE) and then reads must get the new data (contract
-    // §5). Dropping attributes alone takes no inode or page lock in the kernel, so the loop thread
-    // may do it; pages go through the notifier, and only when a reader may have cached some.
+    // process that sees the close (IN_CLOSE_WRITE) and then reads must get the new data
+    // (docs/guarantees.md §5). Dropping attributes alone takes no inode or page lock in the
+    // kernel, so the loop thread may do it; pages go through the notifier, and only when a reader
+    // may have cached some.
     if (paged_inodes_.erase(inode) == 0) {
       fuse_lowlevel_notify_inval_inode(session_, inode, -1, 0);
       return reply(0);

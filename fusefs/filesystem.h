@@ -233,7 +233,7 @@ class Filesystem {
   std::unordered_set<uint64_t> closing_sessions_;         // released, closeSession not yet applied
   WriteBudget budget_{options_.buffered_bytes_max};
   // Files deleted while descriptors of this host have them open, kept for those descriptors within
-  // budget_ (unlinked.h; contract §3).
+  // budget_ (unlinked.h; docs/guarantees.md §3).
   UnlinkedFiles unlinked_{budget_};
   std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> open_files_;  // handed to the kernel
   std::unordered_map<uint64_t, OpenFile*> session_owners_;  // session -> the descriptor that owns it

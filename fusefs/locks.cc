@@ -1,5 +1,5 @@
-// flock(2), fcntl(2) and lockf(3) on the mount: locks for the whole ensemble (contract §6), held
-// through the service core's LockService (daemon/service/locks.h).
+// flock(2), fcntl(2) and lockf(3) on the mount: locks for the whole ensemble (docs/guarantees.md
+// §6), held through the service core's LockService (daemon/service/locks.h).
 //
 //   $ flock /mnt/q/app.lock -c 'critical section'     # on any number of hosts at once
 //   $ ls /mnt/q/.locks/$(stat -c %i /mnt/q/app.lock)   # who holds it, who waits, in order
@@ -140,7 +140,7 @@ void Filesystem::lock_answered(LockOwner owner, uint64_t attempt, Code code) {
   }
   if (req == nullptr) return;
   // Behind the cache invalidations of every change applied before the grant: the new holder reads
-  // what the previous one wrote (contract §5's ordering, which a lock needs most).
+  // what the previous one wrote (docs/guarantees.md §5's ordering, which a lock needs most).
   if (code == Code::kOk && notifier_) return notifier_->then([req] { fuse_reply_err(req, 0); });
   fuse_reply_err(req, errno_of(code));
 }
@@ -194,7 +194,7 @@ void Filesystem::lock_lost(SessionId id) {
 }
 
 // user.zk.lock.token: the fencing token of a lock on this file held by the caller's process or
-// one of its ancestors (contract §6); ENODATA when it holds none.
+// one of its ancestors (docs/guarantees.md §6); ENODATA when it holds none.
 void Filesystem::reply_lock_token(fuse_req_t req, fuse_ino_t ino, size_t size) {
   pid_t process = fuse_req_ctx(req)->pid;
   for (int depth = 0; depth < kTokenAncestors && process > 1; ++depth) {

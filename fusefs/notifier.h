@@ -2,8 +2,8 @@
 //
 // Why a thread of its own: a notify write blocks in the kernel on the inode or page locks that
 // another syscall may hold while it waits for this daemon's reply (a reader in readpage, a create
-// holding its directory). Sent from the loop thread, that is a deadlock (FUSE-FACTS "Hazards");
-// from here, the loop keeps answering and the notify completes.
+// holding its directory). Sent from the loop thread, that is a deadlock (docs/kernel.md,
+// "Hazards"); from here, the loop keeps answering and the notify completes.
 #pragma once
 
 #include <fuse_lowlevel.h>

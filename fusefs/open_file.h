@@ -1,6 +1,6 @@
 // One open file description as the mount keeps it: its buffered writes (committed as ONE setData
-// at flush or fsync, contract §3), its ephemeral session, its caller; and the host's budget for
-// the bytes written to open files and not yet committed.
+// at flush or fsync, docs/guarantees.md §3), its ephemeral session, its caller; and the host's
+// budget for the bytes written to open files and not yet committed.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -14,7 +14,7 @@
 namespace quorumfs::fusefs {
 
 // One open file description. Writes are buffered here and committed as ONE setData at flush
-// (every close of a descriptor) or fsync (contract §3).
+// (every close of a descriptor) or fsync (docs/guarantees.md §3).
 struct OpenFile {
   uint64_t inode = 0;
   bool writable = false;
@@ -22,7 +22,7 @@ struct OpenFile {
   bool loaded = false;    // buffer holds the content this descriptor reads and writes
   bool dirty = false;     // buffer must be committed
   // Its open's O_TRUNC is all it holds: a flush while another descriptor shares the description
-  // waits for the data (contract §3, `echo x > f`).
+  // waits for the data (docs/guarantees.md §3, `echo x > f`).
   bool only_truncated = false;
   // Written by a caller without CAP_FSETID: the commit clears set-user-ID/set-group-ID.
   bool kill_privileges = false;

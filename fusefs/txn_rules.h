@@ -1,5 +1,5 @@
 // The mount's rules from POSIX calls to txns, as plain functions: what a create, an unlink, a
-// rename and a commit at flush become (contract §3, §4; docs/mount.md). The handlers in
+// rename and a commit at flush become (docs/guarantees.md §3, §4; docs/mount.md). The handlers in
 // filesystem.cc resolve names, check access, submit these and reply.
 #pragma once
 
@@ -27,10 +27,10 @@ std::string bounds_error(std::string_view name, std::string_view path);
 // through the mount may list and read them, never create, remove, rename or change them (EPERM).
 bool in_lock_tree(std::string_view path);
 
-// What a create asks for, from the parent's mode bits and its own (contract §4): the parent's
-// sticky bit makes it sequential, its set-group-ID bit makes a new file ephemeral; on a file the
-// same bits of mode add to those. open_flags: the open(2) flags of an open(O_CREAT); none for
-// mkdir and mknod.
+// What a create asks for, from the parent's mode bits and its own (docs/guarantees.md §4): the
+// parent's sticky bit makes it sequential, its set-group-ID bit makes a new file ephemeral; on a
+// file the same bits of mode add to those. open_flags: the open(2) flags of an open(O_CREAT); none
+// for mkdir and mknod.
 struct CreateFlags {
   bool sequential = false;
   bool ephemeral = false;
@@ -59,7 +59,7 @@ int rename_txn(const Node& from, const Node* to, const std::string& source_path,
 // should_remove_suid): no set-user-ID, no set-group-ID when group-execute makes it one.
 uint32_t mode_without_privileges(uint32_t mode);
 
-// What one descriptor's commit at flush or fsync carries (contract §3).
+// What one descriptor's commit at flush or fsync carries (docs/guarantees.md §3).
 struct CommitContent {
   std::string data;
   std::optional<int64_t> atime_ns;  // set explicitly since the last commit (futimens)

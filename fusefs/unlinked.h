@@ -1,7 +1,7 @@
-// Files deleted while open (contract §3; docs/mount.md, "Deleted while open"): as on ext4, a file
-// removed by an unlink, a rename over it or a closed session — here or on another host — stays
-// readable and fstat-able through the descriptors this host opened before the delete, until the
-// last of them closes.
+// Files deleted while open (docs/guarantees.md §3; docs/mount.md, "Deleted while open"): as on
+// ext4, a file removed by an unlink, a rename over it or a closed session — here or on another host
+// — stays readable and fstat-able through the descriptors this host opened before the delete, until
+// the last of them closes.
 //
 //   $ exec 3< /mnt/q/f; rm /mnt/q/f
 //   $ cat <&3                  # the last committed data

@@ -1,4 +1,4 @@
-// ZooKeeper's stat and ACL as extended attributes (contract §7).
+// ZooKeeper's stat and ACL as extended attributes (docs/guarantees.md §7).
 //
 //   $ getfattr -d -m - /mnt/q/greeting
 //   user.zk.czxid="0x100000002"  ...  user.zk.stat="czxid=0x100000002 mzxid=... numChildren=0"

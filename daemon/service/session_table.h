@@ -39,8 +39,8 @@ class SessionTable {
   uint32_t host() const { return host_; }
 
   // Submits a closeSession. With retry, a close that found no leader (or lost it) waits for the
-  // next one (retry_closes): an ephemeral whose owner is gone must go (contract §4). done (may be
-  // empty) gets the final result.
+  // next one (retry_closes): an ephemeral whose owner is gone must go (docs/guarantees.md §4). done
+  // (may be empty) gets the final result.
   void close(SessionId session, bool retry, Done done);
   // Closes several; then() once every one is answered.
   void close_all(std::vector<SessionId> sessions, bool retry, std::function<void()> then);

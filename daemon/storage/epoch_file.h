@@ -1,5 +1,5 @@
 // Zab's acceptedEpoch and currentEpoch: one decimal number per file in the data dir, written to
-// a temp file, fsynced, renamed and the directory fsynced (ZAB-NOTES §1).
+// a temp file, fsynced, renamed and the directory fsynced (docs/zab.md §1).
 #pragma once
 
 #include <cstdint>

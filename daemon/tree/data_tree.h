@@ -75,7 +75,8 @@ struct Stat {
   // dataLength and numChildren are derived from the node.
 };
 
-// The POSIX view (contract §3). mode holds permission bits incl. sticky/set-gid, never the type.
+// The POSIX view (docs/guarantees.md §3). mode holds permission bits incl. sticky/set-gid, never
+// the type.
 struct PosixAttrs {
   uint32_t uid = 0;
   uint32_t gid = 0;
@@ -114,9 +115,10 @@ class SnapshotLoader;
 }  // namespace tree_internal
 
 // The last state of a node a txn deleted, handed out with its kDeleted change so that the mount can
-// keep serving descriptors opened before the delete (contract §3; docs/mount.md, "Deleted while
-// open"). The data is moved out of the destroyed node, never copied, and lives as long as someone
-// holds it. Not part of any txn or snapshot: the tree's state is the same with or without it.
+// keep serving descriptors opened before the delete (docs/guarantees.md §3; docs/mount.md, "Deleted
+// while open"). The data is moved out of the destroyed node, never copied, and lives as long as
+// someone holds it. Not part of any txn or snapshot: the tree's state is the same with or without
+// it.
 struct DeletedNode {
   NodeData data;
   Stat stat;
@@ -204,7 +206,8 @@ class DataTree {
   std::string path_of(const Node& node) const;
 
   // Applies a committed txn. Deterministic; all-or-nothing for multi-op txns. Any txn at all may
-  // come: one that fails validate_txn (validate.h) under txn_limits() fails whole, changing nothing.
+  // come: one that fails validate_txn (validate.h) under txn_limits() fails whole, changing
+  // nothing.
   ApplyResult apply(Zxid zxid, const proto::Txn& txn);
   // A committed txn whose bytes do not parse: it fails with kBadArguments on every replica alike,
   // nothing changes, and the tree has seen its zxid.

@@ -9,8 +9,8 @@
 
 namespace quorumfs {
 
-// A znode's name: the contract's 255 bytes, NAME_MAX of Linux filesystems (a node keeps its name's
-// length in one byte).
+// A znode's name: docs/guarantees.md §3's 255 bytes, NAME_MAX of Linux filesystems (a node keeps
+// its name's length in one byte).
 inline constexpr size_t kNameBytesMax = 255;
 // A znode's whole path ("/a/b"): PATH_MAX (4096 bytes) less its terminating NUL, so that every
 // node can be named in one system call relative to the mount's root.

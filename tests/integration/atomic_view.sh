@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# What a shell user sees is atomic (contract §3): `echo x > f` is ONE setData (one version, one
-# MODIFY on another host); readers here and on another host never read the file empty while it
-# is overwritten; `: > f` and `truncate -s0` still empty it before they return; a directory's
-# st_nlink counts its subdirectories; a write or O_TRUNC by a non-super-user clears set-user-ID.
+# What a shell user sees is atomic (docs/guarantees.md §3): `echo x > f` is ONE setData (one
+# version, one MODIFY on another host); readers here and on another host never read the file empty
+# while it is overwritten; `: > f` and `truncate -s0` still empty it before they return; a
+# directory's st_nlink counts its subdirectories; a write or O_TRUNC by a non-super-user clears
+# set-user-ID.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ensemble_lib.sh"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Files and directories behave as the contract's §3 says: data round trip, overwrite, append,
+# Files and directories behave as docs/guarantees.md §3 says: data round trip, overwrite, append,
 # mkdir/rmdir/rm, ls, and the errors (ENOTDIR, ENOTEMPTY, ENOENT, EFBIG, ENAMETOOLONG), each
 # leaving the tree as it was.
 source "$(dirname "$0")/lib.sh"
@@ -50,8 +50,8 @@ expect_errno "rm '$W/d'" "Is a directory"
 expect_listing "$W" "binary d empty f p"
 
 # EFBIG: more than 1 MiB fails at write or close, and the old content stays — through one
-# descriptor, and through a shell redirection, whose O_TRUNC waits for its data (contract §3):
-# nothing of it is stored.
+# descriptor, and through a shell redirection, whose O_TRUNC waits for its data (docs/guarantees.md
+# §3): nothing of it is stored.
 expect_errno "write_repeated_once '$W/f' a 1100000" "File too large"
 expect_content "$W/f" $'bye\nmore'
 expect_errno "head -c 1100000 /dev/zero > '$W/f'" "File too large"

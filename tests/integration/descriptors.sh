@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What one open file description sees and commits (contract §3): every close commits, also one
-# with only O_TRUNC pending; a commit follows a rename made while the descriptor was open;
+# What one open file description sees and commits (docs/guarantees.md §3): every close commits, also
+# one with only O_TRUNC pending; a commit follows a rename made while the descriptor was open;
 # lseek(SEEK_END) after a write sees the descriptor's pending size (after an ftruncate that shrinks,
 # the committed one: the kernel's size is every reader's on the host); the mount's size
 # limit (--data-max-bytes) holds for writes and for user.zk.data, and a restart with another limit

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A write that returned success survives a crash (contract §2): 200 acknowledged files survive
-# kill -9 of the daemon and a restart on the same data dir; a clean SIGTERM restart keeps everything
-# too; `fusermount3 -u` stops the daemon (contract §8).
+# A write that returned success survives a crash (docs/guarantees.md §2): 200 acknowledged files
+# survive kill -9 of the daemon and a restart on the same data dir; a clean SIGTERM restart keeps
+# everything too; `fusermount3 -u` stops the daemon (docs/guarantees.md §8).
 source "$(dirname "$0")/lib.sh"
 
 files=200

@@ -21,7 +21,7 @@ expect_eq "b's write read on c after sync" "from b" "$(synced_content c dir-from
 expect_eq "b's write read on a after sync" "from b" "$(synced_content a dir-from-b/f)"
 expect_errno "mkdir '$C/dir-from-b'" "File exists"
 
-# --- another host's changes raise inotify events here (contract §5)
+# --- another host's changes raise inotify events here (docs/guarantees.md §5)
 events=$TEST_TMP/events-b
 inotifywait -m -q --format '%e %f' "$B" >"$events" 2>/dev/null &
 watcher=$!

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Watches are inotify events (contract §5): local operations on the mount raise exactly the events a
-# local file system raises — create, modify + close_write, delete, moved_from/moved_to, attrib —
-# once each and in order; a one-shot inotifywait ends on the first event.
+# Watches are inotify events (docs/guarantees.md §5): local operations on the mount raise exactly
+# the events a local file system raises — create, modify + close_write, delete, moved_from/moved_to,
+# attrib — once each and in order; a one-shot inotifywait ends on the first event.
 source "$(dirname "$0")/lib.sh"
 
 must_start_node a

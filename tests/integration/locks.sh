@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# flock(1), flock(2) and fcntl locks on the mounts of a 3-member ensemble are ONE lock (contract §6;
-# docs/mount.md, "Locks"): mutual exclusion across hosts, arrival order, shared and exclusive,
+# flock(1), flock(2) and fcntl locks on the mounts of a 3-member ensemble are ONE lock
+# (docs/guarantees.md §6; docs/mount.md, "Locks"): mutual exclusion across hosts, arrival order,
+# shared and exclusive,
 # -n and -w, release when the holder dies, waiters that leave nothing behind when killed or
 # interrupted, the fencing token, and a holder whose host is cut off past the session timeout.
 source "$(dirname "$0")/lib.sh"
@@ -20,7 +21,8 @@ waiters_of() {
   ls "$A/.locks/$ino" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
 }
 count_waiters() { local w; w=$(waiters_of "$1"); [[ -z $w ]] && echo 0 || wc -w <<<"$w"; }
-# waiters_are FILE N: the lock of FILE has N nodes now (for wait_for, which runs it again and again).
+# waiters_are FILE N: the lock of FILE has N nodes now (for wait_for, which runs it again and
+# again).
 waiters_are() { [[ $(count_waiters "$1") == "$2" ]]; }
 
 # state_is MNT STATE: the root of MNT says user.zk.state=STATE (for wait_for).
@@ -157,7 +159,8 @@ log "kill -9 of the holder on a: the waiter on c had the lock ${handover_ms} ms 
 expect_true "the waiter on c got the lock after the holder was killed (${handover_ms} ms)" test "$handover_ms" -lt 3000
 touch "$WORK/busy-go"
 
-# ---- the fencing token ----------------------------------------------------------------------------
+# ---- the fencing token
+# ----------------------------------------------------------------------------
 touch "$A/fenced"
 token1=$(flock "$A/fenced" getfattr --only-values -n user.zk.lock.token "$A/fenced" 2>/dev/null)
 token2=$(flock "$B/fenced" getfattr --only-values -n user.zk.lock.token "$B/fenced" 2>/dev/null)
@@ -224,7 +227,8 @@ done
 wait "${jobs_started[@]}"
 expect_eq "30 increments under lockf from 3 hosts, each dropped by close" 30 "$(cat "$A/posix-counter")"
 
-# ---- a conversion: shared, then exclusive without waiting, as the only holder -----------------------
+# ---- a conversion: shared, then exclusive without waiting, as the only holder
+# -----------------------
 touch "$A/convert"
 expect_ok "exec 9<'$A/convert' && flock -s 9 && flock -x -n 9 && flock -s -n 9"
 
@@ -242,7 +246,8 @@ expect_eq "the holder's node is still there" 1 "$(count_waiters "$A/guarded")"
 touch "$WORK/guarded-go"
 wait "$guard"
 
-# ---- the holder's host is cut off past the session timeout -----------------------------------------
+# ---- the holder's host is cut off past the session timeout
+# -----------------------------------------
 follower=b
 [[ $(leader_name) == b ]] && follower=a
 other=c

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# POSIX metadata beside the znode (contract §3): owner, group, mode and times behave as on ext4, so
-# chmod/chown/touch -d, cp -a, rsync -a, sed -i, tar x and make do what they do on a local disk.
+# POSIX metadata beside the znode (docs/guarantees.md §3): owner, group, mode and times behave as on
+# ext4, so chmod/chown/touch -d, cp -a, rsync -a, sed -i, tar x and make do what they do on a local
+# disk.
 source "$(dirname "$0")/lib.sh"
 
 must_start_node a

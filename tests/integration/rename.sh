@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# rename(2) is one atomic transaction (contract §3): mv of a file, over an existing target, racing
-# mvs of one source (exactly one wins, the other gets ENOENT); a non-empty directory answers EXDEV
-# so mv copies; links, symlinks, fifos and device nodes are refused with nothing created.
+# rename(2) is one atomic transaction (docs/guarantees.md §3): mv of a file, over an existing
+# target, racing mvs of one source (exactly one wins, the other gets ENOENT); a non-empty directory
+# answers EXDEV so mv copies; links, symlinks, fifos and device nodes are refused with nothing
+# created.
 source "$(dirname "$0")/lib.sh"
 
 must_start_node a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# ZooKeeper's create flags through mode bits (contract §4): a sticky directory gives its children a
-# 10-digit sequential suffix, a set-gid directory makes the files created in it ephemeral — alive
-# exactly as long as the open file description that created them.
+# ZooKeeper's create flags through mode bits (docs/guarantees.md §4): a sticky directory gives its
+# children a 10-digit sequential suffix, a set-gid directory makes the files created in it ephemeral
+# — alive exactly as long as the open file description that created them.
 source "$(dirname "$0")/lib.sh"
 
 must_start_node a

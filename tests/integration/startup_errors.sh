@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Bad input at startup gives a clear error and changes nothing (contract §8): a corrupt byte in the
-# middle of the txn log stops the restart with a message naming the file and offset, the process
-# exits non-zero and nothing is mounted; --help lists the options; a missing mountpoint is reported.
+# Bad input at startup gives a clear error and changes nothing (docs/guarantees.md §8): a corrupt
+# byte in the middle of the txn log stops the restart with a message naming the file and offset, the
+# process exits non-zero and nothing is mounted; --help lists the options; a missing mountpoint is
+# reported.
 source "$(dirname "$0")/lib.sh"
 
 # try_start NAME ARGS...: runs the daemon in the background and waits (<= 15 s) until it exits or

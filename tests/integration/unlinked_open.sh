@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A file deleted while open stays readable and fstat-able through the descriptors opened before
 # the delete, as on ext4; their pending writes fail their commit with ENOENT at close and the file
-# does not come back (contract §3; docs/mount.md, "Deleted while open"). Deleted by `rm` on this
-# host, by `rm` on another host, by a `mv` over it, and by the close of the session that owned it.
+# does not come back (docs/guarantees.md §3; docs/mount.md, "Deleted while open"). Deleted by `rm`
+# on this host, by `rm` on another host, by a `mv` over it, and by the close of the session that
+# owned it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ensemble_lib.sh"
 

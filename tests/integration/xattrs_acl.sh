@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# ZooKeeper's stat and ACL as xattrs (contract §7): the read-only stat fields move as ZooKeeper
-# moves them, user.zk.acl round-trips and is enforced for non-root callers on top of the POSIX mode,
-# a directory's own data is user.zk.data, and bad input changes nothing.
+# ZooKeeper's stat and ACL as xattrs (docs/guarantees.md §7): the read-only stat fields move as
+# ZooKeeper moves them, user.zk.acl round-trips and is enforced for non-root callers on top of the
+# POSIX mode, a directory's own data is user.zk.data, and bad input changes nothing.
 source "$(dirname "$0")/lib.sh"
 
 must_start_node a
@@ -55,7 +55,7 @@ expect_eq "version after one open with three writes" "$((version_now + 1))" "$(x
 expect_content "$W/f" $'a\nb\nc'
 expect_eq "dataLength after writes" 6 "$(xattr "$W/f" user.zk.dataLength)"
 # What shells do: `echo x > f` opens, dup2s onto stdout and closes the original, which flushes
-# the O_TRUNC alone before the data arrives. Logged, not judged: the contract's flush rule.
+# the O_TRUNC alone before the data arrives. Logged, not judged: docs/guarantees.md §3's flush rule.
 version_now=$(xattr "$W/f" user.zk.version)
 echo shell >"$W/f"
 log "\`echo shell > f\` moved version by $(($(xattr "$W/f" user.zk.version) - version_now))"
@@ -103,8 +103,9 @@ for bad in "bogus" "world:anyone:xyz" "uid:notanumber:r" "world:anyone" "" "worl
 done
 log "a bad ACL text said: $(setfattr -n user.zk.acl -v bogus "$W/f" 2>&1)"
 
-# Bytes no ACL holds (docs/mount.md, "ACLs"): Invalid argument at the mount, logged with the reason, the node
-# unchanged. Such a text must never reach the log: a replica that cannot read it back cannot start.
+# Bytes no ACL holds (docs/mount.md, "ACLs"): Invalid argument at the mount, logged with the reason,
+# the node unchanged. Such a text must never reach the log: a replica that cannot read it back
+# cannot start.
 aversion_before=$(xattr "$W/f" user.zk.aversion)
 version_before=$(xattr "$W/f" user.zk.version)
 content_before=$(cat "$W/f")
@@ -171,7 +172,7 @@ expect_ok "setfattr -n user.zk.acl -v world:anyone:cw '$W/shared'"
 expect_errno "runuser -u nobody -- ls '$W/shared'" "Permission denied"
 expect_ok "runuser -u nobody -- touch '$W/shared/new'"
 expect_listing "$W/shared" "keep new"
-# The contract does not say which ACL a child created through the mount gets; say what it was.
+# docs/guarantees.md does not say which ACL a child created through the mount gets; say what it was.
 log "ACL of a child created in a world:anyone:cw directory: $(xattr "$W/shared/new" user.zk.acl)"
 
 # A change of ACL raises no write: data and version stay.

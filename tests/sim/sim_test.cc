@@ -1,5 +1,5 @@
 // Seeded random runs (1000 seeds in ten shards, so ctest can spread them) and scripted
-// scenarios for the ZooKeeper bugs of ZAB-NOTES §4.
+// scenarios for the ZooKeeper bugs of docs/zab.md §4.
 #include <gtest/gtest.h>
 
 #include "tests/sim/cluster.h"

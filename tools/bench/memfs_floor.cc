@@ -10,8 +10,8 @@
 //
 // No durability, no xattrs, no rename, no links. It mounts with the product's options
 // (allow_other, auto_unmount, default_permissions), runs a single-threaded loop (the multi-threaded
-// one was slower on 2 vCPUs, see FUSE-FACTS.md) and uses the product's cache settings: entry/attr
-// timeout 1 s, keep_cache on read-only opens.
+// one was slower on 2 vCPUs, docs/kernel.md, "Floors") and uses the product's cache settings:
+// entry/attr timeout 1 s, keep_cache on read-only opens.
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>

@@ -1,6 +1,6 @@
 // Three pipelines, each over its own ReplicaStore, wired to each other in one io_context: the
-// errno contract of a write taken by a follower (contract §8) and what a restarted follower does
-// with its earlier run's writes.
+// errno contract of a write taken by a follower (docs/guarantees.md §8) and what a restarted
+// follower does with its earlier run's writes.
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -56,7 +56,8 @@ class PipelineEnsembleTest : public ::testing::Test {
     config.sync_limit_ticks = sync_limit_ticks;
     member.replica = std::make_unique<consensus::Replica>(config, member.store->durable_state());
     member.pipeline = std::make_unique<Pipeline>(*member.store, *member.replica, id, write_wait);
-    // Delivery goes through the loop, as the transport's does; a cut link or a stopped member drops.
+    // Delivery goes through the loop, as the transport's does; a cut link or a stopped member
+    // drops.
     member.pipeline->set_send([this](const consensus::Message& message) {
       if (cut_.count(message.from) || cut_.count(message.to) || blocked_.count({message.from, message.to})) return;
       boost::asio::post(io_, [this, message] {

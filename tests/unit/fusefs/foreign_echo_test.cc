@@ -1,5 +1,6 @@
 // Changes applied "from another host" (applied on the loop, then on the change feed) raise on a
-// real mount the inotify events a local change would (contract §5), in order, after the caches.
+// real mount the inotify events a local change would (docs/guarantees.md §5), in order, after the
+// caches.
 //
 // Needs root and /dev/fuse, like the integration tests; skipped otherwise.
 #include <fcntl.h>
@@ -265,7 +266,7 @@ TEST_F(ForeignEcho, DataChange_RaisesModifyAndCloseWrite_AndReadSeesNewData) {
 }
 
 // The reader is woken by the event itself, as a ZooKeeper watcher is: what it reads then is at
-// least as new as the change (contract §5).
+// least as new as the change (docs/guarantees.md §5).
 TEST_F(ForeignEcho, ReadRightAfterEachEvent_SeesThatChange) {
   write_file(at("/w/f"), "");
   int file = watcher_.watch(at("/w/f"));

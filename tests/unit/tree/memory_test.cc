@@ -1,5 +1,6 @@
 // Not a pass/fail threshold: prints what a node costs, so a change that bloats it shows up.
-// Budget (contract: 100k nodes of 100 B in well under 40 MB RSS): ~250 B per node beyond its data.
+// Budget (docs/benchmarks.md: 100k nodes of 100 B in well under 40 MB RSS): ~250 B per node beyond
+// its data.
 #include <malloc.h>
 
 #include <gtest/gtest.h>
