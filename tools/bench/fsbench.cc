@@ -47,6 +47,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/bench/children.h"
+
 namespace {
 
 enum class Phase { create, set, get, stat, remove };
@@ -137,11 +139,7 @@ int run_op(Phase phase, const char* path) {
   return EINVAL;
 }
 
-struct Worker {
-  pid_t pid = -1;
-  int go_fd = -1;      // parent writes one byte per phase
-  int result_fd = -1;  // parent reads a PhaseHeader + latencies per phase
-};
+using Worker = quorumfs::bench::Child;
 
 // Runs one phase in a worker; `files` is how many names the create phase tried.
 PhaseHeader run_phase(const Options& options, Phase phase, const std::string& dir, uint64_t& files,
@@ -247,49 +245,14 @@ bool spawn_workers(const Options& options, const std::string& run_dir,
       std::cerr << "fsbench: mkdir " << dir << ": " << std::strerror(errno) << "\n";
       return false;
     }
-    int go[2], result[2];
-    if (pipe2(go, O_CLOEXEC) != 0) return false;
-    if (pipe2(result, O_CLOEXEC) != 0) return false;
-    std::cout.flush();
-    const pid_t parent_pid = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      // A killed parent takes its workers along, so nothing keeps the mount busy afterwards.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent_pid) _exit(2);  // the parent died before prctl took effect
-      // Drop the parent's ends of every pipe, so a dead parent reads as EOF in each worker.
-      for (const Worker& other : workers) {
-        close(other.go_fd);
-        close(other.result_fd);
-      }
-      close(go[1]);
-      close(result[0]);
-      worker_main(options, dir, go[0], result[1]);
-    }
-    close(go[0]);
-    close(result[1]);
-    workers.push_back({pid, go[1], result[0]});
+    const bool forked = quorumfs::bench::fork_child(workers, [&](int go_fd, int result_fd) {
+      worker_main(options, dir, go_fd, result_fd);
+    });
+    if (!forked) return false;
   }
   return true;
 }
 
-// Closing the go pipes ends any worker still waiting; the others get SIGTERM.
-bool reap_workers(std::vector<Worker>& workers, bool kill_first) {
-  bool all_ok = true;
-  for (Worker& worker : workers) {
-    close(worker.go_fd);
-    close(worker.result_fd);
-    if (kill_first) kill(worker.pid, SIGTERM);
-  }
-  for (Worker& worker : workers) {
-    int status = 0;
-    while (waitpid(worker.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    all_ok = all_ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-  return all_ok;
-}
 
 void print_table(const Options& options, const std::vector<PhaseResult>& results) {
   std::printf("fsbench  label=%s  dir=%s  procs=%d  ", options.label.c_str(), options.dir.c_str(),
@@ -364,7 +327,7 @@ int main(int argc, char* argv[]) {
     if (!ok) break;
     ok = gather_phase(phase, workers, results.emplace_back());
   }
-  ok = reap_workers(workers, !ok) && ok;
+  ok = quorumfs::bench::reap_children(workers, !ok) && ok;
   if (!ok) {
     std::cerr << "fsbench: a worker failed; leaving " << run_dir << " for inspection\n";
     return 1;

@@ -55,6 +55,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/bench/children.h"
+
 #ifdef QUORUMFS_LOCKBENCH_ZK
 #include <zookeeper/zookeeper.h>
 
@@ -365,36 +367,15 @@ std::string run_loop(const Options& options, uint32_t index, Contender& contende
   _exit(report.ok ? 0 : 1);
 }
 
-struct Process {
-  pid_t pid = -1;
-  int go_fd = -1;
-  int result_fd = -1;
-};
+using Process = quorumfs::bench::Child;
 
 bool spawn(const Options& options, SharedCheck& check, std::vector<Process>& processes) {
   for (int i = 0; i < options.contenders; ++i) {
     const std::string& target = options.targets[size_t(i) % options.targets.size()];
-    int go[2], result[2];
-    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(result, O_CLOEXEC) != 0) return false;
-    std::fflush(stdout);
-    const pid_t parent_pid = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      // A killed parent takes its contenders along, so no lock and no mount stays busy.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent_pid) _exit(2);
-      for (const Process& other : processes) {
-        close(other.go_fd);
-        close(other.result_fd);
-      }
-      close(go[1]);
-      close(result[0]);
-      contender_main(options, uint32_t(i), target, check, go[0], result[1]);
-    }
-    close(go[0]);
-    close(result[1]);
-    processes.push_back({pid, go[1], result[0]});
+    const bool forked = quorumfs::bench::fork_child(processes, [&](int go_fd, int result_fd) {
+      contender_main(options, uint32_t(i), target, check, go_fd, result_fd);
+    });
+    if (!forked) return false;
   }
   return true;
 }
@@ -440,21 +421,6 @@ bool gather(std::vector<Process>& processes, std::vector<Record>& records) {
   return ok;
 }
 
-bool reap(std::vector<Process>& processes, bool kill_first) {
-  bool all_ok = true;
-  for (Process& process : processes) {
-    close(process.go_fd);
-    close(process.result_fd);
-    if (kill_first) kill(process.pid, SIGTERM);
-  }
-  for (Process& process : processes) {
-    int status = 0;
-    while (waitpid(process.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    all_ok = all_ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-  return all_ok;
-}
 
 struct Summary {
   uint64_t acquisitions = 0;
@@ -575,7 +541,7 @@ int run(Options& options) {
   std::vector<Record> records;
   bool ok = spawn(options, *check, processes) && start_all(processes);
   ok = ok && gather(processes, records);
-  ok = reap(processes, !ok) && ok;
+  ok = quorumfs::bench::reap_children(processes, !ok) && ok;
   const Summary summary = summarise(records, check->overlaps.load());
   if (!records.empty() || ok) print(options, summary, ok);
   munmap(page, sizeof(SharedCheck));

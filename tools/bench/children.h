@@ -1,0 +1,71 @@
+// The benchmark drivers' child processes (fsbench's workers, lockbench's contenders): each is
+// forked with a "go" pipe (the parent writes a byte per phase) and a "result" pipe (the child
+// writes its figures), and dies with the parent, so nothing keeps a mount or a lock busy after it.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <vector>
+
+namespace quorumfs::bench {
+
+struct Child {
+  pid_t pid = -1;
+  int go_fd = -1;      // the parent's end: one byte per phase
+  int result_fd = -1;  // the parent's end: what the child reports
+};
+
+// Forks one child that runs body(go_read_fd, result_write_fd), which must not return (it _exits);
+// adds it to children. False when a pipe or the fork fails.
+template <typename Body>
+bool fork_child(std::vector<Child>& children, Body body) {
+  int go[2], result[2];
+  if (pipe2(go, O_CLOEXEC) != 0 || pipe2(result, O_CLOEXEC) != 0) return false;
+  std::fflush(stdout);
+  const pid_t parent_pid = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent_pid) _exit(2);  // the parent died before prctl took effect
+    // Drop the parent's ends of every pipe, so a dead parent reads as EOF in each child.
+    for (const Child& other : children) {
+      close(other.go_fd);
+      close(other.result_fd);
+    }
+    close(go[1]);
+    close(result[0]);
+    body(go[0], result[1]);
+    _exit(1);
+  }
+  close(go[0]);
+  close(result[1]);
+  children.push_back({pid, go[1], result[0]});
+  return true;
+}
+
+// Closing the go pipes ends any child still waiting; with kill_first the others get SIGTERM. True
+// when every child exited with status 0.
+inline bool reap_children(std::vector<Child>& children, bool kill_first) {
+  bool all_ok = true;
+  for (Child& child : children) {
+    close(child.go_fd);
+    close(child.result_fd);
+    if (kill_first) kill(child.pid, SIGTERM);
+  }
+  for (Child& child : children) {
+    int status = 0;
+    while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    all_ok = all_ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  return all_ok;
+}
+
+}  // namespace quorumfs::bench
