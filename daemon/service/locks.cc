@@ -270,15 +270,18 @@ void LockService::on_applied(const Applied& applied) {
   // Lock directories a txn of this host may have left without a use: it removed their last node,
   // or the file they lock.
   std::set<std::string> unused;
-  const bool submitted_here = applied.submitter != Submitter::kNone;
+  // Only deletes this host submitted, and only while some lock was ever taken: a plain unlink
+  // costs no string here.
+  const Node* locks_root = applied.submitter != Submitter::kNone ? service_.tree().find(kLocksPath) : nullptr;
   for (const Change& change : applied.result.changes) {
     if (change.kind != Change::Kind::kDeleted) continue;
     if (auto key = key_of_directory_.find(change.parent_inode); key != key_of_directory_.end()) {
       keys.insert(key->second);
     }
-    if (!submitted_here) continue;
-    unused.insert(directory_of(change.inode));
-    if (const Node* parent = service_.tree().by_inode(change.parent_inode)) unused.insert(service_.tree().path_of(*parent));
+    if (locks_root == nullptr) continue;
+    const Node* parent = service_.tree().by_inode(change.parent_inode);
+    if (parent != nullptr && parent->parent() == locks_root) unused.insert(service_.tree().path_of(*parent));
+    if (service_.tree().child(*locks_root, std::to_string(change.inode)) != nullptr) unused.insert(directory_of(change.inode));
   }
   for (uint64_t key : keys) {
     auto watched = watched_.find(key);
