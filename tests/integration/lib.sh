@@ -19,6 +19,9 @@
 set -u -o pipefail
 # Error texts are matched in English and listings sorted bytewise.
 export LC_ALL=C
+# CI runs with no SHELL in the environment, so flock -c and friends run /bin/sh (dash): make every
+# run do the same, so a bash-only command string fails here as it would there.
+export SHELL=/bin/sh
 
 TEST_NAME=$(basename "$0" .sh)
 CHECKS_PASSED=0

@@ -31,7 +31,7 @@ state_is() { [[ $(xattr "$1" user.zk.state) == "$2" ]]; }
 # hold HOST_MNT FILE GO: a holder that keeps the lock until $GO exists; its PID in HOLDER.
 hold() {
   local mnt=$1 file=$2 go=$3
-  flock "$mnt/$file" -c "while [[ ! -e '$go' ]]; do sleep 0.02; done" &
+  flock "$mnt/$file" -c "while [ ! -e '$go' ]; do sleep 0.02; done" &
   HOLDER=$!
   track_pid "$HOLDER"
 }
@@ -97,8 +97,8 @@ wait_for 5 test -e "$B/rw" -a -e "$C/rw"
 # Two shared holders on two hosts, each waiting inside its lock for the other to be inside too.
 for host in a b; do
   other=$([[ $host == a ]] && echo b || echo a)
-  flock -s "$(mnt_of $host)/rw" -c "touch '$WORK/in-$host'; for _ in \$(seq 500); do [[ -e '$WORK/in-$other' ]] && break; sleep 0.02; done
-    [[ -e '$WORK/in-$other' ]] || exit 1; while [[ ! -e '$WORK/rw-go' ]]; do sleep 0.02; done" &
+  flock -s "$(mnt_of $host)/rw" -c "touch '$WORK/in-$host'; for _ in \$(seq 500); do [ -e '$WORK/in-$other' ] && break; sleep 0.02; done
+    [ -e '$WORK/in-$other' ] || exit 1; while [ ! -e '$WORK/rw-go' ]; do sleep 0.02; done" &
   eval "shared_$host=$!"
 done
 wait_for 10 test -e "$WORK/in-a" -a -e "$WORK/in-b"
@@ -234,7 +234,7 @@ expect_ok "exec 9<'$A/convert' && flock -s 9 && flock -x -n 9 && flock -s -n 9"
 
 # ---- the lock service's nodes are its own --------------------------------------------------------
 touch "$A/guarded"
-flock "$A/guarded" -c "touch '$WORK/guarded-in'; while [[ ! -e '$WORK/guarded-go' ]]; do sleep 0.02; done" &
+flock "$A/guarded" -c "touch '$WORK/guarded-in'; while [ ! -e '$WORK/guarded-go' ]; do sleep 0.02; done" &
 guard=$!
 track_pid "$guard"
 wait_for 5 test -e "$WORK/guarded-in"
