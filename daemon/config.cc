@@ -101,6 +101,24 @@ std::string apply(std::string_view key, std::string_view value, EnsembleConfig* 
   if (key == "dataLogDir") return path_value(&config->data_log_dir);
   if (key == "mountPoint") return path_value(&config->mount_point);
   if (key == "peerSecretFile") return path_value(&config->peer_secret_file);
+  if (key == "clientPort") {
+    uint16_t port = 0;
+    if (!parse_number<uint16_t>(value, 1, 65535, &port)) return "clientPort must be 1..65535";
+    config->client_port = port;
+    return "";
+  }
+  if (key == "clientPortAddress") return path_value(&config->client_port_address);
+  if (key == "minSessionTimeout" || key == "maxSessionTimeout") {
+    uint32_t ms = 0;
+    if (!parse_number<uint32_t>(value, 1, 3600000, &ms)) return std::string(key) + " must be 1..3600000 ms";
+    (key == "minSessionTimeout" ? config->min_session_timeout_ms : config->max_session_timeout_ms) = ms;
+    return "";
+  }
+  if (key == "4lw.commands.whitelist") return path_value(&config->four_letter_words);
+  if (key == "maxClientCnxns") {
+    return parse_number<uint32_t>(value, 0, 1000000, &config->max_client_connections) ? ""
+                                                                                       : "maxClientCnxns must be 0..1000000";
+  }
   if (key.starts_with("server.")) {
     uint64_t id = 0;
     if (!parse_number<uint64_t>(key.substr(7), 1, 255, &id)) return "server id must be 1..255";
@@ -118,6 +136,12 @@ std::string check_whole(const EnsembleConfig& config) {
   if (config.data_dir.empty()) return "dataDir is missing";
   if (config.servers.empty()) return "no server.N line";
   if (config.voter_count() == 0) return "every server is an observer: the ensemble needs a participant";
+  const uint32_t min_timeout = config.min_session_timeout_ms.value_or(2 * config.tick_time_ms);
+  const uint32_t max_timeout = config.max_session_timeout_ms.value_or(20 * config.tick_time_ms);
+  if (min_timeout > max_timeout) {
+    return "minSessionTimeout (" + std::to_string(min_timeout) + " ms) is above maxSessionTimeout (" +
+           std::to_string(max_timeout) + " ms)";
+  }
   std::set<std::pair<std::string, uint16_t>> ports;
   for (const auto& [id, address] : config.servers) {
     for (uint16_t port : {address.peer_port, address.election_port}) {
@@ -153,6 +177,7 @@ std::optional<EnsembleConfig> parse_config(std::string_view text, const std::str
     const std::string_view key = trim(line.substr(0, equals));
     const std::string_view value = trim(line.substr(equals + 1));
     bool known = false;
+    config.settings[std::string(key)] = std::string(value);
     if (std::string reason = apply(key, value, &config, &known); !reason.empty()) {
       *error = where + reason;
       return std::nullopt;

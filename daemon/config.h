@@ -16,6 +16,11 @@
 //   snapCount=100000                   # a snapshot after this many txns...
 //   snapSizeLimitInKb=1048576          # ...or after this many KiB of log, whichever comes first
 //   preAllocSize=65536                 # KiB: the log grows its files in steps of this
+//   clientPort=2181                    # ZooKeeper's client protocol (docs/zk-protocol.md)
+//   clientPortAddress=127.0.0.1        # default: every address
+//   minSessionTimeout=4000             # ms, default 2 ticks; maxSessionTimeout: default 20 ticks
+//   4lw.commands.whitelist=srvr,ruok   # four-letter words answered on the client port ("*": all)
+//   maxClientCnxns=60                  # client connections from one address (0: no limit)
 //
 // '#' starts a comment; blank lines are skipped. Unknown keys are kept as warnings; a bad value
 // refuses the whole file, with the file, the line and the reason.
@@ -51,6 +56,14 @@ struct EnsembleConfig {
   std::string data_log_dir;  // empty: dataDir/log
   std::string mount_point;
   std::string peer_secret_file;
+  // The client port: unset = closed.
+  std::optional<uint16_t> client_port;
+  std::string client_port_address = "0.0.0.0";
+  std::optional<uint32_t> min_session_timeout_ms;  // unset: 2 ticks
+  std::optional<uint32_t> max_session_timeout_ms;  // unset: 20 ticks
+  std::string four_letter_words = "srvr";
+  uint32_t max_client_connections = 60;
+  std::map<std::string, std::string> settings;  // every key=value as written, for the conf word
   std::map<uint64_t, ServerAddress> servers;  // by server id (myid)
   uint64_t my_id = 0;                         // set by load_config from dataDir/myid
   std::vector<std::string> warnings;          // "FILE:LINE: unknown key ..."

@@ -8,12 +8,15 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <exception>
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <sstream>
 #include <filesystem>
 
 #include "daemon/config.h"
@@ -35,6 +38,17 @@ bool read_secret(const std::string& path, std::string* secret) {
     return false;
   }
   return true;
+}
+
+// 4lw.commands.whitelist: comma-separated words, blanks ignored.
+std::set<std::string> four_letter_words(const std::string& list) {
+  std::set<std::string> words;
+  std::stringstream in(list);
+  for (std::string word; std::getline(in, word, ',');) {
+    std::erase_if(word, [](unsigned char c) { return std::isspace(c); });
+    if (!word.empty()) words.insert(word);
+  }
+  return words;
 }
 
 // Takes a configuration file's settings: this member's data, the ensemble and its timing.
@@ -59,6 +73,17 @@ bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
   if (config->snap_count) options->snapshot_every_txns = *config->snap_count;
   if (config->snap_size_limit_kb) options->snapshot_every_log_bytes = *config->snap_size_limit_kb << 10;
   if (config->prealloc_kb) options->log_preallocate_bytes = *config->prealloc_kb << 10;
+  if (config->client_port) {
+    quorumfs::zk::ClientPortOptions port;
+    port.port = *config->client_port;
+    port.address = config->client_port_address;
+    port.min_session_timeout_ms = config->min_session_timeout_ms.value_or(2 * config->tick_time_ms);
+    port.max_session_timeout_ms = config->max_session_timeout_ms.value_or(20 * config->tick_time_ms);
+    port.four_letter_words = four_letter_words(config->four_letter_words);
+    port.max_connections_per_ip = config->max_client_connections;
+    port.conf = config->settings;
+    options->client_port = std::move(port);
+  }
   if (config->servers.size() > 1 && config->peer_secret_file.empty()) {
     spdlog::warn("{}: no peerSecretFile: any process that can reach the peer ports can join the ensemble", path);
   }
@@ -121,6 +146,10 @@ int main(int argc, char** argv) {
   app.add_option("--cache-timeout", options.mount.cache_timeout_s, "Kernel entry/attr cache seconds")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  uint16_t client_port = 0;
+  app.add_option("--client-port", client_port, "Serve ZooKeeper clients on this port (the config's clientPort)");
+  std::string client_port_address;
+  app.add_option("--client-port-address", client_port_address, "...on this address (default: every address)");
   bool no_mount = false;
   app.add_flag("--no-mount", no_mount, "Serve the ensemble without a mount (a dedicated server host)");
   app.add_flag("--no-kernel-cache", no_kernel_cache, "Send every lookup, stat and read to the daemon");
@@ -136,6 +165,11 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   raise_descriptor_limit();
   if (!config_path.empty() && !apply_config(config_path, &options)) return 1;
+  if (client_port != 0) {
+    if (!options.client_port) options.client_port.emplace();
+    options.client_port->port = client_port;
+  }
+  if (!client_port_address.empty() && options.client_port) options.client_port->address = client_port_address;
   if (options.data_dir.empty()) {
     spdlog::error("give --data DIR or --config FILE (see --help)");
     return 1;

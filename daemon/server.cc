@@ -113,6 +113,7 @@ void Server::serve_when_synced() {
     spdlog::warn("no leader within {} ms: serving the local tree at zxid {:#x}, which may be behind "
                  "(user.zk.state=unsynced)", options_.write_wait.count(), store_->tree().last_applied_zxid());
   }
+  if (!start_client_port()) return;
   if (!options_.mount_enabled) return;
   std::string error;
   filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *service_, options_.mount);
@@ -202,12 +203,54 @@ void Server::on_role(consensus::Role role) {
   }
 }
 
-// The leader expires sessions by host (session_table.h): the frame itself is what keeps this host's
-// sessions alive, so it names none. (Listing them cost up to 0.5 MB per frame with 65536 locks.)
+// The leader expires the mount's sessions by host (session_table.h): the frame itself keeps them
+// alive. It names only the ZooKeeper sessions connected here, each expired on its own timeout,
+// and those only every kClientSessionsReportTicks (a third of the shortest timeout at most).
 void Server::send_keepalive() {
   const consensus::NodeId leader = replica_->leader();
   if (!peers_ || leader == 0) return;
-  peers_->send_keepalive(leader, {});
+  const bool report_sessions = client_port_ && ticks_ % client_sessions_report_ticks() == 0;
+  peers_->send_keepalive(leader, report_sessions ? client_port_->live_sessions() : std::vector<uint64_t>{});
+}
+
+uint64_t Server::client_sessions_report_ticks() const {
+  if (!options_.client_port) return 1;
+  const auto third = std::chrono::milliseconds(options_.client_port->min_session_timeout_ms / 3);
+  return std::clamp<uint64_t>(third / kCoreTick, 10, 100);
+}
+
+bool Server::start_client_port() {
+  if (!options_.client_port) return true;
+  zk::ClientPortOptions port = *options_.client_port;
+  // Without a peer secret (a lone member, or an ensemble that trusts its network), passwords
+  // are as guessable as ZooKeeper's own (docs/zk-protocol.md, "Sessions").
+  port.secret = options_.peer_secret.empty() ? "quorumfs client sessions" : options_.peer_secret;
+  port.frame_bytes_max = std::max<size_t>(options_.data_bytes_max, 1 << 20) + kClientFrameOverheadBytes;
+  port.report = [this] { return member_report(); };
+  client_port_ = std::make_unique<zk::ClientPort>(io_, *service_, std::move(port));
+  std::string error;
+  if (client_port_->start(&error)) return true;
+  spdlog::error("{}", error);
+  client_port_.reset();
+  exit_status_ = 1;
+  stopping_ = true;
+  unmount_and_finish();
+  return false;
+}
+
+zk::MemberReport Server::member_report() const {
+  zk::MemberReport report;
+  report.epoch = replica_->epoch();
+  report.last_zxid = store_->tree().last_applied_zxid();
+  if (!replica_->serving()) {
+    report.mode = "read-only";
+  } else if (options_.servers.size() <= 1) {
+    report.mode = "standalone";
+  } else {
+    static constexpr const char* kModes[] = {"looking", "follower", "leader", "observer"};
+    report.mode = kModes[static_cast<int>(role_)];
+  }
+  return report;
 }
 
 void Server::stop() {
@@ -215,6 +258,8 @@ void Server::stop() {
   stopping_ = true;  // new writes are refused from here on
   // This host's sessions end with it (docs/guarantees.md §8): their ephemerals go while the log
   // still takes txns. Then unmount, then make everything logged durable.
+  // ZooKeeper sessions are not this host's: their clients move to another member.
+  if (client_port_) client_port_->stop();
   if (filesystem_) filesystem_->stop_locks();
   service_->sessions().stop_retrying();
   service_->sessions().close_all(service_->sessions().own(store_->tree(), false), false,

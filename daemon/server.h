@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +23,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/replica_store.h"
 #include "daemon/service/service.h"
+#include "daemon/zk/client_port.h"
 #include "fusefs/filesystem.h"
 
 namespace quorumfs {
@@ -37,6 +39,9 @@ class PeerTransport;
 inline constexpr size_t kDataBytesLimit = log_format::kPayloadBytesMax / 2;
 // The consensus core's clock: every interval and timeout is a whole number of these.
 inline constexpr std::chrono::milliseconds kCoreTick{10};
+// A client request frame may carry data_bytes_max (at least 1 MiB, ZooKeeper's jute.maxbuffer) and
+// this much beside: header, path, ACL.
+inline constexpr size_t kClientFrameOverheadBytes = 64 * 1024;
 
 struct ServerOptions {
   std::string data_dir;
@@ -59,6 +64,9 @@ struct ServerOptions {
   uint32_t sync_limit = 5;
   std::chrono::milliseconds session_timeout{10000};
   std::chrono::milliseconds write_wait{10000};
+  // ZooKeeper's client port (docs/zk-protocol.md); unset: closed. The server fills in the
+  // secret, the frame bound and the member report.
+  std::optional<zk::ClientPortOptions> client_port;
 };
 
 class Server : public service::Replication {
@@ -84,6 +92,9 @@ class Server : public service::Replication {
   void on_tick();
   void on_role(consensus::Role role);
   void send_keepalive();
+  bool start_client_port();
+  uint64_t client_sessions_report_ticks() const;
+  zk::MemberReport member_report() const;
   void unmount_and_finish();
   void serve_when_synced();
   void close_earlier_sessions_once_synced();
@@ -105,6 +116,7 @@ class Server : public service::Replication {
   std::unique_ptr<peer::PeerTransport> peers_;
   std::unique_ptr<service::Service> service_;
   std::unique_ptr<fusefs::Filesystem> filesystem_;
+  std::unique_ptr<zk::ClientPort> client_port_;
   uint64_t txns_since_snapshot_ = 0;
   uint64_t log_bytes_at_snapshot_ = 0;  // store_->appended_bytes() when the last one started
   pid_t snapshot_child_ = -1;

@@ -66,6 +66,11 @@ const Node* DataTree::child(const Node& dir, std::string_view name) const {
 std::string DataTree::path_of(const Node& node) const { return state_->path_of(node); }
 Zxid DataTree::last_applied_zxid() const { return state_->last_zxid; }
 std::vector<uint64_t> DataTree::sessions() const { return state_->sessions(); }
+std::vector<const Node*> DataTree::ephemerals_of(uint64_t session_id) const {
+  const auto* owned = state_->ephemerals_of(session_id);
+  if (owned == nullptr) return {};
+  return std::vector<const Node*>(owned->begin(), owned->end());
+}
 std::vector<uint64_t> DataTree::open_sessions() const {
   std::vector<uint64_t> open(state_->open_sessions().begin(), state_->open_sessions().end());
   std::sort(open.begin(), open.end());
@@ -121,7 +126,10 @@ ApplyResult DataTree::apply(Zxid zxid, const proto::Txn& txn) {
   std::vector<OpResult> ops(txn.ops_size());
   for (int i = 0; i < txn.ops_size(); ++i) {
     result.code = applier.apply(txn.ops(i), &ops[i]);
-    if (result.code != Code::kOk) break;
+    if (result.code != Code::kOk) {
+      result.failed_op = i;
+      break;
+    }
   }
   if (result.code == Code::kOk) result.code = applier.verify_inodes_unique();
   if (result.code != Code::kOk) {

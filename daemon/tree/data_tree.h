@@ -147,6 +147,7 @@ struct OpResult {
 struct ApplyResult {
   Zxid zxid = 0;
   Code code = Code::kOk;          // first failing op's code, or kOk
+  int failed_op = -1;             // that op's index; -1 when the txn failed as a whole or not at all
   std::vector<OpResult> ops;      // one per op when code == kOk
   std::vector<Change> changes;    // empty when code != kOk: nothing changed
   std::vector<uint64_t> closed_sessions;  // sessions this txn closed (that were open)
@@ -221,6 +222,8 @@ class DataTree {
   // Access check of ZooKeeper's ACL for a read (kRead) or any permission on an existing node.
   bool permits(const Node& node, uint32_t perm, const proto::Caller& caller) const;
 
+  // The ephemeral nodes a session owns, in no order (ZooKeeper's getEphemerals).
+  std::vector<const Node*> ephemerals_of(uint64_t session_id) const;
   // Sessions that own ephemeral nodes (ZooKeeper's DataTree.ephemerals keys).
   std::vector<uint64_t> sessions() const;
   // Open sessions: opened by a CreateSession and not closed since; every ephemeral's owner is

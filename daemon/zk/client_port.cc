@@ -1,0 +1,371 @@
+#include "daemon/zk/client_port.h"
+
+#include <boost/asio/ip/host_name.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <unordered_set>
+
+#include "daemon/zk/auth.h"
+#include "daemon/zk/connection.h"
+
+namespace quorumfs::zk {
+
+namespace {
+
+// What srvr, stat and envi report as the server's version: ZooKeeper's protocol level, then ours.
+constexpr const char* kVersion = "3.8.0-quorumfs";
+
+std::string_view parent_path(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
+}
+
+std::string join_path(const std::string& parent, std::string_view name) {
+  return parent == "/" ? "/" + std::string(name) : parent + "/" + std::string(name);
+}
+
+uint64_t directory_bytes(const std::string& path) {
+  std::error_code error;
+  uint64_t bytes = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (it->is_regular_file(error)) bytes += it->file_size(error);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+ClientPort::ClientPort(boost::asio::io_context& io, service::Service& service, ClientPortOptions options)
+    : io_(io),
+      service_(service),
+      options_(std::move(options)),
+      handler_(service, watches_, options_.handler),
+      acceptor_(io) {}
+
+ClientPort::~ClientPort() { stop(); }
+
+bool ClientPort::start(std::string* error) {
+  boost::system::error_code failed;
+  const auto address = boost::asio::ip::make_address(options_.address, failed);
+  if (failed) {
+    *error = "clientPortAddress '" + options_.address + "' is not an IP address";
+    return false;
+  }
+  const boost::asio::ip::tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), failed);
+  if (!failed) acceptor_.set_option(boost::asio::ip::tcp::acceptor::reuse_address(true), failed);
+  if (!failed) acceptor_.bind(endpoint, failed);
+  if (!failed) acceptor_.listen(boost::asio::socket_base::max_listen_connections, failed);
+  if (failed) {
+    *error = fmt::format("client port {}:{}: {}", options_.address, options_.port, failed.message());
+    return false;
+  }
+  started_ = std::chrono::steady_clock::now();
+  subscription_ = service_.feed().subscribe([this](const service::Applied& applied) { on_applied(applied); });
+  spdlog::info("client port: serving ZooKeeper clients on {}:{}", options_.address, bound_port());
+  accept();
+  return true;
+}
+
+void ClientPort::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  if (subscription_ != 0) service_.feed().unsubscribe(subscription_);
+  auto connections = std::move(connections_);
+  connections_.clear();
+  for (auto& [id, connection] : connections) connection->close("");
+}
+
+uint16_t ClientPort::bound_port() const {
+  boost::system::error_code error;
+  const auto endpoint = acceptor_.local_endpoint(error);
+  return error ? 0 : endpoint.port();
+}
+
+std::vector<uint64_t> ClientPort::live_sessions() const {
+  std::vector<uint64_t> sessions;
+  sessions.reserve(by_session_.size());
+  for (const auto& [session, connection] : by_session_) {
+    if (!connections_.at(connection)->read_only()) sessions.push_back(session);
+  }
+  return sessions;
+}
+
+void ClientPort::accept() {
+  acceptor_.async_accept([this](const boost::system::error_code& error, boost::asio::ip::tcp::socket socket) {
+    if (stopped_) return;
+    if (!error) {
+      boost::system::error_code ignored;
+      const std::string ip = socket.remote_endpoint(ignored).address().to_string();
+      if (connections_.size() >= kClientConnectionsMax) {
+        spdlog::warn("client port: {} refused: {} connections open (at most {})", ip, connections_.size(),
+                     kClientConnectionsMax);
+      } else if (options_.max_connections_per_ip != 0 && per_ip_[ip] >= options_.max_connections_per_ip) {
+        spdlog::warn("client port: {} refused: it has {} connections (maxClientCnxns)", ip, per_ip_[ip]);
+      } else {
+        const WatcherId id = next_id_++;
+        auto connection = std::make_shared<Connection>(*this, std::move(socket), id);
+        ++per_ip_[ip];
+        connections_.emplace(id, connection);
+        connection->start();
+      }
+    }
+    accept();
+  });
+}
+
+void ClientPort::forget(Connection& connection) {
+  const auto found = connections_.find(connection.id());
+  if (found == connections_.end()) return;
+  const auto by_session = by_session_.find(connection.session_id());
+  if (by_session != by_session_.end() && by_session->second == connection.id()) by_session_.erase(by_session);
+  watches_.remove_watcher(connection.id());
+  if (auto ip = per_ip_.find(connection.peer_ip()); ip != per_ip_.end() && --ip->second == 0) per_ip_.erase(ip);
+  connections_.erase(found);
+}
+
+void ClientPort::on_connect(const std::shared_ptr<Connection>& connection, const ConnectRequest& request) {
+  if (stopped_) return connection->close("");
+  const uint32_t timeout_ms = std::clamp(static_cast<uint32_t>(std::max(request.timeout_ms, 0)),
+                                         options_.min_session_timeout_ms, options_.max_session_timeout_ms);
+  if (request.session_id == 0) return open_session(connection, timeout_ms, request.read_only);
+  resume_session(connection, request, timeout_ms);
+}
+
+// A new session is a txn, as in ZooKeeper: once applied, every member knows it and its timeout.
+// Without a quorum, a client that allows it gets a read-only session of this member alone.
+void ClientPort::open_session(const std::shared_ptr<Connection>& connection, uint32_t timeout_ms,
+                              bool read_only_wanted) {
+  const SessionId id = service_.sessions().create(service_.tree());
+  if (!service_.synced()) {
+    if (read_only_wanted) return attach(connection, id.value(), timeout_ms, true);
+    return connection->close("no quorum: a new session needs one (the client may ask for read-only)");
+  }
+  proto::Txn txn;
+  proto::CreateSessionOp* create = txn.add_ops()->mutable_create_session();
+  create->set_session_id(id.value());
+  create->set_timeout_ms(timeout_ms);
+  service_.submit(std::move(txn), service::Submitter::kClients,
+                  [this, weak = std::weak_ptr<Connection>(connection), id, timeout_ms](const ApplyResult& result) {
+                    auto connection = weak.lock();
+                    if (!connection) return;
+                    if (result.code != Code::kOk) {
+                      return connection->close(fmt::format("its new session was not opened: {}",
+                                                           code_name(result.code)));
+                    }
+                    ++sessions_opened_;
+                    attach(connection, id.value(), timeout_ms, false);
+                  });
+}
+
+// A client comes back (here, or from another member) with its session's id and password. The
+// session must still be open, which this member may not know yet: a sync first, when the tree
+// does not show it or is behind what the client saw.
+void ClientPort::resume_session(const std::shared_ptr<Connection>& connection, const ConnectRequest& request,
+                                uint32_t timeout_ms) {
+  const uint64_t id = static_cast<uint64_t>(request.session_id);
+  if (!password_matches(options_.secret, id, request.password)) {
+    spdlog::info("client port: {} session {:#x}: wrong password", connection->peer(), id);
+    return connection->refuse_expired();
+  }
+  if (!service_.synced()) {
+    if (request.read_only) return attach(connection, id, timeout_ms, true);
+    return connection->close("no quorum: the session cannot be checked (the client may ask for read-only)");
+  }
+  const int64_t seen = request.last_zxid_seen;
+  auto check = [this, weak = std::weak_ptr<Connection>(connection), id, timeout_ms, seen] {
+    auto connection = weak.lock();
+    if (!connection) return;
+    if (seen > service_.tree().last_applied_zxid()) {
+      return connection->close(fmt::format("the client has seen zxid {:#x}, past this member's {:#x}", seen,
+                                           service_.tree().last_applied_zxid()));
+    }
+    if (!service_.tree().session_open(id)) return connection->refuse_expired();
+    attach(connection, id, timeout_ms, false);
+  };
+  if (service_.tree().session_open(id) && seen <= service_.tree().last_applied_zxid()) return check();
+  service_.sync([check, weak = std::weak_ptr<Connection>(connection)](Code code) {
+    auto connection = weak.lock();
+    if (!connection) return;
+    if (code != Code::kOk) return connection->close("no quorum to check the session against");
+    check();
+  });
+}
+
+void ClientPort::attach(const std::shared_ptr<Connection>& connection, uint64_t session_id, uint32_t timeout_ms,
+                        bool read_only) {
+  if (const auto other = by_session_.find(session_id); other != by_session_.end()) {
+    if (const auto old = connections_.find(other->second); old != connections_.end()) {
+      old->second->close("its session moved to a new connection");
+    }
+  }
+  by_session_[session_id] = connection->id();
+  connection->connected(session_id, timeout_ms, read_only, session_password(options_.secret, session_id));
+}
+
+void ClientPort::on_applied(const service::Applied& applied) {
+  const ApplyResult& result = applied.result;
+  for (uint64_t session : result.closed_sessions) {
+    const auto found = by_session_.find(session);
+    if (found == by_session_.end()) continue;
+    // After the reply of the closeSession that may have closed it, which comes right after this.
+    boost::asio::post(io_, [this, id = found->second] {
+      if (const auto connection = connections_.find(id); connection != connections_.end()) {
+        connection->second->session_ended();
+      }
+    });
+  }
+  if (!watches_.empty() && !result.changes.empty()) fire_watches(result);
+}
+
+// The path of each change: its parent's path and its name. A parent deleted by the same txn is
+// no longer in the tree; its own change comes later in the list (children go first), so walking
+// the list backwards meets it first.
+void ClientPort::fire_watches(const ApplyResult& result) {
+  const DataTree& tree = service_.tree();
+  const auto& changes = result.changes;
+  std::vector<std::string> paths(changes.size());
+  std::unordered_map<uint64_t, std::string> deleted;
+  for (size_t i = changes.size(); i-- > 0;) {
+    const Change& change = changes[i];
+    std::string parent;
+    if (const Node* node = tree.by_inode(change.parent_inode)) {
+      parent = tree.path_of(*node);
+    } else if (const auto found = deleted.find(change.parent_inode); found != deleted.end()) {
+      parent = found->second;
+    } else {
+      continue;
+    }
+    paths[i] = join_path(parent, change.name);
+    if (change.kind == Change::Kind::kDeleted) deleted[change.inode] = paths[i];
+  }
+  std::vector<FiredEvent> events;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (paths[i].empty()) continue;
+    switch (changes[i].kind) {
+      case Change::Kind::kCreated:
+        watches_.fire(kNodeCreated, paths[i], &events);
+        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), &events);
+        break;
+      case Change::Kind::kDeleted:
+        watches_.fire(kNodeDeleted, paths[i], &events);
+        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), &events);
+        break;
+      case Change::Kind::kData:
+        watches_.fire(kNodeDataChanged, paths[i], &events);
+        break;
+      default:
+        break;  // ACL, mode, owner, times: ZooKeeper raises no event
+    }
+  }
+  for (const FiredEvent& event : events) {
+    if (const auto connection = connections_.find(event.watcher); connection != connections_.end()) {
+      connection->second->send_event(RequestHandler::event_frame(event.type, event.path));
+    }
+  }
+}
+
+void ClientPort::record_reply(int32_t op, std::chrono::nanoseconds latency) {
+  if (op == kPing) return;
+  ++replies_;
+  const uint64_t us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+  latency_us_total_ += us;
+  latency_us_min_ = replies_ == 1 ? us : std::min(latency_us_min_, us);
+  latency_us_max_ = std::max(latency_us_max_, us);
+}
+
+std::string ClientPort::four_letter_word(const std::string& word) {
+  const bool allowed = options_.four_letter_words.contains("*") || options_.four_letter_words.contains(word);
+  if (!allowed) return word + " is not executed because it is not in the whitelist.\n";
+  if (word == "ruok") return "imok";
+  if (word == "srvr") return srvr(false);
+  if (word == "stat") return srvr(true);
+  if (word == "mntr") return mntr();
+  if (word == "cons") return cons();
+  if (word == "wchs") return wchs();
+  if (word == "isro") return service_.synced() ? "rw" : "ro";
+  if (word == "conf") {
+    std::string text;
+    for (const auto& [key, value] : options_.conf) text += key + "=" + value + "\n";
+    return text;
+  }
+  if (word == "envi") {
+    return fmt::format("Environment:\nzookeeper.version={}\nhost.name={}\nos.name=Linux\n", kVersion,
+                       boost::asio::ip::host_name());
+  }
+  if (word == "dirs") {
+    const auto dir = [&](const char* key) {
+      const auto found = options_.conf.find(key);
+      return found == options_.conf.end() ? uint64_t{0} : directory_bytes(found->second);
+    };
+    return fmt::format("datadir_size: {}\nlogdir_size: {}\n", dir("dataDir"), dir("dataLogDir"));
+  }
+  return word + " is not supported by this server.\n";
+}
+
+std::string ClientPort::srvr(bool with_connections) const {
+  const MemberReport member = options_.report ? options_.report() : MemberReport{};
+  std::string text = fmt::format("Zookeeper version: {}, built on unknown\n", kVersion);
+  if (with_connections) text += "Clients:\n" + cons() + "\n";
+  size_t outstanding = 0;
+  for (const auto& [id, connection] : connections_) outstanding += connection->outstanding();
+  const double average_ms = replies_ == 0 ? 0.0 : static_cast<double>(latency_us_total_) / replies_ / 1000.0;
+  text += fmt::format("Latency min/avg/max: {}/{:.4f}/{}\n", latency_us_min_ / 1000, average_ms,
+                      latency_us_max_ / 1000);
+  uint64_t received = 0, sent = 0;
+  for (const auto& [id, connection] : connections_) {
+    received += connection->received();
+    sent += connection->sent();
+  }
+  text += fmt::format("Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
+                      received, sent, connections_.size(), outstanding, member.last_zxid, member.mode,
+                      service_.tree().node_count());
+  return text;
+}
+
+std::string ClientPort::mntr() const {
+  const MemberReport member = options_.report ? options_.report() : MemberReport{};
+  size_t outstanding = 0;
+  for (const auto& [id, connection] : connections_) outstanding += connection->outstanding();
+  const double average_ms = replies_ == 0 ? 0.0 : static_cast<double>(latency_us_total_) / replies_ / 1000.0;
+  std::string text;
+  const auto line = [&](std::string_view key, const auto& value) { text += fmt::format("zk_{}\t{}\n", key, value); };
+  line("version", kVersion);
+  line("server_state", member.mode);
+  line("avg_latency", fmt::format("{:.4f}", average_ms));
+  line("max_latency", latency_us_max_ / 1000);
+  line("min_latency", latency_us_min_ / 1000);
+  line("packets_received", replies_);
+  line("num_alive_connections", connections_.size());
+  line("outstanding_requests", outstanding);
+  line("znode_count", service_.tree().node_count());
+  line("watch_count", watches_.size());
+  line("ephemerals_count", service_.tree().sessions().size());
+  line("open_sessions", service_.tree().open_sessions().size());
+  line("last_zxid", fmt::format("{:#x}", member.last_zxid));
+  line("epoch", member.epoch);
+  return text;
+}
+
+std::string ClientPort::cons() const {
+  std::string text;
+  for (const auto& [id, connection] : connections_) {
+    text += fmt::format(" /{}[1](queued={},recved={},sent={},sid={:#x},to={})\n", connection->peer(),
+                        connection->outstanding(), connection->received(), connection->sent(),
+                        connection->session_id(), connection->timeout_ms());
+  }
+  return text;
+}
+
+std::string ClientPort::wchs() const {
+  return fmt::format("{} connections watching {} paths\nTotal watches:{}\n", watches_.watcher_count(),
+                     watches_.path_count(), watches_.size());
+}
+
+}  // namespace quorumfs::zk

@@ -1,0 +1,112 @@
+// ZooKeeper's client port on a member (docs/zk-protocol.md): ZooKeeper clients (kazoo, Curator,
+// zkCli, the C client) use the ensemble through the service core, on the same tree the mounts
+// show. The port owns the connections, the ZooKeeper sessions connected here and their watches;
+// the sessions themselves are the tree's (created by a txn, closed by a txn, expired by the
+// leader when no member has reported them for their own timeout).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/service/service.h"
+#include "daemon/zk/protocol.h"
+#include "daemon/zk/requests.h"
+#include "daemon/zk/watch_table.h"
+
+namespace quorumfs::zk {
+
+class Connection;
+
+// What the member is, for four-letter words.
+struct MemberReport {
+  std::string mode;  // leader, follower, observer, standalone, read-only
+  uint32_t epoch = 0;
+  int64_t last_zxid = 0;
+};
+
+struct ClientPortOptions {
+  std::string address = "0.0.0.0";  // clientPortAddress
+  uint16_t port = 0;                // clientPort
+  uint32_t min_session_timeout_ms = 4000;
+  uint32_t max_session_timeout_ms = 40000;
+  std::set<std::string> four_letter_words{"srvr"};  // 4lw.commands.whitelist; "*" = all
+  uint32_t max_connections_per_ip = 60;             // maxClientCnxns; 0 = no limit
+  std::string secret;               // session passwords (auth.h)
+  size_t frame_bytes_max = 0;       // a request frame, incl. its data (jute.maxbuffer)
+  HandlerOptions handler;
+  std::function<MemberReport()> report;
+  std::map<std::string, std::string> conf;  // the conf word's lines
+};
+
+// The most connections the port holds at once, whatever their addresses.
+inline constexpr size_t kClientConnectionsMax = 10000;
+
+class ClientPort {
+ public:
+  ClientPort(boost::asio::io_context& io, service::Service& service, ClientPortOptions options);
+  ~ClientPort();
+
+  bool start(std::string* error);
+  // Closes the listener and every connection (their sessions live on until expired or the
+  // clients come back elsewhere).
+  void stop();
+  uint16_t bound_port() const;
+
+  // Sessions with a live connection here: the leader hears of them in this member's keepalive.
+  std::vector<uint64_t> live_sessions() const;
+
+  // For connections.
+  const ClientPortOptions& options() const { return options_; }
+  RequestHandler& handler() { return handler_; }
+  size_t frame_bytes_max() const { return options_.frame_bytes_max; }
+  const DecodeLimits& decode_limits() const { return decode_limits_; }
+  void on_connect(const std::shared_ptr<Connection>& connection, const ConnectRequest& request);
+  void forget(Connection& connection);
+  std::string four_letter_word(const std::string& word);
+  void record_reply(int32_t op, std::chrono::nanoseconds latency);
+
+ private:
+  void accept();
+  void on_applied(const service::Applied& applied);
+  void fire_watches(const ApplyResult& result);
+  void open_session(const std::shared_ptr<Connection>& connection, uint32_t timeout_ms, bool read_only_wanted);
+  void resume_session(const std::shared_ptr<Connection>& connection, const ConnectRequest& request,
+                      uint32_t timeout_ms);
+  void attach(const std::shared_ptr<Connection>& connection, uint64_t session_id, uint32_t timeout_ms,
+              bool read_only);
+  std::string srvr(bool with_connections) const;
+  std::string mntr() const;
+  std::string cons() const;
+  std::string wchs() const;
+
+  boost::asio::io_context& io_;
+  service::Service& service_;
+  ClientPortOptions options_;
+  DecodeLimits decode_limits_;
+  WatchTable watches_;
+  RequestHandler handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  service::ChangeFeed::Subscription subscription_ = 0;
+  bool stopped_ = false;
+  WatcherId next_id_ = 1;
+  std::unordered_map<WatcherId, std::shared_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, WatcherId> by_session_;
+  std::map<std::string, size_t> per_ip_;
+  std::chrono::steady_clock::time_point started_;
+  uint64_t replies_ = 0;  // latency figures of four-letter words, pings left out
+  uint64_t latency_us_total_ = 0;
+  uint64_t latency_us_min_ = 0;
+  uint64_t latency_us_max_ = 0;
+  uint64_t sessions_opened_ = 0;
+};
+
+}  // namespace quorumfs::zk

@@ -1,0 +1,581 @@
+#include "daemon/zk/requests.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "consensus/check.h"
+
+#include "daemon/tree/acl.h"
+#include "daemon/zk/auth.h"
+
+namespace quorumfs::zk {
+
+namespace {
+
+// The POSIX view of a node a ZooKeeper client creates (docs/zk-protocol.md, "One tree"): root's,
+// open to every mount user, the ACL being ZooKeeper's only guard as for its own clients.
+constexpr uint32_t kClientFileMode = 0666;
+constexpr uint32_t kClientDirectoryMode = 0777;
+// A mount user's identity is its uid; a ZooKeeper client has none. Until it authenticates, its
+// caller is this one (and uid:/gid: ACL entries never grant it anything: docs/zk-protocol.md).
+constexpr uint32_t kClientUid = 65534;
+
+// A frame under construction: ReplyHeader first, the body appended by the caller.
+class ReplyFrame {
+ public:
+  ReplyFrame(int32_t xid, int64_t zxid, int32_t err) : writer_(&bytes_) {
+    start_ = writer_.begin_frame();
+    writer_.write_int(xid);
+    writer_.write_long(zxid);
+    writer_.write_int(err);
+  }
+  JuteWriter& body() { return writer_; }
+  std::string finish() {
+    writer_.end_frame(start_);
+    return std::move(bytes_);
+  }
+
+ private:
+  std::string bytes_;
+  JuteWriter writer_;
+  size_t start_ = 0;
+};
+
+void write_stat(JuteWriter& out, const Node& node) {
+  const Stat& stat = node.stat();
+  out.write_long(stat.czxid);
+  out.write_long(stat.mzxid);
+  out.write_long(stat.ctime_ms);
+  out.write_long(stat.mtime_ms);
+  out.write_int(stat.version);
+  out.write_int(stat.cversion);
+  out.write_int(stat.aversion);
+  out.write_long(static_cast<int64_t>(stat.ephemeral_owner));
+  out.write_int(static_cast<int32_t>(node.data().size()));
+  out.write_int(static_cast<int32_t>(node.num_children()));
+  out.write_long(stat.pzxid);
+}
+
+void write_children(JuteWriter& out, const Node& node) {
+  out.write_int(static_cast<int32_t>(node.num_children()));
+  node.for_each_child("", [&](const Node& child) {
+    out.write_string(child.name());
+    return true;
+  });
+}
+
+void write_acl(JuteWriter& out, const Acl& acl) {
+  out.write_int(static_cast<int32_t>(acl.size()));
+  for (const AclEntry& entry : acl) {
+    out.write_int(static_cast<int32_t>(entry.perms));
+    out.write_string(entry.scheme);
+    out.write_string(entry.id);
+  }
+}
+
+// ZooKeeper's PathUtils.validatePath: absolute, no empty, "." or ".." names, no trailing slash
+// (except where a sequential create appends its suffix), no NUL.
+bool valid_path(std::string_view path, bool sequential) {
+  if (path.empty() || path[0] != '/') return false;
+  if (path == "/") return !sequential;
+  if (path.find('\0') != std::string_view::npos) return false;
+  const std::string_view names = sequential && path.back() == '/' ? path.substr(1, path.size() - 2) : path.substr(1);
+  if (names.empty()) return sequential;
+  size_t start = 0;
+  for (;;) {
+    const size_t slash = names.find('/', start);
+    const std::string_view name = names.substr(start, slash == std::string_view::npos ? names.npos : slash - start);
+    if (name.empty() || name == "." || name == "..") return false;
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+std::string perms_text(int32_t perms) {
+  std::string text;
+  if (perms & kCreate) text += 'c';
+  if (perms & kDelete) text += 'd';
+  if (perms & kRead) text += 'r';
+  if (perms & kWrite) text += 'w';
+  if (perms & kAdmin) text += 'a';
+  return text;
+}
+
+// The text form the tree takes; false for an ACL ZooKeeper refuses before parsing it (empty, or
+// perms outside cdrwa).
+bool acl_text(const std::vector<AclRecord>& acl, std::string* out) {
+  if (acl.empty()) return false;
+  for (const AclRecord& entry : acl) {
+    if (entry.perms & ~static_cast<int32_t>(kAllPerms)) return false;
+    if (!out->empty()) out->push_back(',');
+    *out += entry.scheme + ":" + entry.id + ":" + perms_text(entry.perms);
+  }
+  return true;
+}
+
+size_t descendants(const Node& node) {
+  size_t count = 0;
+  std::vector<const Node*> pending{&node};
+  while (!pending.empty()) {
+    const Node* at = pending.back();
+    pending.pop_back();
+    at->for_each_child("", [&](const Node& child) {
+      ++count;
+      if (child.num_children() > 0) pending.push_back(&child);
+      return true;
+    });
+  }
+  return count;
+}
+
+}  // namespace
+
+RequestHandler::RequestHandler(service::Service& service, WatchTable& watches, HandlerOptions options)
+    : service_(service), watches_(watches), options_(options) {}
+
+std::string RequestHandler::error_frame(int32_t xid, int64_t zxid, int32_t err) {
+  return ReplyFrame(xid, zxid, err).finish();
+}
+
+std::string RequestHandler::event_frame(EventType type, std::string_view path) {
+  ReplyFrame frame(kNotificationXid, -1, kOk);
+  frame.body().write_int(type);
+  frame.body().write_int(kStateSyncConnected);
+  frame.body().write_string(path);
+  return frame.finish();
+}
+
+int32_t RequestHandler::error_of(Code code) {
+  switch (code) {
+    case Code::kOk: return kOk;
+    case Code::kNoNode: return kNoNode;
+    case Code::kNodeExists: return kNodeExists;
+    case Code::kNotEmpty: return kNotEmpty;
+    case Code::kBadVersion: return kBadVersion;
+    case Code::kNoAuth: return kNoAuth;
+    case Code::kNoChildrenForEphemerals: return kNoChildrenForEphemerals;
+    case Code::kInvalidAcl: return kInvalidAcl;
+    case Code::kSessionExpired: return kSessionExpired;
+    case Code::kNotApplied:
+    case Code::kOutcomeUnknown: return kConnectionLoss;
+    case Code::kBadArguments:
+    case Code::kNameTooLong:
+    case Code::kNotDirectory:
+    case Code::kIsDirectory:
+    case Code::kDataTooLarge:
+    case Code::kReadOnly: return kBadArguments;
+    default: return kSystemError;
+  }
+}
+
+int64_t RequestHandler::last_zxid() const { return service_.tree().last_applied_zxid(); }
+
+proto::Caller RequestHandler::caller_of(const SessionContext& session) const {
+  proto::Caller caller;
+  caller.set_uid(kClientUid);
+  caller.set_gid(kClientUid);
+  caller.set_zk_client(true);
+  for (const std::string& id : session.digest_ids) caller.add_auth_ids("digest:" + id);
+  if (!session.peer_ip.empty()) caller.add_auth_ids("ip:" + session.peer_ip);
+  return caller;
+}
+
+void RequestHandler::handle(const Request& request, SessionContext& session, Reply reply) {
+  switch (request.op) {
+    case kPing:
+      return reply(ReplyFrame(kPingXid, last_zxid(), kOk).finish(), false);
+    case kAuth:
+      return auth(request, session, reply);
+    case kWhoAmI:
+      return who_am_i(request, session, reply);
+    case kSetWatches:
+    case kSetWatches2:
+      return set_watches(request, session, reply);
+    case kAddWatch:
+    case kCheckWatches:
+    case kRemoveWatches:
+      return watch_op(request, session, reply);
+    case kSync:
+      return sync(request, reply);
+    case kMultiRead:
+      return multi_read(request, session, reply);
+    case kGetEphemerals:
+      return get_ephemerals(request, session, reply);
+    case kReconfig:
+      return reply(error_frame(request.xid, last_zxid(), kReconfigDisabled), false);
+    case kSasl:
+    case kDeleteContainer:
+      return reply(error_frame(request.xid, last_zxid(), kUnimplemented), false);
+    default:
+      break;
+  }
+  if (is_write_op(request.op)) return write(request, session, std::move(reply));
+  read(request, session, reply);
+}
+
+void RequestHandler::read(const Request& request, SessionContext& session, const Reply& reply) {
+  const int64_t zxid = last_zxid();
+  if (!valid_path(request.path, false)) return reply(error_frame(request.xid, zxid, kBadArguments), false);
+  const DataTree& tree = service_.tree();
+  const Node* node = tree.find(request.path);
+  if (request.op == kExists && request.watch &&
+      !watches_.add(request.path, WatchKind::kData, session.watcher)) {
+    return reply(error_frame(request.xid, zxid, kSystemError), false);
+  }
+  if (node == nullptr) return reply(error_frame(request.xid, zxid, kNoNode), false);
+  const proto::Caller caller = caller_of(session);
+  const bool needs_read = request.op != kExists && request.op != kGetEphemerals;
+  if (needs_read && request.op != kGetAcl && !tree.permits(*node, kRead, caller)) {
+    return reply(error_frame(request.xid, zxid, kNoAuth), false);
+  }
+  if (request.op == kGetAcl && !tree.permits(*node, kRead, caller) && !tree.permits(*node, kAdmin, caller)) {
+    return reply(error_frame(request.xid, zxid, kNoAuth), false);
+  }
+  if (request.watch && (request.op == kGetData || request.op == kGetChildren || request.op == kGetChildren2)) {
+    const WatchKind kind = request.op == kGetData ? WatchKind::kData : WatchKind::kChild;
+    if (!watches_.add(request.path, kind, session.watcher)) {
+      return reply(error_frame(request.xid, zxid, kSystemError), false);
+    }
+  }
+  ReplyFrame frame(request.xid, zxid, kOk);
+  JuteWriter& out = frame.body();
+  switch (request.op) {
+    case kExists:
+      write_stat(out, *node);
+      break;
+    case kGetData:
+      out.write_buffer(node->data());
+      write_stat(out, *node);
+      break;
+    case kGetChildren:
+      write_children(out, *node);
+      break;
+    case kGetChildren2:
+      write_children(out, *node);
+      write_stat(out, *node);
+      break;
+    case kGetAcl:
+      write_acl(out, node->acl());
+      write_stat(out, *node);
+      break;
+    case kGetAllChildrenNumber:
+      out.write_int(static_cast<int32_t>(descendants(*node)));
+      break;
+    default:
+      return reply(error_frame(request.xid, zxid, kUnimplemented), false);
+  }
+  reply(frame.finish(), false);
+}
+
+void RequestHandler::get_ephemerals(const Request& request, const SessionContext& session, const Reply& reply) {
+  const DataTree& tree = service_.tree();
+  std::vector<std::string> paths;
+  for (const Node* node : tree.ephemerals_of(session.session_id)) {
+    std::string path = tree.path_of(*node);
+    if (path.starts_with(request.path)) paths.push_back(std::move(path));
+  }
+  ReplyFrame frame(request.xid, last_zxid(), kOk);
+  frame.body().write_int(static_cast<int32_t>(paths.size()));
+  for (const std::string& path : paths) frame.body().write_string(path);
+  reply(frame.finish(), false);
+}
+
+void RequestHandler::multi_read(const Request& request, SessionContext& session, const Reply& reply) {
+  ReplyFrame frame(request.xid, last_zxid(), kOk);
+  JuteWriter& out = frame.body();
+  const DataTree& tree = service_.tree();
+  const proto::Caller caller = caller_of(session);
+  for (const Request& op : request.ops) {
+    const Node* node = valid_path(op.path, false) ? tree.find(op.path) : nullptr;
+    int32_t err = !valid_path(op.path, false) ? kBadArguments : node == nullptr ? kNoNode : kOk;
+    if (err == kOk && !tree.permits(*node, kRead, caller)) err = kNoAuth;
+    out.write_int(err == kOk ? op.op : kError);
+    out.write_bool(false);
+    out.write_int(err);
+    if (err != kOk) {
+      out.write_int(err);
+    } else if (op.op == kGetData) {
+      out.write_buffer(node->data());
+      write_stat(out, *node);
+    } else {
+      write_children(out, *node);
+    }
+  }
+  out.write_int(-1);
+  out.write_bool(true);
+  out.write_int(-1);
+  reply(frame.finish(), false);
+}
+
+void RequestHandler::sync(const Request& request, const Reply& reply) {
+  service_.sync([this, xid = request.xid, path = request.path, reply](Code code) {
+    ReplyFrame frame(xid, last_zxid(), error_of(code));
+    if (code == Code::kOk) frame.body().write_string(path);
+    reply(frame.finish(), false);
+  });
+}
+
+void RequestHandler::auth(const Request& request, SessionContext& session, const Reply& reply) {
+  const std::string id = request.auth_scheme == "digest" ? digest_id(request.auth) : std::string();
+  if (id.empty()) {
+    spdlog::info("client port: session {:#x}: auth with scheme '{}' refused", session.session_id,
+                 request.auth_scheme.substr(0, 32));
+    return reply(error_frame(kAuthXid, 0, kAuthFailed), true);
+  }
+  if (std::find(session.digest_ids.begin(), session.digest_ids.end(), id) == session.digest_ids.end()) {
+    session.digest_ids.push_back(id);
+  }
+  reply(error_frame(kAuthXid, 0, kOk), false);
+}
+
+void RequestHandler::who_am_i(const Request& request, SessionContext& session, const Reply& reply) {
+  ReplyFrame frame(request.xid, last_zxid(), kOk);
+  JuteWriter& out = frame.body();
+  out.write_int(static_cast<int32_t>(1 + session.digest_ids.size()));
+  out.write_string("ip");
+  out.write_string(session.peer_ip);
+  for (const std::string& id : session.digest_ids) {
+    out.write_string("digest");
+    out.write_string(std::string_view(id).substr(0, id.find(':')));
+  }
+  reply(frame.finish(), false);
+}
+
+// setWatches after a reconnect: the watches come back, and what changed since the client's last
+// zxid fires at once (ZooKeeper's DataTree.setWatches).
+void RequestHandler::set_watches(const Request& request, SessionContext& session, const Reply& reply) {
+  const DataTree& tree = service_.tree();
+  const Zxid since = request.relative_zxid;
+  auto send = [&](EventType type, const std::string& path) { session.send_event(event_frame(type, path)); };
+  for (const std::string& path : request.data_watches) {
+    const Node* node = tree.find(path);
+    if (node == nullptr) {
+      send(kNodeDeleted, path);
+    } else if (node->stat().mzxid > since) {
+      send(kNodeDataChanged, path);
+    } else {
+      watches_.add(path, WatchKind::kData, session.watcher);
+    }
+  }
+  for (const std::string& path : request.exist_watches) {
+    if (tree.find(path) != nullptr) {
+      send(kNodeCreated, path);
+    } else {
+      watches_.add(path, WatchKind::kData, session.watcher);
+    }
+  }
+  for (const std::string& path : request.child_watches) {
+    const Node* node = tree.find(path);
+    if (node == nullptr) {
+      send(kNodeDeleted, path);
+    } else if (node->stat().pzxid > since) {
+      send(kNodeChildrenChanged, path);
+    } else {
+      watches_.add(path, WatchKind::kChild, session.watcher);
+    }
+  }
+  for (const std::string& path : request.persistent_watches) watches_.add(path, WatchKind::kPersistent, session.watcher);
+  for (const std::string& path : request.recursive_watches) watches_.add(path, WatchKind::kRecursive, session.watcher);
+  reply(error_frame(kSetWatchesXid, last_zxid(), kOk), false);
+}
+
+void RequestHandler::watch_op(const Request& request, SessionContext& session, const Reply& reply) {
+  const int64_t zxid = last_zxid();
+  if (!valid_path(request.path, false)) return reply(error_frame(request.xid, zxid, kBadArguments), false);
+  if (request.op == kAddWatch) {
+    if (request.mode != kAddWatchPersistent && request.mode != kAddWatchPersistentRecursive) {
+      return reply(error_frame(request.xid, zxid, kBadArguments), false);
+    }
+    const WatchKind kind = request.mode == kAddWatchPersistent ? WatchKind::kPersistent : WatchKind::kRecursive;
+    const bool added = watches_.add(request.path, kind, session.watcher);
+    return reply(error_frame(request.xid, zxid, added ? kOk : kSystemError), false);
+  }
+  // checkWatches / removeWatches: children, data (incl. persistent ones) or any.
+  std::vector<WatchKind> kinds;
+  if (request.mode == kWatcherChildren || request.mode == kWatcherAny) kinds.push_back(WatchKind::kChild);
+  if (request.mode == kWatcherData || request.mode == kWatcherAny) kinds.push_back(WatchKind::kData);
+  if (request.mode == kWatcherAny) {
+    kinds.push_back(WatchKind::kPersistent);
+    kinds.push_back(WatchKind::kRecursive);
+  }
+  bool found = false;
+  for (WatchKind kind : kinds) {
+    if (!watches_.has(request.path, kind, session.watcher)) continue;
+    found = true;
+    if (request.op == kRemoveWatches) watches_.remove(request.path, kind, session.watcher);
+  }
+  reply(error_frame(request.xid, zxid, found ? kOk : kNoWatcher), false);
+}
+
+int32_t RequestHandler::add_op(const Request& request, const SessionContext& session, proto::Txn* txn) const {
+  proto::Op* op = txn->add_ops();
+  switch (request.op) {
+    case kCreate:
+    case kCreate2:
+    case kCreateContainer:
+    case kCreateTtl: {
+      const int32_t mode = request.flags;
+      if (mode < kPersistent || mode > kPersistentSequentialWithTtl) return kBadArguments;
+      const bool ttl = mode == kPersistentWithTtl || mode == kPersistentSequentialWithTtl;
+      if (ttl && !options_.extended_types) return kUnimplemented;
+      if (ttl != (request.op == kCreateTtl) || (request.op == kCreateContainer && mode != kContainer)) {
+        return kBadArguments;
+      }
+      const bool sequential = mode == kPersistentSequential || mode == kEphemeralSequential ||
+                              mode == kPersistentSequentialWithTtl;
+      if (!valid_path(request.path, sequential)) return kBadArguments;
+      std::string acl;
+      if (!acl_text(request.acl, &acl)) return kInvalidAcl;
+      proto::CreateOp* create = op->mutable_create();
+      create->set_path(request.path);
+      create->set_data(request.data);
+      create->set_sequential(sequential);
+      create->set_container(mode == kContainer);
+      create->set_directory(mode == kContainer);
+      if (ttl) create->set_ttl_ms(request.ttl_ms);
+      if (mode == kEphemeral || mode == kEphemeralSequential) create->set_ephemeral_owner(session.session_id);
+      create->set_acl(acl);
+      create->set_parent_may_become_directory(true);
+      proto::PosixMeta* meta = create->mutable_meta();
+      meta->set_uid(0);
+      meta->set_gid(0);
+      meta->set_mode(mode == kContainer ? kClientDirectoryMode : kClientFileMode);
+      return kOk;
+    }
+    case kDelete:
+      if (!valid_path(request.path, false) || request.path == "/") return kBadArguments;
+      op->mutable_remove()->set_path(request.path);
+      op->mutable_remove()->set_expected_version(request.version);
+      return kOk;
+    case kSetData:
+      if (!valid_path(request.path, false)) return kBadArguments;
+      op->mutable_set_data()->set_path(request.path);
+      op->mutable_set_data()->set_data(request.data);
+      op->mutable_set_data()->set_expected_version(request.version);
+      return kOk;
+    case kCheck:
+      if (!valid_path(request.path, false)) return kBadArguments;
+      op->mutable_check()->set_path(request.path);
+      op->mutable_check()->set_expected_version(request.version);
+      return kOk;
+    case kSetAcl: {
+      if (!valid_path(request.path, false)) return kBadArguments;
+      std::string acl;
+      if (!acl_text(request.acl, &acl)) return kInvalidAcl;
+      op->mutable_set_acl()->set_path(request.path);
+      op->mutable_set_acl()->set_acl(acl);
+      op->mutable_set_acl()->set_expected_aversion(request.version);
+      return kOk;
+    }
+    case kCloseSession:
+      op->mutable_close_session()->set_session_id(session.session_id);
+      return kOk;
+    default:
+      return kUnimplemented;
+  }
+}
+
+void RequestHandler::write(const Request& request, SessionContext& session, Reply reply) {
+  if (session.read_only) return reply(error_frame(request.xid, last_zxid(), kNotReadOnly), false);
+  proto::Txn txn;
+  *txn.mutable_caller() = caller_of(session);
+  txn.set_session_id(session.session_id);
+  const std::vector<Request> single;
+  const auto& ops = request.op == kMulti ? request.ops : single;
+  if (request.op == kMulti) {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (int32_t err = add_op(ops[i], session, &txn); err != kOk) {
+        ApplyResult refused;
+        refused.code = Code::kBadArguments;
+        refused.failed_op = static_cast<int>(i);
+        return answer_multi(request, refused, err, reply);
+      }
+    }
+    if (ops.empty()) {
+      ApplyResult nothing;
+      nothing.zxid = last_zxid();
+      return answer_multi(request, nothing, kOk, reply);
+    }
+  } else if (int32_t err = add_op(request, session, &txn); err != kOk) {
+    return reply(error_frame(request.xid, last_zxid(), err), false);
+  }
+  service_.submit(std::move(txn), service::Submitter::kClients,
+                  [this, request, reply = std::move(reply)](const ApplyResult& result) {
+                    answer_write(request, result, reply);
+                  });
+}
+
+void RequestHandler::answer_write(const Request& request, const ApplyResult& result, const Reply& reply) const {
+  if (request.op == kMulti) return answer_multi(request, result, error_of(result.code), reply);
+  const int64_t zxid = result.zxid != 0 ? result.zxid : last_zxid();
+  if (result.code != Code::kOk) {
+    return reply(error_frame(request.xid, zxid, error_of(result.code)), result.code == Code::kSessionExpired);
+  }
+  ReplyFrame frame(request.xid, zxid, kOk);
+  write_result(request, result.ops.front(), frame.body());
+  reply(frame.finish(), request.op == kCloseSession);
+}
+
+// One op's result inside a reply, after the apply (the tree is at the txn's zxid).
+void RequestHandler::write_result(const Request& request, const OpResult& result, JuteWriter& out) const {
+  const DataTree& tree = service_.tree();
+  switch (request.op) {
+    case kCreate:
+      out.write_string(result.path);
+      break;
+    case kCreate2:
+    case kCreateContainer:
+    case kCreateTtl: {
+      out.write_string(result.path);
+      const Node* node = tree.find(result.path);
+      QFS_CHECK(node != nullptr, "a node a txn created is in the tree when its reply is written");
+      write_stat(out, *node);
+      break;
+    }
+    case kSetData:
+    case kSetAcl: {
+      const Node* node = tree.find(request.path);
+      QFS_CHECK(node != nullptr, "a node a txn changed is in the tree when its reply is written");
+      write_stat(out, *node);
+      break;
+    }
+    default:
+      break;  // delete, check, closeSession: no body
+  }
+}
+
+// A multi's reply: a MultiHeader and a result per op, then the closing header. When it failed,
+// every op answers with an error: 0 before the failing op, its code, then RuntimeInconsistency
+// (ZooKeeper's DataTree.processTxn). The reply header itself says 0 either way.
+void RequestHandler::answer_multi(const Request& request, const ApplyResult& result, int32_t err,
+                                  const Reply& reply) const {
+  const int64_t zxid = result.zxid != 0 ? result.zxid : last_zxid();
+  if (result.code == Code::kSessionExpired) return reply(error_frame(request.xid, zxid, kSessionExpired), true);
+  ReplyFrame frame(request.xid, zxid, kOk);
+  JuteWriter& out = frame.body();
+  const bool failed = err != kOk;
+  // A txn that failed as a whole (no quorum) fails at its first op.
+  const size_t failed_at = result.failed_op >= 0 ? static_cast<size_t>(result.failed_op) : 0;
+  for (size_t i = 0; i < request.ops.size(); ++i) {
+    if (failed) {
+      const int32_t op_err = i < failed_at ? kOk : i == failed_at ? err : kRuntimeInconsistency;
+      out.write_int(kError);
+      out.write_bool(false);
+      out.write_int(op_err);
+      out.write_int(op_err);
+      continue;
+    }
+    out.write_int(request.ops[i].op);
+    out.write_bool(false);
+    out.write_int(kOk);
+    write_result(request.ops[i], result.ops[i], out);
+  }
+  out.write_int(-1);
+  out.write_bool(true);
+  out.write_int(-1);
+  reply(frame.finish(), false);
+}
+
+}  // namespace quorumfs::zk

@@ -1,0 +1,73 @@
+// What each ZooKeeper request does to the service core: reads answered from this replica's tree,
+// writes made into txns and submitted, answers encoded as ZooKeeper frames (docs/zk-protocol.md).
+// Knows nothing of sockets: a connection hands it decoded requests and writes what it answers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "daemon/service/service.h"
+#include "daemon/zk/protocol.h"
+#include "daemon/zk/watch_table.h"
+
+namespace quorumfs::zk {
+
+// One client's session as the requests see it.
+struct SessionContext {
+  uint64_t session_id = 0;
+  bool read_only = false;              // a session of a member without quorum: reads only
+  std::string peer_ip;                 // the client's address ("ip" scheme)
+  std::vector<std::string> digest_ids; // "user:hash" of every addauth digest
+  WatcherId watcher = 0;
+  // Sends a watch event to this client at once (setWatches fires what it missed).
+  std::function<void(std::string frame)> send_event;
+};
+
+struct HandlerOptions {
+  bool extended_types = false;  // extendedTypesEnabled: TTL nodes
+};
+
+class RequestHandler {
+ public:
+  // A whole reply frame (length, ReplyHeader, body). close_after: the connection ends once it
+  // is written (closeSession, a failed auth).
+  using Reply = std::function<void(std::string frame, bool close_after)>;
+
+  RequestHandler(service::Service& service, WatchTable& watches, HandlerOptions options);
+
+  // Answers request by calling reply once: at once for a read, after the apply for a write.
+  void handle(const Request& request, SessionContext& session, Reply reply);
+
+  // A frame that answers xid with err alone.
+  static std::string error_frame(int32_t xid, int64_t zxid, int32_t err);
+  // A watch event's frame (xid -1).
+  static std::string event_frame(EventType type, std::string_view path);
+  static int32_t error_of(Code code);
+
+ private:
+  void read(const Request& request, SessionContext& session, const Reply& reply);
+  void write(const Request& request, SessionContext& session, Reply reply);
+  void multi_read(const Request& request, SessionContext& session, const Reply& reply);
+  void set_watches(const Request& request, SessionContext& session, const Reply& reply);
+  void watch_op(const Request& request, SessionContext& session, const Reply& reply);
+  void auth(const Request& request, SessionContext& session, const Reply& reply);
+  void who_am_i(const Request& request, SessionContext& session, const Reply& reply);
+  void sync(const Request& request, const Reply& reply);
+  void get_ephemerals(const Request& request, const SessionContext& session, const Reply& reply);
+
+  // Appends one op of a write request to txn; an error code when the request is refused as given.
+  int32_t add_op(const Request& request, const SessionContext& session, proto::Txn* txn) const;
+  void answer_write(const Request& request, const ApplyResult& result, const Reply& reply) const;
+  void answer_multi(const Request& request, const ApplyResult& result, int32_t err, const Reply& reply) const;
+  void write_result(const Request& request, const OpResult& result, JuteWriter& out) const;
+  proto::Caller caller_of(const SessionContext& session) const;
+  int64_t last_zxid() const;
+
+  service::Service& service_;
+  WatchTable& watches_;
+  HandlerOptions options_;
+};
+
+}  // namespace quorumfs::zk
