@@ -12,7 +12,7 @@
 // Nodes: all clients' nodes are children of one parent, --prefix (default /zkbench-PID), named
 // c<client>-<i>, with --size bytes of data. --op create creates them (timed); set, get, exists and
 // delete work on nodes a setup phase created first (not timed). Whatever is left is deleted at the
-// end (not timed), then the parent.
+// end (not timed), then the parent. Setup and cleanup keep at least 64 requests in flight per client.
 //   --ops M       M requests per client (create/delete: M nodes; set/get/exists: once each of M)
 //   --seconds S   create for S seconds; set/get/exists cycle over --ops nodes for S seconds;
 //                 delete removes the --ops nodes however long that takes
@@ -96,6 +96,10 @@ struct Signal {
   }
 };
 
+// In-flight requests per client in the untimed setup and cleanup phases, whatever --outstanding
+// is: a 1x1 run would otherwise spend most of its time creating and deleting nodes one by one.
+constexpr int kBulkOutstanding = 64;
+
 class Client;
 
 // One in-flight request position: a completion re-arms the same slot with the next request.
@@ -108,7 +112,8 @@ class Client {
  public:
   Client(int index, std::string host, const Options& options, Signal& signal)
       : index_(index), host_(std::move(host)), options_(options), signal_(signal),
-        data_(size_t(options.size), 'x'), slots_(size_t(options.outstanding)) {
+        data_(size_t(options.size), 'x'),
+        slots_(size_t(std::max(options.outstanding, kBulkOutstanding))) {
     for (Slot& slot : slots_) slot.client = this;
   }
   ~Client() {
@@ -128,15 +133,15 @@ class Client {
   zhandle_t* handle() const { return handle_; }
   const std::string& host() const { return host_; }
 
-  // Starts every slot on the phase; finished() turns true after the last completion.
-  void start(const Phase& phase, bool timed) {
+  // Starts the phase on `in_flight` slots; finished() turns true after the last completion.
+  void start(const Phase& phase, bool timed, int in_flight) {
     phase_ = phase;
     timed_ = timed;
     next_.store(0);
-    active_.store(int(slots_.size()));
+    active_.store(in_flight);
     latencies_ns_.clear();
     if (timed && phase.deadline_ns == 0) latencies_ns_.reserve(size_t(phase.count));
-    for (Slot& slot : slots_) issue_next(slot);
+    for (int i = 0; i < in_flight; ++i) issue_next(slots_[size_t(i)]);
   }
   bool finished() const { return active_.load() == 0; }
 
@@ -285,7 +290,8 @@ bool connect_all(const Options& options, Clients& clients, Signal& signal) {
 bool run_phase(const Options& options, Clients& clients, Signal& signal, const Phase& phase,
                bool timed) {
   for (auto& client : clients) client->reset_counts();
-  for (auto& client : clients) client->start(phase, timed);
+  const int in_flight = timed ? options.outstanding : std::max(options.outstanding, kBulkOutstanding);
+  for (auto& client : clients) client->start(phase, timed, in_flight);
   std::unique_lock lock(signal.mutex);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.phase_timeout_s);
   const bool ended = signal.changed.wait_until(lock, deadline, [&] {
