@@ -11,8 +11,12 @@ namespace quorumfs::service {
 
 namespace {
 
-constexpr std::string_view kReadPrefix = "read-";
-constexpr std::string_view kWritePrefix = "write-";
+// Waiter nodes end in "lock-" and the sequential suffix, as Curator's InterProcessMutex names
+// its own ("_c_<uuid>-lock-N"): a Curator mutex on /.locks/<inode> and the mount's locks of that
+// file then queue in one line and exclude each other (docs/mount.md, "Locks").
+constexpr std::string_view kReadPrefix = "read-lock-";
+constexpr std::string_view kWritePrefix = "write-lock-";
+constexpr std::string_view kLockMark = "lock-";
 constexpr size_t kSequenceDigits = 10;  // ZooKeeper's sequential suffix
 
 void add_directory(proto::Txn& txn, const std::string& path) {
@@ -25,21 +29,18 @@ void add_directory(proto::Txn& txn, const std::string& path) {
   create->mutable_meta()->set_mode(0755);
 }
 
-// A waiter node's mode and sequence number from its name; nullopt for a name no waiter has.
+// A waiter node's mode and sequence number from its name; nullopt for a name no waiter has. A
+// name of another client's ("...lock-N", Curator's) is an exclusive waiter.
 std::optional<std::pair<LockMode, uint64_t>> parse_waiter(std::string_view name) {
-  LockMode mode;
-  if (name.starts_with(kWritePrefix)) {
-    mode = LockMode::kExclusive;
-    name.remove_prefix(kWritePrefix.size());
-  } else if (name.starts_with(kReadPrefix)) {
-    mode = LockMode::kShared;
-    name.remove_prefix(kReadPrefix.size());
-  } else {
+  if (name.size() < kLockMark.size() + kSequenceDigits) return std::nullopt;
+  const std::string_view digits = name.substr(name.size() - kSequenceDigits);
+  if (name.substr(name.size() - kSequenceDigits - kLockMark.size(), kLockMark.size()) != kLockMark) {
     return std::nullopt;
   }
   uint64_t sequence = 0;
-  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), sequence);
-  if (name.size() != kSequenceDigits || error != std::errc() || end != name.data() + name.size()) return std::nullopt;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), sequence);
+  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  const LockMode mode = name.starts_with(kReadPrefix) ? LockMode::kShared : LockMode::kExclusive;
   return std::pair(mode, sequence);
 }
 

@@ -86,7 +86,7 @@ for index in "${!order[@]}"; do
   wait_for 5 waiters_are "$A/fifo" $((index + 2)) || fail "waiter $name did not queue"
 done
 expect_match "ls shows the holder and the waiters in order" \
-  "^write-[0-9]{10}( write-[0-9]{10}){5}$" "$(waiters_of "$A/fifo")"
+  "^write-lock-[0-9]{10}( write-lock-[0-9]{10}){5}$" "$(waiters_of "$A/fifo")"
 touch "$WORK/fifo-go"
 wait "${jobs_started[@]}"
 expect_eq "waiters served in arrival order" "b1 c1 a2 b2 c2" "$(tr '\n' ' ' <"$WORK/fifo-order" | sed 's/ $//')"
@@ -239,7 +239,7 @@ guard=$!
 track_pid "$guard"
 wait_for 5 test -e "$WORK/guarded-in"
 guarded_dir="$A/.locks/$(stat -c %i "$A/guarded")"
-expect_errno "rm '$guarded_dir'/write-*" "Operation not permitted"
+expect_errno "rm '$guarded_dir'/write-lock-*" "Operation not permitted"
 expect_errno "touch '$guarded_dir/forged'" "Operation not permitted"
 expect_errno "mkdir '$A/.locks/999'" "Operation not permitted"
 expect_eq "the holder's node is still there" 1 "$(count_waiters "$A/guarded")"

@@ -60,8 +60,8 @@ TEST_F(Locks, Exclusive_IsGrantedAtOnceWhenFree_WithItsNodeVisible) {
   const SessionId id = acquire(LockMode::kExclusive, &outcome);
   EXPECT_EQ(outcome, Code::kOk);
   EXPECT_TRUE(locks_.held(id));
-  EXPECT_EQ(nodes(), (std::vector<std::string>{"write-0000000000"}));
-  const Node* node = replication_.tree().find("/.locks/42/write-0000000000");
+  EXPECT_EQ(nodes(), (std::vector<std::string>{"write-lock-0000000000"}));
+  const Node* node = replication_.tree().find("/.locks/42/write-lock-0000000000");
   ASSERT_NE(node, nullptr);
   EXPECT_EQ(node->stat().ephemeral_owner, id.value());
   EXPECT_EQ(locks_.token(id), node->stat().czxid);
@@ -140,7 +140,7 @@ TEST_F(Locks, TryLockThatLosesTheRace_FailsAndRemovesItsNode) {
     *txn.add_ops()->mutable_create() = *create;
     txn.mutable_ops(2)->mutable_create()->set_path("/.locks/42");
     *txn.add_ops()->mutable_create() = txn.ops(2).create();
-    txn.mutable_ops(3)->mutable_create()->set_path("/.locks/42/write-");
+    txn.mutable_ops(3)->mutable_create()->set_path("/.locks/42/write-lock-");
     txn.mutable_ops(3)->mutable_create()->set_directory(false);
     txn.mutable_ops(3)->mutable_create()->set_sequential(true);
     txn.mutable_ops(3)->mutable_create()->set_ephemeral_owner(SessionId::of(2, 1).value());
@@ -149,7 +149,7 @@ TEST_F(Locks, TryLockThatLosesTheRace_FailsAndRemovesItsNode) {
   acquire(LockMode::kExclusive, &tried, false);
   // The first attempt raced on the directories it saw missing; the second found the holder.
   EXPECT_EQ(tried, Code::kWouldBlock);
-  EXPECT_EQ(nodes(), (std::vector<std::string>{"write-0000000000"}));
+  EXPECT_EQ(nodes(), (std::vector<std::string>{"write-lock-0000000000"}));
 }
 
 // SIGINT of a waiter: its node goes, the next in line is served when the holder leaves.
@@ -235,11 +235,36 @@ TEST_F(Locks, HolderNodeRemoved_IsLost) {
   const SessionId a = acquire(LockMode::kExclusive, &first);
   acquire(LockMode::kExclusive, &second);
   proto::Txn txn;
-  txn.add_ops()->mutable_remove()->set_path("/.locks/42/write-0000000000");
+  txn.add_ops()->mutable_remove()->set_path("/.locks/42/write-lock-0000000000");
   txn.mutable_ops(0)->mutable_remove()->set_expected_version(-1);
   ASSERT_EQ(replication_.apply(txn).code, Code::kOk);
   EXPECT_EQ(lost, (std::vector<SessionId>{a}));
   EXPECT_FALSE(replication_.tree().session_open(a.value()));  // its session goes too
+  EXPECT_EQ(second, Code::kOk);
+}
+
+// A ZooKeeper client's Curator mutex on /.locks/<inode> ("_c_<uuid>-lock-N") queues with the
+// mount's waiters by number: a mount waiter behind it waits, and one ahead of it holds.
+TEST_F(Locks, CuratorMutexNode_IsAnExclusiveWaiterInTheSameLine) {
+  std::optional<Code> first, second;
+  const SessionId a = acquire(LockMode::kShared, &first);
+  ASSERT_EQ(first, Code::kOk);
+  proto::Txn curator;
+  proto::CreateOp* create = curator.add_ops()->mutable_create();
+  create->set_path("/.locks/42/_c_0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0-lock-");
+  create->set_sequential(true);
+  create->mutable_meta()->set_uid(0);
+  create->mutable_meta()->set_gid(0);
+  create->mutable_meta()->set_mode(0644);
+  ASSERT_EQ(replication_.apply(curator).code, Code::kOk);
+  acquire(LockMode::kShared, &second);
+  EXPECT_FALSE(second.has_value());  // behind the client's exclusive node
+  locks_.release(a);
+  EXPECT_FALSE(second.has_value());
+  proto::Txn unlock;
+  unlock.add_ops()->mutable_remove()->set_path("/.locks/42/_c_0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0-lock-0000000001");
+  unlock.mutable_ops(0)->mutable_remove()->set_expected_version(-1);
+  ASSERT_EQ(replication_.apply(unlock).code, Code::kOk);
   EXPECT_EQ(second, Code::kOk);
 }
 
