@@ -127,6 +127,8 @@ void ClientPort::forget(Connection& connection) {
   if (by_session != by_session_.end() && by_session->second == connection.id()) by_session_.erase(by_session);
   watches_.remove_watcher(connection.id());
   if (auto ip = per_ip_.find(connection.peer_ip()); ip != per_ip_.end() && --ip->second == 0) per_ip_.erase(ip);
+  // The connection may be inside one of its own calls: it is destroyed once that has returned.
+  boost::asio::post(io_, [keep = std::move(found->second)] {});
   connections_.erase(found);
 }
 
