@@ -121,7 +121,8 @@ std::string apply(std::string_view key, std::string_view value, EnsembleConfig* 
   }
   if (key.starts_with("server.")) {
     uint64_t id = 0;
-    if (!parse_number<uint64_t>(key.substr(7), 1, 255, &id)) return "server id must be 1..255";
+    // 255 is reserved: ZooKeeper marks TTL nodes with 0xFF where a session id has its server id.
+    if (!parse_number<uint64_t>(key.substr(7), 1, kServerIdMax, &id)) return "server id must be 1..254";
     if (config->servers.contains(id)) return "server." + std::to_string(id) + " is defined twice";
     ServerAddress address;
     if (std::string reason = parse_server(value, &address); !reason.empty()) return reason;
@@ -213,7 +214,7 @@ std::optional<EnsembleConfig> load_config(const std::string& path, std::string* 
   }
   std::string myid;
   std::getline(myid_file, myid);
-  if (!parse_number<uint64_t>(trim(myid), 1, 255, &config->my_id) || !config->servers.contains(config->my_id)) {
+  if (!parse_number<uint64_t>(trim(myid), 1, kServerIdMax, &config->my_id) || !config->servers.contains(config->my_id)) {
     *error = myid_path + ": '" + myid + "' is not the id of a server.N line in " + path;
     return std::nullopt;
   }

@@ -35,6 +35,10 @@
 
 namespace quorumfs {
 
+// Server ids (server.N, myid) are 1..254: a session id carries its server's id in its top byte,
+// where ZooKeeper's TTL nodes have 0xFF in their ephemeralOwner (docs/operations.md).
+inline constexpr uint64_t kServerIdMax = 254;
+
 struct ServerAddress {
   std::string host;
   uint16_t peer_port = 0;

@@ -153,8 +153,10 @@ bool Server::start_peers(std::string* error) {
                  message.zxid);
     pipeline_->step(message);
   };
-  callbacks.on_keepalive = [this](consensus::NodeId from, std::vector<uint64_t>) {
-    service_->sessions().heard_from(static_cast<uint32_t>(from), std::chrono::steady_clock::now());
+  callbacks.on_keepalive = [this](consensus::NodeId from, std::vector<uint64_t> client_sessions) {
+    const auto now = std::chrono::steady_clock::now();
+    service_->sessions().heard_from(static_cast<uint32_t>(from), now);
+    for (uint64_t session : client_sessions) service_->sessions().touch(session, now);
   };
   // (The transport logs connections and their loss.)
   callbacks.on_down = [this](consensus::NodeId peer) { pipeline_->peer_down(peer); };
@@ -186,7 +188,12 @@ void Server::on_tick() {
   store_->record_applied();
   // The leader owns session expiry (session_table.h).
   if (role_ == consensus::Role::kLeading && replica_->serving()) {
-    service_->sessions().expire_silent(store_->tree(), std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    // The ZooKeeper sessions connected here need no keepalive frame to reach the leader.
+    if (client_port_) {
+      for (uint64_t session : client_port_->live_sessions()) service_->sessions().touch(session, now);
+    }
+    service_->sessions().expire_silent(store_->tree(), now);
   }
   if (role_ == consensus::Role::kFollowing || role_ == consensus::Role::kObserving) send_keepalive();
   if (replica_->serving()) service_->sessions().retry_closes();

@@ -68,7 +68,7 @@ std::vector<SessionId> SessionTable::own(const DataTree& tree, bool earlier_runs
   std::vector<SessionId> own;
   for (uint64_t value : tree.open_sessions()) {
     const SessionId session(value);
-    if (session.host() != host_) continue;
+    if (session.host() != host_ || tree.session_timeout_ms(value) != 0u) continue;
     if (earlier_runs_only && session >= first_) continue;
     own.push_back(session);
   }
@@ -77,20 +77,44 @@ std::vector<SessionId> SessionTable::own(const DataTree& tree, bool earlier_runs
 
 void SessionTable::start_leading() {
   last_heard_.clear();
+  last_touched_.clear();
   expiring_.clear();
 }
 
+// A host first looked at is counted from then.
+bool SessionTable::host_silent(SessionId session, Clock::time_point now) {
+  if (session.host() == host_) return false;
+  const auto heard = last_heard_.try_emplace(session.host(), now).first->second;
+  return now - heard >= timeout_;
+}
+
+// A client session first looked at (or not touched since this replica leads) is counted from then,
+// as ZooKeeper's new leader gives every session a whole timeout.
+bool SessionTable::client_silent(SessionId session, uint32_t timeout_ms, Clock::time_point now) {
+  const auto touched = last_touched_.try_emplace(session.value(), now).first->second;
+  return now - touched >= std::chrono::milliseconds(timeout_ms);
+}
+
 size_t SessionTable::expire_silent(const DataTree& tree, Clock::time_point now) {
-  std::vector<SessionId> expired;
+  std::vector<SessionId> hosts_sessions, clients_sessions;
   for (uint64_t value : tree.open_sessions()) {
     const SessionId session(value);
-    if (session.host() == host_ || expiring_.contains(session)) continue;
-    const auto heard = last_heard_.try_emplace(session.host(), now).first->second;
-    if (now - heard < timeout_) continue;
-    expired.push_back(session);
+    if (expiring_.contains(session)) continue;
+    if (const uint32_t timeout_ms = *tree.session_timeout_ms(value); timeout_ms > 0) {
+      if (client_silent(session, timeout_ms, now)) clients_sessions.push_back(session);
+    } else if (host_silent(session, now)) {
+      hosts_sessions.push_back(session);
+    }
   }
-  if (expired.empty()) return 0;
-  spdlog::info("expiring {} session(s) of silent host(s) after {} ms", expired.size(), timeout_.count());
+  absl::erase_if(last_touched_, [&](const auto& touched) { return !tree.session_open(touched.first); });
+  if (!hosts_sessions.empty()) {
+    spdlog::info("expiring {} session(s) of silent host(s) after {} ms", hosts_sessions.size(), timeout_.count());
+  }
+  if (!clients_sessions.empty()) {
+    spdlog::info("expiring {} client session(s) not heard of for their timeout", clients_sessions.size());
+  }
+  std::vector<SessionId> expired = std::move(hosts_sessions);
+  expired.insert(expired.end(), clients_sessions.begin(), clients_sessions.end());
   for (SessionId session : expired) expiring_.insert(session);
   close_all(expired, false, nullptr);
   return expired.size();

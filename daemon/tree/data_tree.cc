@@ -72,11 +72,18 @@ std::vector<const Node*> DataTree::ephemerals_of(uint64_t session_id) const {
   return std::vector<const Node*>(owned->begin(), owned->end());
 }
 std::vector<uint64_t> DataTree::open_sessions() const {
-  std::vector<uint64_t> open(state_->open_sessions().begin(), state_->open_sessions().end());
+  std::vector<uint64_t> open;
+  open.reserve(state_->open_sessions().size());
+  for (const auto& [session, timeout_ms] : state_->open_sessions()) open.push_back(session);
   std::sort(open.begin(), open.end());
   return open;
 }
 bool DataTree::session_open(uint64_t session_id) const { return state_->session_open(session_id); }
+std::optional<uint32_t> DataTree::session_timeout_ms(uint64_t session_id) const {
+  auto open = state_->open_sessions().find(session_id);
+  if (open == state_->open_sessions().end()) return std::nullopt;
+  return open->second;
+}
 uint64_t DataTree::highest_session_id(uint32_t host) const {
   return host < 256 ? state_->highest_session_id(host) : 0;
 }

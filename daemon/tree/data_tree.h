@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,14 +53,17 @@ const char* code_name(Code code);
 
 // The most sessions open at once, ensemble-wide (a CreateSession past it fails with
 // kTooManySessions). Fixed, not configured: every replica must decide alike, at every replay. A
-// session is a descriptor that created an ephemeral and is still open somewhere; a million of
-// them costs every replica about 20 MB (and every snapshot 8 MB) on top of their nodes, and is
-// far above what the mounts of an ensemble hold open (docs/architecture.md, "Sessions and
-// ephemerals").
+// session is a descriptor that created an ephemeral and is still open somewhere, or a ZooKeeper
+// client's session; a million of them costs every replica about 28 MB with their timeouts (and
+// every snapshot 9 MB) on top of their nodes, and is far above what the mounts of an ensemble
+// hold open (docs/architecture.md, "Sessions and ephemerals").
 inline constexpr size_t kOpenSessionsLimit = 1 << 20;  // sessions
 
 // A session id's host: its top byte (ZooKeeper's layout, session_id.h).
 inline constexpr uint32_t session_host(uint64_t session_id) { return SessionId(session_id).host(); }
+// No server id is 255 (docs/operations.md): ZooKeeper marks TTL nodes with 0xFF in the top byte of
+// their ephemeralOwner, so no session id may have it (a CreateSession of one is kBadArguments).
+inline constexpr uint32_t kReservedHost = 255;
 
 // ZooKeeper's stat, kept exactly as ZooKeeper keeps it.
 struct Stat {
@@ -230,6 +234,9 @@ class DataTree {
   // one. Ascending.
   std::vector<uint64_t> open_sessions() const;
   bool session_open(uint64_t session_id) const;
+  // An open session's timeout: 0 for a host-bound one, above 0 for a ZooKeeper client session
+  // (CreateSessionOp.timeout_ms); nullopt when it is not open.
+  std::optional<uint32_t> session_timeout_ms(uint64_t session_id) const;
   // The highest session id host (0..255) ever opened, 0 if none: a new one must be above it.
   uint64_t highest_session_id(uint32_t host) const;
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "consensus/log_format.h"
 
@@ -26,6 +27,10 @@ inline constexpr size_t kAclTextBytesMax = 4096;
 // Ops in one multi txn. A rename takes 3; ZooKeeper clients batch hundreds. It bounds one txn's
 // undo log and how long its apply holds the event loop (each op walks one path).
 inline constexpr size_t kTxnOpsMax = 1024;
+// A ZooKeeper client session's timeout (CreateSessionOp.timeout_ms). The server negotiates it down
+// to its maxSessionTimeout long before this; the bound only keeps a txn from asking for a session
+// that outlives any plausible client.
+inline constexpr uint32_t kSessionTimeoutMsMax = 24 * 60 * 60 * 1000;
 
 // The bounds of validate_txn (validate.h) that the daemon sets; DataTree::txn_limits() gives the
 // tree's own.

@@ -1,6 +1,7 @@
 // Snapshot writing and loading. Every node is written, "/" first and "/zookeeper" included, in
 // depth-first name order, so that two equal trees write byte-equal snapshots.
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "daemon/tree/data_tree.h"
@@ -64,18 +65,22 @@ std::string find_place(const TreeState& state, const proto::SnapshotHeader& head
 }
 
 void fill_sessions(const TreeState& state, proto::SnapshotSessions* record) {
-  std::vector<uint64_t> open(state.open_sessions().begin(), state.open_sessions().end());
+  std::vector<std::pair<uint64_t, uint32_t>> open(state.open_sessions().begin(), state.open_sessions().end());
   std::sort(open.begin(), open.end());
-  record->mutable_open()->Add(open.begin(), open.end());
+  for (const auto& [session, timeout_ms] : open) {
+    record->add_open(session);
+    record->add_timeouts_ms(timeout_ms);
+  }
   for (uint32_t host = 0; host < 256; ++host) {
     if (uint64_t highest = state.highest_session_id(host); highest != 0) record->add_highest_opened(highest);
   }
 }
 
 // A snapshot written before the tree kept sessions: the sessions that own ephemerals are the
-// open ones, and the highest of them per host the marks (docs/formats.md, "Snapshots").
+// open ones (host-bound: there were no others), and the highest of them per host the marks
+// (docs/formats.md, "Snapshots").
 void infer_sessions(TreeState& state) {
-  for (uint64_t session : state.sessions()) state.open_session(session);
+  for (uint64_t session : state.sessions()) state.open_session(session, 0);
 }
 
 std::string load_sessions(TreeState& state, const proto::SnapshotSessions& record) {
@@ -84,10 +89,14 @@ std::string load_sessions(TreeState& state, const proto::SnapshotSessions& recor
     if (state.highest_session_id(session_host(highest)) != 0) return "two session marks for one host";
     state.set_highest_session_id(session_host(highest), highest);
   }
-  for (uint64_t session : record.open()) {
+  // Written before sessions had timeouts: every one is host-bound.
+  const bool has_timeouts = record.timeouts_ms_size() > 0;
+  if (has_timeouts && record.timeouts_ms_size() != record.open_size()) return "not one timeout per open session";
+  for (int i = 0; i < record.open_size(); ++i) {
+    const uint64_t session = record.open(i);
     if (session == 0 || state.session_open(session)) return "open session 0 or listed twice";
     if (session > state.highest_session_id(session_host(session))) return "open session above its host's mark";
-    state.open_session(session);
+    state.open_session(session, has_timeouts ? record.timeouts_ms(i) : 0);
   }
   for (uint64_t owner : state.sessions()) {
     if (!state.session_open(owner)) return "ephemeral owner " + std::to_string(owner) + " is not an open session";

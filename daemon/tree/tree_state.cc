@@ -100,9 +100,9 @@ std::vector<uint64_t> TreeState::sessions() const {
   return sessions;
 }
 
-void TreeState::open_session(uint64_t session) {
+void TreeState::open_session(uint64_t session, uint32_t timeout_ms) {
   QFS_CHECK(session != 0 && !session_open(session), "only a new session is opened");
-  open_sessions_.insert(session);
+  open_sessions_.emplace(session, timeout_ms);
   uint64_t& highest = highest_session_ids_[session_host(session)];
   highest = std::max(highest, session);
 }

@@ -67,12 +67,13 @@ class TreeState {
   std::vector<uint64_t> sessions() const;  // sorted
   size_t node_count() const { return node_count_; }
 
-  // Sessions: the open set and, per host (an id's top byte), the highest id ever opened.
+  // Sessions: the open ones with their timeouts (CreateSessionOp.timeout_ms) and, per host (an
+  // id's top byte), the highest id ever opened.
   bool session_open(uint64_t session) const { return open_sessions_.contains(session); }
-  const absl::flat_hash_set<uint64_t>& open_sessions() const { return open_sessions_; }
+  const absl::flat_hash_map<uint64_t, uint32_t>& open_sessions() const { return open_sessions_; }
   uint64_t highest_session_id(uint32_t host) const { return highest_session_ids_[host]; }
   // Opens session and raises its host's mark to it (a rollback puts the mark back).
-  void open_session(uint64_t session);
+  void open_session(uint64_t session, uint32_t timeout_ms);
   void close_session(uint64_t session) { open_sessions_.erase(session); }
   void set_highest_session_id(uint32_t host, uint64_t session) { highest_session_ids_[host] = session; }
 
@@ -99,7 +100,7 @@ class TreeState {
   size_t node_count_ = 0;
   absl::flat_hash_set<Node*, InodeHash, InodeEqual> by_inode_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<Node*>> ephemerals_;
-  absl::flat_hash_set<uint64_t> open_sessions_;
+  absl::flat_hash_map<uint64_t, uint32_t> open_sessions_;  // id -> timeout_ms
   std::array<uint64_t, 256> highest_session_ids_{};  // by host
   AclCache acls_;
 };

@@ -134,7 +134,7 @@ void TxnApplier::undo(UndoStep& step) {
       state_.set_highest_session_id(session_host(step.session), step.highest_session_id);
       break;
     case UndoStep::Kind::kClosedSession:
-      state_.open_session(step.session);
+      state_.open_session(step.session, step.session_timeout_ms);
       break;
   }
 }
@@ -279,16 +279,17 @@ Code TxnApplier::create_session(const proto::CreateSessionOp& op) {
   undo_log_.push_back({.kind = UndoStep::Kind::kOpenedSession,
                        .session = session,
                        .highest_session_id = state_.highest_session_id(session_host(session))});
-  state_.open_session(session);
+  state_.open_session(session, op.timeout_ms());
   return Code::kOk;
 }
 
 // Idempotent: a close is retried until it is applied (docs/architecture.md), so closing a session
 // that is not open succeeds and changes nothing.
 void TxnApplier::close_session(const proto::CloseSessionOp& op) {
-  if (state_.session_open(op.session_id())) {
+  if (auto open = state_.open_sessions().find(op.session_id()); open != state_.open_sessions().end()) {
+    undo_log_.push_back(
+        {.kind = UndoStep::Kind::kClosedSession, .session = op.session_id(), .session_timeout_ms = open->second});
     state_.close_session(op.session_id());
-    undo_log_.push_back({.kind = UndoStep::Kind::kClosedSession, .session = op.session_id()});
     closed_sessions_.push_back(op.session_id());
   }
   const absl::flat_hash_set<Node*>* owned = state_.ephemerals_of(op.session_id());

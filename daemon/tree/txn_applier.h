@@ -42,7 +42,7 @@ class TxnApplier {
       kSavedData,   // data of node before the op
       kSavedAcl,    // acl of node before the op
       kOpenedSession,  // session was opened; its host's highest id was highest_session_id
-      kClosedSession,  // session was closed
+      kClosedSession,  // session, whose timeout was session_timeout_ms, was closed
     };
     Kind kind = Kind::kCreated;
     Node* node = nullptr;
@@ -54,6 +54,7 @@ class TxnApplier {
     NodeData data = {};
     uint64_t session = 0;
     uint64_t highest_session_id = 0;
+    uint32_t session_timeout_ms = 0;
     size_t change = 0;  // index in changes_
   };
 

@@ -97,6 +97,11 @@ Code validate_set_meta(const proto::SetMetaOp& op) {
   return valid_mode(op.meta()) ? Code::kOk : Code::kBadArguments;
 }
 
+Code validate_create_session(const proto::CreateSessionOp& op) {
+  if (session_host(op.session_id()) == kReservedHost) return Code::kBadArguments;
+  return op.timeout_ms() > kSessionTimeoutMsMax ? Code::kBadArguments : Code::kOk;
+}
+
 }  // namespace
 
 Code validate_op(const proto::Op& op, const TxnLimits& limits) {
@@ -114,8 +119,9 @@ Code validate_op(const proto::Op& op, const TxnLimits& limits) {
     case proto::Op::kCheck:
       return check_target(op.check().path());
     case proto::Op::kCloseSession:
-    case proto::Op::kCreateSession:
       return Code::kOk;  // any id; the tree decides what it means (data_tree.h)
+    case proto::Op::kCreateSession:
+      return validate_create_session(op.create_session());
     case proto::Op::KIND_NOT_SET:
       break;
   }

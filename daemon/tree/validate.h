@@ -29,7 +29,9 @@ namespace quorumfs {
 //   most kPathBytesMax bytes and kPathDepthMax names (kNameTooLong); nothing written under
 //   /zookeeper (kReadOnly); a create's uid, gid and mode present, modes only permission bits, a
 //   delete not asked to be both rmdir and unlink (kBadArguments); data at most
-//   limits.data_bytes_max bytes (kDataTooLarge); ACL text as parse_acl takes it (kInvalidAcl).
+//   limits.data_bytes_max bytes (kDataTooLarge); ACL text as parse_acl takes it (kInvalidAcl); a
+//   CreateSession's host not kReservedHost and its timeout at most kSessionTimeoutMsMax
+//   (kBadArguments).
 // Returns the first failing check's code, the same on every replica, or kOk.
 Code validate_txn(const proto::Txn& txn, const TxnLimits& limits);
 // The checks of one op (DataTree::check judges an op on its own).

@@ -10,9 +10,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-proto::Txn open_session(SessionId session) {
+proto::Txn open_session(SessionId session, uint32_t timeout_ms = 0) {
   proto::Txn txn;
   txn.add_ops()->mutable_create_session()->set_session_id(session.value());
+  txn.mutable_ops(0)->mutable_create_session()->set_timeout_ms(timeout_ms);
   return txn;
 }
 
@@ -53,6 +54,19 @@ TEST_F(SessionTableTest, Own_TellsThisRunFromEarlierRunsAndOtherHosts) {
   replication_.apply(open_session(mine));
   EXPECT_EQ(sessions().own(replication_.tree(), false), (std::vector<SessionId>{earlier, mine}));
   EXPECT_EQ(sessions().own(replication_.tree(), true), (std::vector<SessionId>{earlier}));
+}
+
+// A ZooKeeper client's session may have moved to another host: this host's runs do not own it.
+TEST_F(SessionTableTest, Own_LeavesOutClientSessions) {
+  const SessionId earlier_client = SessionId::of(3, 10);
+  replication_.apply(open_session(earlier_client, 30000));
+  sessions().start(replication_.tree(), 1000);
+  const SessionId client = sessions().create(replication_.tree());
+  const SessionId mine = sessions().create(replication_.tree());
+  replication_.apply(open_session(client, 30000));
+  replication_.apply(open_session(mine));
+  EXPECT_EQ(sessions().own(replication_.tree(), false), (std::vector<SessionId>{mine}));
+  EXPECT_TRUE(sessions().own(replication_.tree(), true).empty());
 }
 
 // A close that finds no leader waits for the next one: the ephemeral must go in the end.
@@ -100,6 +114,69 @@ TEST_F(SessionTableTest, Leader_ExpiresOnlySilentHostsSessions_Once) {
   EXPECT_TRUE(replication_.tree().session_open(heard.value()));
   EXPECT_TRUE(replication_.tree().session_open(own.value()));
   EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 12s), 0u);
+}
+
+TEST_F(SessionTableTest, Leader_LeavesClientSessionsOfASilentHostOpen) {
+  const SessionId host_bound = SessionId::of(1, 1);
+  const SessionId client = SessionId::of(1, 2);
+  replication_.apply(open_session(host_bound));
+  replication_.apply(open_session(client, 30000));
+  const auto start = SessionTable::Clock::now();
+  sessions().start_leading();
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start), 0u);
+  sessions().touch(client.value(), start + 10s);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 11s), 1u);
+  EXPECT_FALSE(replication_.tree().session_open(host_bound.value()));
+  EXPECT_TRUE(replication_.tree().session_open(client.value()));
+}
+
+TEST_F(SessionTableTest, Leader_ExpiresClientSessionsUntouchedForTheirOwnTimeout_Once) {
+  const SessionId touched = SessionId::of(1, 1);
+  const SessionId untouched = SessionId::of(3, 1);  // this host's too: the client may be anywhere
+  const SessionId longer = SessionId::of(2, 1);
+  replication_.apply(open_session(touched, 5000));
+  replication_.apply(open_session(untouched, 5000));
+  replication_.apply(open_session(longer, 20000));
+  const auto start = SessionTable::Clock::now();
+  sessions().start_leading();
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start), 0u);  // each gets a whole timeout
+  sessions().touch(touched.value(), start + 4s);
+  replication_.refuse_with = Code::kNotApplied;  // the close is under way...
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 5s), 1u);
+  replication_.refuse_with = Code::kOk;
+  EXPECT_TRUE(replication_.tree().session_open(untouched.value()));
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 6s), 1u);  // ...and failed: again
+  EXPECT_FALSE(replication_.tree().session_open(untouched.value()));
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 8900ms), 0u);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 9s), 1u);
+  EXPECT_FALSE(replication_.tree().session_open(touched.value()));
+  EXPECT_TRUE(replication_.tree().session_open(longer.value()));
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 20s), 1u);
+  EXPECT_FALSE(replication_.tree().session_open(longer.value()));
+}
+
+TEST_F(SessionTableTest, Leader_CountsAClientSessionFromWhenItFirstSawItOpen) {
+  const SessionId client = SessionId::of(1, 1);
+  const auto start = SessionTable::Clock::now();
+  sessions().start_leading();
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start), 0u);
+  replication_.apply(open_session(client, 5000));
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 10s), 0u);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 14s), 0u);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 15s), 1u);
+}
+
+TEST_F(SessionTableTest, NewLeader_GivesEveryClientSessionAWholeTimeout) {
+  const SessionId client = SessionId::of(1, 1);
+  replication_.apply(open_session(client, 5000));
+  const auto start = SessionTable::Clock::now();
+  sessions().start_leading();
+  sessions().touch(client.value(), start);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 4s), 0u);
+  sessions().start_leading();  // leads again, having lost the lead meanwhile
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 6s), 0u);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 10s), 0u);
+  EXPECT_EQ(sessions().expire_silent(replication_.tree(), start + 11s), 1u);
 }
 
 }  // namespace

@@ -63,6 +63,40 @@ TEST_F(SessionTest, CreateSession_AlreadyOpen_ChangesNothing) {
   EXPECT_EQ(dump(tree), before);
 }
 
+TEST_F(SessionTest, CreateSession_KeepsItsTimeout) {
+  must(create_session_op(kHost1 | 5));
+  must(create_session_op(kHost1 | 6, 30000));
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 5), 0u) << "host-bound";
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 6), 30000u) << "a ZooKeeper client's";
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 7), std::nullopt) << "not open";
+  must(close_session_op(kHost1 | 6));
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 6), std::nullopt);
+}
+
+TEST_F(SessionTest, CreateSession_AlreadyOpen_KeepsItsTimeout) {
+  must(create_session_op(kHost1 | 5, 30000));
+  std::string before = dump(tree);
+  EXPECT_EQ(apply_one(create_session_op(kHost1 | 5, 4000)), Code::kOk);
+  EXPECT_EQ(apply_one(create_session_op(kHost1 | 5)), Code::kOk);
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 5), 30000u);
+  EXPECT_EQ(dump(tree), before);
+}
+
+TEST_F(SessionTest, CreateSession_TimeoutAboveTheMaximum_IsRefused) {
+  expect_failure(create_session_op(kHost1 | 5, kSessionTimeoutMsMax + 1), Code::kBadArguments);
+  EXPECT_FALSE(tree.session_open(kHost1 | 5));
+  must(create_session_op(kHost1 | 5, kSessionTimeoutMsMax));
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 5), kSessionTimeoutMsMax);
+}
+
+// 0xFF in the top byte of an ephemeralOwner marks a TTL node.
+TEST_F(SessionTest, CreateSession_OfHost255_IsRefused) {
+  expect_failure(create_session_op(uint64_t{255} << 56 | 1), Code::kBadArguments);
+  expect_failure(create_session_op(uint64_t{255} << 56 | 1, 30000), Code::kBadArguments);
+  EXPECT_EQ(tree.highest_session_id(255), 0u);
+  must(create_session_op(uint64_t{254} << 56 | 1));
+}
+
 TEST_F(SessionTest, ClosedSession_CannotBeReopened) {
   must(create_session_op(kHost1 | 5));
   ApplyResult closed = apply({close_session_op(kHost1 | 5)});
@@ -146,6 +180,12 @@ TEST_F(SessionTest, FailedMulti_LeavesAClosedSessionOpenWithItsEphemerals) {
   EXPECT_TRUE(tree.session_open(kHost1 | 5));
 }
 
+TEST_F(SessionTest, FailedMulti_GivesAClosedSessionBackItsTimeout) {
+  must(create_session_op(kHost1 | 5, 30000));
+  expect_txn_failure({close_session_op(kHost1 | 5), delete_op("/nothing")}, Code::kNoNode);
+  EXPECT_EQ(tree.session_timeout_ms(kHost1 | 5), 30000u);
+}
+
 TEST_F(SessionTest, TxnForAClosedSession_IsRefusedWhole) {
   must(file_op("/f", "before"));
   must(create_session_op(kHost1 | 5));
@@ -197,7 +237,7 @@ class SessionSnapshotTest : public SessionTest {
     must(close_session_op(kHost1 | 8));   // closed: the highest of host 1
     must(create_session_op(kHost2 | 3));
     must(ephemeral_op("/m/b", kHost2 | 3));
-    must(create_session_op(kHost2 | 4));
+    must(create_session_op(kHost2 | 4, 30000));  // a ZooKeeper client's
     must(ephemeral_op("/m/c", kHost2 | 4));
   }
   static Code apply_to(DataTree& tree, Zxid zxid, proto::Op op) {
@@ -215,10 +255,15 @@ TEST_F(SessionSnapshotTest, RoundTrip_KeepsOpenSessionsAndMarks) {
   EXPECT_EQ(std::vector<uint64_t>(records.header.sessions().highest_opened().begin(),
                                   records.header.sessions().highest_opened().end()),
             (std::vector<uint64_t>{kHost1 | 8, kHost2 | 4}));
+  EXPECT_EQ(std::vector<uint32_t>(records.header.sessions().timeouts_ms().begin(),
+                                  records.header.sessions().timeouts_ms().end()),
+            (std::vector<uint32_t>{0, 0, 0, 30000}));
   std::unique_ptr<DataTree> loaded = reload(records);
   ASSERT_NE(loaded, nullptr);
   EXPECT_EQ(dump(*loaded), dump(tree));
   EXPECT_EQ(loaded->open_sessions(), tree.open_sessions());
+  EXPECT_EQ(loaded->session_timeout_ms(kHost2 | 4), 30000u);
+  EXPECT_EQ(loaded->session_timeout_ms(kHost2 | 3), 0u);
   EXPECT_EQ(loaded->highest_session_id(1), kHost1 | 8);
   EXPECT_EQ(apply_to(*loaded, zxid + 1, create_session_op(kHost1 | 8)), Code::kSessionExpired);
   EXPECT_EQ(apply_to(*loaded, zxid + 2, create_session_op(kHost1 | 7)), Code::kSessionExpired);
@@ -242,6 +287,21 @@ TEST_F(SessionSnapshotTest, SnapshotWithoutSessions_OpensTheOwnersOfEphemerals) 
   EXPECT_TRUE(snapshot_of(*loaded).header.has_sessions());
 }
 
+TEST_F(SessionSnapshotTest, SnapshotWithoutTimeouts_LoadsEverySessionHostBound) {
+  SnapshotRecords records = snapshot_of(tree);
+  records.header.mutable_sessions()->clear_timeouts_ms();  // as written before sessions had them
+  std::unique_ptr<DataTree> loaded = reload(records);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(loaded->open_sessions(), tree.open_sessions());
+  for (uint64_t session : loaded->open_sessions()) EXPECT_EQ(loaded->session_timeout_ms(session), 0u);
+}
+
+TEST_F(SessionSnapshotTest, NotOneTimeoutPerOpenSession_IsRefused) {
+  SnapshotRecords records = snapshot_of(tree);
+  records.header.mutable_sessions()->mutable_timeouts_ms()->RemoveLast();
+  EXPECT_NE(refusal(records).find("not one timeout per open session"), std::string::npos);
+}
+
 TEST_F(SessionSnapshotTest, SnapshotWithoutSessionsOrEphemerals_LoadsWithNone) {
   DataTree fresh;
   SnapshotRecords records = snapshot_of(fresh);
@@ -255,6 +315,7 @@ TEST_F(SessionSnapshotTest, SnapshotWithoutSessionsOrEphemerals_LoadsWithNone) {
 TEST_F(SessionSnapshotTest, EphemeralOwnerNotOpen_IsRefused) {
   SnapshotRecords records = snapshot_of(tree);
   records.header.mutable_sessions()->mutable_open()->RemoveLast();  // host 2's 4, owner of /m/c
+  records.header.mutable_sessions()->mutable_timeouts_ms()->RemoveLast();
   EXPECT_NE(refusal(records).find("is not an open session"), std::string::npos);
 }
 
@@ -273,6 +334,7 @@ TEST_F(SessionSnapshotTest, TwoMarksForOneHost_AreRefused) {
 TEST_F(SessionSnapshotTest, OpenSessionListedTwice_IsRefused) {
   SnapshotRecords records = snapshot_of(tree);
   records.header.mutable_sessions()->add_open(kHost1 | 5);
+  records.header.mutable_sessions()->add_timeouts_ms(0);
   EXPECT_NE(refusal(records).find("listed twice"), std::string::npos);
 }
 

@@ -74,9 +74,10 @@ inline proto::Op check_op(std::string_view path, int32_t expected_version) {
   return op;
 }
 
-inline proto::Op create_session_op(uint64_t session) {
+inline proto::Op create_session_op(uint64_t session, uint32_t timeout_ms = 0) {
   proto::Op op;
   op.mutable_create_session()->set_session_id(session);
+  op.mutable_create_session()->set_timeout_ms(timeout_ms);
   return op;
 }
 
