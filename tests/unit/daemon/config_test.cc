@@ -51,10 +51,27 @@ TEST(Config, ZooCfgKeys_AreRead) {
 
 TEST(Config, UnknownKey_IsAWarningWithItsLine) {
   std::string error;
-  auto config = parse_config("dataDir=/d\nclientPort=2181\nserver.1=h:1:2\n", "zoo.cfg", &error);
+  auto config = parse_config("dataDir=/d\nglobalOutstandingLimit=1000\nserver.1=h:1:2\n", "zoo.cfg", &error);
   ASSERT_TRUE(config) << error;
   ASSERT_EQ(config->warnings.size(), 1u);
-  EXPECT_EQ(config->warnings[0], "zoo.cfg:2: unknown key clientPort (ignored)");
+  EXPECT_EQ(config->warnings[0], "zoo.cfg:2: unknown key globalOutstandingLimit (ignored)");
+}
+
+TEST(Config, ClientPortKeys_AreTakenAndSessionTimeoutsDefaultToTicks) {
+  std::string error;
+  auto config = parse_config(
+      "dataDir=/d\ntickTime=500\nclientPort=2181\nclientPortAddress=127.0.0.1\nmaxSessionTimeout=60000\n"
+      "4lw.commands.whitelist=srvr, ruok\nmaxClientCnxns=0\nserver.1=h:1:2\n",
+      "zoo.cfg", &error);
+  ASSERT_TRUE(config) << error;
+  EXPECT_TRUE(config->warnings.empty());
+  EXPECT_EQ(config->client_port, 2181);
+  EXPECT_EQ(config->client_port_address, "127.0.0.1");
+  EXPECT_FALSE(config->min_session_timeout_ms.has_value());  // 2 ticks, decided by the daemon
+  EXPECT_EQ(config->max_session_timeout_ms, 60000u);
+  EXPECT_EQ(config->four_letter_words, "srvr, ruok");
+  EXPECT_EQ(config->max_client_connections, 0u);
+  EXPECT_EQ(config->settings.at("tickTime"), "500");
 }
 
 struct BadConfig {
@@ -89,7 +106,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"dataDir=/d\n", "zoo.cfg: no server.N line"},
         BadConfig{"dataDir=/d\nserver.1=h:1:2:observer\n",
                   "zoo.cfg: every server is an observer: the ensemble needs a participant"},
-        BadConfig{"dataDir=/d\nserver.1=h:1:2\nserver.2=h:2:3\n", "zoo.cfg: server.2 reuses h:2"}));
+        BadConfig{"dataDir=/d\nserver.1=h:1:2\nserver.2=h:2:3\n", "zoo.cfg: server.2 reuses h:2"},
+        BadConfig{"dataDir=/d\nclientPort=0\nserver.1=h:1:2\n", "zoo.cfg:2: clientPort must be 1..65535"},
+        BadConfig{"dataDir=/d\nmaxClientCnxns=-1\nserver.1=h:1:2\n", "zoo.cfg:2: maxClientCnxns must be 0..1000000"},
+        BadConfig{"dataDir=/d\nminSessionTimeout=0\nserver.1=h:1:2\n",
+                  "zoo.cfg:2: minSessionTimeout must be 1..3600000 ms"},
+        BadConfig{"dataDir=/d\nminSessionTimeout=50000\nserver.1=h:1:2\n",
+                  "zoo.cfg: minSessionTimeout (50000 ms) is above maxSessionTimeout (40000 ms)"}));
 
 class ConfigFile : public ::testing::Test {
  protected:
