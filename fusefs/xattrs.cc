@@ -92,7 +92,7 @@ std::string list_xattrs(const Node& node) {
 std::string acl_value_error(std::string_view value) {
   Acl acl;
   std::string error;
-  // Whether a text is an ACL does not depend on who sets it (auth: only takes the caller's uid).
+  // Whether a text is an ACL does not depend on which mount caller sets it (auth: only takes its uid).
   return parse_acl(value, proto::Caller(), &acl, &error) ? "" : error;
 }
 

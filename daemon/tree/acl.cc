@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <optional>
 
 namespace quorumfs {
 
@@ -81,27 +82,81 @@ bool valid_digest_id(std::string_view id, Rules rules) {
   return rules == Rules::kStored || std::all_of(hash.begin(), hash.end(), base64_char);
 }
 
-bool valid_ip_id(std::string_view id) {
-  std::string address(id.substr(0, id.find('/')));
-  unsigned char buffer[16];
-  int max_bits = 0;
-  if (inet_pton(AF_INET, address.c_str(), buffer) == 1) {
-    max_bits = 32;
-  } else if (inet_pton(AF_INET6, address.c_str(), buffer) == 1) {
-    max_bits = 128;
+struct IpAddress {
+  unsigned char bytes[16] = {};
+  int bits = 0;  // 32 for IPv4, 128 for IPv6
+};
+
+std::optional<IpAddress> parse_address(std::string_view text) {
+  const std::string address(text);
+  IpAddress parsed;
+  if (inet_pton(AF_INET, address.c_str(), parsed.bytes) == 1) {
+    parsed.bits = 32;
+  } else if (inet_pton(AF_INET6, address.c_str(), parsed.bytes) == 1) {
+    parsed.bits = 128;
   } else {
-    return false;
+    return std::nullopt;
   }
-  if (address.size() == id.size()) return true;
-  std::string_view bits_text = id.substr(address.size() + 1);
-  int bits = -1;
-  auto [end, error] = std::from_chars(bits_text.data(), bits_text.data() + bits_text.size(), bits);
-  return error == std::errc() && end == bits_text.data() + bits_text.size() && !bits_text.empty() &&
-         bits >= 0 && bits <= max_bits;
+  return parsed;
 }
 
-// Fills *entry from "scheme:id:perms"; returns the reason on failure, empty on success.
-std::string parse_entry(std::string_view text, const proto::Caller& caller, Rules rules, AclEntry* entry) {
+// An ip entry's id: "addr" (the whole address) or "addr/bits".
+struct IpNetwork {
+  IpAddress address;
+  int prefix_bits = 0;
+};
+
+std::optional<IpNetwork> parse_network(std::string_view id) {
+  const size_t slash = std::min(id.find('/'), id.size());
+  std::optional<IpAddress> address = parse_address(id.substr(0, slash));
+  if (!address) return std::nullopt;
+  IpNetwork network{*address, address->bits};
+  if (slash == id.size()) return network;
+  std::string_view bits_text = id.substr(slash + 1);
+  auto [end, error] = std::from_chars(bits_text.data(), bits_text.data() + bits_text.size(), network.prefix_bits);
+  if (error != std::errc() || end != bits_text.data() + bits_text.size() || bits_text.empty() ||
+      network.prefix_bits < 0 || network.prefix_bits > address->bits) {
+    return std::nullopt;
+  }
+  return network;
+}
+
+bool valid_ip_id(std::string_view id) { return parse_network(id).has_value(); }
+
+// ZooKeeper's IPAuthenticationProvider.matches: the same family and the first prefix_bits equal.
+bool in_network(const IpAddress& address, const IpNetwork& network) {
+  if (address.bits != network.address.bits) return false;
+  for (int bit = 0; bit < network.prefix_bits; ++bit) {
+    const unsigned mask = 0x80u >> (bit % 8);
+    if ((address.bytes[bit / 8] ^ network.address.bytes[bit / 8]) & mask) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kDigestPrefix = "digest:";
+constexpr std::string_view kIpPrefix = "ip:";
+
+// auth: is ZooKeeper's "the creator's own identities": through the mount its uid; for a ZooKeeper
+// client each digest identity it holds (ip identities are not authenticated ones).
+std::string expand_auth(uint32_t perms, const proto::Caller& caller, Rules rules, std::vector<AclEntry>* entries) {
+  if (!caller.zk_client()) {
+    entries->push_back({perms, "uid", std::to_string(caller.uid())});
+    return "";
+  }
+  const size_t before = entries->size();
+  for (std::string_view identity : caller.auth_ids()) {
+    if (!identity.starts_with(kDigestPrefix)) continue;
+    std::string_view id = identity.substr(kDigestPrefix.size());
+    if (!valid_digest_id(id, rules)) return "the caller's digest identity is not user:hash";
+    entries->push_back({perms, "digest", std::string(id)});
+  }
+  return entries->size() > before ? "" : "auth: needs a digest identity of the caller";
+}
+
+// Appends the entries of "scheme:id:perms" (several for auth:); returns the reason on failure,
+// empty on success.
+std::string parse_entry(std::string_view text, const proto::Caller& caller, Rules rules,
+                        std::vector<AclEntry>* entries) {
   size_t first_colon = text.find(':');
   size_t last_colon = text.rfind(':');
   if (first_colon == std::string_view::npos || first_colon == last_colon) {
@@ -109,42 +164,61 @@ std::string parse_entry(std::string_view text, const proto::Caller& caller, Rule
   }
   std::string_view scheme = text.substr(0, first_colon);
   std::string_view id = text.substr(first_colon + 1, last_colon - first_colon - 1);
-  if (!parse_perms(text.substr(last_colon + 1), &entry->perms)) return "perms must be letters of cdrwa";
+  AclEntry entry;
+  if (!parse_perms(text.substr(last_colon + 1), &entry.perms)) return "perms must be letters of cdrwa";
   if (scheme == "world") {
     if (id != "anyone") return "world's only id is anyone";
-    entry->scheme = "world";
-    entry->id = "anyone";
+    entry.scheme = "world";
+    entry.id = "anyone";
   } else if (scheme == "uid" || scheme == "gid") {
-    if (!parse_unix_id(id, &entry->id)) return "id must be a number below 2^32";
-    entry->scheme = scheme;
+    if (!parse_unix_id(id, &entry.id)) return "id must be a number below 2^32";
+    entry.scheme = scheme;
   } else if (scheme == "digest") {
     if (!valid_digest_id(id, rules)) return "digest id must be user:hash, the hash in base64";
-    entry->scheme = "digest";
-    entry->id = id;
+    entry.scheme = "digest";
+    entry.id = id;
   } else if (scheme == "ip") {
     if (!valid_ip_id(id)) return "ip id must be an address with optional /bits";
-    entry->scheme = "ip";
-    entry->id = id;
+    entry.scheme = "ip";
+    entry.id = id;
   } else if (scheme == "auth") {
-    // ZooKeeper's "auth" means the creator's own identities; through the mount that is its uid.
-    entry->scheme = "uid";
-    entry->id = std::to_string(caller.uid());
+    return expand_auth(entry.perms, caller, rules, entries);
   } else {
     return "unknown scheme";
   }
+  entries->push_back(std::move(entry));
   return "";
+}
+
+bool holds_digest(const proto::Caller& caller, std::string_view id) {
+  return std::any_of(caller.auth_ids().begin(), caller.auth_ids().end(), [&](std::string_view identity) {
+    return identity.starts_with(kDigestPrefix) && identity.substr(kDigestPrefix.size()) == id;
+  });
+}
+
+bool holds_ip_in(const proto::Caller& caller, std::string_view network_id) {
+  std::optional<IpNetwork> network = parse_network(network_id);
+  if (!network) return false;
+  return std::any_of(caller.auth_ids().begin(), caller.auth_ids().end(), [&](std::string_view identity) {
+    if (!identity.starts_with(kIpPrefix)) return false;
+    std::optional<IpAddress> address = parse_address(identity.substr(kIpPrefix.size()));
+    return address && in_network(*address, *network);
+  });
+}
+
+bool unix_entry_matches(const AclEntry& entry, const proto::Caller& caller) {
+  if (entry.scheme == "uid") return entry.id == std::to_string(caller.uid());
+  if (entry.id == std::to_string(caller.gid())) return true;
+  return std::any_of(caller.groups().begin(), caller.groups().end(),
+                     [&](uint32_t group) { return entry.id == std::to_string(group); });
 }
 
 bool entry_matches(const AclEntry& entry, const proto::Caller& caller) {
   if (entry.scheme == "world") return true;
-  if (entry.scheme == "uid") return entry.id == std::to_string(caller.uid());
-  if (entry.scheme == "gid") {
-    std::string gid = std::to_string(caller.gid());
-    if (entry.id == gid) return true;
-    return std::any_of(caller.groups().begin(), caller.groups().end(),
-                       [&](uint32_t group) { return entry.id == std::to_string(group); });
-  }
-  return false;  // digest and ip identities are never presented through the mount
+  if (entry.scheme == "digest") return holds_digest(caller, entry.id);
+  if (entry.scheme == "ip") return holds_ip_in(caller, entry.id);
+  // uid: and gid: name the mount's Unix callers; a ZooKeeper client has no Unix identity.
+  return !caller.zk_client() && unix_entry_matches(entry, caller);
 }
 
 // A request's text: printable ASCII and bounded, checked before anything quotes it.
@@ -178,17 +252,19 @@ bool parse(std::string_view text, const proto::Caller& caller, Rules rules, Acl*
   while (start <= text.size()) {
     size_t comma = std::min(text.find(',', start), text.size());
     std::string_view entry_text = text.substr(start, comma - start);
-    AclEntry entry;
-    std::string reason = parse_entry(entry_text, caller, rules, &entry);
+    std::vector<AclEntry> entries;
+    std::string reason = parse_entry(entry_text, caller, rules, &entries);
     if (!reason.empty()) {
       *error = "bad ACL entry '" + printable(entry_text) + "': " + reason;
       return false;
     }
     // ZooKeeper's fixupACL drops exact duplicates, keeping the first.
-    if (std::find(acl.begin(), acl.end(), entry) == acl.end()) acl.push_back(std::move(entry));
+    for (AclEntry& entry : entries) {
+      if (std::find(acl.begin(), acl.end(), entry) == acl.end()) acl.push_back(std::move(entry));
+    }
     start = comma + 1;
   }
-  // auth: entries grow into uid:<caller>; the canonical text is what a rename passes on.
+  // auth: entries grow into the caller's identities; the canonical text is what a rename passes on.
   if (rules == Rules::kRequest) {
     if (size_t bytes = format_acl(acl).size(); bytes > kAclTextBytesMax) {
       *error = "canonical ACL text of " + std::to_string(bytes) + " bytes; at most " +
@@ -224,7 +300,7 @@ std::string format_acl(const Acl& acl) {
 }
 
 bool acl_permits(const Acl& acl, uint32_t perm, const proto::Caller& caller) {
-  if (caller.uid() == 0) return true;
+  if (!caller.zk_client() && caller.uid() == 0) return true;
   uint32_t granted = 0;
   for (const AclEntry& entry : acl) {
     if (entry_matches(entry, caller)) granted |= entry.perms;

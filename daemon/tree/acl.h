@@ -1,9 +1,13 @@
-// ZooKeeper ACLs in their text form ("world:anyone:cdrwa,uid:1000:rw"), and the check of a
-// mount caller (Unix uid/gids) against them.
+// ZooKeeper ACLs in their text form ("world:anyone:cdrwa,uid:1000:rw"), and the check of a caller
+// against them: a mount caller (Unix uid/gids) or a ZooKeeper client (Caller.zk_client, with the
+// identities it authenticated in Caller.auth_ids).
 //
-// Schemes: world:anyone; uid:N and gid:N (the mount's callers, by number); digest:user:hash and
-// ip:addr[/bits] are kept and shown but grant nothing through the mount; auth: is ZooKeeper's
-// "the creator's identities" and is expanded to uid:<caller> when set. uid 0 is the super user.
+// Schemes: world:anyone grants everyone; uid:N and gid:N grant the mount's callers, by number, and
+// never a ZooKeeper client; digest:user:hash grants a caller that holds exactly that digest
+// identity; ip:addr[/bits] a caller whose ip identity lies in that network (a mount caller holds
+// neither). auth: is ZooKeeper's "the creator's identities": uid:<caller> for a mount caller, one
+// digest: entry per digest identity of a ZooKeeper client (none: the ACL is invalid, ZooKeeper's
+// InvalidACL). uid 0 of the mount is the super user.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +32,7 @@ using Acl = std::vector<AclEntry>;
 
 // Parses "scheme:id:perms[,...]" (perms from "cdrwa") as a request gives it: printable ASCII only
 // (0x20-0x7e), at most kAclTextBytesMax bytes (and so is its canonical form), a known scheme and a
-// well-formed id in each entry. auth: entries become uid:<caller.uid>.
+// well-formed id in each entry. auth: entries are expanded as above.
 // Returns false with *error saying why (printable ASCII, fit for a log line); *out is untouched then.
 bool parse_acl(std::string_view text, const proto::Caller& caller, Acl* out, std::string* error);
 // An ACL a snapshot holds: the entry grammar of parse_acl without the byte, length and digest rules

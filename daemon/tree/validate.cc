@@ -46,7 +46,8 @@ Code check_data(std::string_view data, const TxnLimits& limits) {
   return data.size() > limits.data_bytes_max ? Code::kDataTooLarge : Code::kOk;
 }
 
-// Whether the text is an ACL does not depend on the caller (auth: only takes its uid).
+// The text's form, as a mount caller's (auth: takes its uid). What auth: needs of a ZooKeeper
+// client (a digest identity) is the caller's, checked against the tree with the rest (plan_*).
 Code check_acl_text(std::string_view text) {
   Acl acl;
   std::string error;

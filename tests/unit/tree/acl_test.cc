@@ -16,6 +16,14 @@ proto::Caller caller_with(uint32_t uid, uint32_t gid, std::vector<uint32_t> grou
   return caller;
 }
 
+// A ZooKeeper client with the identities it authenticated ("digest:user:hash", "ip:addr").
+proto::Caller zk_client(std::vector<std::string> auth_ids, uint32_t uid = 1000) {
+  proto::Caller caller = caller_with(uid, uid);
+  caller.set_zk_client(true);
+  for (std::string& id : auth_ids) caller.add_auth_ids(std::move(id));
+  return caller;
+}
+
 Acl parse_or_die(std::string_view text, const proto::Caller& caller = caller_with(1000, 1000)) {
   Acl acl;
   std::string error;
@@ -42,6 +50,26 @@ TEST(ParseAcl, AuthScheme_BecomesCallerUid) {
   Acl acl = parse_or_die("auth::cdrwa", caller_with(1234, 5));
   ASSERT_EQ(acl.size(), 1u);
   EXPECT_EQ(acl[0], (AclEntry{kAllPerms, "uid", "1234"}));
+}
+
+TEST(ParseAcl, AuthScheme_BecomesAZooKeeperClientsDigestIdentities) {
+  Acl acl = parse_or_die("auth::rw,world:anyone:r",
+                         zk_client({"ip:127.0.0.1", "digest:bob:HASH=", "digest:amy:OTHER="}));
+  EXPECT_EQ(acl, (Acl{AclEntry{kRead | kWrite, "digest", "bob:HASH="}, AclEntry{kRead | kWrite, "digest", "amy:OTHER="},
+                      AclEntry{kRead, "world", "anyone"}}));
+  // Duplicates of a digest: entry given too are dropped as any.
+  EXPECT_EQ(parse_or_die("digest:bob:HASH=:rw,auth::rw", zk_client({"digest:bob:HASH="})).size(), 1u);
+}
+
+// ZooKeeper's InvalidACL: auth: with no authenticated identity to put there.
+TEST(ParseAcl, AuthScheme_ForAZooKeeperClientWithoutDigest_IsInvalid) {
+  for (const proto::Caller& caller : {zk_client({}), zk_client({"ip:127.0.0.1"}), zk_client({"digest:nocolon"})}) {
+    Acl acl;
+    std::string error;
+    EXPECT_FALSE(parse_acl("world:anyone:r,auth::cdrwa", caller, &acl, &error)) << caller.ShortDebugString();
+    EXPECT_NE(error.find("auth::cdrwa"), std::string::npos) << error;
+    EXPECT_TRUE(acl.empty());
+  }
 }
 
 TEST(ParseAcl, UidWithLeadingZeros_IsCanonicalised) {
@@ -201,6 +229,35 @@ TEST(AclPermits, Gid_MatchesPrimaryOrSupplementaryGroup) {
 TEST(AclPermits, DigestAndIp_GrantNothing) {
   Acl acl = parse_or_die("digest:bob:HASH:cdrwa,ip:127.0.0.1:cdrwa");
   EXPECT_FALSE(acl_permits(acl, kRead, caller_with(1000, 1000)));
+}
+
+TEST(AclPermits, ZooKeeperClient_GetsNothingFromUidOrGid_AndUid0IsNoSuperUser) {
+  Acl acl = parse_or_die("uid:1000:cdrwa,gid:1000:cdrwa,world:anyone:r");
+  EXPECT_TRUE(acl_permits(acl, kRead, zk_client({}, 1000)));
+  EXPECT_FALSE(acl_permits(acl, kWrite, zk_client({}, 1000)));
+  EXPECT_FALSE(acl_permits(acl, kWrite, zk_client({}, 0)));
+  EXPECT_FALSE(acl_permits({}, kRead, zk_client({}, 0)));
+}
+
+TEST(AclPermits, Digest_GrantsTheCallerHoldingExactlyThatIdentity) {
+  Acl acl = parse_or_die("digest:bob:HASH=:rw,world:anyone:r");
+  EXPECT_TRUE(acl_permits(acl, kWrite, zk_client({"ip:10.0.0.1", "digest:bob:HASH="})));
+  EXPECT_FALSE(acl_permits(acl, kWrite, zk_client({"digest:bob:HASH"})));
+  EXPECT_FALSE(acl_permits(acl, kWrite, zk_client({"digest:bob:HASH==", "digest:amy:HASH="})));
+  EXPECT_FALSE(acl_permits(acl, kWrite, zk_client({"ip:bob:HASH="})));
+}
+
+TEST(AclPermits, Ip_GrantsACallerWhoseAddressIsInTheNetwork) {
+  Acl acl = parse_or_die("ip:10.1.0.0/16:r,ip:192.168.0.7:w,ip:fe80::/64:c");
+  EXPECT_TRUE(acl_permits(acl, kRead, zk_client({"ip:10.1.255.3"})));
+  EXPECT_FALSE(acl_permits(acl, kRead, zk_client({"ip:10.2.0.1"})));
+  EXPECT_TRUE(acl_permits(acl, kWrite, zk_client({"ip:192.168.0.7"})));
+  EXPECT_FALSE(acl_permits(acl, kWrite, zk_client({"ip:192.168.0.8"})));
+  EXPECT_TRUE(acl_permits(acl, kCreate, zk_client({"ip:fe80::1:2"})));
+  EXPECT_FALSE(acl_permits(acl, kCreate, zk_client({"ip:fe81::1"})));
+  // Another family, a digest, no address: no match.
+  EXPECT_FALSE(acl_permits(acl, kRead, zk_client({"ip:::ffff:10.1.0.1", "digest:10.1.0.1:x", "ip:"})));
+  EXPECT_TRUE(acl_permits(parse_or_die("ip:0.0.0.0/0:r"), kRead, zk_client({"ip:8.8.8.8"})));
 }
 
 TEST(AclPermits, Root_IsSuperUser) {

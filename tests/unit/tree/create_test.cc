@@ -111,6 +111,19 @@ TEST_F(CreateTest, Create_WithAcl_UsesItAndExpandsAuth) {
   EXPECT_EQ(format_acl(node("/f").acl()), "uid:1000:rw,world:anyone:r");
 }
 
+TEST_F(CreateTest, Create_ByZooKeeperClient_ExpandsAuthToItsDigests) {
+  proto::Caller client = user(0);
+  client.set_zk_client(true);
+  proto::Op op = file_op("/f");
+  op.mutable_create()->set_acl("auth::cdrwa");
+  expect_failure(op, Code::kInvalidAcl, client);
+  client.add_auth_ids("digest:bob:HASH=");
+  ASSERT_EQ(apply_one(op, client), Code::kOk);
+  EXPECT_EQ(format_acl(node("/f").acl()), "digest:bob:HASH=:cdrwa");
+  EXPECT_EQ(apply_one(set_data_op("/f", "x"), client), Code::kOk);
+  EXPECT_EQ(apply_one(set_data_op("/f", "y"), user(1000)), Code::kNoAuth);
+}
+
 TEST_F(CreateTest, Create_Directory_IsDirectoryAndCanHoldChildren) {
   must(dir_op("/d"));
   must(dir_op("/d/e"));
