@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <utility>
 
 #include "consensus/check.h"
@@ -113,6 +114,15 @@ bool acl_text(const std::vector<AclRecord>& acl, std::string* out) {
     *out += entry.scheme + ":" + entry.id + ":" + perms_text(entry.perms);
   }
   return true;
+}
+
+std::string_view parent_path(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
+}
+
+std::string join_path(const std::string& parent, std::string_view name) {
+  return parent == "/" ? "/" + std::string(name) : parent + "/" + std::string(name);
 }
 
 size_t descendants(const Node& node) {
@@ -576,6 +586,47 @@ void RequestHandler::answer_multi(const Request& request, const ApplyResult& res
   out.write_bool(true);
   out.write_int(-1);
   reply(frame.finish(), false);
+}
+
+// The path of each change: its parent's path and its name. A parent deleted by the same txn is
+// no longer in the tree; its own change comes later in the list (children go first), so walking
+// the list backwards meets it first.
+void RequestHandler::fire_watches(const ApplyResult& result, std::vector<FiredEvent>* events) {
+  const DataTree& tree = service_.tree();
+  const auto& changes = result.changes;
+  std::vector<std::string> paths(changes.size());
+  std::unordered_map<uint64_t, std::string> deleted;
+  for (size_t i = changes.size(); i-- > 0;) {
+    const Change& change = changes[i];
+    std::string parent;
+    if (const Node* node = tree.by_inode(change.parent_inode)) {
+      parent = tree.path_of(*node);
+    } else if (const auto found = deleted.find(change.parent_inode); found != deleted.end()) {
+      parent = found->second;
+    } else {
+      continue;
+    }
+    paths[i] = join_path(parent, change.name);
+    if (change.kind == Change::Kind::kDeleted) deleted[change.inode] = paths[i];
+  }
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (paths[i].empty()) continue;
+    switch (changes[i].kind) {
+      case Change::Kind::kCreated:
+        watches_.fire(kNodeCreated, paths[i], events);
+        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), events);
+        break;
+      case Change::Kind::kDeleted:
+        watches_.fire(kNodeDeleted, paths[i], events);
+        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), events);
+        break;
+      case Change::Kind::kData:
+        watches_.fire(kNodeDataChanged, paths[i], events);
+        break;
+      default:
+        break;  // ACL, mode, owner, times: ZooKeeper raises no event
+    }
+  }
 }
 
 }  // namespace quorumfs::zk
