@@ -65,7 +65,8 @@ class RequestHandler {
   int32_t add_op(const Request& request, const SessionContext& session, proto::Txn* txn) const;
   void answer_write(const Request& request, const ApplyResult& result, const Reply& reply) const;
   void answer_multi(const Request& request, const ApplyResult& result, int32_t err, const Reply& reply) const;
-  void write_result(const Request& request, const OpResult& result, JuteWriter& out) const;
+  void write_result(const Request& request, const ApplyResult& applied, const OpResult& result,
+                    JuteWriter& out) const;
   proto::Caller caller_of(const SessionContext& session) const;
   int64_t last_zxid() const;
 
