@@ -417,8 +417,14 @@ void RequestHandler::watch_op(const Request& request, SessionContext& session, c
       return reply(error_frame(request.xid, zxid, kBadArguments), false);
     }
     const WatchKind kind = request.mode == kAddWatchPersistent ? WatchKind::kPersistent : WatchKind::kRecursive;
-    const bool added = watches_.add(request.path, kind, session.watcher);
-    return reply(error_frame(request.xid, zxid, added ? kOk : kSystemError), false);
+    if (!watches_.add(request.path, kind, session.watcher)) {
+      return reply(error_frame(request.xid, zxid, kSystemError), false);
+    }
+    // ZooKeeper answers addWatch with an ErrorResponse body: err 0 again after the header
+    // (tests/unit/zk/captures: kazoo_watches.txt xid 7, zkcli.txt xid 14, 20 bytes after the length).
+    ReplyFrame frame(request.xid, zxid, kOk);
+    frame.body().write_int(kOk);
+    return reply(frame.finish(), false);
   }
   // checkWatches / removeWatches: children, data (incl. persistent ones) or any.
   std::vector<WatchKind> kinds;
