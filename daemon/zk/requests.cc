@@ -62,11 +62,10 @@ void write_stat(JuteWriter& out, const Node& node) {
   write_stat(out, node.stat(), node.data().size(), node.num_children());
 }
 
-// The stat of the node an op of an applied txn acted on (by inode: a later op of the same multi
-// may have renamed nothing, but may have deleted it). A node the txn deleted afterwards is shown
-// as it was when deleted, with no children (it had to have none): ZooKeeper answers each op of a
-// multi with the stat the node had then (tests/unit/zk/captures: kazoo_basic.txt, xid 19, a
-// setData answered with version 1 though the multi's next op deletes the node).
+// The stat of the node an op of an applied txn acted on, found by inode: a later op of the same
+// multi may have deleted it, and then it is shown as it was when deleted, with no children (it had
+// to have none). ZooKeeper 3.8 answers a multi's create+check+setData+delete of one node with the
+// setData's stat: version 1, dataLength 1, numChildren 0.
 void write_stat_of(JuteWriter& out, const DataTree& tree, const ApplyResult& result, const OpResult& op) {
   if (const Node* node = tree.by_inode(op.inode)) return write_stat(out, *node);
   for (const Change& change : result.changes) {
@@ -420,8 +419,8 @@ void RequestHandler::watch_op(const Request& request, SessionContext& session, c
     if (!watches_.add(request.path, kind, session.watcher)) {
       return reply(error_frame(request.xid, zxid, kSystemError), false);
     }
-    // ZooKeeper answers addWatch with an ErrorResponse body: err 0 again after the header
-    // (tests/unit/zk/captures: kazoo_watches.txt xid 7, zkcli.txt xid 14, 20 bytes after the length).
+    // ZooKeeper 3.8 answers addWatch with an ErrorResponse body after the header: err 0 again,
+    // 20 bytes after the length.
     ReplyFrame frame(request.xid, zxid, kOk);
     frame.body().write_int(kOk);
     return reply(frame.finish(), false);

@@ -1,5 +1,6 @@
 // A RequestHandler over a real DataTree, without sockets: requests go in, reply frames and watch
-// event frames come out in the order a connection would write them (docs/zk-protocol.md).
+// event frames come out in the order a connection would write them (docs/architecture.md, "The
+// service core": a front end submits through the Service and fires its watches from the feed).
 #pragma once
 
 #include <gtest/gtest.h>

@@ -310,6 +310,45 @@ TEST_F(RequestHandlerTest, AFailingMultiChangesNothingAndNamesItsFailingOp) {
   EXPECT_TRUE(in.at_end());
 }
 
+// A node a multi changes and then deletes is answered with its stat after the change (it used to
+// stop the member: the reply looked for it in the tree).
+TEST_F(RequestHandlerTest, AMultiThatSetsThenDeletesANodeAnswersWithTheSetDataStat) {
+  make("/a");
+  Request multi = request(kMulti, "");
+  multi.ops = {create("/a/t", "x"), set_data("/a/t", "yy"), remove("/a/t")};
+  const std::string reply = harness_.handle(multi, a_);
+  EXPECT_EQ(nullptr, harness_.tree().find("/a/t"));
+  JuteReader in(std::string_view(reply).substr(4 + 16));
+  auto stat_version_and_length = [&](int32_t* version, int32_t* length) {
+    for (int i = 0; i < 4; ++i) in.read_long();  // czxid, mzxid, ctime, mtime
+    *version = in.read_int();
+    in.read_int();  // cversion
+    in.read_int();  // aversion
+    in.read_long();  // ephemeralOwner
+    *length = in.read_int();
+    EXPECT_EQ(0, in.read_int());  // numChildren
+    in.read_long();  // pzxid
+  };
+  int32_t version = -1, length = -1;
+  EXPECT_EQ(kCreate, in.read_int());
+  EXPECT_FALSE(in.read_bool());
+  EXPECT_EQ(kOk, in.read_int());
+  EXPECT_EQ("/a/t", in.read_string(100));
+  EXPECT_EQ(kSetData, in.read_int());
+  EXPECT_FALSE(in.read_bool());
+  EXPECT_EQ(kOk, in.read_int());
+  stat_version_and_length(&version, &length);
+  EXPECT_EQ(1, version);  // as it was when deleted, after the setData
+  EXPECT_EQ(2, length);
+  EXPECT_EQ(kDelete, in.read_int());
+  EXPECT_FALSE(in.read_bool());
+  EXPECT_EQ(kOk, in.read_int());
+  EXPECT_EQ(-1, in.read_int());
+  EXPECT_TRUE(in.read_bool());
+  EXPECT_EQ(-1, in.read_int());
+  EXPECT_TRUE(in.at_end());
+}
+
 TEST_F(RequestHandlerTest, AMultiWithAnInvalidOpIsRefusedBeforeItIsSubmitted) {
   make("/a");
   const size_t submitted = harness_.replication().submitted;
