@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <unordered_set>
 
 #include "daemon/zk/auth.h"
 #include "daemon/zk/connection.h"
@@ -17,15 +16,6 @@ namespace {
 
 // What srvr, stat and envi report as the server's version: ZooKeeper's protocol level, then ours.
 constexpr const char* kVersion = "3.8.0-quorumfs";
-
-std::string_view parent_path(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
-}
-
-std::string join_path(const std::string& parent, std::string_view name) {
-  return parent == "/" ? "/" + std::string(name) : parent + "/" + std::string(name);
-}
 
 uint64_t directory_bytes(const std::string& path) {
   std::error_code error;
@@ -226,46 +216,9 @@ void ClientPort::on_applied(const service::Applied& applied) {
   if (!watches_.empty() && !result.changes.empty()) fire_watches(result);
 }
 
-// The path of each change: its parent's path and its name. A parent deleted by the same txn is
-// no longer in the tree; its own change comes later in the list (children go first), so walking
-// the list backwards meets it first.
 void ClientPort::fire_watches(const ApplyResult& result) {
-  const DataTree& tree = service_.tree();
-  const auto& changes = result.changes;
-  std::vector<std::string> paths(changes.size());
-  std::unordered_map<uint64_t, std::string> deleted;
-  for (size_t i = changes.size(); i-- > 0;) {
-    const Change& change = changes[i];
-    std::string parent;
-    if (const Node* node = tree.by_inode(change.parent_inode)) {
-      parent = tree.path_of(*node);
-    } else if (const auto found = deleted.find(change.parent_inode); found != deleted.end()) {
-      parent = found->second;
-    } else {
-      continue;
-    }
-    paths[i] = join_path(parent, change.name);
-    if (change.kind == Change::Kind::kDeleted) deleted[change.inode] = paths[i];
-  }
   std::vector<FiredEvent> events;
-  for (size_t i = 0; i < changes.size(); ++i) {
-    if (paths[i].empty()) continue;
-    switch (changes[i].kind) {
-      case Change::Kind::kCreated:
-        watches_.fire(kNodeCreated, paths[i], &events);
-        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), &events);
-        break;
-      case Change::Kind::kDeleted:
-        watches_.fire(kNodeDeleted, paths[i], &events);
-        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), &events);
-        break;
-      case Change::Kind::kData:
-        watches_.fire(kNodeDataChanged, paths[i], &events);
-        break;
-      default:
-        break;  // ACL, mode, owner, times: ZooKeeper raises no event
-    }
-  }
+  handler_.fire_watches(result, &events);
   for (const FiredEvent& event : events) {
     if (const auto connection = connections_.find(event.watcher); connection != connections_.end()) {
       connection->second->send_event(RequestHandler::event_frame(event.type, event.path));

@@ -95,16 +95,8 @@ void Connection::connected(uint64_t session_id, uint32_t timeout_ms, bool read_o
     if (auto self = weak.lock()) self->send_event(std::move(frame));
   };
   timeout_ms_ = timeout_ms;
-  std::string frame;
-  JuteWriter out(&frame);
-  const size_t start = out.begin_frame();
-  out.write_int(kProtocolVersion);
-  out.write_int(static_cast<int32_t>(timeout_ms));
-  out.write_long(static_cast<int64_t>(session_id));
-  out.write_buffer(password);
-  out.write_bool(read_only);
-  out.end_frame(start);
-  send(std::move(frame));
+  send(encode_connect_response(static_cast<int32_t>(timeout_ms), static_cast<int64_t>(session_id), password,
+                               read_only));
   serving_ = true;
   arm_idle_timer();
   read_more();
@@ -114,16 +106,7 @@ void Connection::connected(uint64_t session_id, uint32_t timeout_ms, bool read_o
 // session 0, a password of zeros; the client reports SessionExpired.
 void Connection::refuse_expired() {
   if (closed_) return;
-  std::string frame;
-  JuteWriter out(&frame);
-  const size_t start = out.begin_frame();
-  out.write_int(kProtocolVersion);
-  out.write_int(0);
-  out.write_long(0);
-  out.write_buffer(std::string(kPasswordBytes, '\0'));
-  out.write_bool(false);
-  out.end_frame(start);
-  send(std::move(frame), true);
+  send(encode_connect_response(0, 0, std::string(kPasswordBytes, '\0'), false), true);
 }
 
 void Connection::read_more() {

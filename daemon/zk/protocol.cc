@@ -145,6 +145,20 @@ bool decode_connect(std::string_view frame, ConnectRequest* out) {
   return in.ok();
 }
 
+std::string encode_connect_response(int32_t timeout_ms, int64_t session_id, std::string_view password,
+                                    bool read_only) {
+  std::string frame;
+  JuteWriter out(&frame);
+  const size_t start = out.begin_frame();
+  out.write_int(kProtocolVersion);
+  out.write_int(timeout_ms);
+  out.write_long(session_id);
+  out.write_buffer(password);
+  out.write_bool(read_only);
+  out.end_frame(start);
+  return frame;
+}
+
 bool decode_request(std::string_view frame, const DecodeLimits& limits, Request* out) {
   JuteReader in(frame);
   out->xid = in.read_int();

@@ -156,6 +156,10 @@ struct DecodeLimits {
 };
 
 bool decode_connect(std::string_view frame, ConnectRequest* out);
+// The ConnectResponse frame (length included): protocolVersion, timeOut, sessionId, passwd,
+// readOnly. A refused session is answered with timeout 0, session 0 and a password of zeros.
+std::string encode_connect_response(int32_t timeout_ms, int64_t session_id, std::string_view password,
+                                    bool read_only);
 // Decodes a whole request frame (header and body). False: malformed, or an opcode not known.
 bool decode_request(std::string_view frame, const DecodeLimits& limits, Request* out);
 // The opcode of a frame whose body did not decode, or -1 when even its header is short.

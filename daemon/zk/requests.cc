@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <utility>
 
 #include "consensus/check.h"
@@ -43,8 +44,7 @@ class ReplyFrame {
   size_t start_ = 0;
 };
 
-void write_stat(JuteWriter& out, const Node& node) {
-  const Stat& stat = node.stat();
+void write_stat(JuteWriter& out, const Stat& stat, size_t data_length, size_t num_children) {
   out.write_long(stat.czxid);
   out.write_long(stat.mzxid);
   out.write_long(stat.ctime_ms);
@@ -53,9 +53,27 @@ void write_stat(JuteWriter& out, const Node& node) {
   out.write_int(stat.cversion);
   out.write_int(stat.aversion);
   out.write_long(static_cast<int64_t>(stat.ephemeral_owner));
-  out.write_int(static_cast<int32_t>(node.data().size()));
-  out.write_int(static_cast<int32_t>(node.num_children()));
+  out.write_int(static_cast<int32_t>(data_length));
+  out.write_int(static_cast<int32_t>(num_children));
   out.write_long(stat.pzxid);
+}
+
+void write_stat(JuteWriter& out, const Node& node) {
+  write_stat(out, node.stat(), node.data().size(), node.num_children());
+}
+
+// The stat of the node an op of an applied txn acted on, found by inode: a later op of the same
+// multi may have deleted it, and then it is shown as it was when deleted, with no children (it had
+// to have none). ZooKeeper 3.8 answers a multi's create+check+setData+delete of one node with the
+// setData's stat: version 1, dataLength 1, numChildren 0.
+void write_stat_of(JuteWriter& out, const DataTree& tree, const ApplyResult& result, const OpResult& op) {
+  if (const Node* node = tree.by_inode(op.inode)) return write_stat(out, *node);
+  for (const Change& change : result.changes) {
+    if (change.kind == Change::Kind::kDeleted && change.inode == op.inode && change.deleted != nullptr) {
+      return write_stat(out, change.deleted->stat, change.deleted->data.view().size(), 0);
+    }
+  }
+  QFS_CHECK(false, "a node a txn created or changed is in the tree or among its deleted nodes");
 }
 
 void write_children(JuteWriter& out, const Node& node) {
@@ -113,6 +131,15 @@ bool acl_text(const std::vector<AclRecord>& acl, std::string* out) {
     *out += entry.scheme + ":" + entry.id + ":" + perms_text(entry.perms);
   }
   return true;
+}
+
+std::string_view parent_path(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
+}
+
+std::string join_path(const std::string& parent, std::string_view name) {
+  return parent == "/" ? "/" + std::string(name) : parent + "/" + std::string(name);
 }
 
 size_t descendants(const Node& node) {
@@ -389,8 +416,14 @@ void RequestHandler::watch_op(const Request& request, SessionContext& session, c
       return reply(error_frame(request.xid, zxid, kBadArguments), false);
     }
     const WatchKind kind = request.mode == kAddWatchPersistent ? WatchKind::kPersistent : WatchKind::kRecursive;
-    const bool added = watches_.add(request.path, kind, session.watcher);
-    return reply(error_frame(request.xid, zxid, added ? kOk : kSystemError), false);
+    if (!watches_.add(request.path, kind, session.watcher)) {
+      return reply(error_frame(request.xid, zxid, kSystemError), false);
+    }
+    // ZooKeeper 3.8 answers addWatch with an ErrorResponse body after the header: err 0 again,
+    // 20 bytes after the length.
+    ReplyFrame frame(request.xid, zxid, kOk);
+    frame.body().write_int(kOk);
+    return reply(frame.finish(), false);
   }
   // checkWatches / removeWatches: children, data (incl. persistent ones) or any.
   std::vector<WatchKind> kinds;
@@ -514,33 +547,27 @@ void RequestHandler::answer_write(const Request& request, const ApplyResult& res
     return reply(error_frame(request.xid, zxid, error_of(result.code)), result.code == Code::kSessionExpired);
   }
   ReplyFrame frame(request.xid, zxid, kOk);
-  write_result(request, result.ops.front(), frame.body());
+  write_result(request, result, result.ops.front(), frame.body());
   reply(frame.finish(), request.op == kCloseSession);
 }
 
 // One op's result inside a reply, after the apply (the tree is at the txn's zxid).
-void RequestHandler::write_result(const Request& request, const OpResult& result, JuteWriter& out) const {
-  const DataTree& tree = service_.tree();
+void RequestHandler::write_result(const Request& request, const ApplyResult& applied, const OpResult& result,
+                                  JuteWriter& out) const {
   switch (request.op) {
     case kCreate:
       out.write_string(result.path);
       break;
     case kCreate2:
     case kCreateContainer:
-    case kCreateTtl: {
+    case kCreateTtl:
       out.write_string(result.path);
-      const Node* node = tree.find(result.path);
-      QFS_CHECK(node != nullptr, "a node a txn created is in the tree when its reply is written");
-      write_stat(out, *node);
+      write_stat_of(out, service_.tree(), applied, result);
       break;
-    }
     case kSetData:
-    case kSetAcl: {
-      const Node* node = tree.find(request.path);
-      QFS_CHECK(node != nullptr, "a node a txn changed is in the tree when its reply is written");
-      write_stat(out, *node);
+    case kSetAcl:
+      write_stat_of(out, service_.tree(), applied, result);
       break;
-    }
     default:
       break;  // delete, check, closeSession: no body
   }
@@ -570,12 +597,53 @@ void RequestHandler::answer_multi(const Request& request, const ApplyResult& res
     out.write_int(request.ops[i].op);
     out.write_bool(false);
     out.write_int(kOk);
-    write_result(request.ops[i], result.ops[i], out);
+    write_result(request.ops[i], result, result.ops[i], out);
   }
   out.write_int(-1);
   out.write_bool(true);
   out.write_int(-1);
   reply(frame.finish(), false);
+}
+
+// The path of each change: its parent's path and its name. A parent deleted by the same txn is
+// no longer in the tree; its own change comes later in the list (children go first), so walking
+// the list backwards meets it first.
+void RequestHandler::fire_watches(const ApplyResult& result, std::vector<FiredEvent>* events) {
+  const DataTree& tree = service_.tree();
+  const auto& changes = result.changes;
+  std::vector<std::string> paths(changes.size());
+  std::unordered_map<uint64_t, std::string> deleted;
+  for (size_t i = changes.size(); i-- > 0;) {
+    const Change& change = changes[i];
+    std::string parent;
+    if (const Node* node = tree.by_inode(change.parent_inode)) {
+      parent = tree.path_of(*node);
+    } else if (const auto found = deleted.find(change.parent_inode); found != deleted.end()) {
+      parent = found->second;
+    } else {
+      continue;
+    }
+    paths[i] = join_path(parent, change.name);
+    if (change.kind == Change::Kind::kDeleted) deleted[change.inode] = paths[i];
+  }
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (paths[i].empty()) continue;
+    switch (changes[i].kind) {
+      case Change::Kind::kCreated:
+        watches_.fire(kNodeCreated, paths[i], events);
+        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), events);
+        break;
+      case Change::Kind::kDeleted:
+        watches_.fire(kNodeDeleted, paths[i], events);
+        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), events);
+        break;
+      case Change::Kind::kData:
+        watches_.fire(kNodeDataChanged, paths[i], events);
+        break;
+      default:
+        break;  // ACL, mode, owner, times: ZooKeeper raises no event
+    }
+  }
 }
 
 }  // namespace quorumfs::zk

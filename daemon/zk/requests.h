@@ -40,6 +40,10 @@ class RequestHandler {
   // Answers request by calling reply once: at once for a read, after the apply for a write.
   void handle(const Request& request, SessionContext& session, Reply reply);
 
+  // The watch events an applied txn raises (ZooKeeper's rules, watch_table.h), appended to events:
+  // what the client port sends from the change feed. Fired one-shot watches are removed.
+  void fire_watches(const ApplyResult& result, std::vector<FiredEvent>* events);
+
   // A frame that answers xid with err alone.
   static std::string error_frame(int32_t xid, int64_t zxid, int32_t err);
   // A watch event's frame (xid -1).
@@ -61,7 +65,8 @@ class RequestHandler {
   int32_t add_op(const Request& request, const SessionContext& session, proto::Txn* txn) const;
   void answer_write(const Request& request, const ApplyResult& result, const Reply& reply) const;
   void answer_multi(const Request& request, const ApplyResult& result, int32_t err, const Reply& reply) const;
-  void write_result(const Request& request, const OpResult& result, JuteWriter& out) const;
+  void write_result(const Request& request, const ApplyResult& applied, const OpResult& result,
+                    JuteWriter& out) const;
   proto::Caller caller_of(const SessionContext& session) const;
   int64_t last_zxid() const;
 
