@@ -135,8 +135,47 @@ std::string parse_entry(std::string_view text, const proto::Caller& caller, Rule
   return "";
 }
 
+// ip:ADDRESS[/BITS] of an ACL entry against a client's "ip:ADDRESS" identity: the same family and
+// the first BITS bits equal (all of them without /BITS).
+bool ip_matches(std::string_view entry_id, std::string_view address_text) {
+  const std::string entry_address(entry_id.substr(0, entry_id.find('/')));
+  const std::string address(address_text);
+  unsigned char want[16], have[16];
+  int family_bits = 32;
+  if (inet_pton(AF_INET, entry_address.c_str(), want) == 1) {
+    if (inet_pton(AF_INET, address.c_str(), have) != 1) return false;
+  } else if (inet_pton(AF_INET6, entry_address.c_str(), want) == 1) {
+    if (inet_pton(AF_INET6, address.c_str(), have) != 1) return false;
+    family_bits = 128;
+  } else {
+    return false;
+  }
+  int bits = family_bits;
+  if (entry_address.size() < entry_id.size()) {
+    const std::string_view bits_text = entry_id.substr(entry_address.size() + 1);
+    std::from_chars(bits_text.data(), bits_text.data() + bits_text.size(), bits);
+  }
+  for (int bit = 0; bit < bits && bit < family_bits; ++bit) {
+    const unsigned char mask = static_cast<unsigned char>(0x80u >> (bit % 8));
+    if ((want[bit / 8] & mask) != (have[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+// A ZooKeeper client's identities (docs/zk-protocol.md, "ACLs"): its digests ("digest:user:hash")
+// and its address ("ip:ADDRESS"), never a uid or gid.
+bool client_entry_matches(const AclEntry& entry, const proto::Caller& caller) {
+  for (const std::string& id : caller.auth_ids()) {
+    const std::string_view identity(id);
+    if (entry.scheme == "digest" && identity.starts_with("digest:") && identity.substr(7) == entry.id) return true;
+    if (entry.scheme == "ip" && identity.starts_with("ip:") && ip_matches(entry.id, identity.substr(3))) return true;
+  }
+  return false;
+}
+
 bool entry_matches(const AclEntry& entry, const proto::Caller& caller) {
   if (entry.scheme == "world") return true;
+  if (caller.zk_client()) return client_entry_matches(entry, caller);
   if (entry.scheme == "uid") return entry.id == std::to_string(caller.uid());
   if (entry.scheme == "gid") {
     std::string gid = std::to_string(caller.gid());

@@ -203,6 +203,35 @@ TEST(AclPermits, DigestAndIp_GrantNothing) {
   EXPECT_FALSE(acl_permits(acl, kRead, caller_with(1000, 1000)));
 }
 
+proto::Caller zk_client_with(std::vector<std::string> auth_ids) {
+  proto::Caller caller = caller_with(65534, 65534);
+  caller.set_zk_client(true);
+  for (const std::string& id : auth_ids) caller.add_auth_ids(id);
+  return caller;
+}
+
+TEST(AclPermits, ZkClient_DigestMatchesItsAddedDigestOnly) {
+  Acl acl = parse_or_die("digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=:cdrwa");
+  EXPECT_TRUE(acl_permits(acl, kRead, zk_client_with({"digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=", "ip:127.0.0.1"})));
+  EXPECT_FALSE(acl_permits(acl, kRead, zk_client_with({"digest:bob:aYXlLOpEooaV1cRAvUL1fp9Qt7E=", "ip:127.0.0.1"})));
+  EXPECT_FALSE(acl_permits(acl, kRead, zk_client_with({"ip:127.0.0.1"})));
+}
+
+TEST(AclPermits, ZkClient_IpMatchesAddressOrPrefix) {
+  EXPECT_TRUE(acl_permits(parse_or_die("ip:127.0.0.1:r"), kRead, zk_client_with({"ip:127.0.0.1"})));
+  EXPECT_FALSE(acl_permits(parse_or_die("ip:127.0.0.2:r"), kRead, zk_client_with({"ip:127.0.0.1"})));
+  EXPECT_TRUE(acl_permits(parse_or_die("ip:10.1.0.0/16:r"), kRead, zk_client_with({"ip:10.1.200.3"})));
+  EXPECT_FALSE(acl_permits(parse_or_die("ip:10.1.0.0/16:r"), kRead, zk_client_with({"ip:10.2.0.3"})));
+  EXPECT_TRUE(acl_permits(parse_or_die("ip:fe80::/64:r"), kRead, zk_client_with({"ip:fe80::1"})));
+  EXPECT_FALSE(acl_permits(parse_or_die("ip:fe80::/64:r"), kRead, zk_client_with({"ip:10.0.0.1"})));
+}
+
+TEST(AclPermits, ZkClient_UidAndGidGrantNothing) {
+  Acl acl = parse_or_die("uid:65534:cdrwa,gid:65534:cdrwa");
+  EXPECT_FALSE(acl_permits(acl, kRead, zk_client_with({"ip:127.0.0.1"})));
+  EXPECT_TRUE(acl_permits(parse_or_die("world:anyone:r"), kRead, zk_client_with({})));
+}
+
 TEST(AclPermits, Root_IsSuperUser) {
   Acl acl = parse_or_die("uid:1000:r");
   EXPECT_TRUE(acl_permits(acl, kAdmin, caller_with(0, 0)));
