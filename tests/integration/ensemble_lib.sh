@@ -7,6 +7,11 @@
 #
 # Every member's config is $TEST_TMP/NAME.cfg; ports are picked at random in 20000..31999, the
 # peer port of member N at BASE+N. The shared secret is in $TEST_TMP/secret.
+#
+# ZooKeeper's client port (clientPort in zoo.cfg): set ZK_CLIENT_PORTS=1 before ensemble_init and
+# every member serves ZooKeeper clients on 127.0.0.1:$(client_port_of NAME) (BASE+30+N), with the
+# lines of ZK_CLIENT_SETTINGS added to its config. A test may append more lines to one member's
+# $TEST_TMP/NAME.cfg before starting it (a later line wins).
 
 MEMBER_NAMES=(a b c d e)
 declare -A MEMBER_ID=()
@@ -18,6 +23,10 @@ initLimit=40
 syncLimit=10
 sessionTimeout=1500
 writeTimeout=4000"}
+ZK_CLIENT_PORTS=${ZK_CLIENT_PORTS:-0}
+# Session timeouts a client may ask for: the defaults (2 and 20 ticks) would be 100 ms..1 s here.
+ZK_CLIENT_SETTINGS=${ZK_CLIENT_SETTINGS:-"minSessionTimeout=1000
+maxSessionTimeout=30000"}
 
 # ensemble_init PARTICIPANTS [OBSERVERS]: names a.. for participants, o for the observer.
 ensemble_init() {
@@ -40,6 +49,9 @@ ensemble_init() {
   for name in "${!MEMBER_ID[@]}"; do write_member_config "$name" "$ENSEMBLE_SECRET"; done
 }
 
+# client_port_of NAME: the member's ZooKeeper client port (with ZK_CLIENT_PORTS=1).
+client_port_of() { echo $((ENSEMBLE_BASE_PORT + 30 + ${MEMBER_ID[$1]})); }
+
 # write_member_config NAME SECRET_FILE
 write_member_config() {
   local name=$1 secret=$2
@@ -50,6 +62,11 @@ write_member_config() {
     echo "peerSecretFile=$secret"
     echo "$ENSEMBLE_SETTINGS"
     printf '%s' "$ENSEMBLE_SERVERS"
+    if ((ZK_CLIENT_PORTS)); then
+      echo "clientPort=$(client_port_of "$name")"
+      echo "clientPortAddress=127.0.0.1"
+      echo "$ZK_CLIENT_SETTINGS"
+    fi
   } >"$TEST_TMP/$name.cfg"
 }
 
