@@ -302,6 +302,10 @@ move_session move1 "session move (a killed)" a "$(host_of a),$(host_of b)"
 expect_eq "session move (a killed): kazoo went on with b" "$(client_port_of b)" "$(zk_value connected_port)"
 start_members a
 wait_writable a 20 || fail "a did not come back"
+# Away longer than the host's sessionTimeout, within its own: the leader expires a client session
+# by its own timeout (docs/zk-protocol.md, "Sessions").
+move_session move2 "session move (b killed, 3 s away)" b "$(host_of b)" "$(host_of c)"
+expect_eq "session move (b killed, 3 s away): kazoo went on with c" "$(client_port_of c)" "$(zk_value connected_port)"
 
 still_serves "session moves"
 
