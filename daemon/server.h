@@ -59,6 +59,10 @@ struct ServerOptions {
   uint32_t sync_limit = 5;
   std::chrono::milliseconds session_timeout{10000};
   std::chrono::milliseconds write_wait{10000};
+  // For the ZooKeeper front end: whether its clients may create TTL nodes (the tree takes any).
+  bool extended_types_enabled = false;
+  // How often the leader removes the containers and TTL nodes that are due (service/reaper.h).
+  std::chrono::milliseconds container_check_interval{60000};
 };
 
 class Server : public service::Replication {
@@ -84,6 +88,7 @@ class Server : public service::Replication {
   void on_tick();
   void on_role(consensus::Role role);
   void send_keepalive();
+  void remove_due_nodes();
   void unmount_and_finish();
   void serve_when_synced();
   void close_earlier_sessions_once_synced();
@@ -116,6 +121,8 @@ class Server : public service::Replication {
   bool earlier_sessions_closed_ = false;
   consensus::Role role_ = consensus::Role::kLooking;
   uint64_t ticks_ = 0;
+  std::chrono::steady_clock::time_point next_removal_round_{};
+  size_t removals_in_flight_ = 0;
 };
 
 }  // namespace quorumfs

@@ -18,6 +18,7 @@ enum class Submitter : uint8_t {
   kMount,     // a POSIX call on this host's mount
   kSessions,  // a closeSession: a descriptor's release, this host stopping, or the leader's expiry
   kLocks,     // the lock service's waiter nodes (docs/mount.md, "Locks")
+  kReaper,    // the leader's removal of containers and TTL nodes (reaper.h)
 };
 
 enum class Origin : uint8_t {

@@ -66,6 +66,11 @@ const Node* DataTree::child(const Node& dir, std::string_view name) const {
 std::string DataTree::path_of(const Node& node) const { return state_->path_of(node); }
 Zxid DataTree::last_applied_zxid() const { return state_->last_zxid; }
 std::vector<uint64_t> DataTree::sessions() const { return state_->sessions(); }
+std::vector<const Node*> DataTree::containers_and_ttl_nodes() const {
+  std::vector<const Node*> nodes(state_->containers_and_ttl_nodes().begin(), state_->containers_and_ttl_nodes().end());
+  std::sort(nodes.begin(), nodes.end(), [](const Node* a, const Node* b) { return a->inode() < b->inode(); });
+  return nodes;
+}
 std::vector<uint64_t> DataTree::open_sessions() const {
   std::vector<uint64_t> open;
   open.reserve(state_->open_sessions().size());
