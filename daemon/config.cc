@@ -79,6 +79,19 @@ std::string apply(std::string_view key, std::string_view value, EnsembleConfig* 
   if (key == "writeTimeout") {
     return parse_number<uint32_t>(value, 1, 3600000, &config->write_timeout_ms) ? "" : "writeTimeout must be 1..3600000 ms";
   }
+  // ZooKeeper's: whether its clients may create TTL nodes (the ZooKeeper front end refuses them
+  // otherwise), and how often the leader removes the containers and TTL nodes that are due
+  // (daemon/service/reaper.h).
+  if (key == "extendedTypesEnabled") {
+    if (value != "true" && value != "false") return "extendedTypesEnabled must be true or false";
+    config->extended_types_enabled = value == "true";
+    return "";
+  }
+  if (key == "znode.container.checkIntervalMs") {
+    return parse_number<uint32_t>(value, 100, 86400000, &config->container_check_interval_ms)
+               ? ""
+               : "znode.container.checkIntervalMs must be 100..86400000 ms";
+  }
   // ZooKeeper's: when to take a snapshot (so that the log, and the disk it takes, stay bounded)
   // and the log's preallocation step.
   auto optional_number = [&](uint64_t min, uint64_t max, std::optional<uint64_t>* field, const char* range) {

@@ -21,6 +21,8 @@
 //   minSessionTimeout=4000             # ms, default 2 ticks; maxSessionTimeout: default 20 ticks
 //   4lw.commands.whitelist=srvr,ruok   # four-letter words answered on the client port ("*": all)
 //   maxClientCnxns=60                  # client connections from one address (0: no limit)
+//   extendedTypesEnabled=false         # true: ZooKeeper clients may create TTL nodes
+//   znode.container.checkIntervalMs=60000  # ms between removals of empty containers, expired TTLs
 //
 // '#' starts a comment; blank lines are skipped. Unknown keys are kept as warnings; a bad value
 // refuses the whole file, with the file, the line and the reason.
@@ -52,6 +54,8 @@ struct EnsembleConfig {
   uint32_t sync_limit_ticks = 5;
   uint32_t session_timeout_ms = 10000;
   uint32_t write_timeout_ms = 10000;
+  bool extended_types_enabled = false;
+  uint32_t container_check_interval_ms = 60000;
   // Unset: the command line's value (or its default) stands.
   std::optional<uint64_t> snap_count;
   std::optional<uint64_t> snap_size_limit_kb;

@@ -70,6 +70,8 @@ bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
   options->sync_limit = config->sync_limit_ticks;
   options->session_timeout = std::chrono::milliseconds(config->session_timeout_ms);
   options->write_wait = std::chrono::milliseconds(config->write_timeout_ms);
+  options->extended_types_enabled = config->extended_types_enabled;
+  options->container_check_interval = std::chrono::milliseconds(config->container_check_interval_ms);
   if (config->snap_count) options->snapshot_every_txns = *config->snap_count;
   if (config->snap_size_limit_kb) options->snapshot_every_log_bytes = *config->snap_size_limit_kb << 10;
   if (config->prealloc_kb) options->log_preallocate_bytes = *config->prealloc_kb << 10;

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "daemon/peer/transport.h"
+#include "daemon/service/reaper.h"
 #include "fusefs/xattrs.h"
 
 namespace quorumfs {
@@ -16,6 +17,11 @@ namespace quorumfs {
 namespace {
 int ticks_of(std::chrono::milliseconds duration) {
   return std::max<int>(1, static_cast<int>(duration / kCoreTick));
+}
+
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
@@ -105,10 +111,7 @@ void Server::serve_when_synced() {
   if (serve_deadline_ == std::chrono::steady_clock::time_point{}) serve_deadline_ = std::chrono::steady_clock::now() + options_.write_wait;
   if (!replica_->serving() && std::chrono::steady_clock::now() < serve_deadline_) return;
   serving_started_ = true;
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  service_->sessions().start(store_->tree(), now_ms);
+  service_->sessions().start(store_->tree(), wall_clock_ms());
   if (!replica_->serving()) {
     spdlog::warn("no leader within {} ms: serving the local tree at zxid {:#x}, which may be behind "
                  "(user.zk.state=unsynced)", options_.write_wait.count(), store_->tree().last_applied_zxid());
@@ -186,7 +189,7 @@ void Server::on_tick() {
   close_earlier_sessions_once_synced();
   if (ticks_ % 10 != 0) return;  // every 100 ms
   store_->record_applied();
-  // The leader owns session expiry (session_table.h).
+  // The leader owns session expiry (session_table.h) and the removal of due nodes (reaper.h).
   if (role_ == consensus::Role::kLeading && replica_->serving()) {
     const auto now = std::chrono::steady_clock::now();
     // The ZooKeeper sessions connected here need no keepalive frame to reach the leader.
@@ -194,6 +197,7 @@ void Server::on_tick() {
       for (uint64_t session : client_port_->live_sessions()) service_->sessions().touch(session, now);
     }
     service_->sessions().expire_silent(store_->tree(), now);
+    remove_due_nodes();
   }
   if (role_ == consensus::Role::kFollowing || role_ == consensus::Role::kObserving) send_keepalive();
   if (replica_->serving()) service_->sessions().retry_closes();
@@ -234,6 +238,7 @@ bool Server::start_client_port() {
   port.secret = options_.peer_secret.empty() ? "quorumfs client sessions" : options_.peer_secret;
   port.frame_bytes_max = std::max<size_t>(options_.data_bytes_max, 1 << 20) + kClientFrameOverheadBytes;
   port.report = [this] { return member_report(); };
+  port.handler.extended_types = options_.extended_types_enabled;
   client_port_ = std::make_unique<zk::ClientPort>(io_, *service_, std::move(port));
   std::string error;
   if (client_port_->start(&error)) return true;
@@ -258,6 +263,21 @@ zk::MemberReport Server::member_report() const {
     report.mode = kModes[static_cast<int>(role_)];
   }
   return report;
+}
+
+// One round every container check interval, and none while the last one's deletes are under way
+// (the same nodes would still look due).
+void Server::remove_due_nodes() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_removal_round_ || removals_in_flight_ > 0) return;
+  next_removal_round_ = now + options_.container_check_interval;
+  std::vector<proto::Txn> txns = service::due_for_removal(store_->tree(), wall_clock_ms(), service::kReapedPerRoundMax);
+  if (txns.empty()) return;
+  spdlog::debug("removing {} due container or TTL node(s)", txns.size());
+  for (proto::Txn& txn : txns) {
+    ++removals_in_flight_;
+    submit(std::move(txn), service::Submitter::kReaper, [this](const ApplyResult&) { --removals_in_flight_; });
+  }
 }
 
 void Server::stop() {

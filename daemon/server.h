@@ -67,6 +67,10 @@ struct ServerOptions {
   // ZooKeeper's client port (docs/zk-protocol.md); unset: closed. The server fills in the
   // secret, the frame bound and the member report.
   std::optional<zk::ClientPortOptions> client_port;
+  // For the ZooKeeper front end: whether its clients may create TTL nodes (the tree takes any).
+  bool extended_types_enabled = false;
+  // How often the leader removes the containers and TTL nodes that are due (service/reaper.h).
+  std::chrono::milliseconds container_check_interval{60000};
 };
 
 class Server : public service::Replication {
@@ -95,6 +99,7 @@ class Server : public service::Replication {
   bool start_client_port();
   uint64_t client_sessions_report_ticks() const;
   zk::MemberReport member_report() const;
+  void remove_due_nodes();
   void unmount_and_finish();
   void serve_when_synced();
   void close_earlier_sessions_once_synced();
@@ -128,6 +133,8 @@ class Server : public service::Replication {
   bool earlier_sessions_closed_ = false;
   consensus::Role role_ = consensus::Role::kLooking;
   uint64_t ticks_ = 0;
+  std::chrono::steady_clock::time_point next_removal_round_{};
+  size_t removals_in_flight_ = 0;
 };
 
 }  // namespace quorumfs

@@ -14,6 +14,7 @@
 #include <limits>
 #include <optional>
 
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/tree/limits.h"
 #include "consensus/check.h"
 #include "fusefs/descriptors.h"
@@ -398,9 +399,10 @@ struct stat Filesystem::attributes_of_deleted(uint64_t inode, const DeletedNode&
 }
 
 // Ephemeral nodes are never cached by the kernel: their deletion when the owner closes must be
-// seen by the very next call, before any invalidation could arrive.
+// seen by the very next call, before any invalidation could arrive. (Containers and TTL nodes are
+// removed by the leader's txns, which invalidate as any other host's write.)
 double Filesystem::cache_timeout(const Node& node) const {
-  return options_.kernel_cache && node.stat().ephemeral_owner == 0 ? options_.cache_timeout_s : 0.0;
+  return options_.kernel_cache && !is_session_owner(node.stat().ephemeral_owner) ? options_.cache_timeout_s : 0.0;
 }
 
 fuse_entry_param Filesystem::entry_of(const Node& node, bool cacheable) const {

@@ -10,6 +10,7 @@
 
 #include "daemon/service/locks.h"
 #include "daemon/tree/acl.h"
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/tree/limits.h"
 
 namespace quorumfs::fusefs {
@@ -75,6 +76,29 @@ proto::Txn delete_txn(const std::string& path, bool directory) {
   return txn;
 }
 
+namespace {
+
+// A renamed node keeps its kind: an ephemeral its session, a container or TTL node its mark
+// (daemon/tree/ephemeral_type.h).
+void keep_node_type(const Node& from, proto::CreateOp* create) {
+  const uint64_t owner = from.stat().ephemeral_owner;
+  switch (node_type(owner)) {
+    case NodeType::kPersistent:
+      break;
+    case NodeType::kEphemeral:
+      create->set_ephemeral_owner(owner);
+      break;
+    case NodeType::kContainer:
+      create->set_container(true);
+      break;
+    case NodeType::kTtl:
+      create->set_ttl_ms(ttl_ms_of(owner));
+      break;
+  }
+}
+
+}  // namespace
+
 int rename_txn(const Node& from, const Node* to, const std::string& source_path, const std::string& target_path,
                unsigned int flags, proto::Txn* txn) {
   // Moving a subtree is not one znode operation; EXDEV makes mv copy it instead.
@@ -91,7 +115,7 @@ int rename_txn(const Node& from, const Node* to, const std::string& source_path,
   create->set_path(target_path);
   create->set_data(std::string(from.data()));
   create->set_directory(from.is_directory());
-  create->set_ephemeral_owner(from.stat().ephemeral_owner);
+  keep_node_type(from, create);
   create->set_acl(format_acl(from.acl()));
   create->set_inode(from.inode());
   proto::PosixMeta* meta = create->mutable_meta();

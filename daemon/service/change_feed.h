@@ -19,6 +19,7 @@ enum class Submitter : uint8_t {
   kSessions,  // a closeSession: a descriptor's release, this host stopping, or the leader's expiry
   kLocks,     // the lock service's waiter nodes (docs/mount.md, "Locks")
   kClients,   // a ZooKeeper client's request on this host's client port (docs/zk-protocol.md)
+  kReaper,    // the leader's removal of containers and TTL nodes (reaper.h)
 };
 
 enum class Origin : uint8_t {

@@ -71,6 +71,11 @@ std::vector<const Node*> DataTree::ephemerals_of(uint64_t session_id) const {
   if (owned == nullptr) return {};
   return std::vector<const Node*>(owned->begin(), owned->end());
 }
+std::vector<const Node*> DataTree::containers_and_ttl_nodes() const {
+  std::vector<const Node*> nodes(state_->containers_and_ttl_nodes().begin(), state_->containers_and_ttl_nodes().end());
+  std::sort(nodes.begin(), nodes.end(), [](const Node* a, const Node* b) { return a->inode() < b->inode(); });
+  return nodes;
+}
 std::vector<uint64_t> DataTree::open_sessions() const {
   std::vector<uint64_t> open;
   open.reserve(state_->open_sessions().size());

@@ -61,9 +61,6 @@ inline constexpr size_t kOpenSessionsLimit = 1 << 20;  // sessions
 
 // A session id's host: its top byte (ZooKeeper's layout, session_id.h).
 inline constexpr uint32_t session_host(uint64_t session_id) { return SessionId(session_id).host(); }
-// No server id is 255 (docs/operations.md): ZooKeeper marks TTL nodes with 0xFF in the top byte of
-// their ephemeralOwner, so no session id may have it (a CreateSession of one is kBadArguments).
-inline constexpr uint32_t kReservedHost = 255;
 
 // ZooKeeper's stat, kept exactly as ZooKeeper keeps it.
 struct Stat {
@@ -228,6 +225,10 @@ class DataTree {
 
   // The ephemeral nodes a session owns, in no order (ZooKeeper's getEphemerals).
   std::vector<const Node*> ephemerals_of(uint64_t session_id) const;
+  // Containers and TTL nodes (ephemeral_type.h), by inode: what the leader looks through for the
+  // ones to remove (daemon/service/reaper.h).
+  std::vector<const Node*> containers_and_ttl_nodes() const;
+
   // Sessions that own ephemeral nodes (ZooKeeper's DataTree.ephemerals keys).
   std::vector<uint64_t> sessions() const;
   // Open sessions: opened by a CreateSession and not closed since; every ephemeral's owner is

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "daemon/tree/data_tree.h"
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/tree/path.h"
 #include "daemon/tree/tree_state.h"
 
@@ -56,7 +57,7 @@ std::string find_place(const TreeState& state, const proto::SnapshotHeader& head
   }
   *parent = state.by_inode(record.parent_inode());
   if (!*parent) return "unknown parent";
-  if (!(*parent)->is_directory() || (*parent)->stat().ephemeral_owner != 0) {
+  if (!(*parent)->is_directory() || is_session_owner((*parent)->stat().ephemeral_owner)) {
     return "parent cannot have children";
   }
   if (!tree_internal::valid_name(record.name())) return "bad name";

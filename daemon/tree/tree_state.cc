@@ -5,6 +5,7 @@
 #include <new>
 
 #include "consensus/check.h"
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/tree/path.h"
 
 namespace quorumfs::tree_internal {
@@ -134,7 +135,11 @@ void TreeState::attach(Node* node) {
     root_ = node;
   }
   index_inode(node);
-  if (node->stat_.ephemeral_owner != 0) ephemerals_[node->stat_.ephemeral_owner].insert(node);
+  if (const uint64_t owner = node->stat_.ephemeral_owner; is_session_owner(owner)) {
+    ephemerals_[owner].insert(node);
+  } else if (owner != 0) {
+    containers_and_ttl_nodes_.insert(node);
+  }
   node_count_++;
 }
 
@@ -149,10 +154,12 @@ void TreeState::detach(Node* node) {
   }
   auto indexed = by_inode_.find(node->inode_);
   if (indexed != by_inode_.end() && *indexed == node) by_inode_.erase(indexed);
-  if (uint64_t session = node->stat_.ephemeral_owner; session != 0) {
-    auto owned = ephemerals_.find(session);
+  if (const uint64_t owner = node->stat_.ephemeral_owner; is_session_owner(owner)) {
+    auto owned = ephemerals_.find(owner);
     owned->second.erase(node);
     if (owned->second.empty()) ephemerals_.erase(owned);
+  } else if (owner != 0) {
+    containers_and_ttl_nodes_.erase(node);
   }
   node_count_--;
 }

@@ -64,6 +64,7 @@ class TreeState {
   bool attached(const Node& node) const;
   std::string path_of(const Node& node) const;
   const absl::flat_hash_set<Node*>* ephemerals_of(uint64_t session) const;
+  const absl::flat_hash_set<Node*>& containers_and_ttl_nodes() const { return containers_and_ttl_nodes_; }
   std::vector<uint64_t> sessions() const;  // sorted
   size_t node_count() const { return node_count_; }
 
@@ -81,7 +82,8 @@ class TreeState {
   static Node* make_node(std::string_view name);
   // Frees a detached, childless node; its ACL reference is the caller's to release.
   static void destroy_node(Node* node);
-  // Links node under node->parent_ (or as the root) and into the inode and ephemeral indexes.
+  // Links node under node->parent_ (or as the root) and into the inode index and, by its
+  // ephemeral_owner, the ephemeral or the container and TTL index.
   void attach(Node* node);
   // Unlinks node from its parent and the indexes; the node keeps parent_ for a later attach.
   void detach(Node* node);
@@ -100,6 +102,8 @@ class TreeState {
   size_t node_count_ = 0;
   absl::flat_hash_set<Node*, InodeHash, InodeEqual> by_inode_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<Node*>> ephemerals_;
+  // Not in snapshots: attach() rebuilds it from each node's ephemeral_owner.
+  absl::flat_hash_set<Node*> containers_and_ttl_nodes_;
   absl::flat_hash_map<uint64_t, uint32_t> open_sessions_;  // id -> timeout_ms
   std::array<uint64_t, 256> highest_session_ids_{};  // by host
   AclCache acls_;

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "consensus/check.h"
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/tree/path.h"
 
 namespace quorumfs::tree_internal {
@@ -179,7 +180,9 @@ Node* TxnApplier::new_node(const proto::CreateOp& op, const CreatePlan& plan) {
   Stat& stat = node->stat_;
   stat.czxid = stat.mzxid = stat.pzxid = zxid_;
   stat.ctime_ms = stat.mtime_ms = time_ns_ / kNanosPerMilli;
-  stat.ephemeral_owner = op.ephemeral_owner();
+  stat.ephemeral_owner = op.container() ? kContainerOwner
+                         : op.ttl_ms() != 0 ? ttl_owner(op.ttl_ms())
+                                            : op.ephemeral_owner();
 
   const proto::PosixMeta& meta = op.meta();
   PosixAttrs& attrs = node->attrs_;

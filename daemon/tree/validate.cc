@@ -1,5 +1,6 @@
 #include "daemon/tree/validate.h"
 
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/tree/path.h"
 #include "daemon/tree/tree_state.h"
 
@@ -54,6 +55,14 @@ Code check_acl_text(std::string_view text) {
   return parse_acl(text, proto::Caller(), &acl, &error) ? Code::kOk : Code::kInvalidAcl;
 }
 
+// ZooKeeper's CreateMode rules for the node kinds of ephemeral_type.h.
+bool valid_node_type(const proto::CreateOp& op) {
+  const uint64_t owner = op.ephemeral_owner();
+  if (owner != 0 && !is_session_owner(owner)) return false;
+  if (op.container()) return !op.sequential() && owner == 0 && op.ttl_ms() == 0;
+  return op.ttl_ms() == 0 || (valid_ttl_ms(op.ttl_ms()) && owner == 0);
+}
+
 Code validate_create(const proto::CreateOp& op, const TxnLimits& limits) {
   // A sequential create may give an empty base ("/queue/" makes "/queue/0000000007"), so its
   // path is checked with a digit standing for the suffix (ZooKeeper's validatePath does the same);
@@ -70,7 +79,7 @@ Code validate_create(const proto::CreateOp& op, const TxnLimits& limits) {
     return Code::kReadOnly;
   }
   const proto::PosixMeta& meta = op.meta();
-  if (!meta.has_uid() || !meta.has_gid() || !meta.has_mode() || !valid_mode(meta)) {
+  if (!meta.has_uid() || !meta.has_gid() || !meta.has_mode() || !valid_mode(meta) || !valid_node_type(op)) {
     return Code::kBadArguments;
   }
   if (Code code = check_data(op.data(), limits); code != Code::kOk) return code;
@@ -98,8 +107,9 @@ Code validate_set_meta(const proto::SetMetaOp& op) {
   return valid_mode(op.meta()) ? Code::kOk : Code::kBadArguments;
 }
 
+// 0 and the ephemeralOwner values of containers and TTL nodes (host 255) are no session's.
 Code validate_create_session(const proto::CreateSessionOp& op) {
-  if (session_host(op.session_id()) == kReservedHost) return Code::kBadArguments;
+  if (!is_session_owner(op.session_id())) return Code::kBadArguments;
   return op.timeout_ms() > kSessionTimeoutMsMax ? Code::kBadArguments : Code::kOk;
 }
 
@@ -183,7 +193,7 @@ Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto:
   // An ephemeral file is first of all a file: ENOTDIR either way, but the ZooKeeper code only
   // where the parent could otherwise hold children.
   if (!parent.is_directory()) return Code::kNotDirectory;
-  if (parent.stat().ephemeral_owner != 0) return Code::kNoChildrenForEphemerals;
+  if (is_session_owner(parent.stat().ephemeral_owner)) return Code::kNoChildrenForEphemerals;
   if (!permits(parent, kCreate, caller)) return Code::kNoAuth;
   if (op.sequential()) {
     plan->name += sequential_suffix(parent.stat().cversion);
@@ -253,7 +263,6 @@ Code plan_check(const TreeState& state, const proto::CheckOp& op, const proto::C
 // An id at or below its host's highest was opened before (or skipped): it never opens again.
 Code plan_create_session(const TreeState& state, const proto::CreateSessionOp& op) {
   const uint64_t session = op.session_id();
-  if (session == 0) return Code::kBadArguments;
   if (state.session_open(session)) return Code::kOk;
   if (session <= state.highest_session_id(session_host(session))) return Code::kSessionExpired;
   if (state.open_sessions().size() >= kOpenSessionsLimit) return Code::kTooManySessions;

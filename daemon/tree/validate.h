@@ -30,8 +30,9 @@ namespace quorumfs {
 //   /zookeeper (kReadOnly); a create's uid, gid and mode present, modes only permission bits, a
 //   delete not asked to be both rmdir and unlink (kBadArguments); data at most
 //   limits.data_bytes_max bytes (kDataTooLarge); ACL text as parse_acl takes it (kInvalidAcl); a
-//   CreateSession's host not kReservedHost and its timeout at most kSessionTimeoutMsMax
-//   (kBadArguments).
+//   create's node kind one ZooKeeper allows (ephemeral_type.h; kBadArguments); a CreateSession's
+//   id one that no node kind claims (not 0, not host 255, not a container's) and its timeout at
+//   most kSessionTimeoutMsMax (kBadArguments).
 // Returns the first failing check's code, the same on every replica, or kOk.
 Code validate_txn(const proto::Txn& txn, const TxnLimits& limits);
 // The checks of one op (DataTree::check judges an op on its own).

@@ -24,6 +24,8 @@ writeTimeout=1500
 snapCount=5000
 snapSizeLimitInKb=2048
 preAllocSize=128
+extendedTypesEnabled=true
+znode.container.checkIntervalMs=250
 )";
 
 TEST(Config, ZooCfgKeys_AreRead) {
@@ -41,12 +43,22 @@ TEST(Config, ZooCfgKeys_AreRead) {
   EXPECT_EQ(config->snap_count, 5000u);
   EXPECT_EQ(config->snap_size_limit_kb, 2048u);
   EXPECT_EQ(config->prealloc_kb, 128u);
+  EXPECT_TRUE(config->extended_types_enabled);
+  EXPECT_EQ(config->container_check_interval_ms, 250u);
   ASSERT_EQ(config->servers.size(), 4u);
   EXPECT_EQ(config->servers.at(3).host, "10.0.0.3");
   EXPECT_EQ(config->servers.at(3).election_port, 3888);
   EXPECT_TRUE(config->servers.at(4).observer);
   EXPECT_EQ(config->voter_count(), 3u);
   EXPECT_TRUE(config->warnings.empty());
+}
+
+TEST(Config, ZooKeeperNodeKindKeys_DefaultAsZooKeepers) {
+  std::string error;
+  auto config = parse_config("dataDir=/d\nserver.1=h:1:2\n", "zoo.cfg", &error);
+  ASSERT_TRUE(config) << error;
+  EXPECT_FALSE(config->extended_types_enabled);
+  EXPECT_EQ(config->container_check_interval_ms, 60000u);
 }
 
 TEST(Config, UnknownKey_IsAWarningWithItsLine) {
@@ -98,6 +110,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"dataDir=/d\nserver.0=h:1:2\n", "zoo.cfg:2: server id must be 1..254"},
         BadConfig{"dataDir=/d\nserver.255=h:1:2\n", "zoo.cfg:2: server id must be 1..254"},
         BadConfig{"dataDir=/d\nsessionTimeout=0\nserver.1=h:1:2\n", "zoo.cfg:2: sessionTimeout must be 1..3600000 ms"},
+        BadConfig{"dataDir=/d\nextendedTypesEnabled=yes\nserver.1=h:1:2\n",
+                  "zoo.cfg:2: extendedTypesEnabled must be true or false"},
+        BadConfig{"dataDir=/d\nznode.container.checkIntervalMs=99\nserver.1=h:1:2\n",
+                  "zoo.cfg:2: znode.container.checkIntervalMs must be 100..86400000 ms"},
         BadConfig{"dataDir=/d\nwriteTimeout=soon\nserver.1=h:1:2\n", "zoo.cfg:2: writeTimeout must be 1..3600000 ms"},
         BadConfig{"dataDir=/d\npreAllocSize=1\nserver.1=h:1:2\n", "zoo.cfg:2: preAllocSize must be 4..1048576 KiB"},
         BadConfig{"dataDir=/d\nsnapCount=0\nserver.1=h:1:2\n", "zoo.cfg:2: snapCount must be 1..2^32 txns"},

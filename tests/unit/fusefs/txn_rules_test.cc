@@ -6,6 +6,8 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
+#include <utility>
+
 #include "tests/unit/tree/tree_fixture.h"
 
 namespace quorumfs::fusefs {
@@ -100,6 +102,24 @@ TEST_F(TxnRules, Rename_IsOneTxnThatKeepsDataInodeAndOwner) {
   EXPECT_EQ(moved->data(), "payload");
   EXPECT_EQ(moved->inode(), inode);
   EXPECT_EQ(moved->attrs().uid, 1000u);
+}
+
+// The kind is in ephemeral_owner, which a create may not name for a container or TTL node.
+TEST_F(TxnRules, Rename_KeepsAContainersOrTtlNodesKind) {
+  proto::Op container = dir_op("/c");
+  container.mutable_create()->set_container(true);
+  proto::Op ttl = file_op("/t");
+  ttl.mutable_create()->set_ttl_ms(5000);
+  ASSERT_EQ(apply(container).code, Code::kOk);
+  ASSERT_EQ(apply(ttl).code, Code::kOk);
+  for (auto [from, to] : {std::pair{"/c", "/c2"}, std::pair{"/t", "/t2"}}) {
+    const uint64_t owner = tree_.find(from)->stat().ephemeral_owner;
+    proto::Txn txn;
+    ASSERT_EQ(rename_txn(*tree_.find(from), nullptr, from, to, 0, &txn), 0);
+    ASSERT_EQ(apply(txn).code, Code::kOk) << from;
+    EXPECT_EQ(tree_.find(to)->stat().ephemeral_owner, owner) << to;
+  }
+  EXPECT_EQ(tree_.containers_and_ttl_nodes().size(), 2u);
 }
 
 TEST_F(TxnRules, RenameOverATarget_FailsWholeIfEitherChangedSince) {

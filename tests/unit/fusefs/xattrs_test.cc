@@ -47,6 +47,19 @@ TEST(Xattrs, StatValues_ZxidsInHexCountersInDecimal) {
             "cversion=0 aversion=0 ephemeralOwner=0x0 dataLength=5 numChildren=0");
 }
 
+// docs/mount.md, "Containers and TTL nodes".
+TEST(Xattrs, EphemeralOwner_ShowsTheMarkOfAContainerOrTtlNode) {
+  DataTree tree;
+  proto::Txn container = create("/c", "");
+  container.mutable_ops(0)->mutable_create()->set_container(true);
+  proto::Txn ttl = create("/t", "");
+  ttl.mutable_ops(0)->mutable_create()->set_ttl_ms(5000);
+  ASSERT_EQ(tree.apply(make_zxid(1, 1), container).code, Code::kOk);
+  ASSERT_EQ(tree.apply(make_zxid(1, 2), ttl).code, Code::kOk);
+  EXPECT_EQ(*stat_xattr(tree, *tree.find("/c"), "user.zk.ephemeralOwner"), "0x8000000000000000");
+  EXPECT_EQ(*stat_xattr(tree, *tree.find("/t"), "user.zk.ephemeralOwner"), "0xff00000000001388");
+}
+
 TEST(Xattrs, List_DataOnlyOnDirectories) {
   DataTree tree;
   ASSERT_EQ(tree.apply(make_zxid(1, 1), create("/f", "")).code, Code::kOk);
