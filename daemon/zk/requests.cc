@@ -9,6 +9,7 @@
 #include "consensus/check.h"
 
 #include "daemon/tree/acl.h"
+#include "daemon/tree/ephemeral_type.h"
 #include "daemon/zk/auth.h"
 
 namespace quorumfs::zk {
@@ -52,7 +53,9 @@ void write_stat(JuteWriter& out, const Stat& stat, size_t data_length, size_t nu
   out.write_int(stat.version);
   out.write_int(stat.cversion);
   out.write_int(stat.aversion);
-  out.write_long(static_cast<int64_t>(stat.ephemeral_owner));
+  // A client sees 0 for a container or TTL node, as ZooKeeper shows them (the mount's xattr shows
+  // the encoding: docs/zk-protocol.md, "One tree").
+  out.write_long(is_session_owner(stat.ephemeral_owner) ? static_cast<int64_t>(stat.ephemeral_owner) : 0);
   out.write_int(static_cast<int32_t>(data_length));
   out.write_int(static_cast<int32_t>(num_children));
   out.write_long(stat.pzxid);
