@@ -35,6 +35,7 @@ const char* echo_kind_name(EchoStep::Kind kind) {
     case EchoStep::Kind::kModify: return "data change";
     case EchoStep::Kind::kAttributes: return "attribute change";
     case EchoStep::Kind::kMove: return "rename";
+    case EchoStep::Kind::kRetype: return "type change";
   }
   return "change";
 }
@@ -74,7 +75,7 @@ std::optional<uint64_t> EchoStep::shadow(std::string_view path) const {
 }
 
 const EchoLocation* EchoStep::entry_to_drop() const {
-  return kind == Kind::kCreate || kind == Kind::kMove ? &at : nullptr;
+  return kind == Kind::kCreate || kind == Kind::kMove || kind == Kind::kRetype ? &at : nullptr;
 }
 
 // A rename's create reuses the source's inode, and the source's delete follows it in the same
@@ -177,6 +178,7 @@ int Echo::call(int root_fd, const EchoStep& step) {
       if (!step.directory) return modify(root_fd, step);
       [[fallthrough]];
     case EchoStep::Kind::kAttributes:
+    case EchoStep::Kind::kRetype:
       return ::utimensat(root_fd, path, nullptr, 0);
     case EchoStep::Kind::kMove:
       return ::renameat(root_fd, relative(step.from.path), root_fd, path);

@@ -56,6 +56,7 @@ struct EchoStep {
     kModify,      // open(O_WRONLY) + ftruncate + close; a directory: as kAttributes
     kAttributes,  // utimensat(path, NULL)
     kMove,        // rename(2) from `from` to `at`
+    kRetype,      // a file became a directory: its entry dropped, then utimensat(path, NULL)
   };
   Kind kind = Kind::kCreate;
   EchoLocation at;  // the node's location (kMove: the new one)
@@ -70,7 +71,8 @@ struct EchoStep {
   // the step's create or rename makes it. nullopt: as the tree says.
   std::optional<uint64_t> shadow(std::string_view path) const;
   // The kernel entry that must go before the calls: a cached one would answer the call without
-  // asking (a create's O_EXCL would fail with no event; a rename would see source == target).
+  // asking (a create's O_EXCL would fail with no event; a rename would see source == target; a
+  // file that became a directory would still be a file to the path walk of its children).
   const EchoLocation* entry_to_drop() const;
 };
 

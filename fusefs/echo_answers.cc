@@ -106,6 +106,13 @@ void Filesystem::announce(const EchoChange& grouped) {
       step.kind = EchoStep::Kind::kAttributes;
       notifier_->invalidate_inode(change.inode, false);
       break;
+    case Change::Kind::kBecameDirectory:
+      // The next lookup of its name (the echo's, before the child's create) finds a directory of
+      // the same inode number; the kernel then replaces its cached inode (docs/kernel.md).
+      step.kind = EchoStep::Kind::kRetype;
+      paged_inodes_.erase(change.inode);
+      notifier_->invalidate_inode(change.inode, true);
+      break;
   }
   echo(std::move(step));
 }

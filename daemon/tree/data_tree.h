@@ -128,7 +128,13 @@ struct DeletedNode {
 
 // What one applied txn changed, for cache invalidation and (on remote hosts) inotify echo.
 struct Change {
-  enum class Kind { kCreated, kDeleted, kData, kAttrs };  // kAttrs: ACL, mode, owner, times
+  enum class Kind {
+    kCreated,
+    kDeleted,
+    kData,
+    kAttrs,            // ACL, mode, owner, times
+    kBecameDirectory,  // a file got a child (CreateOp.parent_may_become_directory); comes first
+  };
   Kind kind;
   uint64_t inode;
   uint64_t parent_inode;

@@ -164,6 +164,18 @@ void TreeState::detach(Node* node) {
   node_count_--;
 }
 
+void TreeState::set_directory(Node* node, bool directory) {
+  QFS_CHECK(node->parent_ && node->directory_ != directory && !node->children_,
+            "only a childless node below the root changes its type");
+  node->directory_ = directory;
+  size_t& directories = node->parent_->children_->directories;
+  if (directory) {
+    ++directories;
+  } else {
+    --directories;
+  }
+}
+
 void TreeState::index_inode(Node* node) {
   auto [it, inserted] = by_inode_.insert(node);
   if (!inserted && *it != node) {

@@ -87,6 +87,8 @@ class TreeState {
   void attach(Node* node);
   // Unlinks node from its parent and the indexes; the node keeps parent_ for a later attach.
   void detach(Node* node);
+  // Makes an attached node a directory or a file, keeping its parent's count of subdirectories.
+  void set_directory(Node* node, bool directory);
   // Points the inode index at node (a rename's create takes over the source's inode).
   void index_inode(Node* node);
 

@@ -137,6 +137,9 @@ void TxnApplier::undo(UndoStep& step) {
     case UndoStep::Kind::kClosedSession:
       state_.open_session(step.session, step.session_timeout_ms);
       break;
+    case UndoStep::Kind::kBecameDirectory:
+      state_.set_directory(node, false);
+      break;
   }
 }
 
@@ -144,6 +147,7 @@ Code TxnApplier::create(const proto::CreateOp& op, OpResult* result) {
   CreatePlan plan;
   if (Code code = plan_create(state_, op, caller_, &plan); code != Code::kOk) return code;
   Node* parent = plan.parent;
+  if (plan.parent_becomes_directory) turn_into_directory(parent);
   Node* node = new_node(op, plan);
   Node* shadowed = state_.by_inode(node->inode_);
   state_.attach(node);
@@ -304,6 +308,17 @@ void TxnApplier::close_session(const proto::CloseSessionOp& op) {
            std::tuple(b->inode_, b->parent_->inode_, b->name());
   });
   for (Node* node : nodes) remove_node(node);
+}
+
+// Data, stat and inode stay; the mode gains x wherever it has r, as chmod +X would give a
+// directory (docs/mount.md, "Nodes that get a child").
+void TxnApplier::turn_into_directory(Node* file) {
+  save_attrs(file);
+  state_.set_directory(file, true);
+  undo_log_.push_back({.kind = UndoStep::Kind::kBecameDirectory, .node = file});
+  file->attrs_.mode |= (file->attrs_.mode & 0444) >> 2;
+  file->attrs_.ctime_ns = time_ns_;
+  record_change(Change::Kind::kBecameDirectory, *file);
 }
 
 void TxnApplier::save_attrs(Node* node) {

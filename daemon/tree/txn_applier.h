@@ -43,6 +43,7 @@ class TxnApplier {
       kSavedAcl,    // acl of node before the op
       kOpenedSession,  // session was opened; its host's highest id was highest_session_id
       kClosedSession,  // session, whose timeout was session_timeout_ms, was closed
+      kBecameDirectory,  // node was a file
     };
     Kind kind = Kind::kCreated;
     Node* node = nullptr;
@@ -69,6 +70,7 @@ class TxnApplier {
 
   Node* new_node(const proto::CreateOp& op, const CreatePlan& plan);
   void remove_node(Node* node);
+  void turn_into_directory(Node* file);
   void save_attrs(Node* node);
   void touch_directory(Node* directory);
   void record_change(Change::Kind kind, const Node& node);

@@ -192,7 +192,8 @@ Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto:
   const Node& parent = *plan->parent;
   // An ephemeral file is first of all a file: ENOTDIR either way, but the ZooKeeper code only
   // where the parent could otherwise hold children.
-  if (!parent.is_directory()) return Code::kNotDirectory;
+  plan->parent_becomes_directory = !parent.is_directory() && op.parent_may_become_directory();
+  if (!parent.is_directory() && !plan->parent_becomes_directory) return Code::kNotDirectory;
   if (is_session_owner(parent.stat().ephemeral_owner)) return Code::kNoChildrenForEphemerals;
   if (!permits(parent, kCreate, caller)) return Code::kNoAuth;
   if (op.sequential()) {

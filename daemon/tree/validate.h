@@ -47,6 +47,7 @@ struct CreatePlan {
   std::string parent_path;
   std::string name;         // with the sequential suffix
   std::optional<Acl> acl;   // none: inherit the parent's
+  bool parent_becomes_directory = false;  // the parent is a file (parent_may_become_directory)
 };
 
 Code plan_create(const TreeState& state, const proto::CreateOp& op, const proto::Caller& caller,

@@ -351,6 +351,34 @@ TEST_F(ForeignEcho, AclAndModeChange_RaiseAttrib) {
   EXPECT_EQ(attributes.st_mode & 07777, 0600u);
 }
 
+// A ZooKeeper client's create under a file: the kernel, which had it cached as a file, sees a
+// directory at the next lookup, with the child in it.
+TEST_F(ForeignEcho, FileThatGetsAChild_BecomesADirectoryOnTheMount) {
+  write_file(at("/w/f"), "kept");
+  struct stat before {};
+  ASSERT_EQ(stat(at("/w/f").c_str(), &before), 0);
+  ASSERT_TRUE(S_ISREG(before.st_mode));
+  int opened = open(at("/w/f").c_str(), O_RDONLY);
+  ASSERT_GE(opened, 0);
+  int dir = watcher_.watch(at("/w"));
+  proto::Op child = create_op("/w/f/c", false);
+  child.mutable_create()->set_parent_may_become_directory(true);
+  apply(txn_of({child}));
+  EXPECT_EQ(of_watch(watcher_.take(1), dir), (Texts{"ATTRIB,ISDIR f"}));
+  char byte = 0;
+  EXPECT_EQ(read(opened, &byte, 1), -1) << "the file's inode is gone for the kernel";
+  EXPECT_EQ(errno, EIO);
+  close(opened);
+  struct stat after {};
+  ASSERT_EQ(stat(at("/w/f").c_str(), &after), 0);
+  EXPECT_TRUE(S_ISDIR(after.st_mode));
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_TRUE(std::filesystem::is_regular_file(at("/w/f/c")));
+  char data[16] = {};
+  EXPECT_EQ(getxattr(at("/w/f").c_str(), "user.zk.data", data, sizeof(data)), 4);
+  EXPECT_STREQ(data, "kept");
+}
+
 // A directory's data is an xattr to the mount: its change raises what a local setfattr would.
 TEST_F(ForeignEcho, DirectoryDataChange_RaisesAttrib) {
   ASSERT_EQ(mkdir(at("/w/d").c_str(), 0755), 0);
@@ -509,6 +537,16 @@ TEST_F(ExpiredSession, TreeReplacedWithoutTheSession_ExpiresItsDescriptor) {
 
 Change change(Change::Kind kind, uint64_t inode, uint64_t parent_inode, std::string name) {
   return Change{kind, inode, parent_inode, std::move(name), false};
+}
+
+TEST(EchoStep, ATypeChange_DropsTheEntryFirst) {
+  EchoStep step;
+  step.kind = EchoStep::Kind::kRetype;
+  step.at = EchoLocation{"/w/f", 7, "f"};
+  step.inode = 9;
+  ASSERT_NE(step.entry_to_drop(), nullptr);
+  EXPECT_EQ(step.entry_to_drop()->name, "f");
+  EXPECT_EQ(step.shadow("/w/f"), 9u);
 }
 
 TEST(GroupRenames, RenameOverATarget_IsOneMove) {

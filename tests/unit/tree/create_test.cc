@@ -149,6 +149,81 @@ TEST_F(CreateTest, Create_InFile_FailsNotDirectory) {
   expect_failure(file_op("/f/g"), Code::kNotDirectory);
 }
 
+// A ZooKeeper client creates children under any node; the mount shows the file as a directory
+// from then on.
+TEST_F(CreateTest, Create_InFileThatMayBecomeADirectory_MakesItOneKeepingItsState) {
+  must(dir_op("/d"));
+  proto::Op file = file_op("/d/f", "payload");
+  file.mutable_create()->mutable_meta()->set_mode(0640);
+  must(file);
+  const Stat before = node("/d/f").stat();
+  const uint64_t inode = node("/d/f").inode();
+  proto::Op child = file_op("/d/f/c");
+  child.mutable_create()->set_parent_may_become_directory(true);
+  ApplyResult result = apply({child});
+  ASSERT_EQ(result.code, Code::kOk);
+  const Node& became = node("/d/f");
+  EXPECT_TRUE(became.is_directory());
+  EXPECT_EQ(became.inode(), inode);
+  EXPECT_EQ(became.data(), "payload");
+  EXPECT_EQ(became.attrs().mode, 0750u) << "x where it had r";
+  EXPECT_EQ(became.stat().czxid, before.czxid);
+  EXPECT_EQ(became.stat().version, before.version);
+  EXPECT_EQ(became.stat().cversion, 1);
+  EXPECT_EQ(became.attrs().ctime_ns, time_ns);
+  EXPECT_EQ(node("/d").num_subdirectories(), 1u);
+  ASSERT_EQ(result.changes.size(), 2u);
+  EXPECT_EQ(result.changes[0].kind, Change::Kind::kBecameDirectory);
+  EXPECT_EQ(result.changes[0].inode, inode);
+  EXPECT_EQ(result.changes[0].parent_inode, node("/d").inode());
+  EXPECT_EQ(result.changes[0].name, "f");
+  EXPECT_TRUE(result.changes[0].directory);
+  EXPECT_EQ(result.changes[1].kind, Change::Kind::kCreated);
+  EXPECT_EQ(children("/d/f"), std::vector<std::string>{"c"});
+  // A directory it stays, with or without children, and in a snapshot.
+  must(delete_op("/d/f/c"));
+  EXPECT_TRUE(node("/d/f").is_directory());
+  std::unique_ptr<DataTree> loaded = reload(snapshot_of(tree));
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(dump(*loaded), dump(tree));
+}
+
+TEST_F(CreateTest, Create_InDirectoryThatMayBecomeOne_ChangesNoType) {
+  must(dir_op("/d"));
+  proto::Op child = file_op("/d/c");
+  child.mutable_create()->set_parent_may_become_directory(true);
+  ApplyResult result = apply({child});
+  ASSERT_EQ(result.code, Code::kOk);
+  ASSERT_EQ(result.changes.size(), 1u);
+  EXPECT_EQ(result.changes[0].kind, Change::Kind::kCreated);
+}
+
+TEST_F(CreateTest, Create_InFileThatMayBecomeADirectory_FailedMultiLeavesItAFile) {
+  must(dir_op("/d"));
+  must(file_op("/d/f", "payload"));
+  proto::Op child = file_op("/d/f/c");
+  child.mutable_create()->set_parent_may_become_directory(true);
+  std::string before = dump(tree);
+  ApplyResult result = apply({child, delete_op("/missing")});
+  EXPECT_EQ(result.code, Code::kNoNode);
+  EXPECT_TRUE(result.changes.empty());
+  EXPECT_EQ(dump(tree), before);
+  EXPECT_FALSE(node("/d/f").is_directory());
+  EXPECT_EQ(node("/d").num_subdirectories(), 0u);
+}
+
+TEST_F(CreateTest, Create_InEphemeralFileThatMayBecomeADirectory_FailsNoChildrenForEphemerals) {
+  constexpr uint64_t kSession = uint64_t{1} << 56 | 1;
+  must(create_session_op(kSession));
+  proto::Op ephemeral = file_op("/e");
+  ephemeral.mutable_create()->set_ephemeral_owner(kSession);
+  must(ephemeral);
+  proto::Op child = file_op("/e/c");
+  child.mutable_create()->set_parent_may_become_directory(true);
+  expect_failure(child, Code::kNoChildrenForEphemerals);
+  EXPECT_FALSE(node("/e").is_directory());
+}
+
 TEST_F(CreateTest, Create_InEphemeralFile_FailsNotDirectory) {
   must(create_session_op(7));
   proto::Op op = file_op("/e");
