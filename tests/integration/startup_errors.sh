@@ -161,11 +161,11 @@ expect_eq "the corrupt snapshot is left as it was" "$checksum_before" "$(md5sum 
 # --- a zoo.cfg-style configuration file
 mkdir -p "$(mnt_of cfg)" "$(data_of cfg)"
 cfg=$TEST_TMP/zoo.cfg
-printf 'tickTime=500\ndataDir=%s\nserver.1=127.0.0.1:2888:3888\nmountPoint=%s\nclientPort=2181\n' \
+printf 'tickTime=500\ndataDir=%s\nserver.1=127.0.0.1:2888:3888\nmountPoint=%s\nglobalOutstandingLimit=1000\n' \
   "$(data_of cfg)" "$(mnt_of cfg)" >"$cfg"
 try_start cfg --config "$cfg"
 expect_eq "a one-member config mounts" mounted "$TRY_RESULT"
-expect_match "an unknown key is warned about with its line" "zoo.cfg:5: unknown key clientPort" "$TRY_OUTPUT"
+expect_match "an unknown key is warned about with its line" "zoo.cfg:5: unknown key globalOutstandingLimit" "$TRY_OUTPUT"
 if [[ $TRY_RESULT == mounted ]]; then
   echo via-config >"$(mnt_of cfg)/f" && expect_content "$(mnt_of cfg)/f" via-config
   stop_node cfg || fail "config node did not stop cleanly"
