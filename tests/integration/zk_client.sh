@@ -259,6 +259,43 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# Locks: kazoo's Lock recipe between two members; and a mutex taken as Curator's InterProcessMutex
+# takes it, on /.locks/<inode> of a mount's file, excludes the mount's flock both ways
+# (docs/mount.md, "Locks").
+zk lock "$(host_of a)" "$(host_of b)" /kzlock
+expect_eq "kazoo Lock: a try while a holds it fails" False "$(zk_value try_while_held)"
+expect_eq "kazoo Lock: the blocked waiter waits while a holds it" False "$(zk_value waiter_got_it_while_held)"
+expect_eq "kazoo Lock: the waiter gets it when a releases it" True "$(zk_value waiter_got_it_after_release)"
+expect_eq "kazoo Lock: 2 x 20 increments under the lock" 40 "$(zk_value counter)"
+expect_eq "kazoo Lock: no lock node left" 0 "$(zk_value lock_nodes_left)"
+
+touch "$A/curated"
+inode=$(stat -c %i "$A/curated")
+flock -n "$A/curated" true  # the mount makes /.locks/<inode> with its first lock
+zk_background curator curator-hold "$(host_of b)" "/.locks/$inode" "$TEST_TMP/curator.ready" "$TEST_TMP/curator.go"
+curator=$BG_PID
+wait_for 20 test -e "$TEST_TMP/curator.ready" || fail "the Curator-style mutex did not get ready"
+flock -n "$C/curated" true
+expect_eq "a Curator mutex held: flock -n on a mount fails (EWOULDBLOCK: exit 1)" 1 "$?"
+touch "$TEST_TMP/curator.go"
+zk_collect curator "$curator" 20
+expect_eq "the Curator mutex held at once" True "$(zk_value held_at_once)"
+wait_for 10 flock -n "$C/curated" true || fail "the mount's lock stayed taken after the Curator mutex went"
+flock "$A/curated" -c "touch '$TEST_TMP/flock-held'; while [ ! -e '$TEST_TMP/flock-go' ]; do sleep 0.02; done" &
+holder=$!
+track_pid "$holder"
+wait_for 10 test -e "$TEST_TMP/flock-held" || fail "flock on a did not get the lock"
+rm -f "$TEST_TMP/curator.ready" "$TEST_TMP/curator.go"
+zk_background curator2 curator-hold "$(host_of c)" "/.locks/$inode" "$TEST_TMP/curator.ready" "$TEST_TMP/curator.go"
+curator=$BG_PID
+wait_for 20 test -e "$TEST_TMP/curator.ready" || fail "the second Curator-style mutex did not get ready"
+touch "$TEST_TMP/curator.go" "$TEST_TMP/flock-go"
+zk_collect curator2 "$curator" 20
+wait_pid_exit "$holder" 10 || fail "the flock holder did not end"
+expect_eq "a mount's flock held: a Curator mutex does not hold at once" False "$(zk_value held_at_once)"
+expect_match "...the mount's waiter node is ahead of it" '^write-lock-[0-9]{10}$' "$(zk_value ahead)"
+
+# ---------------------------------------------------------------------------------------------
 # A session moves: kazoo on a (hosts a,b in that order); a is killed; kazoo goes on with b with
 # the same session and its ephemeral. kazoo 2.8 re-sends no watches (it fires each with a NONE
 # event when the connection drops), so a raw client checks setWatches: its watch, set on a, is

@@ -12,6 +12,8 @@ Everything is bounded in time: a subcommand never waits longer than its own limi
   zkcheck.py watch HOST:PORT PATH READY       waits (<= 20 s) for one data event on PATH
   zkcheck.py hold HOST:PORT PATH READY GO     an ephemeral PATH until the file GO appears
   zkcheck.py set-watches HOST:PORT_A PORT_A PORT_B PATH READY GO   setWatches after a move
+  zkcheck.py lock HOST:PORT_A HOST:PORT_B PATH   kazoo's Lock recipe from two members
+  zkcheck.py curator-hold HOST:PORT DIR READY GO   a mutex node as Curator's, held until GO
   zkcheck.py raw-huge-first PORT              first four bytes: a length of 0x7fffffff
   zkcheck.py raw-huge-after PORT              a good connect, then a frame length of 0x7fffffff
   zkcheck.py raw-bad-connect PORT             a connect frame whose password overruns it
@@ -25,6 +27,7 @@ import struct
 import sys
 import threading
 import time
+import uuid
 
 if os.environ.get("ZKCHECK_DEBUG"):
     import logging
@@ -306,6 +309,73 @@ def hold(hosts, path, ready, go):
     say("closed", "yes")
 
 
+def lock(hosts_a, hosts_b, path):
+    """kazoo's Lock recipe from two members: exclusion, a non-blocking try, a handoff, and 2 x 20
+    read-modify-write increments of a counter under the lock."""
+    from kazoo.recipe.lock import Lock
+    a, b = client(hosts_a), client(hosts_b)
+    a.ensure_path(path + "-counter")
+    a.set(path + "-counter", b"0")
+    lock_a, lock_b = Lock(a, path, "a"), Lock(b, path, "b")
+    lock_a.acquire()
+    say("try_while_held", lock_b.acquire(blocking=False))
+    got = threading.Event()
+
+    def waiter():
+        lock_b.acquire()
+        got.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.3)
+    say("waiter_got_it_while_held", got.is_set())
+    lock_a.release()
+    say("waiter_got_it_after_release", got.wait(10))
+    thread.join(10)
+    lock_b.release()
+
+    def increments(zk, name):
+        for _ in range(20):
+            with Lock(zk, path, name):
+                value, _ = zk.get(path + "-counter")
+                zk.set(path + "-counter", str(int(value) + 1).encode())
+
+    threads = [threading.Thread(target=increments, args=(zk, name)) for zk, name in ((a, "a"), (b, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    a.sync(path + "-counter")
+    say("counter", a.get(path + "-counter")[0].decode())
+    say("lock_nodes_left", len(a.get_children(path)))
+    for zk in (a, b):
+        zk.stop()
+        zk.close()
+
+
+def curator_sequence(name):
+    """Curator's StandardLockInternalsDriver sorts a lock's children by what follows "lock-"."""
+    index = name.rfind("lock-")
+    return name[index + len("lock-"):] if index >= 0 else name
+
+
+def curator_hold(hosts, lock_dir, ready, go):
+    """Takes a mutex on lock_dir as Curator's InterProcessMutex does: an ephemeral-sequential
+    "_c_<uuid>-lock-" node, holding once it has the lowest number. Says whether it held at once."""
+    zk = client(hosts)
+    node = zk.create(lock_dir + "/_c_" + uuid.uuid4().hex + "-lock-", b"", ephemeral=True, sequence=True)
+    name = node.rsplit("/", 1)[1]
+    children = sorted(zk.get_children(lock_dir), key=curator_sequence)
+    say("node", name)
+    say("held_at_once", children[0] == name)
+    say("ahead", " ".join(children[:children.index(name)]))
+    with open(ready, "w") as f:
+        f.write("ready\n")
+    wait_file(go, 60)
+    zk.stop()
+    zk.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Raw frames (ZooKeeper's jute encoding: big-endian ints, length-prefixed buffers).
 
@@ -471,6 +541,10 @@ def main(argv):
         watch(*args)
     elif command == "hold":
         hold(*args)
+    elif command == "lock":
+        lock(*args)
+    elif command == "curator-hold":
+        curator_hold(*args)
     elif command == "set-watches":
         set_watches(*args)
     elif command.startswith("raw-"):
