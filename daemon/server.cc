@@ -84,6 +84,7 @@ int Server::run() {
   pipeline_->set_before_reload([this] { finish_snapshot_child(true); });
   pipeline_->set_after_reload([this] {
     if (filesystem_) filesystem_->on_tree_replaced();
+    if (client_port_) client_port_->on_tree_replaced();
   });
   if (!start_peers(&error)) {
     spdlog::error("cannot start: {}", error);
@@ -187,6 +188,7 @@ void Server::on_tick() {
   if (replica_->role() != role_) on_role(replica_->role());
   serve_when_synced();
   close_earlier_sessions_once_synced();
+  notice_quorum_loss();
   if (ticks_ % 10 != 0) return;  // every 100 ms
   store_->record_applied();
   // The leader owns session expiry (session_table.h) and the removal of due nodes (reaper.h).
@@ -214,9 +216,17 @@ void Server::on_role(consensus::Role role) {
   }
 }
 
+// A member that stops serving sends its read-write ZooKeeper clients away: its sessions are no
+// longer reported, and a client kept here would not see them expire (docs/zk-protocol.md).
+void Server::notice_quorum_loss() {
+  const bool serving = replica_->serving();
+  if (client_port_ && was_serving_ && !serving) client_port_->on_quorum_lost();
+  was_serving_ = serving;
+}
+
 // The leader expires the mount's sessions by host (session_table.h): the frame itself keeps them
 // alive. It names only the ZooKeeper sessions connected here, each expired on its own timeout,
-// and those only every kClientSessionsReportTicks (a third of the shortest timeout at most).
+// and those every client_sessions_report_ticks() (a third of the shortest timeout at most).
 void Server::send_keepalive() {
   const consensus::NodeId leader = replica_->leader();
   if (!peers_ || leader == 0) return;
@@ -224,10 +234,13 @@ void Server::send_keepalive() {
   peers_->send_keepalive(leader, report_sessions ? client_port_->live_sessions() : std::vector<uint64_t>{});
 }
 
+// Keepalives go every 10 ticks (100 ms): a whole number of those, at most a third of the
+// shortest timeout (zk::kSessionTimeoutFloorMs keeps that at 300 ms or more), at most 1 s.
 uint64_t Server::client_sessions_report_ticks() const {
-  if (!options_.client_port) return 1;
-  const auto third = std::chrono::milliseconds(options_.client_port->min_session_timeout_ms / 3);
-  return std::clamp<uint64_t>(third / kCoreTick, 10, 100);
+  if (!options_.client_port) return 10;
+  const uint32_t shortest = std::max(options_.client_port->min_session_timeout_ms, zk::kSessionTimeoutFloorMs);
+  const uint64_t ticks = std::chrono::milliseconds(shortest / 3) / kCoreTick;
+  return std::clamp<uint64_t>(ticks / 10 * 10, 10, 100);
 }
 
 bool Server::start_client_port() {
@@ -239,6 +252,7 @@ bool Server::start_client_port() {
   port.frame_bytes_max = std::max<size_t>(options_.data_bytes_max, 1 << 20) + kClientFrameOverheadBytes;
   port.report = [this] { return member_report(); };
   port.handler.extended_types = options_.extended_types_enabled;
+  port.handler.data_bytes_max = options_.data_bytes_max;
   client_port_ = std::make_unique<zk::ClientPort>(io_, *service_, std::move(port));
   std::string error;
   if (client_port_->start(&error)) return true;

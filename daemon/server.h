@@ -96,6 +96,7 @@ class Server : public service::Replication {
   void on_tick();
   void on_role(consensus::Role role);
   void send_keepalive();
+  void notice_quorum_loss();
   bool start_client_port();
   uint64_t client_sessions_report_ticks() const;
   zk::MemberReport member_report() const;
@@ -131,6 +132,7 @@ class Server : public service::Replication {
   bool serving_started_ = false;
   std::chrono::steady_clock::time_point serve_deadline_{};
   bool earlier_sessions_closed_ = false;
+  bool was_serving_ = false;
   consensus::Role role_ = consensus::Role::kLooking;
   uint64_t ticks_ = 0;
   std::chrono::steady_clock::time_point next_removal_round_{};

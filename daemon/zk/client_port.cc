@@ -34,7 +34,8 @@ ClientPort::ClientPort(boost::asio::io_context& io, service::Service& service, C
       service_(service),
       options_(std::move(options)),
       handler_(service, watches_, options_.handler),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_timer_(io) {}
 
 ClientPort::~ClientPort() { stop(); }
 
@@ -66,10 +67,28 @@ void ClientPort::stop() {
   stopped_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_timer_.cancel();
   if (subscription_ != 0) service_.feed().unsubscribe(subscription_);
-  auto connections = std::move(connections_);
-  connections_.clear();
-  for (auto& [id, connection] : connections) connection->close("");
+  close_all("", [](const Connection&) { return true; });
+}
+
+// Closing a connection makes the port forget it (forget): close a copy of the list.
+void ClientPort::close_all(const std::string& why, const std::function<bool(const Connection&)>& which) {
+  std::vector<std::shared_ptr<Connection>> closing;
+  for (const auto& [id, connection] : connections_) {
+    if (which(*connection)) closing.push_back(connection);
+  }
+  for (const auto& connection : closing) connection->close(why);
+}
+
+void ClientPort::on_quorum_lost() {
+  close_all("this member lost its quorum: the client may move to another (read-only sessions stay)",
+            [](const Connection& connection) { return !connection.read_only(); });
+}
+
+void ClientPort::on_tree_replaced() {
+  close_all("this member's tree was replaced by a snapshot: the client sets its watches again elsewhere or here",
+            [](const Connection&) { return true; });
 }
 
 uint16_t ClientPort::bound_port() const {
@@ -81,8 +100,9 @@ uint16_t ClientPort::bound_port() const {
 std::vector<uint64_t> ClientPort::live_sessions() const {
   std::vector<uint64_t> sessions;
   sessions.reserve(by_session_.size());
-  for (const auto& [session, connection] : by_session_) {
-    if (!connections_.at(connection)->read_only()) sessions.push_back(session);
+  for (const auto& [session, id] : by_session_) {
+    const auto connection = connections_.find(id);
+    if (connection != connections_.end() && !connection->second->read_only()) sessions.push_back(session);
   }
   return sessions;
 }
@@ -90,24 +110,46 @@ std::vector<uint64_t> ClientPort::live_sessions() const {
 void ClientPort::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& error, boost::asio::ip::tcp::socket socket) {
     if (stopped_) return;
-    if (!error) {
-      boost::system::error_code ignored;
-      const std::string ip = socket.remote_endpoint(ignored).address().to_string();
-      if (connections_.size() >= kClientConnectionsMax) {
-        spdlog::warn("client port: {} refused: {} connections open (at most {})", ip, connections_.size(),
-                     kClientConnectionsMax);
-      } else if (options_.max_connections_per_ip != 0 && per_ip_[ip] >= options_.max_connections_per_ip) {
-        spdlog::warn("client port: {} refused: it has {} connections (maxClientCnxns)", ip, per_ip_[ip]);
-      } else {
-        const WatcherId id = next_id_++;
-        auto connection = std::make_shared<Connection>(*this, std::move(socket), id);
-        ++per_ip_[ip];
-        connections_.emplace(id, connection);
-        connection->start();
-      }
+    if (error) {
+      // Out of descriptors, most likely: try again a little later rather than spin.
+      spdlog::warn("client port: accept failed: {}", error.message());
+      accept_timer_.expires_after(std::chrono::milliseconds(100));
+      accept_timer_.async_wait([this](const boost::system::error_code& cancelled) {
+        if (!cancelled && !stopped_) accept();
+      });
+      return;
     }
+    admit(std::move(socket));
     accept();
   });
+}
+
+void ClientPort::admit(boost::asio::ip::tcp::socket socket) {
+  boost::system::error_code failed;
+  const auto remote = socket.remote_endpoint(failed);
+  if (failed) return;  // already gone
+  const std::string ip = remote.address().to_string();
+  if (connections_.size() >= kClientConnectionsMax) {
+    return refuse(fmt::format("{} refused: {} connections open (at most {})", ip, connections_.size(),
+                              kClientConnectionsMax));
+  }
+  if (options_.max_connections_per_ip != 0 && per_ip_[ip] >= options_.max_connections_per_ip) {
+    return refuse(fmt::format("{} refused: it has {} connections (maxClientCnxns)", ip, per_ip_[ip]));
+  }
+  const WatcherId id = next_id_++;
+  auto connection = std::make_shared<Connection>(*this, std::move(socket), id, remote);
+  ++per_ip_[ip];
+  connections_.emplace(id, connection);
+  connection->start();
+}
+
+// One warning per second at most: a client that reconnects in a loop must not flood the log.
+void ClientPort::refuse(const std::string& line) {
+  ++refused_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
+  last_refusal_log_ = now;
+  spdlog::warn("client port: {} ({} refused in all)", line, refused_);
 }
 
 void ClientPort::forget(Connection& connection) {
@@ -124,8 +166,13 @@ void ClientPort::forget(Connection& connection) {
 
 void ClientPort::on_connect(const std::shared_ptr<Connection>& connection, const ConnectRequest& request) {
   if (stopped_) return connection->close("");
-  const uint32_t timeout_ms = std::clamp(static_cast<uint32_t>(std::max(request.timeout_ms, 0)),
-                                         options_.min_session_timeout_ms, options_.max_session_timeout_ms);
+  const uint32_t shortest = std::max(options_.min_session_timeout_ms, kSessionTimeoutFloorMs);
+  const uint32_t timeout_ms = std::clamp(static_cast<uint32_t>(std::max(request.timeout_ms, 0)), shortest,
+                                         std::max(options_.max_session_timeout_ms, shortest));
+  if (request.session_id == 0 && request.last_zxid_seen > service_.tree().last_applied_zxid() && service_.synced()) {
+    return connection->close(fmt::format("the client has seen zxid {:#x}, past this member's {:#x}",
+                                         request.last_zxid_seen, service_.tree().last_applied_zxid()));
+  }
   if (request.session_id == 0) return open_session(connection, timeout_ms, request.read_only);
   resume_session(connection, request, timeout_ms);
 }
@@ -178,10 +225,15 @@ void ClientPort::resume_session(const std::shared_ptr<Connection>& connection, c
       return connection->close(fmt::format("the client has seen zxid {:#x}, past this member's {:#x}", seen,
                                            service_.tree().last_applied_zxid()));
     }
-    if (!service_.tree().session_open(id)) return connection->refuse_expired();
-    attach(connection, id, timeout_ms, false);
+    // A mount's session (timeout 0) is its host's: no client may take it over.
+    const std::optional<uint32_t> timeout = service_.tree().session_timeout_ms(id);
+    if (!timeout || *timeout == 0) return connection->refuse_expired();
+    // The leader expires it by the timeout it was opened with.
+    attach(connection, id, *timeout, false);
   };
-  if (service_.tree().session_open(id) && seen <= service_.tree().last_applied_zxid()) return check();
+  if (service_.tree().session_timeout_ms(id).value_or(0) > 0 && seen <= service_.tree().last_applied_zxid()) {
+    return check();
+  }
   service_.sync([check, weak = std::weak_ptr<Connection>(connection)](Code code) {
     auto connection = weak.lock();
     if (!connection) return;
@@ -192,6 +244,7 @@ void ClientPort::resume_session(const std::shared_ptr<Connection>& connection, c
 
 void ClientPort::attach(const std::shared_ptr<Connection>& connection, uint64_t session_id, uint32_t timeout_ms,
                         bool read_only) {
+  if (connection->closed()) return;
   if (const auto other = by_session_.find(session_id); other != by_session_.end()) {
     if (const auto old = connections_.find(other->second); old != connections_.end()) {
       old->second->close("its session moved to a new connection");

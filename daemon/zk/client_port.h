@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,11 @@ struct ClientPortOptions {
   std::map<std::string, std::string> conf;  // the conf word's lines
 };
 
+// The shortest session timeout a client gets, whatever minSessionTimeout says: members report
+// their sessions to the leader every 100 ms at best and the leader looks every 100 ms, so a
+// shorter one would expire sessions that are alive.
+inline constexpr uint32_t kSessionTimeoutFloorMs = 1000;
+
 // The most connections the port holds at once, whatever their addresses.
 inline constexpr size_t kClientConnectionsMax = 10000;
 
@@ -63,6 +69,12 @@ class ClientPort {
 
   // Sessions with a live connection here: the leader hears of them in this member's keepalive.
   std::vector<uint64_t> live_sessions() const;
+  // This member stopped serving (no quorum): its read-write clients must move to a member that
+  // has one, as ZooKeeper's would (a session here would expire unseen). Read-only ones stay.
+  void on_quorum_lost();
+  // A snapshot replaced the tree: watches may have missed changes, sessions may have ended. Every
+  // client reconnects and sets its watches again with the last zxid it saw.
+  void on_tree_replaced();
 
   // For connections.
   const ClientPortOptions& options() const { return options_; }
@@ -76,6 +88,9 @@ class ClientPort {
 
  private:
   void accept();
+  void admit(boost::asio::ip::tcp::socket socket);
+  void refuse(const std::string& line);
+  void close_all(const std::string& why, const std::function<bool(const Connection&)>& which);
   void on_applied(const service::Applied& applied);
   void fire_watches(const ApplyResult& result);
   void open_session(const std::shared_ptr<Connection>& connection, uint32_t timeout_ms, bool read_only_wanted);
@@ -95,6 +110,9 @@ class ClientPort {
   WatchTable watches_;
   RequestHandler handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_timer_;
+  uint64_t refused_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
   service::ChangeFeed::Subscription subscription_ = 0;
   bool stopped_ = false;
   WatcherId next_id_ = 1;

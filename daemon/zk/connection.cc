@@ -24,21 +24,22 @@ bool waits_for_earlier(int32_t op) { return !is_write_op(op) && op != kSync; }
 
 }  // namespace
 
-Connection::Connection(ClientPort& port, boost::asio::ip::tcp::socket socket, WatcherId id)
-    : port_(port), socket_(std::move(socket)), idle_timer_(socket_.get_executor()), id_(id) {
-  boost::system::error_code error;
-  const auto remote = socket_.remote_endpoint(error);
-  if (!error) {
-    session_.peer_ip = remote.address().to_string();
-    peer_ = session_.peer_ip + ":" + std::to_string(remote.port());
-  }
+Connection::Connection(ClientPort& port, boost::asio::ip::tcp::socket socket, WatcherId id,
+                       const boost::asio::ip::tcp::endpoint& remote)
+    : port_(port),
+      socket_(std::move(socket)),
+      idle_timer_(socket_.get_executor()),
+      id_(id),
+      peer_(remote.address().to_string() + ":" + std::to_string(remote.port())) {
+  session_.peer_ip = remote.address().to_string();
   session_.watcher = id_;
 }
 
 void Connection::start() {
-  socket_.set_option(boost::asio::ip::tcp::no_delay(true));
+  boost::system::error_code ignored;  // without it, replies wait for Nagle; still correct
+  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   last_heard_ = std::chrono::steady_clock::now();
-  timeout_ms_ = port_.options().max_session_timeout_ms;  // until the connect says otherwise
+  timeout_ms_ = static_cast<uint32_t>(kConnectTimeout.count());  // until the connect says otherwise
   arm_idle_timer();
   read_first_bytes();
 }
@@ -109,8 +110,15 @@ void Connection::refuse_expired() {
   send(encode_connect_response(0, 0, std::string(kPasswordBytes, '\0'), false), true);
 }
 
+bool Connection::may_take_more() const {
+  return slots_.size() < kOutstandingRequestsMax && outstanding_bytes_ < kOutstandingBytesMax;
+}
+
+// Frames already read are taken first: reading stopped while the limits were reached.
 void Connection::read_more() {
-  if (reading_ || closed_ || slots_.size() >= kOutstandingRequestsMax) return;
+  if (reading_ || closed_ || !serving_) return;
+  take_frames();
+  if (closed_ || !may_take_more()) return;
   reading_ = true;
   socket_.async_read_some(boost::asio::buffer(receive_),
                           [self = shared_from_this()](const boost::system::error_code& error, size_t got) {
@@ -122,14 +130,13 @@ void Connection::read_more() {
                               self->in_start_ = 0;
                             }
                             self->in_.append(self->receive_.data(), got);
-                            self->take_frames();
                             self->read_more();
                           });
 }
 
 void Connection::take_frames() {
   const size_t frame_bytes_max = port_.frame_bytes_max();
-  while (!closed_ && in_.size() - in_start_ >= 4) {
+  while (!closed_ && may_take_more() && in_.size() - in_start_ >= 4) {
     const uint32_t length = big_endian_u32(in_.data() + in_start_);
     if (length > frame_bytes_max) {
       return close(fmt::format("a frame of {} bytes (at most {}): closed", length, frame_bytes_max));
@@ -144,14 +151,16 @@ void Connection::take_frames() {
       return close(fmt::format("a malformed or unknown request (opcode {}, {}, {} bytes): closed", op, op_name(op),
                                length));
     }
-    dispatch(std::move(request));
+    dispatch(std::move(request), length);
   }
 }
 
-void Connection::dispatch(Request request) {
+void Connection::dispatch(Request request, size_t bytes) {
   Slot slot;
   slot.request = std::move(request);
   slot.arrived = std::chrono::steady_clock::now();
+  slot.bytes = bytes;
+  outstanding_bytes_ += bytes;
   slots_.push_back(std::move(slot));
   start_requests();
 }
@@ -193,6 +202,7 @@ void Connection::flush_replies() {
     port_.record_reply(slot.request.op, std::chrono::steady_clock::now() - slot.arrived);
     const bool close_after = slot.close_after;
     send(std::move(slot.reply), close_after);
+    outstanding_bytes_ -= slot.bytes;
     slots_.pop_front();
     ++first_seq_;
     if (close_after) return;

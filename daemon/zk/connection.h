@@ -27,12 +27,17 @@ inline constexpr size_t kOutstandingRequestsMax = 1000;
 // Replies and events written but not yet taken by the client: past it the client is not reading,
 // and the connection is closed.
 inline constexpr size_t kOutputBytesMax = 64u << 20;
-// The connect request is about 50 bytes.
+// Bytes of the requests read but not yet answered: past it the connection stops reading too (a
+// pipeline of large setData holds their data until they commit).
+inline constexpr size_t kOutstandingBytesMax = 16u << 20;
+// The connect request is about 50 bytes, and must come within this time.
 inline constexpr size_t kConnectFrameBytesMax = 1024;
+inline constexpr std::chrono::milliseconds kConnectTimeout{10000};
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(ClientPort& port, boost::asio::ip::tcp::socket socket, WatcherId id);
+  Connection(ClientPort& port, boost::asio::ip::tcp::socket socket, WatcherId id,
+             const boost::asio::ip::tcp::endpoint& remote);
 
   void start();
   // Ends the connection (idempotent); the port forgets it.
@@ -47,6 +52,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t received() const { return received_; }
   uint64_t sent() const { return sent_; }
   bool read_only() const { return session_.read_only; }
+  bool closed() const { return closed_; }
 
   // A watch event for this client: written at once.
   void send_event(std::string frame);
@@ -65,13 +71,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string reply;
     bool close_after = false;
     std::chrono::steady_clock::time_point arrived;
+    size_t bytes = 0;  // the request's frame
   };
 
   void read_first_bytes();
   void read_connect(uint32_t length);
   void read_more();
+  bool may_take_more() const;
   void take_frames();
-  void dispatch(Request request);
+  void dispatch(Request request, size_t bytes);
   void start_requests();
   void finish(uint64_t seq, std::string frame, bool close_after);
   void flush_replies();
@@ -102,6 +110,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t first_seq_ = 0;   // seq of slots_.front()
   uint64_t next_start_ = 0;  // seq of the first slot not yet started
   bool starting_ = false;
+  size_t outstanding_bytes_ = 0;
   uint64_t received_ = 0;
   uint64_t sent_ = 0;
   std::chrono::steady_clock::time_point last_heard_;

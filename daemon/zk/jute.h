@@ -51,6 +51,7 @@ class JuteWriter {
   void write_buffer(std::string_view bytes);
   void write_string(std::string_view text) { write_buffer(text); }
   void write_null_buffer() { write_int(-1); }
+  size_t size() const { return out_->size(); }
 
   // Starts a frame: a 4-byte length to be filled by end_frame().
   size_t begin_frame();

@@ -121,6 +121,9 @@ bool read_body(JuteReader& in, const DecodeLimits& limits, Request* r, bool insi
       if (inside_multi) return false;
       read_multi(in, limits, r);
       break;
+    case kSasl:
+      r->data = in.read_buffer(kUnbounded);  // a token, answered Unimplemented
+      break;
     case kPing:
     case kCloseSession:
     case kWhoAmI:

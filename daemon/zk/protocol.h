@@ -106,7 +106,13 @@ enum CreateMode : int32_t {
 // AddWatchMode and WatcherType (removeWatches/checkWatches).
 inline constexpr int32_t kAddWatchPersistent = 0;
 inline constexpr int32_t kAddWatchPersistentRecursive = 1;
-enum WatcherType : int32_t { kWatcherChildren = 1, kWatcherData = 2, kWatcherAny = 3 };
+enum WatcherType : int32_t {
+  kWatcherChildren = 1,
+  kWatcherData = 2,
+  kWatcherAny = 3,
+  kWatcherPersistent = 4,
+  kWatcherPersistentRecursive = 5,
+};
 
 // ZooKeeper's client protocol version (ConnectRequest.protocolVersion).
 inline constexpr int32_t kProtocolVersion = 0;

@@ -79,12 +79,16 @@ void write_stat_of(JuteWriter& out, const DataTree& tree, const ApplyResult& res
   QFS_CHECK(false, "a node a txn created or changed is in the tree or among its deleted nodes");
 }
 
-void write_children(JuteWriter& out, const Node& node) {
+// False when the reply would pass kReplyBytesMax (it is then left unfinished).
+bool write_children(JuteWriter& out, const Node& node) {
   out.write_int(static_cast<int32_t>(node.num_children()));
+  bool fits = true;
   node.for_each_child("", [&](const Node& child) {
     out.write_string(child.name());
-    return true;
+    fits = out.size() <= kReplyBytesMax;
+    return fits;
   });
+  return fits;
 }
 
 void write_acl(JuteWriter& out, const Acl& acl) {
@@ -99,7 +103,7 @@ void write_acl(JuteWriter& out, const Acl& acl) {
 // ZooKeeper's PathUtils.validatePath: absolute, no empty, "." or ".." names, no trailing slash
 // (except where a sequential create appends its suffix), no NUL.
 bool valid_path(std::string_view path, bool sequential) {
-  if (path.empty() || path[0] != '/') return false;
+  if (path.empty() || path[0] != '/' || path.size() > kPathBytesMax) return false;
   if (path == "/") return !sequential;
   if (path.find('\0') != std::string_view::npos) return false;
   const std::string_view names = sequential && path.back() == '/' ? path.substr(1, path.size() - 2) : path.substr(1);
@@ -280,11 +284,9 @@ void RequestHandler::read(const Request& request, SessionContext& session, const
       write_stat(out, *node);
       break;
     case kGetChildren:
-      write_children(out, *node);
-      break;
     case kGetChildren2:
-      write_children(out, *node);
-      write_stat(out, *node);
+      if (!write_children(out, *node)) return reply_too_big(request, reply);
+      if (request.op == kGetChildren2) write_stat(out, *node);
       break;
     case kGetAcl:
       write_acl(out, node->acl());
@@ -297,6 +299,12 @@ void RequestHandler::read(const Request& request, SessionContext& session, const
       return reply(error_frame(request.xid, zxid, kUnimplemented), false);
   }
   reply(frame.finish(), false);
+}
+
+void RequestHandler::reply_too_big(const Request& request, const Reply& reply) const {
+  spdlog::warn("client port: {} of {} would answer more than {} bytes: refused with SystemError", op_name(request.op),
+               request.path.substr(0, 256), kReplyBytesMax);
+  reply(error_frame(request.xid, last_zxid(), kSystemError), false);
 }
 
 void RequestHandler::get_ephemerals(const Request& request, const SessionContext& session, const Reply& reply) {
@@ -326,12 +334,16 @@ void RequestHandler::multi_read(const Request& request, SessionContext& session,
     out.write_int(err);
     if (err != kOk) {
       out.write_int(err);
-    } else if (op.op == kGetData) {
+      continue;
+    }
+    if (op.watch) watches_.add(op.path, op.op == kGetData ? WatchKind::kData : WatchKind::kChild, session.watcher);
+    if (op.op == kGetData) {
       out.write_buffer(node->data());
       write_stat(out, *node);
-    } else {
-      write_children(out, *node);
+    } else if (!write_children(out, *node)) {
+      return reply_too_big(request, reply);
     }
+    if (out.size() > kReplyBytesMax) return reply_too_big(request, reply);
   }
   out.write_int(-1);
   out.write_bool(true);
@@ -348,15 +360,15 @@ void RequestHandler::sync(const Request& request, const Reply& reply) {
 }
 
 void RequestHandler::auth(const Request& request, SessionContext& session, const Reply& reply) {
-  const std::string id = request.auth_scheme == "digest" ? digest_id(request.auth) : std::string();
-  if (id.empty()) {
-    spdlog::info("client port: session {:#x}: auth with scheme '{}' refused", session.session_id,
-                 request.auth_scheme.substr(0, 32));
+  const bool digest = request.auth_scheme == "digest" && request.auth.size() <= kAuthCredentialsBytesMax;
+  const std::string id = digest ? digest_id(request.auth) : std::string();
+  const bool known = std::find(session.digest_ids.begin(), session.digest_ids.end(), id) != session.digest_ids.end();
+  if (id.empty() || (!known && session.digest_ids.size() >= kAuthIdsPerSessionMax)) {
+    spdlog::info("client port: session {:#x}: auth with scheme '{}' ({} bytes, {} identities held) refused",
+                 session.session_id, request.auth_scheme.substr(0, 32), request.auth.size(), session.digest_ids.size());
     return reply(error_frame(kAuthXid, 0, kAuthFailed), true);
   }
-  if (std::find(session.digest_ids.begin(), session.digest_ids.end(), id) == session.digest_ids.end()) {
-    session.digest_ids.push_back(id);
-  }
+  if (!known) session.digest_ids.push_back(id);
   reply(error_frame(kAuthXid, 0, kOk), false);
 }
 
@@ -379,36 +391,49 @@ void RequestHandler::set_watches(const Request& request, SessionContext& session
   const DataTree& tree = service_.tree();
   const Zxid since = request.relative_zxid;
   auto send = [&](EventType type, const std::string& path) { session.send_event(event_frame(type, path)); };
+  bool refused = false;  // a path that is not one, or past the watch limits
+  auto add = [&](const std::string& path, WatchKind kind) { refused |= !watches_.add(path, kind, session.watcher); };
+  auto valid = [&](const std::string& path) {
+    refused |= !valid_path(path, false);
+    return valid_path(path, false);
+  };
   for (const std::string& path : request.data_watches) {
+    if (!valid(path)) continue;
     const Node* node = tree.find(path);
     if (node == nullptr) {
       send(kNodeDeleted, path);
     } else if (node->stat().mzxid > since) {
       send(kNodeDataChanged, path);
     } else {
-      watches_.add(path, WatchKind::kData, session.watcher);
+      add(path, WatchKind::kData);
     }
   }
   for (const std::string& path : request.exist_watches) {
+    if (!valid(path)) continue;
     if (tree.find(path) != nullptr) {
       send(kNodeCreated, path);
     } else {
-      watches_.add(path, WatchKind::kData, session.watcher);
+      add(path, WatchKind::kData);
     }
   }
   for (const std::string& path : request.child_watches) {
+    if (!valid(path)) continue;
     const Node* node = tree.find(path);
     if (node == nullptr) {
       send(kNodeDeleted, path);
     } else if (node->stat().pzxid > since) {
       send(kNodeChildrenChanged, path);
     } else {
-      watches_.add(path, WatchKind::kChild, session.watcher);
+      add(path, WatchKind::kChild);
     }
   }
-  for (const std::string& path : request.persistent_watches) watches_.add(path, WatchKind::kPersistent, session.watcher);
-  for (const std::string& path : request.recursive_watches) watches_.add(path, WatchKind::kRecursive, session.watcher);
-  reply(error_frame(kSetWatchesXid, last_zxid(), kOk), false);
+  for (const std::string& path : request.persistent_watches) {
+    if (valid(path)) add(path, WatchKind::kPersistent);
+  }
+  for (const std::string& path : request.recursive_watches) {
+    if (valid(path)) add(path, WatchKind::kRecursive);
+  }
+  reply(error_frame(kSetWatchesXid, last_zxid(), refused ? kSystemError : kOk), false);
 }
 
 void RequestHandler::watch_op(const Request& request, SessionContext& session, const Reply& reply) {
@@ -432,8 +457,8 @@ void RequestHandler::watch_op(const Request& request, SessionContext& session, c
   std::vector<WatchKind> kinds;
   if (request.mode == kWatcherChildren || request.mode == kWatcherAny) kinds.push_back(WatchKind::kChild);
   if (request.mode == kWatcherData || request.mode == kWatcherAny) kinds.push_back(WatchKind::kData);
-  if (request.mode == kWatcherAny) {
-    kinds.push_back(WatchKind::kPersistent);
+  if (request.mode == kWatcherPersistent || request.mode == kWatcherAny) kinds.push_back(WatchKind::kPersistent);
+  if (request.mode == kWatcherPersistentRecursive || request.mode == kWatcherAny) {
     kinds.push_back(WatchKind::kRecursive);
   }
   bool found = false;
@@ -456,6 +481,8 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
       if (mode < kPersistent || mode > kPersistentSequentialWithTtl) return kBadArguments;
       const bool ttl = mode == kPersistentWithTtl || mode == kPersistentSequentialWithTtl;
       if (ttl && !options_.extended_types) return kUnimplemented;
+      if (ttl && request.ttl_ms <= 0) return kBadArguments;
+      if (request.data.size() > options_.data_bytes_max) return kBadArguments;
       if (ttl != (request.op == kCreateTtl) || (request.op == kCreateContainer && mode != kContainer)) {
         return kBadArguments;
       }
@@ -486,7 +513,7 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
       op->mutable_remove()->set_expected_version(request.version);
       return kOk;
     case kSetData:
-      if (!valid_path(request.path, false)) return kBadArguments;
+      if (!valid_path(request.path, false) || request.data.size() > options_.data_bytes_max) return kBadArguments;
       op->mutable_set_data()->set_path(request.path);
       op->mutable_set_data()->set_data(request.data);
       op->mutable_set_data()->set_expected_version(request.version);
@@ -514,7 +541,11 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
 }
 
 void RequestHandler::write(const Request& request, SessionContext& session, Reply reply) {
-  if (session.read_only) return reply(error_frame(request.xid, last_zxid(), kNotReadOnly), false);
+  if (session.read_only) {
+    // A read-only session is this member's alone: closing it takes no txn.
+    if (request.op == kCloseSession) return reply(error_frame(request.xid, last_zxid(), kOk), true);
+    return reply(error_frame(request.xid, last_zxid(), kNotReadOnly), false);
+  }
   proto::Txn txn;
   *txn.mutable_caller() = caller_of(session);
   txn.set_session_id(session.session_id);
@@ -526,38 +557,46 @@ void RequestHandler::write(const Request& request, SessionContext& session, Repl
         ApplyResult refused;
         refused.code = Code::kBadArguments;
         refused.failed_op = static_cast<int>(i);
-        return answer_multi(request, refused, err, reply);
+        return answer_multi(shape_of(request), refused, err, reply);
       }
     }
     if (ops.empty()) {
       ApplyResult nothing;
       nothing.zxid = last_zxid();
-      return answer_multi(request, nothing, kOk, reply);
+      return answer_multi(shape_of(request), nothing, kOk, reply);
     }
   } else if (int32_t err = add_op(request, session, &txn); err != kOk) {
     return reply(error_frame(request.xid, last_zxid(), err), false);
   }
+  // The callback keeps what the reply needs, not the request (its data is in the txn already).
   service_.submit(std::move(txn), service::Submitter::kClients,
-                  [this, request, reply = std::move(reply)](const ApplyResult& result) {
-                    answer_write(request, result, reply);
+                  [this, shape = shape_of(request), reply = std::move(reply)](const ApplyResult& result) {
+                    answer_write(shape, result, reply);
                   });
 }
 
-void RequestHandler::answer_write(const Request& request, const ApplyResult& result, const Reply& reply) const {
+RequestHandler::WriteShape RequestHandler::shape_of(const Request& request) {
+  WriteShape shape{.xid = request.xid, .op = request.op, .ops = {}};
+  shape.ops.reserve(request.ops.size());
+  for (const Request& op : request.ops) shape.ops.push_back(op.op);
+  return shape;
+}
+
+void RequestHandler::answer_write(const WriteShape& request, const ApplyResult& result, const Reply& reply) const {
   if (request.op == kMulti) return answer_multi(request, result, error_of(result.code), reply);
   const int64_t zxid = result.zxid != 0 ? result.zxid : last_zxid();
   if (result.code != Code::kOk) {
     return reply(error_frame(request.xid, zxid, error_of(result.code)), result.code == Code::kSessionExpired);
   }
   ReplyFrame frame(request.xid, zxid, kOk);
-  write_result(request, result, result.ops.front(), frame.body());
+  write_result(request.op, result, result.ops.front(), frame.body());
   reply(frame.finish(), request.op == kCloseSession);
 }
 
 // One op's result inside a reply, after the apply (the tree is at the txn's zxid).
-void RequestHandler::write_result(const Request& request, const ApplyResult& applied, const OpResult& result,
+void RequestHandler::write_result(int32_t op, const ApplyResult& applied, const OpResult& result,
                                   JuteWriter& out) const {
-  switch (request.op) {
+  switch (op) {
     case kCreate:
       out.write_string(result.path);
       break;
@@ -579,7 +618,7 @@ void RequestHandler::write_result(const Request& request, const ApplyResult& app
 // A multi's reply: a MultiHeader and a result per op, then the closing header. When it failed,
 // every op answers with an error: 0 before the failing op, its code, then RuntimeInconsistency
 // (ZooKeeper's DataTree.processTxn). The reply header itself says 0 either way.
-void RequestHandler::answer_multi(const Request& request, const ApplyResult& result, int32_t err,
+void RequestHandler::answer_multi(const WriteShape& request, const ApplyResult& result, int32_t err,
                                   const Reply& reply) const {
   const int64_t zxid = result.zxid != 0 ? result.zxid : last_zxid();
   if (result.code == Code::kSessionExpired) return reply(error_frame(request.xid, zxid, kSessionExpired), true);
@@ -597,7 +636,7 @@ void RequestHandler::answer_multi(const Request& request, const ApplyResult& res
       out.write_int(op_err);
       continue;
     }
-    out.write_int(request.ops[i].op);
+    out.write_int(request.ops[i]);
     out.write_bool(false);
     out.write_int(kOk);
     write_result(request.ops[i], result, result.ops[i], out);
@@ -618,6 +657,10 @@ void RequestHandler::fire_watches(const ApplyResult& result, std::vector<FiredEv
   std::unordered_map<uint64_t, std::string> deleted;
   for (size_t i = changes.size(); i-- > 0;) {
     const Change& change = changes[i];
+    if (change.inode == tree.root().inode()) {
+      paths[i] = "/";
+      continue;
+    }
     std::string parent;
     if (const Node* node = tree.by_inode(change.parent_inode)) {
       parent = tree.path_of(*node);

@@ -27,7 +27,15 @@ struct SessionContext {
 
 struct HandlerOptions {
   bool extended_types = false;  // extendedTypesEnabled: TTL nodes
+  size_t data_bytes_max = 1 << 20;  // a create's or setData's data (the mount's --data-max-bytes)
 };
+
+// The largest reply a read builds (a getChildren of a huge directory, a multiRead of large nodes):
+// past it the read answers SystemError and logs why, before more memory is taken.
+inline constexpr size_t kReplyBytesMax = 64u << 20;
+// Identities one session may add with addauth, and the longest credentials one may name.
+inline constexpr size_t kAuthIdsPerSessionMax = 16;
+inline constexpr size_t kAuthCredentialsBytesMax = 1024;
 
 class RequestHandler {
  public:
@@ -59,14 +67,21 @@ class RequestHandler {
   void auth(const Request& request, SessionContext& session, const Reply& reply);
   void who_am_i(const Request& request, SessionContext& session, const Reply& reply);
   void sync(const Request& request, const Reply& reply);
+  void reply_too_big(const Request& request, const Reply& reply) const;
   void get_ephemerals(const Request& request, const SessionContext& session, const Reply& reply);
 
   // Appends one op of a write request to txn; an error code when the request is refused as given.
   int32_t add_op(const Request& request, const SessionContext& session, proto::Txn* txn) const;
-  void answer_write(const Request& request, const ApplyResult& result, const Reply& reply) const;
-  void answer_multi(const Request& request, const ApplyResult& result, int32_t err, const Reply& reply) const;
-  void write_result(const Request& request, const ApplyResult& applied, const OpResult& result,
-                    JuteWriter& out) const;
+  // What a write's reply needs of its request: its xid and the kinds of its ops.
+  struct WriteShape {
+    int32_t xid;
+    int32_t op;
+    std::vector<int32_t> ops;  // a multi's
+  };
+  static WriteShape shape_of(const Request& request);
+  void answer_write(const WriteShape& request, const ApplyResult& result, const Reply& reply) const;
+  void answer_multi(const WriteShape& request, const ApplyResult& result, int32_t err, const Reply& reply) const;
+  void write_result(int32_t op, const ApplyResult& applied, const OpResult& result, JuteWriter& out) const;
   proto::Caller caller_of(const SessionContext& session) const;
   int64_t last_zxid() const;
 

@@ -24,10 +24,15 @@ bool WatchTable::add(std::string_view path, WatchKind kind, WatcherId watcher) {
   auto& held = by_watcher_[watcher];
   auto& paths = held[index(kind)];
   if (paths.contains(std::string(path))) return true;
-  if (held_count(held) >= per_watcher_max_) return false;
+  if (held_count(held) >= per_watcher_max_ || count_ >= kWatchesMax ||
+      path_bytes_ + path.size() > kWatchPathBytesMax) {
+    if (held_count(held) == 0) by_watcher_.erase(watcher);
+    return false;
+  }
   paths.emplace(path);
   by_path_[index(kind)][std::string(path)].insert(watcher);
   ++count_;
+  path_bytes_ += path.size();
   return true;
 }
 
@@ -46,6 +51,7 @@ bool WatchTable::remove(std::string_view path, WatchKind kind, WatcherId watcher
   holder->second[index(kind)].erase(std::string(path));
   if (held_count(holder->second) == 0) by_watcher_.erase(holder);
   --count_;
+  path_bytes_ -= path.size();
   return true;
 }
 
@@ -58,6 +64,7 @@ void WatchTable::remove_watcher(WatcherId watcher) {
       found->second.erase(watcher);
       if (found->second.empty()) by_path_[kind].erase(found);
       --count_;
+      path_bytes_ -= path.size();
     }
   }
   by_watcher_.erase(holder);
@@ -83,6 +90,7 @@ void WatchTable::fire_kind(WatchKind kind, std::string_view key, EventType type,
     holder->second[index(kind)].erase(found->first);
     if (held_count(holder->second) == 0) by_watcher_.erase(holder);
     --count_;
+    path_bytes_ -= found->first.size();
   }
   map.erase(found);
 }

@@ -22,6 +22,11 @@ namespace quorumfs::zk {
 
 using WatcherId = uint64_t;
 
+// Watches of one member, all connections together, and the bytes of their paths (docs/zk-protocol.md,
+// "Limits"): past either, a read that would set one more answers SystemError.
+inline constexpr size_t kWatchesMax = size_t{1} << 22;
+inline constexpr size_t kWatchPathBytesMax = size_t{256} << 20;
+
 enum class WatchKind : uint8_t { kData, kChild, kPersistent, kRecursive };
 inline constexpr size_t kWatchKinds = 4;
 
@@ -33,7 +38,8 @@ struct FiredEvent {
 
 class WatchTable {
  public:
-  // False (and nothing added) when the watcher already holds watches_per_watcher_max.
+  // False (and nothing added) when the watcher already holds watches_per_watcher_max, or the
+  // member kWatchesMax or kWatchPathBytesMax.
   bool add(std::string_view path, WatchKind kind, WatcherId watcher);
   bool has(std::string_view path, WatchKind kind, WatcherId watcher) const;
   // Removes the watch; false when there was none.
@@ -67,6 +73,7 @@ class WatchTable {
   PathMap by_path_[kWatchKinds];
   std::unordered_map<WatcherId, Held[kWatchKinds]> by_watcher_;
   size_t count_ = 0;
+  size_t path_bytes_ = 0;
   size_t per_watcher_max_ = 1 << 20;
 };
 

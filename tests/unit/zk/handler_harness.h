@@ -16,19 +16,6 @@
 
 namespace quorumfs::zk::testing {
 
-// Until the tree lets a file take its first child (CreateOp.parent_may_become_directory, not yet
-// honoured: a create under a ZooKeeper node fails with NotDirectory), every node a client creates
-// is made a directory here. Nothing a ZooKeeper client sees depends on it.
-class ClientNodesAreDirectories : public service::TreeReplication {
- public:
-  void submit(proto::Txn txn, service::Submitter submitter, Done done) override {
-    for (proto::Op& op : *txn.mutable_ops()) {
-      if (op.has_create()) op.mutable_create()->set_directory(true);
-    }
-    TreeReplication::submit(std::move(txn), submitter, std::move(done));
-  }
-};
-
 // One frame a connection would write: a reply or an event, and to whom.
 struct Sent {
   WatcherId watcher;
@@ -93,14 +80,14 @@ class HandlerHarness {
   }
 
   const DataTree& tree() const { return replication_.tree(); }
-  ClientNodesAreDirectories& replication() { return replication_; }
+  service::TreeReplication& replication() { return replication_; }
   service::Service& service() { return service_; }
   WatchTable& watches() { return watches_; }
   RequestHandler& handler() { return handler_; }
   const std::vector<Sent>& sent() const { return sent_; }
 
  private:
-  ClientNodesAreDirectories replication_;
+  service::TreeReplication replication_;
   service::Service service_;
   WatchTable watches_;
   RequestHandler handler_;

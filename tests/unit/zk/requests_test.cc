@@ -564,5 +564,101 @@ TEST_F(RequestHandlerTest, WhoAmIListsTheAddressAndEveryDigestUser) {
   EXPECT_TRUE(in.at_end());
 }
 
+
+// ---- Limits: a clear refusal, nothing kept --------------------------------------------------
+
+TEST_F(RequestHandlerTest, AuthPastTheIdentityLimitFailsAndClosesTheConnection) {
+  for (size_t i = 0; i < kAuthIdsPerSessionMax; ++i) {
+    Request auth = request(kAuth, "");
+    auth.xid = kAuthXid;
+    auth.auth_scheme = "digest";
+    auth.auth = "user" + std::to_string(i) + ":pass";
+    ASSERT_EQ(kOk, handle(auth).err);
+  }
+  Request again = request(kAuth, "");
+  again.auth_scheme = "digest";
+  again.auth = "user0:pass";  // held already: fine
+  EXPECT_EQ(kOk, handle(again).err);
+  Request one_more = again;
+  one_more.auth = "user-new:pass";
+  bool close_after = false;
+  EXPECT_EQ(kAuthFailed, header_of(harness_.handle(one_more, a_, &close_after)).err);
+  EXPECT_TRUE(close_after);
+  EXPECT_EQ(kAuthIdsPerSessionMax, a_.digest_ids.size());
+  Request long_credentials = again;
+  long_credentials.auth = std::string(kAuthCredentialsBytesMax, 'u') + ":p";
+  EXPECT_EQ(kAuthFailed, header_of(harness_.handle(long_credentials, b_, &close_after)).err);
+  EXPECT_TRUE(b_.digest_ids.empty());
+}
+
+TEST_F(RequestHandlerTest, DataPastTheLimitAndATtlOfZeroAreBadArguments) {
+  make("/a", "x");
+  const std::string too_big(HandlerOptions{}.data_bytes_max + 1, 'd');
+  expect_refused(create("/big", too_big), kBadArguments);
+  expect_refused(set_data("/a", too_big), kBadArguments);
+}
+
+TEST_F(ExtendedTypesTest, ATtlOfZeroIsBadArguments) {
+  Request ttl = create("/t", "x", kPersistentWithTtl);
+  ttl.op = kCreateTtl;
+  ttl.ttl_ms = 0;
+  expect_refused(ttl, kBadArguments);
+}
+
+TEST_F(RequestHandlerTest, SetWatchesWithAPathThatIsNotOneAnswersSystemErrorAndSetsTheOthers) {
+  make("/d", "x");
+  Request set_watches = request(kSetWatches, "");
+  set_watches.xid = kSetWatchesXid;
+  set_watches.relative_zxid = harness_.tree().last_applied_zxid();
+  set_watches.data_watches = {"/d", "relative", "/" + std::string(kPathBytesMax, 'x')};
+  EXPECT_EQ(kSystemError, handle(set_watches).err);
+  EXPECT_TRUE(harness_.watches().has("/d", WatchKind::kData, a_.watcher));
+  EXPECT_EQ(1u, harness_.watches().size());
+}
+
+TEST_F(RequestHandlerTest, RemoveWatchesOfThePersistentTypesRemovesThoseOnly) {
+  make("/p");
+  for (const int32_t mode : {kAddWatchPersistent, kAddWatchPersistentRecursive}) {
+    Request add = request(kAddWatch, "/p");
+    add.mode = mode;
+    ASSERT_EQ(kOk, handle(add).err);
+  }
+  Request recursive = request(kRemoveWatches, "/p");
+  recursive.mode = kWatcherPersistentRecursive;
+  EXPECT_EQ(kOk, handle(recursive).err);
+  EXPECT_FALSE(harness_.watches().has("/p", WatchKind::kRecursive, a_.watcher));
+  EXPECT_TRUE(harness_.watches().has("/p", WatchKind::kPersistent, a_.watcher));
+  Request persistent = request(kCheckWatches, "/p");
+  persistent.mode = kWatcherPersistent;
+  EXPECT_EQ(kOk, handle(persistent).err);
+  expect_refused(recursive, kNoWatcher);
+}
+
+TEST_F(RequestHandlerTest, AChangeOfTheRootFiresItsWatches) {
+  ASSERT_EQ(kOk, handle(read(kGetData, "/", true)).err);
+  ASSERT_EQ(kOk, handle(set_data("/", "root data"), b_).err);
+  EXPECT_EQ(1u, harness_.events_of(a_.watcher).size());
+}
+
+TEST_F(RequestHandlerTest, CloseSessionOfAReadOnlySessionIsOkWithoutATxn) {
+  SessionContext read_only = a_;
+  read_only.read_only = true;
+  const size_t submitted = harness_.replication().submitted;
+  bool close_after = false;
+  EXPECT_EQ(kOk, header_of(harness_.handle(request(kCloseSession, ""), read_only, &close_after)).err);
+  EXPECT_TRUE(close_after);
+  EXPECT_EQ(submitted, harness_.replication().submitted);
+}
+
+TEST_F(RequestHandlerTest, ANodeAClientCreatedTakesAChildAndBecomesADirectory) {
+  make("/parent", "its data");
+  make("/parent/child", "c");
+  const Node* parent = harness_.tree().find("/parent");
+  ASSERT_NE(parent, nullptr);
+  EXPECT_TRUE(parent->is_directory());
+  EXPECT_EQ("its data", parent->data());
+  EXPECT_EQ(1u, parent->num_children());
+}
+
 }  // namespace
 }  // namespace quorumfs::zk
