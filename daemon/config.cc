@@ -37,7 +37,8 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 }
 
 // "host:peerPort:electionPort[:participant|:observer]"; ZooKeeper 3.5's ";clientPort" suffix is
-// accepted and ignored (the mount is the client interface). Empty string when it parses.
+// accepted and ignored (clientPort= opens the client port: docs/zk-protocol.md). Empty string when
+// it parses.
 std::string parse_server(std::string_view value, ServerAddress* out) {
   const size_t client = value.find(';');
   if (client != std::string_view::npos) value = value.substr(0, client);

@@ -154,7 +154,11 @@ bool Pipeline::unblock() {
   if (stuck_) {
     consensus::Ready ready = std::move(*stuck_);
     stuck_.reset();
-    if (!handle(ready, stuck_step_)) return false;
+    // As in drain(): a callback that submits while this Ready is handled must not start another.
+    draining_ = true;
+    const bool handled = handle(ready, stuck_step_);
+    draining_ = false;
+    if (!handled) return false;
     spdlog::info("storage works again: the replica goes on");
   }
   if (store_.log_failing()) return false;

@@ -1,4 +1,4 @@
-// Credentials of the client port (docs/zk-protocol.md, "Sessions" and "Authentication").
+// Credentials of the client port (docs/zk-protocol.md, "Sessions" and "One tree").
 #pragma once
 
 #include <cstdint>

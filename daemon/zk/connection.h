@@ -1,5 +1,5 @@
 // One client connection of the client port: the connect handshake, then ZooKeeper frames both
-// ways (docs/zk-protocol.md, "Connections"). Replies leave in request order: a read waits until
+// ways (docs/zk-protocol.md, "Requests"). Replies leave in request order: a read waits until
 // every earlier request of the connection is answered (so it sees the connection's own writes),
 // and a write waits for an earlier read; writes in a row are submitted at once (pipelined).
 // Watch events leave as soon as they fire, ahead of any later reply.
