@@ -6,6 +6,7 @@
 #include <cstring>
 #include <spdlog/spdlog.h>
 
+#include "consensus/check.h"
 #include "daemon/zk/auth.h"
 #include "daemon/zk/client_port.h"
 
@@ -118,7 +119,9 @@ bool Connection::may_take_more() const {
 void Connection::read_more() {
   if (reading_ || closed_ || !serving_) return;
   take_frames();
-  if (closed_ || !may_take_more()) return;
+  // A reply answered inline while taking frames may have started the read already.
+  if (reading_ || closed_ || !may_take_more()) return;
+  QFS_CHECK(!reading_, "a connection has one read under way at most (they share receive_)");
   reading_ = true;
   socket_.async_read_some(boost::asio::buffer(receive_),
                           [self = shared_from_this()](const boost::system::error_code& error, size_t got) {
