@@ -274,6 +274,7 @@ void ClientPort::fire_watches(const ApplyResult& result) {
   handler_.fire_watches(result, &events);
   for (const FiredEvent& event : events) {
     if (const auto connection = connections_.find(event.watcher); connection != connections_.end()) {
+      if (event.below_watch && !handler_.may_read(connection->second->session(), event.path)) continue;
       connection->second->send_event(RequestHandler::event_frame(event.type, event.path));
     }
   }

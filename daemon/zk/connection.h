@@ -53,6 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t sent() const { return sent_; }
   bool read_only() const { return session_.read_only; }
   bool closed() const { return closed_; }
+  const SessionContext& session() const { return session_; }
 
   // A watch event for this client: written at once.
   void send_event(std::string frame);

@@ -204,6 +204,13 @@ int32_t RequestHandler::error_of(Code code) {
   }
 }
 
+bool RequestHandler::may_read(const SessionContext& session, std::string_view path) const {
+  const DataTree& tree = service_.tree();
+  const Node* node = tree.find(path);
+  if (node == nullptr) node = tree.find(path.substr(0, std::max<size_t>(path.rfind('/'), 1)));
+  return node != nullptr && tree.permits(*node, kRead, caller_of(session));
+}
+
 int64_t RequestHandler::last_zxid() const { return service_.tree().last_applied_zxid(); }
 
 proto::Caller RequestHandler::caller_of(const SessionContext& session) const {

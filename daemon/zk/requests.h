@@ -54,6 +54,9 @@ class RequestHandler {
 
   // A frame that answers xid with err alone.
   static std::string error_frame(int32_t xid, int64_t zxid, int32_t err);
+  // May session read the node at path (a deleted node: its parent)? What a recursive watch on an
+  // ancestor may tell it about (ZooKeeper 3.8.4's fix of CVE-2024-23944).
+  bool may_read(const SessionContext& session, std::string_view path) const;
   // A watch event's frame (xid -1).
   static std::string event_frame(EventType type, std::string_view path);
   static int32_t error_of(Code code);

@@ -103,7 +103,7 @@ void WatchTable::fire_recursive(EventType type, std::string_view path, std::unor
     const auto found = map.find(std::string(at));
     if (found == map.end()) continue;
     for (WatcherId watcher : found->second) {
-      if (fired->insert(watcher).second) out->push_back({watcher, type, std::string(path)});
+      if (fired->insert(watcher).second) out->push_back({watcher, type, std::string(path), at != path});
     }
   }
 }

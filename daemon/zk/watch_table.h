@@ -34,6 +34,9 @@ struct FiredEvent {
   WatcherId watcher;
   EventType type;
   std::string path;
+  // Fired by a recursive watch on an ancestor: the watcher must be allowed to read the node
+  // before it hears of it (docs/zk-protocol.md, "Watches").
+  bool below_watch = false;
 };
 
 class WatchTable {

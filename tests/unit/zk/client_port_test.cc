@@ -65,6 +65,35 @@ std::string set_data(int32_t xid, const std::string& path, const std::string& da
   return frame;
 }
 
+std::string create(int32_t xid, const std::string& path, const std::string& acl_scheme, const std::string& acl_id) {
+  std::string frame;
+  JuteWriter out(&frame);
+  const size_t start = out.begin_frame();
+  out.write_int(xid);
+  out.write_int(kCreate);
+  out.write_string(path);
+  out.write_buffer("data");
+  out.write_int(1);  // one ACL entry, every permission
+  out.write_int(31);
+  out.write_string(acl_scheme);
+  out.write_string(acl_id);
+  out.write_int(kPersistent);
+  out.end_frame(start);
+  return frame;
+}
+
+std::string add_watch(int32_t xid, const std::string& path, int32_t mode) {
+  std::string frame;
+  JuteWriter out(&frame);
+  const size_t start = out.begin_frame();
+  out.write_int(xid);
+  out.write_int(kAddWatch);
+  out.write_string(path);
+  out.write_int(mode);
+  out.end_frame(start);
+  return frame;
+}
+
 class ClientPortTest : public ::testing::Test {
  protected:
   ClientPortTest() : replication_(&io_), service_(replication_, 1, std::chrono::seconds(10)) {
@@ -225,5 +254,29 @@ TEST_F(ClientPortTest, AResumeWithTheRightPasswordKeepsTheSession) {
   EXPECT_EQ("", read_frame(first));  // the session's old connection is closed
 }
 
+
+// A recursive watch on / tells a session of nodes it may read, never of one whose ACL shuts it out
+// (docs/zk-protocol.md, "Watches").
+TEST_F(ClientPortTest, ARecursiveWatchIsNotToldOfANodeItMayNotRead) {
+  tcp::socket watcher = dial();
+  ASSERT_NE(0, open_session(watcher));
+  boost::asio::write(watcher, boost::asio::buffer(add_watch(1, "/", kAddWatchPersistentRecursive)));
+  ASSERT_FALSE(read_frame(watcher).empty());  // the addWatch reply
+  tcp::socket writer = dial();
+  ASSERT_NE(0, open_session(writer));
+  const std::string burst = create(1, "/secret", "digest", "user:aYXlLOpEooaV1cRAvUL1fp9Qt7E=") +
+                            create(2, "/open", "world", "anyone");
+  boost::asio::write(writer, boost::asio::buffer(burst));
+  ASSERT_FALSE(read_frame(writer).empty());
+  ASSERT_FALSE(read_frame(writer).empty());
+  const std::string event = read_frame(watcher);
+  JuteReader in(event);
+  EXPECT_EQ(kNotificationXid, in.read_int());
+  in.read_long();
+  in.read_int();
+  EXPECT_EQ(kNodeCreated, in.read_int());
+  in.read_int();
+  EXPECT_EQ("/open", in.read_string(64));  // the first event it hears of is /open's
+}
 }  // namespace
 }  // namespace quorumfs::zk

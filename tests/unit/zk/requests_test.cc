@@ -660,5 +660,21 @@ TEST_F(RequestHandlerTest, ANodeAClientCreatedTakesAChildAndBecomesADirectory) {
   EXPECT_EQ(1u, parent->num_children());
 }
 
+
+// A recursive watch must not tell a session about nodes it may not read (ZooKeeper 3.8.4,
+// CVE-2024-23944): the port asks may_read for events from below the watched node.
+TEST_F(RequestHandlerTest, MayReadFollowsTheNodesAclAndADeletedNodesParent) {
+  make("/r");
+  Request secret = create("/r/secret", "s");
+  secret.acl = {{31, "digest", digest_id("user:pass")}};
+  ASSERT_EQ(kOk, handle(secret).err);
+  make("/r/open");
+  EXPECT_FALSE(harness_.handler().may_read(b_, "/r/secret"));
+  EXPECT_TRUE(harness_.handler().may_read(b_, "/r/open"));
+  EXPECT_TRUE(harness_.handler().may_read(b_, "/r/gone"));  // deleted: its parent is readable
+  SessionContext with_credentials = b_;
+  with_credentials.digest_ids.push_back(digest_id("user:pass"));
+  EXPECT_TRUE(harness_.handler().may_read(with_credentials, "/r/secret"));
+}
 }  // namespace
 }  // namespace quorumfs::zk

@@ -61,6 +61,17 @@ TEST(WatchTable, PersistentWatchesStayAndRecursiveOnesCoverTheSubtree) {
   EXPECT_EQ(2u, table.size());
 }
 
+TEST(WatchTable, AnEventARecursiveWatchGetsFromBelowSaysSo) {
+  WatchTable table;
+  table.add("/r", WatchKind::kRecursive, 1);
+  const auto own = fire(table, kNodeDataChanged, "/r");
+  ASSERT_EQ(1u, own.size());
+  EXPECT_FALSE(own[0].below_watch);
+  const auto below = fire(table, kNodeCreated, "/r/x");
+  ASSERT_EQ(1u, below.size());
+  EXPECT_TRUE(below[0].below_watch);
+}
+
 TEST(WatchTable, ARecursiveWatchOnTheRootSeesEverything) {
   WatchTable table;
   table.add("/", WatchKind::kRecursive, 9);
