@@ -15,13 +15,6 @@
 
 namespace quorumfs::fusefs {
 
-std::string join_path(const std::string& parent_path, std::string_view name) {
-  std::string path = parent_path == "/" ? "" : parent_path;
-  path += '/';
-  path += name;
-  return path;
-}
-
 std::string bounds_error(std::string_view name, std::string_view path) {
   if (name.size() > kNameBytesMax) {
     return fmt::format("name of {} bytes; at most {}", name.size(), kNameBytesMax);

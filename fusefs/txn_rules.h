@@ -12,11 +12,9 @@
 
 #include "daemon/proto/txn.pb.h"
 #include "daemon/tree/data_tree.h"
+#include "daemon/tree/path.h"  // join_path
 
 namespace quorumfs::fusefs {
-
-// "/a" + "b" = "/a/b"; "/" + "b" = "/b".
-std::string join_path(const std::string& parent_path, std::string_view name);
 
 // Why a new name and the path it makes are past the tree's limits (daemon/tree/limits.h), or
 // empty. The kernel passes names of up to 1024 bytes (FUSE_NAME_MAX) and no path at all: a path

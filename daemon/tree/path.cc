@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-namespace quorumfs::tree_internal {
+namespace quorumfs {
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > kNameBytesMax) return false;
@@ -43,4 +43,4 @@ std::string sequential_suffix(int32_t cversion) {
   return text;
 }
 
-}  // namespace quorumfs::tree_internal
+}  // namespace quorumfs

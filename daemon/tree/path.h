@@ -1,4 +1,5 @@
 // Znode paths and names: "/a/b", names of 1..255 bytes, any byte but '/' and NUL, not "." or "..".
+// The tree's rules, which every front end (the mount, the client port) checks requests against.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,7 @@
 
 #include "daemon/tree/limits.h"
 
-namespace quorumfs::tree_internal {
+namespace quorumfs {
 
 constexpr std::string_view kSystemPath = "/zookeeper";
 
@@ -35,4 +36,4 @@ std::string join_path(std::string_view parent_path, std::string_view name);
 // ZooKeeper's "%010d" of the parent's cversion (signed: after 2147483647 comes -2147483648).
 std::string sequential_suffix(int32_t cversion);
 
-}  // namespace quorumfs::tree_internal
+}  // namespace quorumfs

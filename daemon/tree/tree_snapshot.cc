@@ -60,7 +60,7 @@ std::string find_place(const TreeState& state, const proto::SnapshotHeader& head
   if (!(*parent)->is_directory() || is_session_owner((*parent)->stat().ephemeral_owner)) {
     return "parent cannot have children";
   }
-  if (!tree_internal::valid_name(record.name())) return "bad name";
+  if (!valid_name(record.name())) return "bad name";
   if (TreeState::child(**parent, record.name())) return "duplicate name";
   return "";
 }
@@ -192,7 +192,7 @@ std::unique_ptr<DataTree> DataTree::from_snapshot(const proto::SnapshotHeader& h
              std::to_string(header.node_count());
     return nullptr;
   }
-  const Node* system = state->find(tree_internal::kSystemPath);
+  const Node* system = state->find(kSystemPath);
   if (!system || !system->is_directory()) {
     *error = "snapshot has no /zookeeper directory";
     return nullptr;

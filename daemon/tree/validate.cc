@@ -8,9 +8,6 @@ namespace quorumfs {
 
 namespace {
 
-using tree_internal::for_each_name;
-using tree_internal::in_system_subtree;
-using tree_internal::split_parent;
 
 constexpr uint32_t kModeBits = 07777;
 

@@ -10,6 +10,7 @@
 
 #include "daemon/tree/acl.h"
 #include "daemon/tree/ephemeral_type.h"
+#include "daemon/tree/path.h"
 #include "daemon/zk/auth.h"
 
 namespace quorumfs::zk {
@@ -100,22 +101,18 @@ void write_acl(JuteWriter& out, const Acl& acl) {
   }
 }
 
-// ZooKeeper's PathUtils.validatePath: absolute, no empty, "." or ".." names, no trailing slash
-// (except where a sequential create appends its suffix), no NUL.
-bool valid_path(std::string_view path, bool sequential) {
-  if (path.empty() || path[0] != '/' || path.size() > kPathBytesMax) return false;
-  if (path == "/") return !sequential;
-  if (path.find('\0') != std::string_view::npos) return false;
-  const std::string_view names = sequential && path.back() == '/' ? path.substr(1, path.size() - 2) : path.substr(1);
-  if (names.empty()) return sequential;
-  size_t start = 0;
-  for (;;) {
-    const size_t slash = names.find('/', start);
-    const std::string_view name = names.substr(start, slash == std::string_view::npos ? names.npos : slash - start);
-    if (name.empty() || name == "." || name == "..") return false;
-    if (slash == std::string_view::npos) return true;
-    start = slash + 1;
-  }
+// ZooKeeper's PathUtils.validatePath, which is the tree's rule (path.h) within the path length
+// limit, but for the trailing '/' a sequential create may end in (its suffix goes after it).
+bool valid_request_path(std::string_view path, bool sequential) {
+  if (path.size() > kPathBytesMax) return false;
+  if (sequential && path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return valid_path(path) && !(sequential && path == "/");
+}
+
+std::string_view parent_of(std::string_view path) {
+  std::string_view parent, name;
+  split_parent(path, &parent, &name);
+  return parent;
 }
 
 std::string perms_text(int32_t perms) {
@@ -140,14 +137,6 @@ bool acl_text(const std::vector<AclRecord>& acl, std::string* out) {
   return true;
 }
 
-std::string_view parent_path(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
-}
-
-std::string join_path(const std::string& parent, std::string_view name) {
-  return parent == "/" ? "/" + std::string(name) : parent + "/" + std::string(name);
-}
 
 size_t descendants(const Node& node) {
   size_t count = 0;
@@ -207,7 +196,7 @@ int32_t RequestHandler::error_of(Code code) {
 bool RequestHandler::may_read(const SessionContext& session, std::string_view path) const {
   const DataTree& tree = service_.tree();
   const Node* node = tree.find(path);
-  if (node == nullptr) node = tree.find(path.substr(0, std::max<size_t>(path.rfind('/'), 1)));
+  if (node == nullptr) node = tree.find(parent_of(path));
   return node != nullptr && tree.permits(*node, kRead, caller_of(session));
 }
 
@@ -258,7 +247,7 @@ void RequestHandler::handle(const Request& request, SessionContext& session, Rep
 
 void RequestHandler::read(const Request& request, SessionContext& session, const Reply& reply) {
   const int64_t zxid = last_zxid();
-  if (!valid_path(request.path, false)) return reply(error_frame(request.xid, zxid, kBadArguments), false);
+  if (!valid_request_path(request.path, false)) return reply(error_frame(request.xid, zxid, kBadArguments), false);
   const DataTree& tree = service_.tree();
   const Node* node = tree.find(request.path);
   if (request.op == kExists && request.watch &&
@@ -333,8 +322,8 @@ void RequestHandler::multi_read(const Request& request, SessionContext& session,
   const DataTree& tree = service_.tree();
   const proto::Caller caller = caller_of(session);
   for (const Request& op : request.ops) {
-    const Node* node = valid_path(op.path, false) ? tree.find(op.path) : nullptr;
-    int32_t err = !valid_path(op.path, false) ? kBadArguments : node == nullptr ? kNoNode : kOk;
+    const Node* node = valid_request_path(op.path, false) ? tree.find(op.path) : nullptr;
+    int32_t err = !valid_request_path(op.path, false) ? kBadArguments : node == nullptr ? kNoNode : kOk;
     if (err == kOk && !tree.permits(*node, kRead, caller)) err = kNoAuth;
     out.write_int(err == kOk ? op.op : kError);
     out.write_bool(false);
@@ -401,8 +390,8 @@ void RequestHandler::set_watches(const Request& request, SessionContext& session
   bool refused = false;  // a path that is not one, or past the watch limits
   auto add = [&](const std::string& path, WatchKind kind) { refused |= !watches_.add(path, kind, session.watcher); };
   auto valid = [&](const std::string& path) {
-    refused |= !valid_path(path, false);
-    return valid_path(path, false);
+    refused |= !valid_request_path(path, false);
+    return valid_request_path(path, false);
   };
   for (const std::string& path : request.data_watches) {
     if (!valid(path)) continue;
@@ -445,7 +434,7 @@ void RequestHandler::set_watches(const Request& request, SessionContext& session
 
 void RequestHandler::watch_op(const Request& request, SessionContext& session, const Reply& reply) {
   const int64_t zxid = last_zxid();
-  if (!valid_path(request.path, false)) return reply(error_frame(request.xid, zxid, kBadArguments), false);
+  if (!valid_request_path(request.path, false)) return reply(error_frame(request.xid, zxid, kBadArguments), false);
   if (request.op == kAddWatch) {
     if (request.mode != kAddWatchPersistent && request.mode != kAddWatchPersistentRecursive) {
       return reply(error_frame(request.xid, zxid, kBadArguments), false);
@@ -495,7 +484,7 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
       }
       const bool sequential = mode == kPersistentSequential || mode == kEphemeralSequential ||
                               mode == kPersistentSequentialWithTtl;
-      if (!valid_path(request.path, sequential)) return kBadArguments;
+      if (!valid_request_path(request.path, sequential)) return kBadArguments;
       std::string acl;
       if (!acl_text(request.acl, &acl)) return kInvalidAcl;
       proto::CreateOp* create = op->mutable_create();
@@ -515,23 +504,23 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
       return kOk;
     }
     case kDelete:
-      if (!valid_path(request.path, false) || request.path == "/") return kBadArguments;
+      if (!valid_request_path(request.path, false) || request.path == "/") return kBadArguments;
       op->mutable_remove()->set_path(request.path);
       op->mutable_remove()->set_expected_version(request.version);
       return kOk;
     case kSetData:
-      if (!valid_path(request.path, false) || request.data.size() > options_.data_bytes_max) return kBadArguments;
+      if (!valid_request_path(request.path, false) || request.data.size() > options_.data_bytes_max) return kBadArguments;
       op->mutable_set_data()->set_path(request.path);
       op->mutable_set_data()->set_data(request.data);
       op->mutable_set_data()->set_expected_version(request.version);
       return kOk;
     case kCheck:
-      if (!valid_path(request.path, false)) return kBadArguments;
+      if (!valid_request_path(request.path, false)) return kBadArguments;
       op->mutable_check()->set_path(request.path);
       op->mutable_check()->set_expected_version(request.version);
       return kOk;
     case kSetAcl: {
-      if (!valid_path(request.path, false)) return kBadArguments;
+      if (!valid_request_path(request.path, false)) return kBadArguments;
       std::string acl;
       if (!acl_text(request.acl, &acl)) return kInvalidAcl;
       op->mutable_set_acl()->set_path(request.path);
@@ -684,11 +673,11 @@ void RequestHandler::fire_watches(const ApplyResult& result, std::vector<FiredEv
     switch (changes[i].kind) {
       case Change::Kind::kCreated:
         watches_.fire(kNodeCreated, paths[i], events);
-        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), events);
+        watches_.fire(kNodeChildrenChanged, parent_of(paths[i]), events);
         break;
       case Change::Kind::kDeleted:
         watches_.fire(kNodeDeleted, paths[i], events);
-        watches_.fire(kNodeChildrenChanged, parent_path(paths[i]), events);
+        watches_.fire(kNodeChildrenChanged, parent_of(paths[i]), events);
         break;
       case Change::Kind::kData:
         watches_.fire(kNodeDataChanged, paths[i], events);

@@ -1,5 +1,7 @@
 #include "daemon/zk/watch_table.h"
 
+#include "daemon/tree/path.h"
+
 namespace quorumfs::zk {
 
 namespace {
@@ -10,12 +12,6 @@ size_t held_count(const std::unordered_set<std::string> (&held)[kWatchKinds]) {
   size_t count = 0;
   for (const auto& paths : held) count += paths.size();
   return count;
-}
-
-std::string_view parent_of(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string_view::npos || path == "/") return {};
-  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
 }
 
 }  // namespace
@@ -99,12 +95,13 @@ void WatchTable::fire_recursive(EventType type, std::string_view path, std::unor
                                 std::vector<FiredEvent>* out) {
   auto& map = by_path_[index(WatchKind::kRecursive)];
   if (map.empty()) return;
-  for (std::string_view at = path; !at.empty(); at = parent_of(at)) {
-    const auto found = map.find(std::string(at));
-    if (found == map.end()) continue;
-    for (WatcherId watcher : found->second) {
-      if (fired->insert(watcher).second) out->push_back({watcher, type, std::string(path), at != path});
+  for (std::string_view at = path, name;;) {
+    if (const auto found = map.find(std::string(at)); found != map.end()) {
+      for (WatcherId watcher : found->second) {
+        if (fired->insert(watcher).second) out->push_back({watcher, type, std::string(path), at != path});
+      }
     }
+    if (at == "/" || !split_parent(at, &at, &name)) break;
   }
 }
 
