@@ -55,7 +55,6 @@ bool ClientPort::start(std::string* error) {
     *error = fmt::format("client port {}:{}: {}", options_.address, options_.port, failed.message());
     return false;
   }
-  started_ = std::chrono::steady_clock::now();
   subscription_ = service_.feed().subscribe([this](const service::Applied& applied) { on_applied(applied); });
   spdlog::info("client port: serving ZooKeeper clients on {}:{}", options_.address, bound_port());
   accept();
@@ -198,7 +197,6 @@ void ClientPort::open_session(const std::shared_ptr<Connection>& connection, uin
                       return connection->close(fmt::format("its new session was not opened: {}",
                                                            code_name(result.code)));
                     }
-                    ++sessions_opened_;
                     attach(connection, id.value(), timeout_ms, false);
                   });
 }
@@ -318,41 +316,45 @@ std::string ClientPort::four_letter_word(const std::string& word) {
   return word + " is not supported by this server.\n";
 }
 
+// What the four-letter words report of the connections and replies, summed once.
+ClientPort::Totals ClientPort::totals() const {
+  Totals totals;
+  for (const auto& [id, connection] : connections_) {
+    totals.outstanding += connection->outstanding();
+    totals.received += connection->received();
+    totals.sent += connection->sent();
+  }
+  totals.average_latency_ms = replies_ == 0 ? 0.0 : static_cast<double>(latency_us_total_) / replies_ / 1000.0;
+  return totals;
+}
+
 std::string ClientPort::srvr(bool with_connections) const {
   const MemberReport member = options_.report ? options_.report() : MemberReport{};
+  const Totals totals = this->totals();
   std::string text = fmt::format("Zookeeper version: {}, built on unknown\n", kVersion);
   if (with_connections) text += "Clients:\n" + cons() + "\n";
-  size_t outstanding = 0;
-  for (const auto& [id, connection] : connections_) outstanding += connection->outstanding();
-  const double average_ms = replies_ == 0 ? 0.0 : static_cast<double>(latency_us_total_) / replies_ / 1000.0;
-  text += fmt::format("Latency min/avg/max: {}/{:.4f}/{}\n", latency_us_min_ / 1000, average_ms,
+  text += fmt::format("Latency min/avg/max: {}/{:.4f}/{}\n", latency_us_min_ / 1000, totals.average_latency_ms,
                       latency_us_max_ / 1000);
-  uint64_t received = 0, sent = 0;
-  for (const auto& [id, connection] : connections_) {
-    received += connection->received();
-    sent += connection->sent();
-  }
   text += fmt::format("Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
-                      received, sent, connections_.size(), outstanding, member.last_zxid, member.mode,
-                      service_.tree().node_count());
+                      totals.received, totals.sent, connections_.size(), totals.outstanding, member.last_zxid,
+                      member.mode, service_.tree().node_count());
   return text;
 }
 
 std::string ClientPort::mntr() const {
   const MemberReport member = options_.report ? options_.report() : MemberReport{};
-  size_t outstanding = 0;
-  for (const auto& [id, connection] : connections_) outstanding += connection->outstanding();
-  const double average_ms = replies_ == 0 ? 0.0 : static_cast<double>(latency_us_total_) / replies_ / 1000.0;
+  const Totals totals = this->totals();
   std::string text;
   const auto line = [&](std::string_view key, const auto& value) { text += fmt::format("zk_{}\t{}\n", key, value); };
   line("version", kVersion);
   line("server_state", member.mode);
-  line("avg_latency", fmt::format("{:.4f}", average_ms));
+  line("avg_latency", fmt::format("{:.4f}", totals.average_latency_ms));
   line("max_latency", latency_us_max_ / 1000);
   line("min_latency", latency_us_min_ / 1000);
-  line("packets_received", replies_);
+  line("packets_received", totals.received);
+  line("packets_sent", totals.sent);
   line("num_alive_connections", connections_.size());
-  line("outstanding_requests", outstanding);
+  line("outstanding_requests", totals.outstanding);
   line("znode_count", service_.tree().node_count());
   line("watch_count", watches_.size());
   line("ephemerals_count", service_.tree().sessions().size());

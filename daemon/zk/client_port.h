@@ -98,6 +98,13 @@ class ClientPort {
                       uint32_t timeout_ms);
   void attach(const std::shared_ptr<Connection>& connection, uint64_t session_id, uint32_t timeout_ms,
               bool read_only);
+  struct Totals {
+    size_t outstanding = 0;
+    uint64_t received = 0;
+    uint64_t sent = 0;
+    double average_latency_ms = 0;
+  };
+  Totals totals() const;
   std::string srvr(bool with_connections) const;
   std::string mntr() const;
   std::string cons() const;
@@ -119,12 +126,10 @@ class ClientPort {
   std::unordered_map<WatcherId, std::shared_ptr<Connection>> connections_;
   std::unordered_map<uint64_t, WatcherId> by_session_;
   std::map<std::string, size_t> per_ip_;
-  std::chrono::steady_clock::time_point started_;
   uint64_t replies_ = 0;  // latency figures of four-letter words, pings left out
   uint64_t latency_us_total_ = 0;
   uint64_t latency_us_min_ = 0;
   uint64_t latency_us_max_ = 0;
-  uint64_t sessions_opened_ = 0;
 };
 
 }  // namespace quorumfs::zk

@@ -256,8 +256,7 @@ void RequestHandler::read(const Request& request, SessionContext& session, const
   }
   if (node == nullptr) return reply(error_frame(request.xid, zxid, kNoNode), false);
   const proto::Caller caller = caller_of(session);
-  const bool needs_read = request.op != kExists && request.op != kGetEphemerals;
-  if (needs_read && request.op != kGetAcl && !tree.permits(*node, kRead, caller)) {
+  if (request.op != kExists && request.op != kGetAcl && !tree.permits(*node, kRead, caller)) {
     return reply(error_frame(request.xid, zxid, kNoAuth), false);
   }
   if (request.op == kGetAcl && !tree.permits(*node, kRead, caller) && !tree.permits(*node, kAdmin, caller)) {
