@@ -31,6 +31,11 @@ inline constexpr size_t kTxnOpsMax = 1024;
 // to its maxSessionTimeout long before this; the bound only keeps a txn from asking for a session
 // that outlives any plausible client.
 inline constexpr uint32_t kSessionTimeoutMsMax = 24 * 60 * 60 * 1000;
+// Inode numbers one ReserveInodesOp takes (the mount asks for a block at a time, docs/mount.md).
+inline constexpr uint32_t kInodesReservedMax = 1 << 16;
+// The tree's inode counter never passes this: a reservation that would is refused (BadArguments),
+// and no inode number ever comes near the top bit.
+inline constexpr uint64_t kInodeLimit = uint64_t{1} << 62;
 
 // The bounds of validate_txn (validate.h) that the daemon sets; DataTree::txn_limits() gives the
 // tree's own.

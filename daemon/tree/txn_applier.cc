@@ -48,6 +48,8 @@ Code TxnApplier::apply(const proto::Op& op, OpResult* result) {
       return Code::kOk;
     case proto::Op::kCreateSession:
       return create_session(op.create_session());
+    case proto::Op::kReserveInodes:
+      return reserve_inodes(op.reserve_inodes(), result);
     case proto::Op::KIND_NOT_SET:
       break;
   }
@@ -276,6 +278,14 @@ Code TxnApplier::check(const proto::CheckOp& op, OpResult* result) {
   if (Code code = plan_check(state_, op, caller_, &node); code != Code::kOk) return code;
   result->path = op.path();
   result->inode = node->inode_;
+  return Code::kOk;
+}
+
+// The numbers are only taken from the counter; rollback() gives them back with it.
+Code TxnApplier::reserve_inodes(const proto::ReserveInodesOp& op, OpResult* result) {
+  if (state_.next_inode + op.count() > kInodeLimit) return Code::kBadArguments;
+  result->inode = state_.next_inode;
+  state_.next_inode += op.count();
   return Code::kOk;
 }
 

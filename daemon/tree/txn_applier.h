@@ -66,6 +66,7 @@ class TxnApplier {
   Code set_meta(const proto::SetMetaOp& op, OpResult* result);
   Code check(const proto::CheckOp& op, OpResult* result);
   Code create_session(const proto::CreateSessionOp& op);
+  Code reserve_inodes(const proto::ReserveInodesOp& op, OpResult* result);
   void close_session(const proto::CloseSessionOp& op);
 
   Node* new_node(const proto::CreateOp& op, const CreatePlan& plan);

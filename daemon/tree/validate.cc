@@ -130,6 +130,10 @@ Code validate_op(const proto::Op& op, const TxnLimits& limits) {
       return Code::kOk;  // any id; the tree decides what it means (data_tree.h)
     case proto::Op::kCreateSession:
       return validate_create_session(op.create_session());
+    case proto::Op::kReserveInodes: {
+      const uint32_t count = op.reserve_inodes().count();
+      return count >= 1 && count <= kInodesReservedMax ? Code::kOk : Code::kBadArguments;
+    }
     case proto::Op::KIND_NOT_SET:
       break;
   }
@@ -290,6 +294,8 @@ Code plan_op(const TreeState& state, const proto::Op& op, const proto::Caller& c
       return Code::kOk;
     case proto::Op::kCreateSession:
       return plan_create_session(state, op.create_session());
+    case proto::Op::kReserveInodes:
+      return state.next_inode + op.reserve_inodes().count() <= kInodeLimit ? Code::kOk : Code::kBadArguments;
     case proto::Op::KIND_NOT_SET:
       break;
   }

@@ -52,6 +52,8 @@ const char* op_name(const quorumfs::proto::Op& op) {
     case quorumfs::proto::Op::kSetMeta: return "setMeta";
     case quorumfs::proto::Op::kCheck: return "check";
     case quorumfs::proto::Op::kCloseSession: return "closeSession";
+    case quorumfs::proto::Op::kCreateSession: return "createSession";
+    case quorumfs::proto::Op::kReserveInodes: return "reserveInodes";
     default: return "op?";
   }
 }
@@ -65,6 +67,7 @@ std::string op_path(const quorumfs::proto::Op& op) {
     case quorumfs::proto::Op::kSetMeta: return op.set_meta().path();
     case quorumfs::proto::Op::kCheck: return op.check().path();
     case quorumfs::proto::Op::kCloseSession: return "session " + hex(static_cast<Zxid>(op.close_session().session_id()));
+    case quorumfs::proto::Op::kReserveInodes: return std::to_string(op.reserve_inodes().count()) + " inodes";
     default: return "";
   }
 }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "daemon/tree/limits.h"
 #include "tests/unit/tree/tree_fixture.h"
 
 namespace quorumfs::testing {
@@ -337,6 +338,49 @@ TEST_F(CreateTest, Create_WithUnissuedInode_FailsBadArguments) {
   proto::Op op = file_op("/f");
   op.mutable_create()->set_inode(1000);
   expect_failure(op, Code::kBadArguments);
+}
+
+proto::Op reserve_op(uint32_t count) {
+  proto::Op op;
+  op.mutable_reserve_inodes()->set_count(count);
+  return op;
+}
+
+// A mount's background create (docs/mount.md): its inode comes from a block it reserved.
+TEST_F(CreateTest, ReserveInodes_TakesABlock_ThatCreatesMayUseOnce) {
+  ApplyResult reserved = apply({reserve_op(100)});
+  ASSERT_EQ(reserved.code, Code::kOk);
+  const uint64_t first = reserved.ops[0].inode;
+  EXPECT_EQ(first, 3u);
+  must(file_op("/counted"));
+  EXPECT_EQ(node("/counted").inode(), first + 100);  // the counter went past the block
+
+  proto::Op op = file_op("/f", "data");
+  op.mutable_create()->set_inode(first + 7);
+  must(op);
+  EXPECT_EQ(node("/f").inode(), first + 7);
+  EXPECT_EQ(tree.by_inode(first + 7), &node("/f"));
+  EXPECT_EQ(node("/f").data(), "data");
+
+  proto::Op again = file_op("/g");
+  again.mutable_create()->set_inode(first + 7);  // held by /f: refused, nothing changes
+  const std::string before = dump(tree);
+  EXPECT_EQ(apply({again}).code, Code::kBadArguments);
+  EXPECT_EQ(dump(tree), before);
+}
+
+TEST_F(CreateTest, ReserveInodes_OutOfBounds_FailsBadArguments) {
+  expect_failure(reserve_op(0), Code::kBadArguments);
+  expect_failure(reserve_op(kInodesReservedMax + 1), Code::kBadArguments);
+  ApplyResult reserved = apply({reserve_op(kInodesReservedMax)});
+  EXPECT_EQ(reserved.code, Code::kOk);
+}
+
+TEST_F(CreateTest, ReserveInodes_InAFailedMulti_GivesTheNumbersBack) {
+  ApplyResult failed = apply({reserve_op(10), file_op("/nope/f")});
+  EXPECT_NE(failed.code, Code::kOk);
+  must(file_op("/f"));
+  EXPECT_EQ(node("/f").inode(), 3u);
 }
 
 TEST_F(CreateTest, Create_FailedTxn_StillAdvancesLastAppliedZxid) {
