@@ -147,6 +147,17 @@ std::vector<int> mount_ids_of_device(std::string_view mountinfo, std::string_vie
   return ids;
 }
 
+std::pair<pid_t, pid_t> process_and_parent(pid_t tid) {
+  pid_t tgid = 0, ppid = 0;
+  std::optional<std::string> status = read_proc_file("/proc/" + std::to_string(tid) + "/status");
+  if (!status) return {0, 0};
+  for_each_line(*status, [&](std::string_view line) {
+    if (line.starts_with("Tgid:")) parse_number(line.substr(5), &tgid);
+    if (line.starts_with("PPid:")) parse_number(line.substr(5), &ppid);
+  });
+  return {tgid, ppid};
+}
+
 bool holds_writable_descriptor(pid_t tid, std::string_view mount_device, uint64_t inode) {
   if (tid <= 0 || mount_device.empty()) return false;
   // /proc/TID works for any thread: its fd table is the one that made the call.

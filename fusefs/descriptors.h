@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace quorumfs::fusefs {
@@ -34,6 +35,9 @@ std::optional<DescriptorInfo> parse_fdinfo(std::string_view text);
 std::string mount_device(std::string_view mountinfo, std::string_view mountpoint);
 // The ids of the mounts of device in a mountinfo text (a mount may be bound elsewhere too).
 std::vector<int> mount_ids_of_device(std::string_view mountinfo, std::string_view device);
+
+// The process of a thread, and its parent, from /proc/TID/status; 0 when it is gone.
+std::pair<pid_t, pid_t> process_and_parent(pid_t tid);
 
 // Does the task tid, or a child of its process, hold a descriptor open for writing on inode of
 // the filesystem whose device is mount_device? False when /proc cannot tell (the task exited).

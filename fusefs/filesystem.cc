@@ -28,7 +28,6 @@ namespace quorumfs::fusefs {
 
 namespace {
 
-constexpr int kRenameAttempts = 5;
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -67,9 +66,9 @@ const fuse_lowlevel_ops kOperations = [] {
   ops.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { self(r)->lookup(r, p, n); };
   ops.forget = [](fuse_req_t r, fuse_ino_t, uint64_t) { fuse_reply_none(r); };
   ops.forget_multi = [](fuse_req_t r, size_t, fuse_forget_data*) { fuse_reply_none(r); };
-  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->getattr(r, i, f); };
+  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->getattr(r, self(r)->alias_of(i), f); };
   ops.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* f) {
-    self(r)->setattr(r, i, a, s, f);
+    self(r)->setattr(r, self(r)->alias_of(i), a, s, f);
   };
   ops.mknod = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, dev_t d) {
     self(r)->mknod(r, p, n, m, d);
@@ -81,18 +80,18 @@ const fuse_lowlevel_ops kOperations = [] {
   ops.link = [](fuse_req_t r, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(r, EPERM); };
   ops.rename = [](fuse_req_t r, fuse_ino_t p, const char* n, fuse_ino_t np, const char* nn,
                   unsigned int f) { self(r)->rename(r, p, n, np, nn, f); };
-  ops.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->open(r, i, f); };
+  ops.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->open(r, self(r)->alias_of(i), f); };
   ops.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* f) {
     self(r)->create(r, p, n, m, f);
   };
   ops.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
-    self(r)->read(r, i, s, o, f);
+    self(r)->read(r, self(r)->alias_of(i), s, o, f);
   };
   ops.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o, fuse_file_info* f) {
-    self(r)->write(r, i, b, s, o, f);
+    self(r)->write(r, self(r)->alias_of(i), b, s, o, f);
   };
-  ops.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->flush(r, i, f); };
-  ops.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { self(r)->fsync(r, i, f); };
+  ops.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->flush(r, self(r)->alias_of(i), f); };
+  ops.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { self(r)->fsync(r, self(r)->alias_of(i), f); };
   ops.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->release(r, i, f); };
   ops.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->opendir(r, i, f); };
   ops.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
@@ -105,15 +104,19 @@ const fuse_lowlevel_ops kOperations = [] {
   ops.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { self(r)->sync(r); };
   ops.statfs = [](fuse_req_t r, fuse_ino_t i) { self(r)->statfs(r, i); };
   ops.setxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, const char* v, size_t s, int f) {
-    self(r)->setxattr(r, i, n, v, s, f);
+    self(r)->setxattr(r, self(r)->alias_of(i), n, v, s, f);
   };
-  ops.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) { self(r)->getxattr(r, i, n, s); };
-  ops.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { self(r)->listxattr(r, i, s); };
-  ops.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { self(r)->removexattr(r, i, n); };
-  ops.flock = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, int op) { self(r)->flock(r, i, f, op); };
-  ops.getlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, struct flock* l) { self(r)->getlk(r, i, f, l); };
+  ops.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) {
+    self(r)->getxattr(r, self(r)->alias_of(i), n, s);
+  };
+  ops.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { self(r)->listxattr(r, self(r)->alias_of(i), s); };
+  ops.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { self(r)->removexattr(r, self(r)->alias_of(i), n); };
+  ops.flock = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, int op) { self(r)->flock(r, self(r)->alias_of(i), f, op); };
+  ops.getlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, struct flock* l) {
+    self(r)->getlk(r, self(r)->alias_of(i), f, l);
+  };
   ops.setlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f, struct flock* l, int sleep) {
-    self(r)->setlk(r, i, f, l, sleep);
+    self(r)->setlk(r, self(r)->alias_of(i), f, l, sleep);
   };
   return ops;
 }();
@@ -173,6 +176,7 @@ bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   // The descriptor stays libfuse's; asio only waits on a duplicate of it.
   device_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, dup(fd));
   wait_readable();
+  reserve_inodes();
   return true;
 }
 
@@ -322,6 +326,7 @@ const Node* Filesystem::opened_node(fuse_ino_t ino) const {
 // The committed data a descriptor reads: its node's, or the last of a file deleted while it was
 // open (docs/guarantees.md §3, as on ext4).
 std::optional<std::string_view> Filesystem::opened_data(fuse_ino_t ino) const {
+  if (pending_create(ino) != nullptr) return std::string_view();  // created, not yet committed
   if (const Node* node = opened_node(ino)) return node->data();
   if (const DeletedNode* kept = unlinked_.find(ino)) return kept->data.view();
   return std::nullopt;
@@ -430,6 +435,7 @@ void Filesystem::submit(fuse_req_t req, proto::Txn txn, service::Service::Done d
 
 void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (is_echo(req)) return answer_echo_lookup(req, parent, name);
+  if (lookup_pending(req, parent, name)) return;
   lookup_node(req, parent, name);
 }
 
@@ -457,6 +463,8 @@ void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (const Node* node = opened_node(ino)) {
     attr = attributes_of(*node);
     timeout_s = cache_timeout(*node);
+  } else if (const PendingCreate* pending = pending_create(ino)) {
+    attr = pending_attributes(*pending);
   } else if (const DeletedNode* kept = expired_inodes_.contains(ino) ? nullptr : unlinked_.find(ino)) {
     // fstat, or stat of /proc/PID/fd/N (no descriptor in the request), of a file deleted while
     // open. An expired descriptor's inode answers ESTALE instead (expired_inodes_).
@@ -496,6 +504,15 @@ void Filesystem::create(fuse_req_t req, fuse_ino_t parent, const char* name, mod
 void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                              bool directory, fuse_file_info* fi) {
   if (is_echo(req)) return answer_echo_creation(req, parent, name, fi);
+  if (PendingCreate* pending = pending_named(parent, name)) {
+    // Its create first: then this one finds the name taken (EEXIST, or an open of that file).
+    std::optional<fuse_file_info> fi_copy = fi ? std::optional(*fi) : std::nullopt;
+    wait_for_create(pending->inode, [=, this, copy = std::string(name)]() mutable {
+      create_node(req, parent, copy.c_str(), mode, directory, fi_copy ? &*fi_copy : nullptr);
+    });
+    return;
+  }
+  order_creates_of_thread(req);
   Child child;
   if (!resolve(req, parent, name, &child, directory ? "mkdir" : "create")) return;
   const CreateFlags flags = create_flags(child.parent->attrs().mode, mode, directory,
@@ -506,6 +523,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     fuse_reply_err(req, EEXIST);
     return;
   }
+  if (fi != nullptr && create_in_background(req, child, name, flags, fi)) return;
   const fuse_ctx* context = fuse_req_ctx(req);
   const uint64_t session_id = flags.ephemeral ? service_.sessions().create(service_.tree()).value() : 0;
   int create_index = 0;
@@ -564,6 +582,7 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, boo
     bool announced = echo_step_is(EchoStep::Kind::kRemove, echo_path(parent, name));
     return (void)fuse_reply_err(req, announced ? 0 : ENOENT);
   }
+  order_creates_of_thread(req);
   Child child;
   if (!resolve(req, parent, name, &child, directory ? "rmdir" : "unlink")) return;
   if (child.node == nullptr) {
@@ -585,6 +604,7 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fus
     fuse_reply_err(req, EINVAL);  // two creates and two deletes; not offered
     return;
   }
+  order_creates_of_thread(req);
   rename_attempt(req, parent, name, new_parent, new_name, flags, kRenameAttempts);
 }
 
@@ -626,6 +646,8 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   if (is_echo(req)) return answer_echo_attributes(req, ino);  // utimensat, ftruncate: no txn
   OpenFile* file = fi ? open_file(fi) : nullptr;
   if (reply_if_expired(req, file)) return;
+  if (setattr_pending(req, ino, attr, to_set, fi)) return;
+  order_creates_of_thread(req);
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   if (in_lock_tree(service_.tree().path_of(*node))) return (void)fuse_reply_err(req, EPERM);
@@ -711,6 +733,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!echo_attributes(ino)) return (void)fuse_reply_err(req, ENOENT);
     return answer_echo_open(req, ino, fi, nullptr);
   }
+  if (wait_for_create(ino, [this, req, ino, copy = *fi]() mutable { open(req, ino, &copy); })) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   std::unique_ptr<OpenFile> file = describe_open(req, *node, fi);
@@ -852,6 +875,7 @@ void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
   forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return unlock(posix_owner);
+  order_creates_of_thread(req, file->inode);
   if (!flush_commits(file->only_truncated, file->only_truncated && shared_elsewhere(req, *file))) {
     fuse_reply_err(req, 0);
     return unlock(posix_owner);
@@ -873,6 +897,7 @@ bool Filesystem::shared_elsewhere(fuse_req_t req, const OpenFile& file) const {
 // every write committed anywhere before it is applied here.
 void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (reply_if_expired(req, open_file(fi))) return;
+  order_creates_of_thread(req, open_file(fi)->inode);
   commit(*open_file(fi), [this, req](int error) {
     if (error != 0) return (void)fuse_reply_err(req, error);
     // The commit may answer on the notifier's thread; the service lives on the loop's.
@@ -890,6 +915,7 @@ void Filesystem::commit(OpenFile& file, std::function<void(int)> reply) {
     reply(error);
     return;
   }
+  if (PendingCreate* pending = pending_create(file.inode)) return commit_pending(file, *pending, std::move(reply));
   if (!file.dirty) {
     reply(0);
     return;
@@ -966,10 +992,12 @@ void Filesystem::adopt(std::unique_ptr<OpenFile> file) {
   open_files_.emplace(key, std::move(file));
 }
 
-void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void Filesystem::release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto owned = open_files_.extract(open_file(fi));
   QFS_CHECK(!owned.empty(), "a released file description is one the mount handed out");
   std::unique_ptr<OpenFile> file = std::move(owned.mapped());
+  release_pending(*file);
+  aliases_.erase(ino);
   budget_.reset(*file);  // its uncommitted bytes no longer count
   unlinked_.released(file->inode);  // the last one lets go of a file deleted while open
   std::erase_if(opened_by_thread_, [&](const auto& opened) { return opened.second == file.get(); });
@@ -1025,6 +1053,7 @@ void Filesystem::expire_file(OpenFile& file) {
 // ---- directories -----------------------------------------------------------------------------
 
 void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (!pending_creates_.empty() && opendir_pending(req, ino, fi)) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   proto::Caller caller = caller_of(req);
@@ -1126,6 +1155,7 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
     fuse_reply_err(req, ENODATA);
     return;
   }
+  if (wait_for_create(ino, [=, this, copy = std::string(name)] { getxattr(req, ino, copy.c_str(), size); })) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   proto::Caller caller = caller_of(req);
@@ -1150,6 +1180,7 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
 }
 
 void Filesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  if (wait_for_create(ino, [=, this] { listxattr(req, ino, size); })) return;
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   reply_value(req, list_xattrs(*node), size);
@@ -1166,6 +1197,11 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
     fuse_reply_err(req, EPERM);  // stat, name and path are read-only
     return;
   }
+  auto retry = [=, this, copy = std::string(name), bytes = std::string(value, size)] {
+    setxattr(req, ino, copy.c_str(), bytes.data(), bytes.size(), 0);
+  };
+  if (wait_for_create(ino, retry)) return;
+  order_creates_of_thread(req);
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   if (in_lock_tree(service_.tree().path_of(*node))) return (void)fuse_reply_err(req, EPERM);

@@ -34,6 +34,7 @@
 
 #include "daemon/service/locks.h"
 #include "daemon/service/service.h"
+#include "fusefs/background_create.h"
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/notifier.h"
@@ -115,6 +116,8 @@ class Filesystem {
   void getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock);
   void setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep);
   void interrupted(fuse_req_t req);
+  // The inode a call on ino means: ino, or the node that won its name (background_create.h).
+  fuse_ino_t alias_of(fuse_ino_t ino) const;
   boost::asio::io_context& io() { return io_; }
   // The host is stopping: lock acquisitions not yet ordered are withdrawn (service/locks.h).
   void stop_locks() { locks_->stop(); }
@@ -136,6 +139,9 @@ class Filesystem {
     OpenFile* file;            // the descriptor it came through: expires with the lock
     pid_t process;             // the locking process (user.zk.lock.token)
   };
+  // A rename's or a commit's txn names nodes by path; one that a rename applied meanwhile made
+  // fail is rebuilt and tried again, at most this many times in all.
+  static constexpr int kRenameAttempts = 5;
   struct PendingCommit {
     uint64_t inode;
     CommitContent content;
@@ -210,6 +216,26 @@ class Filesystem {
   void unlock_all_of(OpenFile* file);
   void lock_lost(SessionId id);
   void reply_lock_token(fuse_req_t req, fuse_ino_t ino, size_t size);
+  // Creates in the background (background_create.cc).
+  void reserve_inodes();
+  PendingCreate* pending_create(uint64_t inode) const;
+  PendingCreate* pending_named(fuse_ino_t parent, std::string_view name) const;
+  bool create_in_background(fuse_req_t req, const Child& child, std::string_view name, const CreateFlags& flags,
+                            fuse_file_info* fi);
+  struct stat pending_attributes(const PendingCreate& pending) const;
+  void order_create(PendingCreate& pending);
+  void order_creates_of_thread(fuse_req_t req, uint64_t except_inode = 0);
+  bool wait_for_create(uint64_t inode, std::function<void()> retry);
+  bool sees_pending(fuse_req_t req, PendingCreate& pending);
+  bool lookup_pending(fuse_req_t req, fuse_ino_t parent, const char* name);
+  bool opendir_pending(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  bool setattr_pending(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+  void commit_pending(OpenFile& file, PendingCreate& pending, std::function<void(int)> reply);
+  void submit_create(PendingCreate& pending, std::shared_ptr<PendingCommit> content, std::function<void(int)> reply);
+  void create_answered(uint64_t inode, const ApplyResult& result, const std::string& path,
+                       std::shared_ptr<PendingCommit> content, std::function<void(int)> reply);
+  void adopt_winner(OpenFile& file, const PendingCreate& pending, uint64_t winner);
+  void release_pending(OpenFile& file);
 
   boost::asio::io_context& io_;
   service::Service& service_;
@@ -249,6 +275,14 @@ class Filesystem {
   // the O_TRUNC of an open comes as a SETATTR without a descriptor right after it (init).
   std::unordered_map<pid_t, OpenFile*> opened_by_thread_;
   std::string mount_device_;  // "major:minor" of this mount in /proc/*/mountinfo (descriptors.h)
+  // Creates in the background (background_create.h): the inodes reserved for them, the creates
+  // not applied yet (by inode and by directory and name), the one each thread has not ordered
+  // yet, and the inodes of descriptors whose name another host created first (alias_of).
+  InodeBlocks inode_blocks_;
+  std::unordered_map<uint64_t, std::unique_ptr<PendingCreate>> pending_creates_;
+  std::map<std::pair<uint64_t, std::string>, uint64_t, PendingNameLess> pending_names_;
+  std::unordered_map<pid_t, uint64_t> unsubmitted_of_thread_;
+  std::unordered_map<uint64_t, uint64_t> aliases_;
 };
 
 }  // namespace quorumfs::fusefs

@@ -15,9 +15,9 @@
 #include <sys/file.h>
 
 #include <boost/asio/post.hpp>
-#include <fstream>
 #include <string>
 
+#include "fusefs/descriptors.h"
 #include "fusefs/errors.h"
 #include "fusefs/filesystem.h"
 #include "fusefs/open_file.h"
@@ -25,17 +25,6 @@
 namespace quorumfs::fusefs {
 
 namespace {
-
-// The process of a thread, and its parent, from /proc/TID/status; 0 when it is gone.
-std::pair<pid_t, pid_t> process_and_parent(pid_t tid) {
-  std::ifstream status("/proc/" + std::to_string(tid) + "/status");
-  pid_t tgid = 0, ppid = 0;
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("Tgid:")) tgid = std::stoi(line.substr(5));
-    if (line.starts_with("PPid:")) ppid = std::stoi(line.substr(5));
-  }
-  return {tgid, ppid};
-}
 
 // How far up a caller's ancestors the holder of a lock is looked for: `flock FILE cmd` locks in
 // flock(1) and runs cmd as its child, whose own children read the token.
@@ -91,6 +80,9 @@ void Filesystem::commit_and_unlock(fuse_req_t req, OpenFile* file, LockOwner own
 // Linux converts a flock: not atomically). A blocking request is answered when granted, or with
 // EINTR when its caller is interrupted (a signal, flock -w's alarm, kill).
 void Filesystem::lock(fuse_req_t req, LockOwner owner, service::LockMode mode, bool wait, OpenFile* file) {
+  // The file's create, if still pending, is ordered before the lock's waiter node.
+  if (PendingCreate* pending = pending_create(owner.inode)) order_create(*pending);
+  order_creates_of_thread(req);
   if (auto it = owned_locks_.find(owner); it != owned_locks_.end()) {
     if (it->second.held && it->second.mode == mode) return (void)fuse_reply_err(req, 0);
     unlock(owner);

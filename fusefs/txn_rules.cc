@@ -146,6 +146,23 @@ proto::Txn commit_txn(const std::string& path, uint32_t current_mode, const Comm
   return txn;
 }
 
+proto::Txn background_create_txn(const BackgroundCreate& create, const CommitContent* content) {
+  proto::Txn txn;
+  proto::CreateOp* op = txn.add_ops()->mutable_create();
+  op->set_path(create.path);
+  op->set_inode(create.inode);
+  proto::PosixMeta* meta = op->mutable_meta();
+  meta->set_uid(create.uid);
+  meta->set_gid(create.gid);
+  meta->set_mode(create.mode);
+  if (content == nullptr) return txn;
+  op->set_data(content->data);
+  if (content->kill_privileges) meta->set_mode(mode_without_privileges(create.mode));
+  if (content->atime_ns) meta->set_atime_ns(*content->atime_ns);
+  if (content->mtime_ns) meta->set_mtime_ns(*content->mtime_ns);
+  return txn;
+}
+
 bool flush_commits(bool only_truncated, bool shared_elsewhere) { return !(only_truncated && shared_elsewhere); }
 
 }  // namespace quorumfs::fusefs

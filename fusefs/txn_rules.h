@@ -67,6 +67,18 @@ struct CommitContent {
 // ONE setData of the whole content, with the times pinned and privileges dropped in the same txn.
 proto::Txn commit_txn(const std::string& path, uint32_t current_mode, const CommitContent& content);
 
+// A background create (docs/mount.md, "Creates in the background"): ONE Create of a file with
+// the inode the mount reserved for it and, when its descriptor's close orders it, the data, times
+// and privileges that close commits; without content, an empty file.
+struct BackgroundCreate {
+  std::string path;
+  uint64_t inode = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+proto::Txn background_create_txn(const BackgroundCreate& create, const CommitContent* content);
+
 // Whether a flush commits: every close does, but a flush that carries only the O_TRUNC of its
 // open while another descriptor still shares the description (`echo x > f` closes such a copy
 // before writing) waits for the data, so the redirection is ONE setData.

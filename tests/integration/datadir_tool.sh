@@ -9,7 +9,9 @@ TOOL=$(dirname "$QUORUMFS_BIN")/quorumfs-datadir
 must_start_node a
 M=$(mnt_of a)
 D=$(data_of a)
+# Each `>` of a new file is ONE create with its data; the second write of f5 is a setData.
 for i in 1 2 3 4 5; do put "$M/f$i" "value $i" || fail "write f$i"; done
+put "$M/f5" "value 5, again" || fail "write f5 again"
 mkdir "$M/dir" || fail "mkdir"
 
 expect_errno "'$TOOL' cut '$D' 1 --yes" "in use by a running quorumfs"
