@@ -9,8 +9,10 @@
 //   stat         16000       0    0.103      155315     53.0     83.3
 //   delete       16000       0    0.247       64792    116.1    363.7
 //
-// Each worker gets its own subdirectory and runs five phases in order over the same files:
+// Each worker gets its own subdirectory (unless --shared-dir, below) and runs five phases in order
+// over the same files:
 //   create  open(O_CREAT|O_EXCL|O_WRONLY) + write 100 B + close
+//           (--create-flags trunc: open(O_CREAT|O_TRUNC|O_WRONLY), as the shell's `echo x >new`)
 //   set     open(O_WRONLY|O_TRUNC) + write 100 B + close
 //   get     open(O_RDONLY) + read + close
 //   stat    stat()
@@ -19,9 +21,13 @@
 // seconds, set/get/stat cycle over the created files for S seconds, and delete removes every file
 // however long that takes. Workers are processes, not threads, because the product's clients are
 // processes: FUSE sees one caller per process and the kernel serialises per-inode work accordingly.
+// With --shared-dir all workers work in one directory (DIR/fsbench.PID), worker i on files
+// wI-f00000000...: their creates and deletes then contend for one parent (one directory inode in
+// the kernel, one znode's children and cversion in quorumfs), as clients of one lock or queue do.
 //
 // ops/s is the total across workers divided by the phase's wall time (first worker start to last
-// worker end); p50/p99 are over every op of every worker.
+// worker end); p50/p99 are over every op of every worker. --json also gives each phase's latency
+// CDF (cdf_us: [fraction, µs] pairs, tools/bench/latency.h).
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -30,7 +36,6 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -48,6 +53,7 @@
 #include <unistd.h>
 
 #include "tools/bench/children.h"
+#include "tools/bench/latency.h"
 
 namespace {
 
@@ -58,9 +64,13 @@ constexpr size_t kPayload_bytes = 100;
 
 const char* name_of(Phase phase) { return kPhaseNames[static_cast<size_t>(phase)]; }
 
+enum class CreateFlags { excl, trunc };
+
 struct Options {
   std::string dir;
   int procs = 1;
+  bool shared_dir = false;  // every worker in one directory (names wI-f...) instead of its own
+  CreateFlags create_flags = CreateFlags::excl;
   double seconds = 0;       // > 0: time-bounded phases
   uint64_t ops = 0;         // > 0: count-bounded phases
   uint64_t ops_max = 1'000'000;  // per worker and phase in --seconds mode: the preallocated size
@@ -108,14 +118,18 @@ bool read_all(int fd, void* data, size_t size) {
 }
 
 // One file operation as the benchmark defines it; returns 0 or the errno that failed it.
-int run_op(Phase phase, const char* path) {
+int run_op(Phase phase, CreateFlags create_flags, const char* path) {
   static const std::string payload(kPayload_bytes, 'q');
   char buf[4096];
   int fd = -1;
   switch (phase) {
     case Phase::create:
     case Phase::set: {
-      const int flags = phase == Phase::create ? O_CREAT | O_EXCL | O_WRONLY : O_WRONLY | O_TRUNC;
+      int flags = O_WRONLY | O_TRUNC;
+      if (phase == Phase::create) {
+        flags = create_flags == CreateFlags::excl ? O_CREAT | O_EXCL | O_WRONLY
+                                                  : O_CREAT | O_TRUNC | O_WRONLY;
+      }
       fd = open(path, flags, 0644);
       if (fd < 0) return errno;
       const bool ok = write(fd, payload.data(), payload.size()) == ssize_t(payload.size());
@@ -141,9 +155,10 @@ int run_op(Phase phase, const char* path) {
 
 using Worker = quorumfs::bench::Child;
 
-// Runs one phase in a worker; `files` is how many names the create phase tried.
-PhaseHeader run_phase(const Options& options, Phase phase, const std::string& dir, uint64_t& files,
-                      std::vector<uint64_t>& latencies_ns) {
+// Runs one phase in a worker on the files `file_prefix`00000000...; `files` is how many names the
+// create phase tried.
+PhaseHeader run_phase(const Options& options, Phase phase, const std::string& file_prefix,
+                      uint64_t& files, std::vector<uint64_t>& latencies_ns) {
   PhaseHeader header;
   const bool timed = options.seconds > 0 && phase != Phase::remove;
   // Timed phases and create stop at the buffer's end; the others visit each created file once.
@@ -154,10 +169,10 @@ PhaseHeader run_phase(const Options& options, Phase phase, const std::string& di
   char path[4096];
   int64_t t_ns = header.start_ns;
   for (uint64_t i = 0; i < ops_limit && !(timed && t_ns >= deadline_ns); ++i) {
-    std::snprintf(path, sizeof(path), "%s/f%08llu", dir.c_str(),
+    std::snprintf(path, sizeof(path), "%s%08llu", file_prefix.c_str(),
                   static_cast<unsigned long long>(phase == Phase::create ? i : i % files));
     const int64_t t0_ns = now_ns();
-    const int err = run_op(phase, path);
+    const int err = run_op(phase, options.create_flags, path);
     t_ns = now_ns();
     if (phase == Phase::create) files = i + 1;
     if (err != 0) {
@@ -170,7 +185,7 @@ PhaseHeader run_phase(const Options& options, Phase phase, const std::string& di
   return header;
 }
 
-[[noreturn]] void worker_main(const Options& options, const std::string& dir, int go_fd,
+[[noreturn]] void worker_main(const Options& options, const std::string& file_prefix, int go_fd,
                               int result_fd) {
   // Touch the whole buffer now so page faults do not land inside the measured ops.
   std::vector<uint64_t> latencies_ns(options.seconds > 0 ? options.ops_max : options.ops, 0);
@@ -178,7 +193,7 @@ PhaseHeader run_phase(const Options& options, Phase phase, const std::string& di
   for (Phase phase : kPhases) {
     char go = 0;
     if (!read_all(go_fd, &go, 1)) _exit(2);  // parent gone: stop quietly
-    const PhaseHeader header = run_phase(options, phase, dir, files, latencies_ns);
+    const PhaseHeader header = run_phase(options, phase, file_prefix, files, latencies_ns);
     if (!write_all(result_fd, &header, sizeof(header)) ||
         !write_all(result_fd, latencies_ns.data(), header.ops * sizeof(uint64_t))) {
       _exit(3);
@@ -196,14 +211,8 @@ struct PhaseResult {
   double ops_per_s = 0;
   double latency_us_p50 = 0;
   double latency_us_p99 = 0;
+  std::vector<std::array<double, 2>> latency_us_cdf;
 };
-
-// Nearest-rank percentile of a sorted sample, in microseconds.
-double percentile_us(const std::vector<uint64_t>& sorted_ns, double fraction) {
-  if (sorted_ns.empty()) return 0;
-  const size_t rank = size_t(std::ceil(fraction * double(sorted_ns.size())));
-  return double(sorted_ns[std::clamp<size_t>(rank, 1, sorted_ns.size()) - 1]) / 1e3;
-}
 
 bool gather_phase(Phase phase, std::vector<Worker>& workers, PhaseResult& result) {
   result.phase = phase;
@@ -232,21 +241,27 @@ bool gather_phase(Phase phase, std::vector<Worker>& workers, PhaseResult& result
   std::sort(all_ns.begin(), all_ns.end());
   result.wall_s = end_ns > start_ns ? double(end_ns - start_ns) / 1e9 : 0;
   result.ops_per_s = result.wall_s > 0 ? double(result.ops) / result.wall_s : 0;
-  result.latency_us_p50 = percentile_us(all_ns, 0.50);
-  result.latency_us_p99 = percentile_us(all_ns, 0.99);
+  result.latency_us_p50 = quorumfs::bench::percentile(all_ns, 0.50, 1e3);
+  result.latency_us_p99 = quorumfs::bench::percentile(all_ns, 0.99, 1e3);
+  result.latency_us_cdf = quorumfs::bench::latency_cdf(all_ns, 1e3);
   return true;
 }
 
 bool spawn_workers(const Options& options, const std::string& run_dir,
                    std::vector<Worker>& workers) {
   for (int i = 0; i < options.procs; ++i) {
-    const std::string dir = run_dir + "/w" + std::to_string(i);
-    if (mkdir(dir.c_str(), 0755) != 0) {
-      std::cerr << "fsbench: mkdir " << dir << ": " << std::strerror(errno) << "\n";
-      return false;
+    const std::string worker = "w" + std::to_string(i);
+    std::string file_prefix = run_dir + "/" + worker + "-f";
+    if (!options.shared_dir) {
+      const std::string dir = run_dir + "/" + worker;
+      if (mkdir(dir.c_str(), 0755) != 0) {
+        std::cerr << "fsbench: mkdir " << dir << ": " << std::strerror(errno) << "\n";
+        return false;
+      }
+      file_prefix = dir + "/f";
     }
     const bool forked = quorumfs::bench::fork_child(workers, [&](int go_fd, int result_fd) {
-      worker_main(options, dir, go_fd, result_fd);
+      worker_main(options, file_prefix, go_fd, result_fd);
     });
     if (!forked) return false;
   }
@@ -257,6 +272,8 @@ bool spawn_workers(const Options& options, const std::string& run_dir,
 void print_table(const Options& options, const std::vector<PhaseResult>& results) {
   std::printf("fsbench  label=%s  dir=%s  procs=%d  ", options.label.c_str(), options.dir.c_str(),
               options.procs);
+  if (options.shared_dir) std::printf("shared-dir  ");
+  if (options.create_flags == CreateFlags::trunc) std::printf("create=O_TRUNC  ");
   if (options.seconds > 0) {
     std::printf("seconds/phase=%g\n", options.seconds);
   } else {
@@ -274,7 +291,13 @@ void print_table(const Options& options, const std::vector<PhaseResult>& results
 }
 
 bool write_json(const Options& options, const std::vector<PhaseResult>& results) {
-  nlohmann::json doc = {{"label", options.label}, {"dir", options.dir}, {"procs", options.procs}};
+  nlohmann::json doc = {
+      {"label", options.label},
+      {"dir", options.dir},
+      {"procs", options.procs},
+      {"shared_dir", options.shared_dir},
+      {"create_flags", options.create_flags == CreateFlags::excl ? "excl" : "trunc"},
+  };
   if (options.seconds > 0) {
     doc["seconds_per_phase"] = options.seconds;
   } else {
@@ -285,6 +308,7 @@ bool write_json(const Options& options, const std::vector<PhaseResult>& results)
         {"ops", r.ops},         {"errors", r.errors},
         {"wall_s", r.wall_s},   {"ops_per_s", r.ops_per_s},
         {"p50_us", r.latency_us_p50}, {"p99_us", r.latency_us_p99},
+        {"cdf_us", r.latency_us_cdf},
     };
   }
   std::ofstream out(options.json_path);
@@ -309,9 +333,16 @@ int main(int argc, char* argv[]) {
   app.add_option("--ops-max", options.ops_max,
                  "With --seconds: most ops a worker records per phase")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--shared-dir", options.shared_dir,
+               "All workers in one directory (files wI-f...) instead of one directory each");
+  std::string create_flags = "excl";
+  app.add_option("--create-flags", create_flags,
+                 "create phase's open: excl = O_CREAT|O_EXCL (default), trunc = O_CREAT|O_TRUNC")
+      ->check(CLI::IsMember({"excl", "trunc"}));
   app.add_option("--label", options.label, "Name of this run (default: the directory)");
   app.add_option("--json", options.json_path, "Also write the results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
+  if (create_flags == "trunc") options.create_flags = CreateFlags::trunc;
   if (options.seconds <= 0 && options.ops == 0) options.ops = 1000;
   if (options.label.empty()) options.label = options.dir;
 

@@ -74,17 +74,8 @@ zkbench=$build/tools/bench/zkbench
 [[ -x $zkbench ]] || { say "no $zkbench (is libzookeeper-mt-dev installed?)"; exit 1; }
 bench_start_work
 
-qfs_client_port() { echo $((base_port + 40 + $1)); }
-qfs_extra_config() {
-  echo "clientPort=$(qfs_client_port "$1")"
-  echo "clientPortAddress=127.0.0.1"
-}
-
 # Why quorumfs is not measured (empty while it is).
 quorumfs_down=""
-
-# port_open PORT: true when something accepts a TCP connection on 127.0.0.1:PORT.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Waits for a quorumfs leader and for every member's client port; sets quorumfs_down on failure.
 qfs_wait_serving() {
@@ -112,7 +103,7 @@ start_systems() {
   local id
   if [[ $systems == *zookeeper* ]]; then zk_start; fi
   if [[ $systems == *quorumfs* ]]; then
-    qfs_start --no-mount || quorumfs_down="could not start it"
+    qfs_start --no-mount --client-port || quorumfs_down="could not start it"
   else
     quorumfs_down="not asked for (--systems)"
   fi

@@ -1,10 +1,12 @@
 # zk-ensemble.sh: sourced (not run) by the benchmarks that put quorumfs next to Apache ZooKeeper 3.8
-# (lock-handoff.sh, zk-clientport.sh). It holds what they share:
+# (lock-handoff.sh, zk-clientport.sh, vs-zookeeper.sh). It holds what they share:
 #   - the options every one of them takes (bench_parse_option) and --help (the caller's header);
-#   - the packages they need (zookeeper, libzookeeper-mt-dev), installed when missing;
-#   - a work dir and a block of 100 loopback ports, and a cleanup on exit that stops, by PID,
-#     whatever was started (both ensembles, and the benchmark process in bench_pid), unmounts the
-#     mounts and keeps the work dir in --out;
+#   - the packages they need (bench_packages: zookeeper, libzookeeper-mt-dev, jq, and whatever the
+#     caller adds before bench_check_tools), installed when missing;
+#   - a work dir (under $TMPDIR, default /tmp) and a block of 100 loopback ports, and a cleanup on
+#     exit that stops, by PID, whatever was started (both ensembles, and the benchmark process in
+#     bench_pid), unmounts the mounts and keeps the work dir in --out (without the members' data
+#     dirs when the caller sets bench_out_data=no);
 #   - a 3-server ZooKeeper ensemble (zk_*) and a 3-member quorumfs ensemble (qfs_*) on 127.0.0.1,
 #     every member fsyncing before it acknowledges.
 #
@@ -13,7 +15,7 @@
 #
 # Ports, from base_port (a random multiple of 100 in 20000-31900, below the ephemeral ports):
 #   +1..3 quorumfs peer, +11..13 ZooKeeper client, +21..23 ZooKeeper quorum,
-#   +31..33 ZooKeeper election, +41..43 quorumfs client (zk-clientport.sh), +51..53 quorumfs
+#   +31..33 ZooKeeper election, +41..43 quorumfs client (qfs_start --client-port), +51..53 quorumfs
 #   election (unused by quorumfs, but a server line needs one).
 
 bench_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,11 +24,12 @@ reps=3
 tick_ms=200
 run_timeout_s=300
 out=""
+bench_out_data=yes  # no: --out gets the work dir without the members' data dirs (logs, snapshots)
 
 say() { echo "$bench_name: $*" >&2; }
 
 # The caller's header comment (from line 2 to `set -euo`) is its --help.
-bench_usage() { sed -n '2,/^set -euo/s/^# \{0,1\}//p' "$0" | sed '$d'; exit "${1:-0}"; }
+bench_usage() { sed -n '2,/^set -euo/s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
 # bench_parse_option ARGS...: takes one of the common options from the front of ARGS and sets
 # bench_shift to how many words it used; any other option is an error.
@@ -45,9 +48,10 @@ bench_parse_option() {
 }
 
 # --- what the benchmarks need
+bench_packages=(zookeeper libzookeeper-mt-dev jq)
 bench_install_missing() {
   local package missing=()
-  for package in zookeeper libzookeeper-mt-dev; do
+  for package in "${bench_packages[@]}"; do
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true) == installed ]] ||
       missing+=("$package")
   done
@@ -59,12 +63,13 @@ bench_install_missing() {
   apt-get install -y -q "${missing[@]}" >&2
 }
 
-# bench_build_tool TARGET: (re)builds a tool that needs the ZooKeeper C client when it is missing,
-# e.g. after a configure that ran before libzookeeper-mt-dev was installed.
+# bench_build_tool TARGET...: (re)builds tools when they are missing or stale, e.g. a tool that
+# needs the ZooKeeper C client after a configure that ran before libzookeeper-mt-dev was installed
+# (the configure step here finds it).
 bench_build_tool() {
-  say "building $1 with the ZooKeeper client"
+  say "building $*"
   cmake -S "$bench_repo" -B "$build" >/dev/null
-  nice -n 10 cmake --build "$build" -j1 --target "$1" >&2
+  nice -n 10 cmake --build "$build" -j1 --target "$@" >&2
 }
 
 # Installs what is missing, finds ZooKeeper's jar (sets zk_classpath), warns on a busy machine.
@@ -111,14 +116,17 @@ bench_cleanup() {
   for id in "${!member_pid[@]}"; do stop_pid "${member_pid[$id]}"; done
   for id in "${!zk_pid[@]}"; do stop_pid "${zk_pid[$id]}"; done
   for id in 1 2 3; do is_mounted "$work/q$id/mnt" && { say "$work/q$id/mnt is still mounted"; busy=1; }; done
-  if [[ -n $out ]]; then mkdir -p "$out" && cp -r "$work"/. "$out"/; fi
+  if [[ -n $out && $bench_out_data == yes ]]; then mkdir -p "$out" && cp -r "$work"/. "$out"/; fi
+  if [[ -n $out && $bench_out_data == no ]]; then
+    mkdir -p "$out" && tar -C "$work" --one-file-system --exclude='./*/data' -cf - . | tar -C "$out" -xf -
+  fi
   ((busy)) || rm -rf --one-file-system "$work"
   exit "$status"
 }
 
 # Makes the work dir, picks the ports, and sets the traps that clean up on any exit.
 bench_start_work() {
-  work=$(mktemp -d "/tmp/quorumfs-$bench_name.XXXXXX")
+  work=$(mktemp -d -t "quorumfs-$bench_name.XXXXXX")
   base_port=$((20000 + (RANDOM % 120) * 100))
   trap bench_cleanup EXIT
   trap 'exit 130' INT
@@ -191,11 +199,23 @@ zk_leader() { zk_with_mode leader; }
 zk_follower() { zk_with_mode follower; }
 
 # --- quorumfs: three members
-# qfs_start [--no-mount]: each member mounted at $work/qN/mnt unless --no-mount. A caller may define
-# qfs_extra_config ID to add zoo.cfg lines.
+qfs_client_port() { echo $((base_port + 40 + $1)); }
+# port_open PORT: true when something accepts a TCP connection on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# qfs_start [--no-mount] [--client-port]: each member mounted at $work/qN/mnt unless --no-mount;
+# with --client-port each also serves ZooKeeper clients on 127.0.0.1:$(qfs_client_port N)
+# (docs/zk-protocol.md). A caller may define qfs_extra_config ID to add zoo.cfg lines.
+# shellcheck disable=SC2120  # every option is optional
 qfs_start() {
-  local id member mount=yes
-  [[ ${1:-} == --no-mount ]] && mount=no
+  local id member mount=yes client_port=no option
+  for option in "$@"; do
+    case $option in
+      --no-mount) mount=no ;;
+      --client-port) client_port=yes ;;
+      *) say "qfs_start: unknown option $option"; return 1 ;;
+    esac
+  done
   [[ -x $build/quorumfs ]] || { say "$build/quorumfs not built"; return 1; }
   printf '%s-%s\n' "$bench_name" "$RANDOM$RANDOM" >"$work/secret"
   chmod 600 "$work/secret"
@@ -210,6 +230,10 @@ qfs_start() {
       echo "syncLimit=5"
       echo "sessionTimeout=$((tick_ms * 10))"
       for member in 1 2 3; do echo "server.$member=127.0.0.1:$((base_port + member)):$((base_port + 50 + member))"; done
+      if [[ $client_port == yes ]]; then
+        echo "clientPort=$(qfs_client_port "$id")"
+        echo "clientPortAddress=127.0.0.1"
+      fi
       if declare -F qfs_extra_config >/dev/null; then qfs_extra_config "$id"; fi
     } >"$work/q$id/quorumfs.cfg"
     if [[ $mount == yes ]]; then

@@ -20,15 +20,18 @@
 // nearest-rank over every successful request. A failed request is counted, not timed; a get that
 // returns other than --size bytes is a bad reply. Either makes "ok" false and the exit status 1.
 // Output: one JSON line on stdout (also appended to --json FILE); progress and errors on stderr.
+// The line's cdf_ms is the latency CDF as [fraction, ms] pairs (tools/bench/latency.h).
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <zookeeper/zookeeper.h>
 
+#include "tools/bench/latency.h"
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <fstream>
@@ -312,15 +315,9 @@ struct Result {
   double p50_ms = 0;
   double p99_ms = 0;
   double max_ms = 0;
+  std::vector<std::array<double, 2>> cdf_ms;
   bool completed = false;
 };
-
-// Nearest-rank percentile of a sorted sample, in milliseconds.
-double percentile_ms(const std::vector<int64_t>& sorted_ns, double fraction) {
-  if (sorted_ns.empty()) return 0;
-  const size_t rank = size_t(std::ceil(fraction * double(sorted_ns.size())));
-  return double(sorted_ns[std::clamp<size_t>(rank, 1, sorted_ns.size()) - 1]) / 1e6;
-}
 
 Result summarise(const Clients& clients, int64_t started_ns, bool completed) {
   Result result;
@@ -338,8 +335,9 @@ Result summarise(const Clients& clients, int64_t started_ns, bool completed) {
   result.ops = int64_t(all_ns.size());
   result.wall_s = double(end_ns - started_ns) / 1e9;
   if (result.wall_s > 0) result.ops_per_s = double(result.ops) / result.wall_s;
-  result.p50_ms = percentile_ms(all_ns, 0.50);
-  result.p99_ms = percentile_ms(all_ns, 0.99);
+  result.p50_ms = quorumfs::bench::percentile(all_ns, 0.50, 1e6);
+  result.p99_ms = quorumfs::bench::percentile(all_ns, 0.99, 1e6);
+  result.cdf_ms = quorumfs::bench::latency_cdf(all_ns, 1e6);
   if (!all_ns.empty()) result.max_ms = double(all_ns.back()) / 1e6;
   return result;
 }
@@ -416,6 +414,7 @@ void print(const Options& options, const Result& r, bool ok) {
   };
   if (options.seconds > 0) line["seconds"] = options.seconds;
   else line["ops_per_client"] = options.ops;
+  line["cdf_ms"] = r.cdf_ms;
   std::cout << line.dump() << std::endl;
   if (!options.json_path.empty()) {
     std::ofstream out(options.json_path, std::ios::app);
@@ -464,7 +463,8 @@ std::vector<std::string> split_hosts(const std::string& list) {
 int main(int argc, char* argv[]) {
   Options options;
   std::string hosts;
-  CLI::App app{"zkbench: ZooKeeper request rate and latency through the C client's async calls"};
+  CLI::App app{"zkbench: ZooKeeper request rate and latency through the C client's async calls;\n"
+               "one JSON line per run, its latency CDF in cdf_ms"};
   app.footer("ZooKeeper C client " ZOO_VERSION);
   app.add_option("--hosts", hosts, "host:port[,host:port...]; client i uses the i-th (cycling)")
       ->required();
