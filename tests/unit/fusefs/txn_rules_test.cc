@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 
 #include <utility>
+#include <vector>
 
+#include "fusefs/background_create.h"
 #include "tests/unit/tree/tree_fixture.h"
 
 namespace quorumfs::fusefs {
@@ -162,6 +164,59 @@ TEST_F(TxnRules, Commit_IsOneSetDataWithPinnedTimesAndDroppedPrivileges) {
   EXPECT_EQ(commit_txn("/f", 0644, content).ops_size(), 2);  // times only: nothing to drop
   content.mtime_ns.reset();
   EXPECT_EQ(commit_txn("/f", 0644, content).ops_size(), 1);
+}
+
+TEST_F(TxnRules, BackgroundCreate_IsOneCreateWithTheReservedInodeAndTheContent) {
+  proto::Txn reserve;
+  reserve.add_ops()->mutable_reserve_inodes()->set_count(InodeBlocks::kBlockInodes);
+  ApplyResult reserved = apply(reserve);
+  ASSERT_EQ(reserved.code, Code::kOk);
+  const uint64_t inode = reserved.ops[0].inode + 5;
+  CommitContent content;
+  content.data = "hello";
+  content.mtime_ns = 42;
+  content.kill_privileges = true;
+  proto::Txn txn = background_create_txn({"/new", inode, 04755, 1000, 100}, &content);
+  ASSERT_EQ(txn.ops_size(), 1);
+  ApplyResult created = apply(txn);
+  ASSERT_EQ(created.code, Code::kOk);
+  const Node* node = tree_.find("/new");
+  ASSERT_NE(node, nullptr);
+  EXPECT_EQ(node->inode(), inode);
+  EXPECT_EQ(node->data(), "hello");
+  EXPECT_EQ(node->stat().version, 0);
+  EXPECT_EQ(node->stat().czxid, node->stat().mzxid);
+  EXPECT_EQ(node->attrs().mode, 0755u);  // written by a caller without CAP_FSETID
+  EXPECT_EQ(node->attrs().mtime_ns, 42);
+  EXPECT_EQ(node->attrs().uid, 1000u);
+
+  // Ordered early (no content): an empty file with the asked mode.
+  ASSERT_EQ(apply(background_create_txn({"/early", inode + 1, 0640, 1000, 100}, nullptr)).code, Code::kOk);
+  EXPECT_EQ(tree_.find("/early")->data(), "");
+  EXPECT_EQ(tree_.find("/early")->attrs().mode, 0640u);
+  // The name taken meanwhile: NodeExists, and the other node is untouched.
+  EXPECT_EQ(apply(background_create_txn({"/new", inode + 2, 0644, 0, 0}, &content)).code, Code::kNodeExists);
+}
+
+TEST(InodeBlocks, TakesEachNumberOnce_AsksForMoreAtHalf_AndUsesTheSpareAfter) {
+  InodeBlocks blocks;
+  EXPECT_EQ(blocks.take(), 0u);  // nothing reserved yet
+  EXPECT_TRUE(blocks.wants_more());
+  blocks.set_reserving(true);
+  EXPECT_FALSE(blocks.wants_more());  // one reservation at a time
+  blocks.set_reserving(false);
+  blocks.add(100, 4);
+  blocks.add(1000, 2);  // answered while the first is in use: the spare
+  std::vector<uint64_t> taken;
+  for (uint64_t inode; (inode = blocks.take()) != 0;) taken.push_back(inode);
+  EXPECT_EQ(taken, (std::vector<uint64_t>{100, 101, 102, 103, 1000, 1001}));
+  EXPECT_TRUE(blocks.wants_more());
+
+  InodeBlocks full;
+  full.add(1, InodeBlocks::kBlockInodes);
+  EXPECT_FALSE(full.wants_more());
+  for (uint32_t i = 0; i <= InodeBlocks::kBlockInodes / 2; ++i) full.take();
+  EXPECT_TRUE(full.wants_more());
 }
 
 TEST(ModeWithoutPrivileges, AsTheKernelsShouldRemoveSuid) {
