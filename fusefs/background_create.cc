@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "consensus/check.h"
@@ -182,26 +183,36 @@ bool Filesystem::wait_for_create(uint64_t inode, std::function<void()> retry) {
   return true;
 }
 
+// The caller's process and its ancestors (at most kCreatorAncestors), read from /proc.
+std::vector<pid_t> Filesystem::lineage_of(fuse_req_t req) const {
+  std::vector<pid_t> lineage;
+  pid_t task = fuse_req_ctx(req)->pid;
+  for (int depth = 0; depth < kCreatorAncestors && task > 1; ++depth) {
+    auto [process, parent] = process_and_parent(task);
+    if (process == 0) break;
+    lineage.push_back(process);
+    task = parent;
+  }
+  return lineage;
+}
+
 // Whether the caller is the creating process or a descendant of it (`exec 3>f; cat f`): they see
 // the name before its create is applied (the create is ordered then, and they wait for it);
 // other processes do not see it until then. /proc is read only for calls that meet such a name.
-bool Filesystem::sees_pending(fuse_req_t req, PendingCreate& pending) {
-  pid_t task = fuse_req_ctx(req)->pid;
-  if (task == pending.thread) return true;
+// lineage: the caller's (lineage_of), read on first need.
+bool Filesystem::sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>& lineage, PendingCreate& pending) {
+  if (fuse_req_ctx(req)->pid == pending.thread) return true;
   if (pending.process == 0) pending.process = process_and_parent(pending.thread).first;
-  if (pending.process == 0) return false;  // the creator is gone: nobody is its descendant
-  for (int depth = 0; depth < kCreatorAncestors && task > 1; ++depth) {
-    auto [process, parent] = process_and_parent(task);
-    if (process == pending.process) return true;
-    task = parent;
-  }
-  return false;
+  if (pending.process == 0) return false;  // a creator that is gone has no descendants
+  if (!lineage) lineage = lineage_of(req);
+  return std::find(lineage->begin(), lineage->end(), pending.process) != lineage->end();
 }
 
 bool Filesystem::lookup_pending(fuse_req_t req, fuse_ino_t parent, const char* name) {
   PendingCreate* pending = pending_named(parent, name);
   if (pending == nullptr) return false;
-  if (!sees_pending(req, *pending)) {
+  std::optional<std::vector<pid_t>> lineage;
+  if (!sees_pending(req, lineage, *pending)) {
     fuse_reply_err(req, ENOENT);
     return true;
   }
@@ -211,8 +222,9 @@ bool Filesystem::lookup_pending(fuse_req_t req, fuse_ino_t parent, const char* n
 
 // A listing by the creator (or a descendant) shows its files: their creates are ordered first.
 bool Filesystem::opendir_pending(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  std::optional<std::vector<pid_t>> lineage;
   for (auto& [inode, pending] : pending_creates_) {
-    if (pending->parent_inode != ino || !sees_pending(req, *pending)) continue;
+    if (pending->parent_inode != ino || !sees_pending(req, lineage, *pending)) continue;
     wait_for_create(inode, [this, req, ino, copy = *fi]() mutable { opendir(req, ino, &copy); });
     return true;
   }

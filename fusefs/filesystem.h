@@ -226,7 +226,8 @@ class Filesystem {
   void order_create(PendingCreate& pending);
   void order_creates_of_thread(fuse_req_t req, uint64_t except_inode = 0);
   bool wait_for_create(uint64_t inode, std::function<void()> retry);
-  bool sees_pending(fuse_req_t req, PendingCreate& pending);
+  std::vector<pid_t> lineage_of(fuse_req_t req) const;
+  bool sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>& lineage, PendingCreate& pending);
   bool lookup_pending(fuse_req_t req, fuse_ino_t parent, const char* name);
   bool opendir_pending(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   bool setattr_pending(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
