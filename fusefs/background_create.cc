@@ -28,6 +28,8 @@ namespace {
 
 // How far up a caller's ancestors the creator of a pending file is looked for.
 constexpr int kCreatorAncestors = 8;
+// Threads whose process is remembered while creates are pending (process_of).
+constexpr size_t kThreadsCachedMax = 4096;
 
 int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -92,6 +94,9 @@ fuse_ino_t Filesystem::alias_of(fuse_ino_t ino) const {
 bool Filesystem::create_in_background(fuse_req_t req, const Child& child, std::string_view name, const CreateFlags& flags,
                                       fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) == O_RDONLY || flags.exclusive || flags.ephemeral) return false;
+  // What the descriptor writes must mean the same if another host's create wins the name: the
+  // whole content (O_TRUNC) or more at its end (O_APPEND). An overwrite in place would not.
+  if (!(fi->flags & (O_TRUNC | O_APPEND))) return false;
   // Without a quorum or a writable log the create would fail: the open says so, as before.
   if (!service_.synced()) return false;
   reserve_inodes();
@@ -112,7 +117,9 @@ bool Filesystem::create_in_background(fuse_req_t req, const Child& child, std::s
   pending->gid = context->gid;
   pending->truncate = fi->flags & O_TRUNC;
   pending->opened_ns = wall_ns();
+  pending->attempts_left = kRenameAttempts;
   pending->thread = context->pid;
+  pending->process = process_of(context->pid);
 
   auto file = std::make_unique<OpenFile>();
   file->inode = inode;
@@ -121,6 +128,7 @@ bool Filesystem::create_in_background(fuse_req_t req, const Child& child, std::s
   // Empty and to be committed, though nothing is written yet: the close orders the create.
   file->loaded = file->dirty = file->only_truncated = true;
   file->caller = std::move(caller);
+  file->created_inode = inode;
   pending->file = file.get();
   fi->fh = reinterpret_cast<uint64_t>(file.get());
   fi->direct_io = true;
@@ -133,7 +141,7 @@ bool Filesystem::create_in_background(fuse_req_t req, const Child& child, std::s
   writers_.emplace(inode, file.get());
   adopt(std::move(file));
   pending_names_.emplace(std::pair(pending->parent_inode, pending->name), inode);
-  unsubmitted_of_thread_[pending->thread] = inode;
+  if (pending->process != 0) unsubmitted_of_process_[pending->process] = inode;
   pending_creates_.emplace(inode, std::move(pending));
   return true;
 }
@@ -164,22 +172,32 @@ void Filesystem::order_create(PendingCreate& pending) {
   submit_create(pending, nullptr, nullptr);
 }
 
-// Writes of one thread are applied in the order it made them (docs/guarantees.md §2): a create
+// Writes of one process are applied in the order it made them (docs/guarantees.md §2): a create
 // it left pending is ordered before its next write (except_inode: the file this write commits).
-void Filesystem::order_creates_of_thread(fuse_req_t req, uint64_t except_inode) {
-  if (unsubmitted_of_thread_.empty()) return;
-  auto it = unsubmitted_of_thread_.find(fuse_req_ctx(req)->pid);
-  if (it == unsubmitted_of_thread_.end() || it->second == except_inode) return;
+void Filesystem::order_creates_of_process(fuse_req_t req, uint64_t except_inode) {
+  if (unsubmitted_of_process_.empty()) return;
+  auto it = unsubmitted_of_process_.find(process_of(fuse_req_ctx(req)->pid));
+  if (it == unsubmitted_of_process_.end() || it->second == except_inode) return;
   PendingCreate* pending = pending_create(it->second);
-  QFS_CHECK(pending != nullptr && !pending->submitted, "a thread's unordered create is pending");
+  QFS_CHECK(pending != nullptr && !pending->submitted, "a process's unordered create is pending");
   order_create(*pending);
+}
+
+// The process of a thread, from /proc once per thread while creates are pending (the cache is
+// dropped when none is, or when it holds kThreadsCachedMax threads); 0 when the thread is gone.
+pid_t Filesystem::process_of(pid_t thread) {
+  if (auto it = process_of_thread_.find(thread); it != process_of_thread_.end()) return it->second;
+  if (process_of_thread_.size() >= kThreadsCachedMax) process_of_thread_.clear();
+  const pid_t process = process_and_parent(thread).first;
+  if (process != 0) process_of_thread_.emplace(thread, process);
+  return process;
 }
 
 bool Filesystem::wait_for_create(uint64_t inode, std::function<void()> retry) {
   PendingCreate* pending = pending_create(inode);
   if (pending == nullptr) return false;
-  order_create(*pending);
   pending->waiters.push_back(std::move(retry));
+  order_create(*pending);
   return true;
 }
 
@@ -202,8 +220,7 @@ std::vector<pid_t> Filesystem::lineage_of(fuse_req_t req) const {
 // lineage: the caller's (lineage_of), read on first need.
 bool Filesystem::sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>& lineage, PendingCreate& pending) {
   if (fuse_req_ctx(req)->pid == pending.thread) return true;
-  if (pending.process == 0) pending.process = process_and_parent(pending.thread).first;
-  if (pending.process == 0) return false;  // a creator that is gone has no descendants
+  if (pending.process == 0) return false;  // unknown (its thread was gone at once)
   if (!lineage) lineage = lineage_of(req);
   return std::find(lineage->begin(), lineage->end(), pending.process) != lineage->end();
 }
@@ -211,6 +228,13 @@ bool Filesystem::sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>&
 bool Filesystem::lookup_pending(fuse_req_t req, fuse_ino_t parent, const char* name) {
   PendingCreate* pending = pending_named(parent, name);
   if (pending == nullptr) return false;
+  const Node* directory = service_.tree().by_inode(parent);
+  if (directory != nullptr && visible(service_.tree().child(*directory, name)) != nullptr) {
+    // Another host's create of the name is applied here: everyone sees that node, and the
+    // pending create, ordered now, will find the name taken (create_answered).
+    order_create(*pending);
+    return false;
+  }
   std::optional<std::vector<pid_t>> lineage;
   if (!sees_pending(req, lineage, *pending)) {
     fuse_reply_err(req, ENOENT);
@@ -241,7 +265,7 @@ bool Filesystem::setattr_pending(fuse_req_t req, fuse_ino_t ino, struct stat* at
                           FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_SIZE;
   OpenFile* file = pending->file;
   const bool foldable = !pending->submitted && file != nullptr && (to_set & ~kFolded) == 0 &&
-                        (fi == nullptr || open_file(fi) == file);
+                        (fi != nullptr ? open_file(fi) == file : fuse_req_ctx(req)->pid == pending->thread);
   if (!foldable) {
     std::optional<fuse_file_info> fi_copy = fi ? std::optional(*fi) : std::nullopt;
     wait_for_create(ino, [this, req, ino, copy = *attr, to_set, fi_copy]() mutable {
@@ -255,7 +279,7 @@ bool Filesystem::setattr_pending(fuse_req_t req, fuse_ino_t ino, struct stat* at
     file->buffer.resize(attr->st_size);
     file->only_truncated = false;
   }
-  order_creates_of_thread(req, ino);
+  order_creates_of_process(req, ino);
   if (to_set & FUSE_SET_ATTR_MODE) pending->mode = attr->st_mode & 07777;
   if (to_set & FUSE_SET_ATTR_UID) pending->uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) pending->gid = attr->st_gid;
@@ -285,8 +309,9 @@ void Filesystem::commit_pending(OpenFile& file, PendingCreate& pending, std::fun
 void Filesystem::submit_create(PendingCreate& pending, std::shared_ptr<PendingCommit> content,
                                std::function<void(int)> reply) {
   pending.submitted = true;
-  if (auto it = unsubmitted_of_thread_.find(pending.thread); it != unsubmitted_of_thread_.end() && it->second == pending.inode) {
-    unsubmitted_of_thread_.erase(it);
+  if (auto it = unsubmitted_of_process_.find(pending.process);
+      it != unsubmitted_of_process_.end() && it->second == pending.inode) {
+    unsubmitted_of_process_.erase(it);
   }
   const uint64_t inode = pending.inode;
   const Node* parent = visible(service_.tree().by_inode(pending.parent_inode));
@@ -303,9 +328,11 @@ void Filesystem::submit_create(PendingCreate& pending, std::shared_ptr<PendingCo
   proto::Txn txn = background_create_txn(create, content ? &content->content : nullptr);
   txn.set_time_ns(wall_ns());
   *txn.mutable_caller() = pending.file ? pending.file->caller : content ? content->caller : proto::Caller();
+  // Answered on a later turn of the loop, also when submit answers at once (a refusal, a failed
+  // disk, a stopping host): the caller of submit_create still holds the PendingCreate.
   service_.submit(std::move(txn), service::Submitter::kMount,
                   [this, inode, path = create.path, content, reply](const ApplyResult& result) {
-                    create_answered(inode, result, path, content, reply);
+                    boost::asio::post(io_, [=, this] { create_answered(inode, result, path, content, reply); });
                   });
 }
 
@@ -313,6 +340,12 @@ void Filesystem::create_answered(uint64_t inode, const ApplyResult& result, cons
                                  std::shared_ptr<PendingCommit> content, std::function<void(int)> reply) {
   auto it = pending_creates_.find(inode);
   QFS_CHECK(it != pending_creates_.end(), "an answered create was pending");
+  if (result.code == Code::kNoNode && it->second->attempts_left > 1 &&
+      visible(service_.tree().by_inode(it->second->parent_inode)) != nullptr) {
+    // Its directory was renamed between the txn's making and its apply: made again, new path.
+    --it->second->attempts_left;
+    return submit_create(*it->second, std::move(content), std::move(reply));
+  }
   std::unique_ptr<PendingCreate> pending = std::move(it->second);
   pending_creates_.erase(it);
   auto named = pending_names_.find(std::pair(pending->parent_inode, std::string_view(pending->name)));
@@ -326,7 +359,12 @@ void Filesystem::create_answered(uint64_t inode, const ApplyResult& result, cons
     adopt_winner(*file, *pending, winner->inode());
     if (content) {
       content->inode = winner->inode();
-      submit_commit(std::move(content), std::move(reply), kRenameAttempts);
+      if (!pending->truncate && !append_to_winner(*winner, content->content.data)) {
+        budget_.settle(content->content.data.size());
+        reply(ENOSPC);
+      } else {
+        submit_commit(std::move(content), std::move(reply), kRenameAttempts);
+      }
     }
     for (auto& waiter : pending->waiters) waiter();
     return;
@@ -335,6 +373,9 @@ void Filesystem::create_answered(uint64_t inode, const ApplyResult& result, cons
   if (content) budget_.settle(content->content.data.size());
   // An error at close says the create may not have happened; ordered early, the close says it.
   if (error != 0 && file != nullptr && !content) file->write_error = error;
+  // The directory's size and times changed (a create that did not happen changes nothing).
+  if (error == 0) fuse_lowlevel_notify_inval_inode(session_, pending->parent_inode, -1, 0);
+  if (pending_creates_.empty()) process_of_thread_.clear();
   for (auto& waiter : pending->waiters) waiter();
   if (reply) reply(error);
 }
@@ -352,7 +393,27 @@ void Filesystem::adopt_winner(OpenFile& file, const PendingCreate& pending, uint
   unlinked_.released(pending.inode);
   unlinked_.opened(winner);
   file.inode = winner;
-  if (pending.truncate && file.only_truncated) file.dirty = true;  // its O_TRUNC empties that file
+  if (pending.truncate) {
+    if (file.only_truncated) file.dirty = true;  // its O_TRUNC empties that file
+    return;
+  }
+  // O_APPEND: what it wrote goes after that file's data; read through it, the file shows both.
+  // (A close that ordered the create carries its data in the commit instead: create_answered.)
+  const Node* node = service_.tree().by_inode(winner);
+  if (node == nullptr) return;
+  if (!budget_.charge(file, file.buffer.size() + node->data().size())) {
+    file.write_error = ENOSPC;
+    return;
+  }
+  file.buffer.insert(0, node->data());
+}
+
+// Puts the winner's data before what an O_APPEND descriptor's close commits, within the host's
+// budget (the added bytes count until the commit is answered); false, nothing changed, past it.
+bool Filesystem::append_to_winner(const Node& winner, std::string& written) {
+  if (!budget_.reserve(winner.data().size())) return false;
+  written.insert(0, winner.data());
+  return true;
 }
 
 // The last reference to the description went before any close committed it (a flush that
@@ -362,7 +423,7 @@ void Filesystem::release_pending(OpenFile& file) {
   if (pending == nullptr) return;
   QFS_CHECK(pending->file == &file, "a pending create belongs to the descriptor that made it");
   order_create(*pending);
-  pending->file = nullptr;
+  pending->file = nullptr;  // answered on a later turn of the loop (submit_create)
 }
 
 }  // namespace quorumfs::fusefs

@@ -53,10 +53,12 @@ struct PendingCreate {
   uint32_t gid = 0;
   bool truncate = false;      // O_TRUNC: if another host's create won the name, it is emptied
   int64_t opened_ns = 0;      // times of the file until its create is applied
-  pid_t thread = 0;           // the creating thread: its later writes are ordered after this
-  pid_t process = 0;          // its process (0: not read yet): it alone may look the name up
+  pid_t thread = 0;           // the creating thread
+  pid_t process = 0;          // its process (0: gone at once): its later writes are ordered after
+                              // this; it and its descendants alone see the name meanwhile
   OpenFile* file = nullptr;   // the descriptor it came with; null after its release
   bool submitted = false;
+  int attempts_left = 5;      // made again when a rename of its directory lands in between
   // Calls that need the node (a lookup by its creator, another create of the name, ...), run
   // once the create's result is known.
   std::vector<std::function<void()>> waiters;

@@ -512,7 +512,7 @@ void Filesystem::create_node(fuse_req_t req, fuse_ino_t parent, const char* name
     });
     return;
   }
-  order_creates_of_thread(req);
+  order_creates_of_process(req);
   Child child;
   if (!resolve(req, parent, name, &child, directory ? "mkdir" : "create")) return;
   const CreateFlags flags = create_flags(child.parent->attrs().mode, mode, directory,
@@ -582,7 +582,7 @@ void Filesystem::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, boo
     bool announced = echo_step_is(EchoStep::Kind::kRemove, echo_path(parent, name));
     return (void)fuse_reply_err(req, announced ? 0 : ENOENT);
   }
-  order_creates_of_thread(req);
+  order_creates_of_process(req);
   Child child;
   if (!resolve(req, parent, name, &child, directory ? "rmdir" : "unlink")) return;
   if (child.node == nullptr) {
@@ -604,7 +604,7 @@ void Filesystem::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fus
     fuse_reply_err(req, EINVAL);  // two creates and two deletes; not offered
     return;
   }
-  order_creates_of_thread(req);
+  order_creates_of_process(req);
   rename_attempt(req, parent, name, new_parent, new_name, flags, kRenameAttempts);
 }
 
@@ -647,7 +647,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   OpenFile* file = fi ? open_file(fi) : nullptr;
   if (reply_if_expired(req, file)) return;
   if (setattr_pending(req, ino, attr, to_set, fi)) return;
-  order_creates_of_thread(req);
+  order_creates_of_process(req);
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   if (in_lock_tree(service_.tree().path_of(*node))) return (void)fuse_reply_err(req, EPERM);
@@ -875,7 +875,7 @@ void Filesystem::flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpenFile* file = open_file(fi);
   forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return unlock(posix_owner);
-  order_creates_of_thread(req, file->inode);
+  order_creates_of_process(req, file->inode);
   if (!flush_commits(file->only_truncated, file->only_truncated && shared_elsewhere(req, *file))) {
     fuse_reply_err(req, 0);
     return unlock(posix_owner);
@@ -897,7 +897,7 @@ bool Filesystem::shared_elsewhere(fuse_req_t req, const OpenFile& file) const {
 // every write committed anywhere before it is applied here.
 void Filesystem::fsync(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (reply_if_expired(req, open_file(fi))) return;
-  order_creates_of_thread(req, open_file(fi)->inode);
+  order_creates_of_process(req, open_file(fi)->inode);
   commit(*open_file(fi), [this, req](int error) {
     if (error != 0) return (void)fuse_reply_err(req, error);
     // The commit may answer on the notifier's thread; the service lives on the loop's.
@@ -992,12 +992,12 @@ void Filesystem::adopt(std::unique_ptr<OpenFile> file) {
   open_files_.emplace(key, std::move(file));
 }
 
-void Filesystem::release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+void Filesystem::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto owned = open_files_.extract(open_file(fi));
   QFS_CHECK(!owned.empty(), "a released file description is one the mount handed out");
   std::unique_ptr<OpenFile> file = std::move(owned.mapped());
   release_pending(*file);
-  aliases_.erase(ino);
+  if (file->created_inode != 0) aliases_.erase(file->created_inode);
   budget_.reset(*file);  // its uncommitted bytes no longer count
   unlinked_.released(file->inode);  // the last one lets go of a file deleted while open
   std::erase_if(opened_by_thread_, [&](const auto& opened) { return opened.second == file.get(); });
@@ -1201,7 +1201,7 @@ void Filesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, cons
     setxattr(req, ino, copy.c_str(), bytes.data(), bytes.size(), 0);
   };
   if (wait_for_create(ino, retry)) return;
-  order_creates_of_thread(req);
+  order_creates_of_process(req);
   const Node* node = node_or_reply(req, ino);
   if (node == nullptr) return;
   if (in_lock_tree(service_.tree().path_of(*node))) return (void)fuse_reply_err(req, EPERM);

@@ -224,7 +224,8 @@ class Filesystem {
                             fuse_file_info* fi);
   struct stat pending_attributes(const PendingCreate& pending) const;
   void order_create(PendingCreate& pending);
-  void order_creates_of_thread(fuse_req_t req, uint64_t except_inode = 0);
+  void order_creates_of_process(fuse_req_t req, uint64_t except_inode = 0);
+  pid_t process_of(pid_t thread);
   bool wait_for_create(uint64_t inode, std::function<void()> retry);
   std::vector<pid_t> lineage_of(fuse_req_t req) const;
   bool sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>& lineage, PendingCreate& pending);
@@ -236,6 +237,7 @@ class Filesystem {
   void create_answered(uint64_t inode, const ApplyResult& result, const std::string& path,
                        std::shared_ptr<PendingCommit> content, std::function<void(int)> reply);
   void adopt_winner(OpenFile& file, const PendingCreate& pending, uint64_t winner);
+  bool append_to_winner(const Node& winner, std::string& written);
   void release_pending(OpenFile& file);
 
   boost::asio::io_context& io_;
@@ -277,12 +279,13 @@ class Filesystem {
   std::unordered_map<pid_t, OpenFile*> opened_by_thread_;
   std::string mount_device_;  // "major:minor" of this mount in /proc/*/mountinfo (descriptors.h)
   // Creates in the background (background_create.h): the inodes reserved for them, the creates
-  // not applied yet (by inode and by directory and name), the one each thread has not ordered
+  // not applied yet (by inode and by directory and name), the one each process has not ordered
   // yet, and the inodes of descriptors whose name another host created first (alias_of).
   InodeBlocks inode_blocks_;
   std::unordered_map<uint64_t, std::unique_ptr<PendingCreate>> pending_creates_;
   std::map<std::pair<uint64_t, std::string>, uint64_t, PendingNameLess> pending_names_;
-  std::unordered_map<pid_t, uint64_t> unsubmitted_of_thread_;
+  std::unordered_map<pid_t, uint64_t> unsubmitted_of_process_;
+  std::unordered_map<pid_t, pid_t> process_of_thread_;  // process_of's cache
   std::unordered_map<uint64_t, uint64_t> aliases_;
 };
 

@@ -35,6 +35,9 @@ constexpr int kTokenAncestors = 8;
 void Filesystem::flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
   OpenFile* file = open_file(fi);
   if (reply_if_expired(req, file)) return;
+  // A lock names its file's node: a pending create is applied first (another host's node may
+  // win the name, and the lock must be that node's).
+  if (wait_for_create(ino, [=, this, copy = *fi]() mutable { flock(req, alias_of(ino), &copy, op); })) return;
   const LockOwner owner{false, reinterpret_cast<uint64_t>(file), ino};
   if (op & LOCK_UN) return commit_and_unlock(req, file, owner);
   const auto mode = (op & LOCK_EX) ? service::LockMode::kExclusive : service::LockMode::kShared;
@@ -44,6 +47,8 @@ void Filesystem::flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int o
 void Filesystem::setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* request, int sleep) {
   OpenFile* file = open_file(fi);
   if (reply_if_expired(req, file)) return;
+  auto retry = [=, this, copy = *fi, lock = *request]() mutable { setlk(req, alias_of(ino), &copy, &lock, sleep); };
+  if (wait_for_create(ino, retry)) return;
   if (request->l_start != 0 || request->l_len != 0) return (void)fuse_reply_err(req, ENOLCK);
   const LockOwner owner{true, fi->lock_owner, ino};
   if (request->l_type == F_UNLCK) return commit_and_unlock(req, file, owner);
@@ -80,9 +85,7 @@ void Filesystem::commit_and_unlock(fuse_req_t req, OpenFile* file, LockOwner own
 // Linux converts a flock: not atomically). A blocking request is answered when granted, or with
 // EINTR when its caller is interrupted (a signal, flock -w's alarm, kill).
 void Filesystem::lock(fuse_req_t req, LockOwner owner, service::LockMode mode, bool wait, OpenFile* file) {
-  // The file's create, if still pending, is ordered before the lock's waiter node.
-  if (PendingCreate* pending = pending_create(owner.inode)) order_create(*pending);
-  order_creates_of_thread(req);
+  order_creates_of_process(req);
   if (auto it = owned_locks_.find(owner); it != owned_locks_.end()) {
     if (it->second.held && it->second.mode == mode) return (void)fuse_reply_err(req, 0);
     unlock(owner);

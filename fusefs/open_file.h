@@ -40,6 +40,9 @@ struct OpenFile {
   // (docs/mount.md, "Expired sessions").
   bool expired = false;
   proto::Caller caller;     // the opener: its commits are checked against the ACL as its own
+  // Made by a background create (background_create.h): the inode it reserved, which the kernel
+  // keeps naming it by even if another host's node won the name (Filesystem::alias_of).
+  uint64_t created_inode = 0;
 };
 
 inline OpenFile* open_file(fuse_file_info* fi) { return reinterpret_cast<OpenFile*>(fi->fh); }

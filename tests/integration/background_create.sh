@@ -22,10 +22,20 @@ expect_eq "content on b" "hello" "$(synced_content b bg/one)"
 expect_eq "version on b" 0 "$(zk_stat version "$B/bg/one")"
 expect_eq "created and written by one txn (czxid = mzxid)" "$(zk_stat czxid "$B/bg/one")" "$(zk_stat mzxid "$B/bg/one")"
 
-# --- `touch new`: its times travel with the create
-touch -d '2001-02-03 04:05:06' "$A/bg/touched"
-expect_eq "touch is one txn" "$(zk_stat czxid "$A/bg/touched")" "$(zk_stat mzxid "$A/bg/touched")"
-expect_eq "touch's mtime, seen on b" "2001-02-03 04:05:06" "$(sync "$B/bg"; date -d "@$(stat -c %Y "$B/bg/touched")" '+%F %T')"
+# --- futimens and fchmod before the close travel with the create: still ONE txn (the next
+# create's zxid follows it directly)
+$PY - "$A/bg" <<'PY' || fail "futimens script"
+import os, sys
+fd = os.open(sys.argv[1] + "/timed", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"t")
+os.utime(fd, (981173106, 981173106))
+os.fchmod(fd, 0o600)
+os.close(fd)
+fd = os.open(sys.argv[1] + "/next", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.close(fd)
+PY
+expect_eq "the create with times and mode took one zxid" 1 "$(($(zk_stat czxid "$A/bg/next") - $(zk_stat czxid "$A/bg/timed")))"
+expect_eq "its mtime and mode, seen on b" "981173106 600" "$(sync "$B/bg"; stat -c '%Y %a' "$B/bg/timed")"
 
 # --- before its close, only the creator (and its children) see the file. (The creators are
 # python: in bash, a builtin's `>&3` dup2s the descriptor and closes it again, which commits.)
@@ -74,7 +84,8 @@ expect_eq "the one ordered early: created, then written" 1 "$(zk_stat version "$
 cat >"$TEST_TMP/creator.py" <<'PY'
 import os, sys, time
 path, data, ready, go = sys.argv[1:5]
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+flags = os.O_APPEND if len(sys.argv) > 5 and sys.argv[5] == "append" else os.O_TRUNC
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o644)
 open(ready, "w").close()
 for _ in range(400):
     if os.path.exists(go): break
@@ -97,6 +108,32 @@ wait "$racer"
 expect_eq "b's close, after a's create won" "closed" "$(cat "$TEST_TMP/race-b")"
 expect_eq "b's data went to a's node" "from b" "$(synced_content a bg/race)"
 expect_eq "a's node, then b's write: version" 1 "$(zk_stat version "$A/bg/race")"
+
+# --- the same race with O_APPEND: b's data goes after a's
+rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
+$PY "$TEST_TMP/creator.py" "$B/bg/appended" "from b" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" append >"$TEST_TMP/append-b" 2>&1 &
+track_pid "$!"
+racer=$!
+wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the appender on b did not open"
+printf 'from a;' >"$A/bg/appended"
+sync "$B/bg"
+touch "$TEST_TMP/race-go"
+wait "$racer"
+expect_eq "b's append close" "closed" "$(cat "$TEST_TMP/append-b")"
+expect_eq "a's data, then b's" "from a;from b" "$(synced_content a bg/appended)"
+
+# --- a name another host created is seen here by everyone, while a create of it is pending here
+rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
+$PY "$TEST_TMP/creator.py" "$A/bg/shadowed" "mine" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" >"$TEST_TMP/shadowed" 2>&1 &
+track_pid "$!"
+racer=$!
+wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the creator of shadowed did not open"
+echo theirs >"$B/bg/shadowed"
+expect_eq "another process on a reads b's node" "theirs" "$(synced_content a bg/shadowed)"
+touch "$TEST_TMP/race-go"
+wait "$racer"
+expect_eq "the creator's close" "closed" "$(cat "$TEST_TMP/shadowed")"
+expect_eq "its O_TRUNC and data went to b's node" "mine" "$(synced_content b bg/shadowed)"
 
 # --- the directory goes before the close: the close fails with ENOENT, nothing is created
 mkdir "$A/bg/doomed" || fail "mkdir doomed"
