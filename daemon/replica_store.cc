@@ -71,7 +71,7 @@ TxnLogOptions ReplicaStore::log_options() const {
   log_options.dir = options_.log_dir;
   log_options.sync = options_.sync;
   log_options.preallocate_bytes = options_.log_preallocate_bytes;
-  log_options.inline_sync_us_max = options_.log_inline_sync_us_max;
+  log_options.inline_commit = options_.log_inline_commit;
   return log_options;
 }
 
@@ -171,9 +171,10 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
 }
 
 // The commit runs once the loop has handled what was already due (a deferred handler goes after
-// them): the appends of this turn share one write, and the messages sent with them (a leader's
-// PROPOSALs) are on their way before this thread waits for the disk. The log writes it here when
-// its writer is idle (no thread hop, the reply follows at once), else its writer thread does.
+// them), so the messages sent with the append (a leader's PROPOSALs) are on their way before this
+// thread waits for the disk. The log writes a lone write here (no thread hop: the ACK or the
+// reply follows at once); anything else its writer thread has taken already, or takes now
+// (docs/architecture.md, "Threads").
 void ReplicaStore::commit_at_end_of_turn() {
   if (commit_scheduled_) return;
   commit_scheduled_ = true;

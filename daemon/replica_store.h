@@ -26,9 +26,7 @@ struct StoreOptions {
   size_t recent_entries_max = 100000;  // log records kept in memory for DIFFs...
   size_t recent_bytes_max = 256u << 20;  // ...and their bytes (beyond both: those not yet applied)
   uint64_t log_preallocate_bytes = 64u << 20;
-  // The loop writes a small batch itself while recent log syncs took at most this long
-  // (TxnLogOptions::inline_sync_us_max).
-  uint32_t log_inline_sync_us_max = TxnLogOptions{}.inline_sync_us_max;
+  TxnLogOptions::InlineCommit log_inline_commit;  // when the loop writes a batch itself
 };
 
 class ReplicaStore {

@@ -614,6 +614,7 @@ void TxnLog::set_on_durable(std::function<void(Zxid)> on_durable) {
 
 void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid, Committer committer) {
   if (entries.empty()) return;
+  bool wake_writer = committer == Committer::kWriterThread;
   {
     std::lock_guard lock(mutex_);
     for (const LogEntry& entry : entries) {
@@ -624,8 +625,11 @@ void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid, Committer 
     }
     queued_.push_back(Pending{std::move(entries), applied_zxid, std::exchange(roll_requested_, false)});
     ++appends_queued_;
+    // The caller will not write it (busy or slow log): the writer thread starts on it now rather
+    // than at the caller's commit_queued(), overlapping the sync with the caller's work meanwhile.
+    if (!wake_writer) wake_writer = !idle_for_caller();
   }
-  if (committer == Committer::kWriterThread) work_ready_.notify_one();
+  if (wake_writer) work_ready_.notify_one();
 }
 
 void TxnLog::record_applied(Zxid applied_zxid) {
@@ -643,7 +647,7 @@ std::optional<Zxid> TxnLog::commit_queued() {
   {
     std::unique_lock lock(mutex_);
     if (queued_.empty()) return Zxid{0};  // the writer thread took it (it reports it)
-    if (writing_ || failing_ || stopping_ || !fits_one_write_here(queued_)) {
+    if (!idle_for_caller() || !fits_one_write_here(queued_)) {
       lock.unlock();
       work_ready_.notify_one();
       return std::nullopt;
@@ -651,6 +655,7 @@ std::optional<Zxid> TxnLog::commit_queued() {
     batch.swap(queued_);
     appends_taken = appends_queued_;
     writing_ = true;
+    batch_taken_at_ = std::chrono::steady_clock::now();
   }
   Zxid highest = 0;
   for (const Pending& pending : batch) {
@@ -686,19 +691,34 @@ std::optional<Zxid> TxnLog::commit_queued() {
   return highest;
 }
 
-// Whether the batch goes out as one write that needs no disk step but itself (no new segment,
-// no preallocation, no split) and is short enough to keep the caller waiting. Under the mutex,
-// while nobody holds writing_ (so the active segment's fields are settled).
+// Whether the log is idle enough for the caller to write what is queued itself
+// (options_.inline_commit): the caller waits for the disk meanwhile, which is worth it while
+// writes come one at a time (no later one waits behind this sync, and the hops to the writer
+// thread and back are all the thread would add), not when several arrive together or in a stream
+// (the previous batch started less than idle_syncs syncs ago), where the writer thread overlaps
+// each sync with the caller's work. Under the mutex.
+bool TxnLog::idle_for_caller() const {
+  if (writing_ || failing_ || stopping_ || handover_) return false;
+  const auto& policy = options_.inline_commit;
+  if (queued_.size() > policy.appends_max) return false;
+  const uint32_t sync_us = sync_us_recent_.load(std::memory_order_relaxed);
+  if (sync_us > policy.sync_us_max) return false;
+  const auto idle = std::chrono::steady_clock::now() - batch_taken_at_;
+  return idle >= std::chrono::microseconds(uint64_t{sync_us} * policy.idle_syncs);
+}
+
+// Whether the batch goes out as one write that needs no disk step but itself (no new segment, no
+// preallocation, no split) and is small enough to keep the caller waiting. Under the mutex, while
+// nobody holds writing_ (so the active segment's fields are settled).
 bool TxnLog::fits_one_write_here(const std::vector<Pending>& batch) const {
-  if (active_fd_ < 0 || !buffer_.empty() || handover_) return false;
-  if (sync_us_recent_.load(std::memory_order_relaxed) > options_.inline_sync_us_max) return false;
+  if (active_fd_ < 0 || !buffer_.empty()) return false;
   uint64_t bytes = log_format::kBatchMarkerBytes;
   for (const Pending& pending : batch) {
     if (pending.roll_before) return false;
     for (const LogEntry& entry : pending.entries) bytes += log_format::record_bytes(entry.payload->size());
   }
   const uint64_t end = write_offset_ + bytes;
-  return bytes <= options_.inline_bytes_max && end <= allocated_bytes_ && end <= options_.segment_bytes_max;
+  return bytes <= options_.inline_commit.bytes_max && end <= allocated_bytes_ && end <= options_.segment_bytes_max;
 }
 
 void TxnLog::roll() {
@@ -763,6 +783,7 @@ void TxnLog::writer_loop() {
         batch.swap(queued_);  // the emptied vector goes back to the queue, capacity kept
         appends_taken = appends_queued_;
         writing_ = true;
+        batch_taken_at_ = std::chrono::steady_clock::now();
       }
     }
     std::optional<Zxid> highest;

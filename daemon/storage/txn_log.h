@@ -3,8 +3,8 @@
 // Segments are preallocated so an fdatasync moves no metadata. Appends are group-committed:
 // everything queued goes out with one durable write, then the highest durable zxid is reported.
 // Who writes (docs/architecture.md, "Threads"): the writer thread, or, for a caller that queues
-// with Committer::kCaller and then calls commit_queued(), the caller itself when the writer is
-// idle and the batch small (no thread hop: a lone writer's commit costs the write alone).
+// with Committer::kCaller and then calls commit_queued(), the caller itself for a lone write
+// (options.inline_commit; no thread hop: a lone writer's commit costs the write alone).
 //
 // Opening scans every segment: a torn last record (a crash mid-append) is truncated away; a bad
 // record followed by valid data, or a bad record in any segment but the last, is corruption and
@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -44,11 +45,16 @@ struct TxnLogOptions {
   uint64_t segment_bytes_max = 64 << 20;   // roll to a new segment past this size
   bool sync = true;                        // false: no fdatasync (documented unsafe option)
   uint32_t sync_delay_us = 0;              // tests: sleep before each group commit's sync (a slow disk)
-  // commit_queued() writes on the caller's thread only a batch of at most this many bytes, and
-  // only while recent group commits took at most inline_sync_us_max: the caller (the event loop)
-  // waits for the disk meanwhile, so a slow disk or a burst goes to the writer thread.
-  uint64_t inline_bytes_max = 64u << 10;
-  uint32_t inline_sync_us_max = 500;
+  // When commit_queued() writes on the caller's thread. The caller (the event loop) waits for the
+  // disk meanwhile, so only for a lone write: a small batch of few appends, while the log is
+  // mostly idle. A slow disk, a stream of writes or a burst goes to the writer thread, which
+  // overlaps each sync with the loop's work.
+  struct InlineCommit {
+    uint64_t bytes_max = 64u << 10;  // the batch's bytes...
+    uint32_t appends_max = 1;        // ...and append() calls (several: writes arrive together)
+    uint32_t sync_us_max = 500;      // recent syncs took at most this long...
+    uint32_t idle_syncs = 2;         // ...and the previous batch started this many syncs ago
+  } inline_commit;
   // Tests: called after each group commit's write and sync succeeded; true makes it fail as a
   // failed fdatasync does (EIO, the bytes written but not known durable).
   std::function<bool()> fail_sync_for_test;
@@ -81,7 +87,8 @@ class TxnLog {
   void set_on_durable(std::function<void(Zxid)> on_durable);
   // Who makes an append durable. kWriterThread: the writer thread, woken now. kCaller: the caller
   // calls commit_queued() once it has queued what it has for now (the event loop: at the end of
-  // its turn), so that everything queued meanwhile shares one write.
+  // its turn), so that everything queued meanwhile shares one write; when the log is busy or slow
+  // (commit_queued() would leave it to the writer thread), the writer thread is woken now.
   enum class Committer { kWriterThread, kCaller };
   // Queues entries (rising zxids) with the zxid the caller's tree has applied (recorded in the
   // write's batch marker). Thread-safe.
@@ -91,12 +98,13 @@ class TxnLog {
   // logging (a follower's COMMITs, the end of a burst) still restarts close to where it was.
   // Nothing is written while the log has no segment. Thread-safe.
   void record_applied(Zxid applied_zxid);
-  // Makes everything queued durable. Here, on the caller's thread, with one write and one
-  // fdatasync, when the writer thread is idle, the disk works and was fast lately, and the batch
-  // is small and fits the active segment's preallocated space: then it returns the highest zxid
-  // now durable (0: no record; on_durable is not called). Otherwise the writer thread is woken
-  // to do it and report through on_durable: nullopt. A write that fails here reports nothing:
-  // the writer thread retries it as it retries its own (failing() meanwhile).
+  // Makes everything queued durable. Here, on the caller's thread, with one durable write, when
+  // it is a lone write (options.inline_commit), the writer thread idle, the disk working, and
+  // the batch fits the active segment's preallocated space: then it returns the highest zxid now
+  // durable (0: no record, or the writer thread took the queue first; on_durable is not called
+  // for it). Otherwise the writer thread is woken to do it and report through on_durable:
+  // nullopt. A write that fails here reports nothing: the writer thread retries it as it retries
+  // its own (failing() meanwhile).
   std::optional<Zxid> commit_queued();
   // The next append starts a new segment (done at snapshot time, so old segments can go).
   void roll();
@@ -145,6 +153,7 @@ class TxnLog {
                       const std::function<void(Zxid, std::string_view)>& fn, std::string* error) const;
   void writer_loop();
   std::optional<Zxid> write_batch(const std::vector<Pending>& batch);
+  bool idle_for_caller() const;
   bool fits_one_write_here(const std::vector<Pending>& batch) const;
   void buffer_record(const LogEntry& entry, Zxid applied_zxid);
   void buffer_applied_mark(Zxid applied_zxid);
@@ -190,9 +199,11 @@ class TxnLog {
   std::vector<Segment> segments_;  // zxid order; back() is the one being written
   std::function<void(Zxid)> on_durable_;
   std::atomic<uint64_t> sync_count_{0};
-  // How long recent durable writes took (a moving average, microseconds): commit_queued() leaves
-  // writes to the writer thread while it is over options_.inline_sync_us_max.
+  // How long recent durable writes took (a moving average, microseconds), and when the last
+  // batch was taken (either writer, under the mutex): commit_queued() leaves writes to the writer
+  // thread while the disk is slow or busy (options_.inline_commit).
   std::atomic<uint32_t> sync_us_recent_{0};
+  std::chrono::steady_clock::time_point batch_taken_at_;
   std::string marker_;  // the batch marker of the write under way (the holder of writing_)
   std::thread writer_;  // last: starts after everything above exists
 };

@@ -64,10 +64,10 @@ class ReplicaStoreTest : public ::testing::Test {
     StoreOptions options;
     options.data_dir = dir_.string();
     options.recent_entries_max = 3;
-    options.log_inline_sync_us_max = inline_sync_us_max_;
+    options.log_inline_commit = inline_commit_;
     return options;
   }
-  uint32_t inline_sync_us_max_ = StoreOptions{}.log_inline_sync_us_max;
+  TxnLogOptions::InlineCommit inline_commit_;
   std::filesystem::path dir_;
   std::unique_ptr<ReplicaStore> store_;
 };
@@ -148,7 +148,9 @@ TEST_F(ReplicaStoreTest, TruncateAfter_CutsTheLogAndSnapshotsPastItAndKeepsTheTr
 // the log's writer is idle: the report comes from that turn (no hop to another thread and back),
 // never from inside append().
 TEST_F(ReplicaStoreTest, Append_ReportedDurableAtTheEndOfTheTurnWithOneWrite) {
-  inline_sync_us_max_ = UINT32_MAX;  // however slow the test machine's disk is today
+  inline_commit_.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+  inline_commit_.idle_syncs = 0;            // and however soon after the last write
+  inline_commit_.appends_max = 2;
   ASSERT_NO_FATAL_FAILURE(open_store());
   write_nodes(1);  // the first append creates the segment (on the writer thread)
   io_.poll();

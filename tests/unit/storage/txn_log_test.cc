@@ -705,7 +705,9 @@ class CommitQueuedTest : public TxnLogTest {
     TxnLogOptions roomy = options();
     roomy.dir = dir_.path() + "/" + subdir;
     roomy.preallocate_bytes = 1 << 20;
-    roomy.inline_sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+    roomy.inline_commit.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+    roomy.inline_commit.idle_syncs = 0;            // and however soon after the last write
+    roomy.inline_commit.appends_max = 100;
     return roomy;
   }
   // Records (1, first) .. (1, last) as one append for the caller to commit.
@@ -714,6 +716,9 @@ class CommitQueuedTest : public TxnLogTest {
     for (int n = first; n <= last; ++n) entries.emplace_back(make_zxid(1, n), payload(n));
     return entries;
   }
+  // commit_queued() wrote records here (else it left them to the writer thread, which may also
+  // have taken them before the call: 0).
+  static bool written_here(std::optional<Zxid> result) { return result && *result != 0; }
   static void start_segment(TxnLog& log) {
     log.append(entries(1, 1), 0);
     ASSERT_TRUE(log.flush());
@@ -745,7 +750,7 @@ TEST_F(CommitQueuedTest, SameBatches_GiveTheSameBytesAsTheWriterThread) {
     ASSERT_NO_FATAL_FAILURE(start_segment(*log));
     auto commit = [&] {
       if (here) {
-        EXPECT_NE(log->commit_queued(), std::nullopt) << "written here";
+        EXPECT_TRUE(written_here(log->commit_queued()));
       }
       EXPECT_TRUE(log->flush());
     };
@@ -810,7 +815,7 @@ TEST_F(CommitQueuedTest, WriterBusy_LeavesTheBatchToTheWriterThread) {
   log->append(entries(2, 2), 0);  // the writer thread's, held in its sync
   while (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   log->append(entries(3, 3), 0, TxnLog::Committer::kCaller);
-  EXPECT_EQ(log->commit_queued(), std::nullopt);
+  EXPECT_FALSE(written_here(log->commit_queued()));
   hold = false;
   closed.unlock();
   EXPECT_TRUE(log->flush());
@@ -819,21 +824,60 @@ TEST_F(CommitQueuedTest, WriterBusy_LeavesTheBatchToTheWriterThread) {
   EXPECT_EQ(reported.back(), make_zxid(1, 3));
 }
 
+// In a stream of writes each batch would keep later ones waiting behind its sync: while batches
+// start less than idle_syncs syncs apart, the writer thread takes them; after an idle spell, the
+// caller writes again.
+TEST_F(CommitQueuedTest, StreamOfBatches_GoesToTheWriterThreadUntilTheLogIsIdle) {
+  TxnLogOptions streaming = roomy();
+  streaming.sync_delay_us = 2000;  // every sync takes at least 2 ms
+  streaming.inline_commit.idle_syncs = 2;
+  auto log = open_log(streaming);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  for (int n = 2; n <= 21; ++n) {  // the recent sync time settles near 2 ms
+    log->append(entries(n, n), 0);
+    ASSERT_TRUE(log->flush());
+  }
+  log->append(entries(22, 22), 0, TxnLog::Committer::kCaller);
+  EXPECT_FALSE(written_here(log->commit_queued())) << "right behind the previous batch";
+  ASSERT_TRUE(log->flush());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  log->append(entries(23, 23), 0, TxnLog::Committer::kCaller);
+  EXPECT_EQ(log->commit_queued(), std::optional<Zxid>(make_zxid(1, 23))) << "after an idle spell";
+}
+
+// Writes that arrive together (several appends before the commit) would wait behind each other's
+// sync: the second append wakes the writer thread, which takes both.
+TEST_F(CommitQueuedTest, SecondAppendBeforeTheCommit_WakesTheWriterThread) {
+  TxnLogOptions lone = roomy();
+  lone.inline_commit.appends_max = 1;
+  auto log = open_log(lone);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  std::atomic<Zxid> reported{0};
+  log->set_on_durable([&](Zxid zxid) { reported = zxid; });
+  log->append(entries(2, 2), 0, TxnLog::Committer::kCaller);
+  EXPECT_TRUE(written_here(log->commit_queued())) << "a lone append";
+  log->append(entries(3, 3), 0, TxnLog::Committer::kCaller);
+  log->append(entries(4, 4), 0, TxnLog::Committer::kCaller);
+  EXPECT_FALSE(written_here(log->commit_queued()));
+  EXPECT_TRUE(log->flush());
+  EXPECT_EQ(reported.load(), make_zxid(1, 4));
+}
+
 // A slow disk would stall the caller (the event loop) for every batch: the writer thread takes
-// them, and so does it a batch past inline_bytes_max.
+// them, and so does it a batch past inline_commit.bytes_max.
 TEST_F(CommitQueuedTest, SlowDiskOrBigBatch_GoesToTheWriterThread) {
   TxnLogOptions slow = roomy("slow");
-  slow.sync_delay_us = 5000;  // above inline_sync_us_max, as the first sync tells
-  slow.inline_sync_us_max = 500;
+  slow.sync_delay_us = 5000;  // above inline_commit.sync_us_max, as the first sync tells
+  slow.inline_commit.sync_us_max = 500;
   TxnLogOptions small = roomy("small");
-  small.inline_bytes_max = log_format::kBatchMarkerBytes + 2 * kRecordBytes;
+  small.inline_commit.bytes_max = log_format::kBatchMarkerBytes + 2 * kRecordBytes;
   for (const TxnLogOptions& log_options : {slow, small}) {
     auto log = open_log(log_options);
     ASSERT_NO_FATAL_FAILURE(start_segment(*log));
     std::atomic<Zxid> reported{0};
     log->set_on_durable([&](Zxid zxid) { reported = zxid; });
     log->append(entries(2, 4), 0, TxnLog::Committer::kCaller);
-    EXPECT_EQ(log->commit_queued(), std::nullopt) << log_options.dir;
+    EXPECT_FALSE(written_here(log->commit_queued())) << log_options.dir;
     EXPECT_TRUE(log->flush());
     EXPECT_EQ(reported.load(), make_zxid(1, 4));
   }
@@ -872,7 +916,7 @@ TEST_P(FailedSyncTest, NothingReportedUntilTheRewriteIsDurable) {
   }
   log->append(entries(4, 4), 0, GetParam());
   if (here) {
-    EXPECT_EQ(log->commit_queued(), std::nullopt) << "not here while the disk fails";
+    EXPECT_FALSE(written_here(log->commit_queued())) << "not here while the disk fails";
   }
   fail = false;
   for (int i = 0; i < 200 && log->failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
