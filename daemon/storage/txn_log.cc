@@ -628,6 +628,7 @@ void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid, Committer 
     // The caller will not write it (busy or slow log): the writer thread starts on it now rather
     // than at the caller's commit_queued(), overlapping the sync with the caller's work meanwhile.
     if (!wake_writer) wake_writer = !idle_for_caller();
+    writer_wanted_ = writer_wanted_ || wake_writer;
   }
   if (wake_writer) work_ready_.notify_one();
 }
@@ -637,6 +638,7 @@ void TxnLog::record_applied(Zxid applied_zxid) {
     std::lock_guard lock(mutex_);
     queued_.push_back(Pending{{}, applied_zxid, false});
     ++appends_queued_;
+    writer_wanted_ = true;
   }
   work_ready_.notify_one();
 }
@@ -648,6 +650,7 @@ std::optional<Zxid> TxnLog::commit_queued() {
     std::unique_lock lock(mutex_);
     if (queued_.empty()) return Zxid{0};  // the writer thread took it (it reports it)
     if (!idle_for_caller() || !fits_one_write_here(queued_)) {
+      writer_wanted_ = true;
       lock.unlock();
       work_ready_.notify_one();
       return std::nullopt;
@@ -684,7 +687,7 @@ std::optional<Zxid> TxnLog::commit_queued() {
     std::lock_guard lock(mutex_);
     appends_durable_ = appends_taken;
     writing_ = false;
-    more = !queued_.empty();  // queued by another thread meanwhile
+    more = writer_wanted_ && !queued_.empty();  // wanted meanwhile (another thread's append)
   }
   durable_.notify_all();
   if (more) work_ready_.notify_one();
@@ -727,8 +730,11 @@ void TxnLog::roll() {
 }
 
 bool TxnLog::flush() {
-  work_ready_.notify_one();  // appends queued for commit_queued() are the writer thread's now
   std::unique_lock lock(mutex_);
+  if (!queued_.empty()) {  // appends queued for commit_queued() are the writer thread's now
+    writer_wanted_ = true;
+    work_ready_.notify_one();
+  }
   const uint64_t target = appends_queued_;
   durable_.wait(lock, [&] { return appends_durable_ >= target || failing_; });
   return appends_durable_ >= target;
@@ -772,7 +778,10 @@ void TxnLog::writer_loop() {
     std::optional<Handover> handover;
     {
       std::unique_lock lock(mutex_);
-      work_ready_.wait(lock, [&] { return handover_ || (!writing_ && (!queued_.empty() || stopping_)); });
+      // Appends the caller will commit itself stay queued unless someone wants the writer.
+      work_ready_.wait(lock, [&] {
+        return handover_ || (!writing_ && (stopping_ || (writer_wanted_ && !queued_.empty())));
+      });
       on_durable = on_durable_;
       if (handover_) {
         handover = std::move(handover_);  // writing_ stays held: commit_queued() passed it on
@@ -783,6 +792,7 @@ void TxnLog::writer_loop() {
         batch.swap(queued_);  // the emptied vector goes back to the queue, capacity kept
         appends_taken = appends_queued_;
         writing_ = true;
+        writer_wanted_ = false;
         batch_taken_at_ = std::chrono::steady_clock::now();
       }
     }

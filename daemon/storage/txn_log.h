@@ -189,6 +189,9 @@ class TxnLog {
   // alone touches the fields above; it releases them by clearing this under the mutex.
   bool writing_ = false;
   std::optional<Handover> handover_;  // for the writer thread, which holds writing_ meanwhile
+  // The writer thread is to take the queue (an append for it, a flush, a commit_queued() that
+  // leaves the batch to it); else what is queued waits for the caller's commit_queued().
+  bool writer_wanted_ = false;
   bool roll_requested_ = false;
   bool stopping_ = false;
   std::atomic<bool> failing_{false};  // the writer retries a failed disk step (read on every message)
