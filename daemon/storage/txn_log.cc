@@ -658,7 +658,6 @@ std::optional<Zxid> TxnLog::commit_queued() {
     batch.swap(queued_);
     appends_taken = appends_queued_;
     writing_ = true;
-    batch_taken_at_ = std::chrono::steady_clock::now();
   }
   Zxid highest = 0;
   for (const Pending& pending : batch) {
@@ -694,20 +693,16 @@ std::optional<Zxid> TxnLog::commit_queued() {
   return highest;
 }
 
-// Whether the log is idle enough for the caller to write what is queued itself
-// (options_.inline_commit): the caller waits for the disk meanwhile, which is worth it while
-// writes come one at a time (no later one waits behind this sync, and the hops to the writer
-// thread and back are all the thread would add), not when several arrive together or in a stream
-// (the previous batch started less than idle_syncs syncs ago), where the writer thread overlaps
-// each sync with the caller's work. Under the mutex.
+// Whether the caller may write what is queued itself (options_.inline_commit): it waits for the
+// disk meanwhile, which is worth it for a lone write (nothing else waits behind this sync, and
+// the hops to the writer thread and back are all the thread would add), not for writes that
+// arrive together (more than appends_max appends: in a stream, those that came during a sync),
+// where the writer thread overlaps each sync with the caller's work, nor on a slow disk. Under
+// the mutex.
 bool TxnLog::idle_for_caller() const {
   if (writing_ || failing_ || stopping_ || handover_) return false;
   const auto& policy = options_.inline_commit;
-  if (queued_.size() > policy.appends_max) return false;
-  const uint32_t sync_us = sync_us_recent_.load(std::memory_order_relaxed);
-  if (sync_us > policy.sync_us_max) return false;
-  const auto idle = std::chrono::steady_clock::now() - batch_taken_at_;
-  return idle >= std::chrono::microseconds(uint64_t{sync_us} * policy.idle_syncs);
+  return queued_.size() <= policy.appends_max && sync_us_recent_.load(std::memory_order_relaxed) <= policy.sync_us_max;
 }
 
 // Whether the batch goes out as one write that needs no disk step but itself (no new segment, no
@@ -793,7 +788,6 @@ void TxnLog::writer_loop() {
         appends_taken = appends_queued_;
         writing_ = true;
         writer_wanted_ = false;
-        batch_taken_at_ = std::chrono::steady_clock::now();
       }
     }
     std::optional<Zxid> highest;

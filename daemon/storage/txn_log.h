@@ -13,7 +13,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -46,14 +45,13 @@ struct TxnLogOptions {
   bool sync = true;                        // false: no fdatasync (documented unsafe option)
   uint32_t sync_delay_us = 0;              // tests: sleep before each group commit's sync (a slow disk)
   // When commit_queued() writes on the caller's thread. The caller (the event loop) waits for the
-  // disk meanwhile, so only for a lone write: a small batch of few appends, while the log is
-  // mostly idle. A slow disk, a stream of writes or a burst goes to the writer thread, which
-  // overlaps each sync with the loop's work.
+  // disk meanwhile, so only for a lone write: a small batch of one append, on a fast disk. Writes
+  // that come together (a burst, a stream: the next ones arrive during a sync) and a slow disk go
+  // to the writer thread, which overlaps each sync with the loop's work.
   struct InlineCommit {
     uint64_t bytes_max = 64u << 10;  // the batch's bytes...
-    uint32_t appends_max = 1;        // ...and append() calls (several: writes arrive together)
-    uint32_t sync_us_max = 500;      // recent syncs took at most this long...
-    uint32_t idle_syncs = 2;         // ...and the previous batch started this many syncs ago
+    uint32_t appends_max = 1;        // ...and append() calls
+    uint32_t sync_us_max = 500;      // recent syncs took at most this long
   } inline_commit;
   // Tests: called after each group commit's write and sync succeeded; true makes it fail as a
   // failed fdatasync does (EIO, the bytes written but not known durable).
@@ -202,11 +200,9 @@ class TxnLog {
   std::vector<Segment> segments_;  // zxid order; back() is the one being written
   std::function<void(Zxid)> on_durable_;
   std::atomic<uint64_t> sync_count_{0};
-  // How long recent durable writes took (a moving average, microseconds), and when the last
-  // batch was taken (either writer, under the mutex): commit_queued() leaves writes to the writer
-  // thread while the disk is slow or busy (options_.inline_commit).
+  // How long recent durable writes took (a moving average, microseconds): commit_queued() leaves
+  // writes to the writer thread while the disk is slow (options_.inline_commit).
   std::atomic<uint32_t> sync_us_recent_{0};
-  std::chrono::steady_clock::time_point batch_taken_at_;
   std::string marker_;  // the batch marker of the write under way (the holder of writing_)
   std::thread writer_;  // last: starts after everything above exists
 };

@@ -706,7 +706,6 @@ class CommitQueuedTest : public TxnLogTest {
     roomy.dir = dir_.path() + "/" + subdir;
     roomy.preallocate_bytes = 1 << 20;
     roomy.inline_commit.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
-    roomy.inline_commit.idle_syncs = 0;            // and however soon after the last write
     roomy.inline_commit.appends_max = 100;
     return roomy;
   }
@@ -829,27 +828,6 @@ TEST_F(CommitQueuedTest, WriterBusy_LeavesTheBatchToTheWriterThread) {
   std::lock_guard lock(reported_mutex);
   ASSERT_FALSE(reported.empty());
   EXPECT_EQ(reported.back(), make_zxid(1, 3));
-}
-
-// In a stream of writes each batch would keep later ones waiting behind its sync: while batches
-// start less than idle_syncs syncs apart, the writer thread takes them; after an idle spell, the
-// caller writes again.
-TEST_F(CommitQueuedTest, StreamOfBatches_GoesToTheWriterThreadUntilTheLogIsIdle) {
-  TxnLogOptions streaming = roomy();
-  streaming.sync_delay_us = 2000;  // every sync takes at least 2 ms
-  streaming.inline_commit.idle_syncs = 2;
-  auto log = open_log(streaming);
-  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
-  for (int n = 2; n <= 21; ++n) {  // the recent sync time settles near 2 ms
-    log->append(entries(n, n), 0);
-    ASSERT_TRUE(log->flush());
-  }
-  log->append(entries(22, 22), 0, TxnLog::Committer::kCaller);
-  EXPECT_FALSE(written_here(log->commit_queued())) << "right behind the previous batch";
-  ASSERT_TRUE(log->flush());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  log->append(entries(23, 23), 0, TxnLog::Committer::kCaller);
-  EXPECT_EQ(log->commit_queued(), std::optional<Zxid>(make_zxid(1, 23))) << "after an idle spell";
 }
 
 // Writes that arrive together (several appends before the commit) would wait behind each other's
