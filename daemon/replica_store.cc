@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <boost/asio/defer.hpp>
 #include <boost/asio/post.hpp>
 #include <deque>
 #include <filesystem>
@@ -70,6 +71,7 @@ TxnLogOptions ReplicaStore::log_options() const {
   log_options.dir = options_.log_dir;
   log_options.sync = options_.sync;
   log_options.preallocate_bytes = options_.log_preallocate_bytes;
+  log_options.inline_commit = options_.log_inline_commit;
   return log_options;
 }
 
@@ -164,7 +166,27 @@ void ReplicaStore::append(const std::vector<consensus::Entry>& entries) {
     appended_bytes_ += entry.payload->size();
   }
   applied_recorded_ = tree_->last_applied_zxid();
-  log_->append(std::move(records), applied_recorded_);
+  log_->append(std::move(records), applied_recorded_, TxnLog::Committer::kCaller);
+  commit_at_end_of_turn();
+}
+
+// The commit runs once the loop has handled what was already due (a deferred handler goes after
+// them), so the messages sent with the append (a leader's PROPOSALs) are on their way before this
+// thread waits for the disk. The log writes a lone write here (no thread hop: the ACK or the
+// reply follows at once); anything else its writer thread has taken already, or takes now
+// (docs/architecture.md, "Threads").
+void ReplicaStore::commit_at_end_of_turn() {
+  if (commit_scheduled_) return;
+  commit_scheduled_ = true;
+  std::weak_ptr<const int> alive = lifetime_;
+  boost::asio::defer(io_, [this, alive] {
+    if (alive.expired()) return;
+    commit_scheduled_ = false;
+    // No log: a failed cut or install closed it after its appends were made durable.
+    if (!log_) return;
+    const std::optional<Zxid> durable = log_->commit_queued();
+    if (durable && *durable != 0 && on_durable_) on_durable_(*durable);
+  });
 }
 
 void ReplicaStore::record_applied() {

@@ -26,6 +26,7 @@ struct StoreOptions {
   size_t recent_entries_max = 100000;  // log records kept in memory for DIFFs...
   size_t recent_bytes_max = 256u << 20;  // ...and their bytes (beyond both: those not yet applied)
   uint64_t log_preallocate_bytes = 64u << 20;
+  TxnLogOptions::InlineCommit log_inline_commit;  // when the loop writes a batch itself
 };
 
 class ReplicaStore {
@@ -51,6 +52,7 @@ class ReplicaStore {
 
   // Runs on the loop thread when the log is durable through a zxid. Reports from before a
   // truncation or snapshot install never arrive (they belong to a log that no longer exists).
+  // A report comes from a handler of its own, never from inside append().
   void set_on_durable(std::function<void(Zxid)> on_durable) { on_durable_ = std::move(on_durable); }
 
   // The Ready's storage steps, each durable when it returns; a failure throws (the replica cannot
@@ -78,6 +80,7 @@ class ReplicaStore {
   TxnLogOptions log_options() const;
   bool open_log(std::string* error);
   void close_log_after_its_appends();
+  void commit_at_end_of_turn();
   bool load_tree(std::string* error);
 
   boost::asio::io_context& io_;
@@ -98,6 +101,7 @@ class ReplicaStore {
   uint64_t log_generation_ = 0;  // bumped whenever the log is reopened
   Zxid applied_recorded_ = 0;    // the applied zxid last handed to the log
   std::function<void(Zxid)> on_durable_;
+  bool commit_scheduled_ = false;  // a commit of the log's queue is due at the end of this turn
   std::shared_ptr<const int> lifetime_ = std::make_shared<const int>(0);  // expires with this store
 };
 

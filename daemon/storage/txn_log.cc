@@ -612,8 +612,9 @@ void TxnLog::set_on_durable(std::function<void(Zxid)> on_durable) {
   on_durable_ = std::move(on_durable);
 }
 
-void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid) {
+void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid, Committer committer) {
   if (entries.empty()) return;
+  bool wake_writer = committer == Committer::kWriterThread;
   {
     std::lock_guard lock(mutex_);
     for (const LogEntry& entry : entries) {
@@ -624,8 +625,12 @@ void TxnLog::append(std::vector<LogEntry> entries, Zxid applied_zxid) {
     }
     queued_.push_back(Pending{std::move(entries), applied_zxid, std::exchange(roll_requested_, false)});
     ++appends_queued_;
+    // The caller will not write it (busy or slow log): the writer thread starts on it now rather
+    // than at the caller's commit_queued(), overlapping the sync with the caller's work meanwhile.
+    if (!wake_writer) wake_writer = !idle_for_caller();
+    writer_wanted_ = writer_wanted_ || wake_writer;
   }
-  work_ready_.notify_one();
+  if (wake_writer) work_ready_.notify_one();
 }
 
 void TxnLog::record_applied(Zxid applied_zxid) {
@@ -633,8 +638,85 @@ void TxnLog::record_applied(Zxid applied_zxid) {
     std::lock_guard lock(mutex_);
     queued_.push_back(Pending{{}, applied_zxid, false});
     ++appends_queued_;
+    writer_wanted_ = true;
   }
   work_ready_.notify_one();
+}
+
+std::optional<Zxid> TxnLog::commit_queued() {
+  std::vector<Pending> batch;
+  uint64_t appends_taken = 0;
+  {
+    std::unique_lock lock(mutex_);
+    if (queued_.empty()) return Zxid{0};  // the writer thread took it (it reports it)
+    if (!idle_for_caller() || !fits_one_write_here(queued_)) {
+      writer_wanted_ = true;
+      lock.unlock();
+      work_ready_.notify_one();
+      return std::nullopt;
+    }
+    batch.swap(queued_);
+    appends_taken = appends_queued_;
+    writing_ = true;
+  }
+  Zxid highest = 0;
+  for (const Pending& pending : batch) {
+    if (pending.entries.empty()) buffer_applied_mark(pending.applied_zxid);
+    for (const LogEntry& entry : pending.entries) {
+      buffer_record(entry, pending.applied_zxid);
+      highest = entry.zxid;
+    }
+  }
+  std::string error;
+  if (!write_buffer(&error)) {
+    // The writer thread takes the write over, keeping writing_: it rewrites the same bytes after
+    // the usual delay, as after a failure of its own, and only then reports them.
+    {
+      std::lock_guard lock(mutex_);
+      failing_ = true;
+      failure_ = error;
+      handover_ = Handover{highest, appends_taken, std::move(error)};
+    }
+    work_ready_.notify_one();
+    durable_.notify_all();  // a flush() waiting for this write gives up
+    return std::nullopt;
+  }
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    appends_durable_ = appends_taken;
+    writing_ = false;
+    more = writer_wanted_ && !queued_.empty();  // wanted meanwhile (another thread's append)
+  }
+  durable_.notify_all();
+  if (more) work_ready_.notify_one();
+  return highest;
+}
+
+// Whether the caller may write what is queued itself (options_.inline_commit): it waits for the
+// disk meanwhile, which is worth it for a lone write (nothing else waits behind this sync, and
+// the hops to the writer thread and back are all the thread would add), not for writes that
+// arrive together (more than appends_max appends: in a stream, those that came during a sync),
+// where the writer thread overlaps each sync with the caller's work, nor on a slow disk. Under
+// the mutex.
+bool TxnLog::idle_for_caller() const {
+  if (writing_ || failing_ || stopping_ || handover_) return false;
+  const auto& policy = options_.inline_commit;
+  return queued_.size() <= policy.appends_max && sync_us_recent_.load(std::memory_order_relaxed) <= policy.sync_us_max;
+}
+
+// Whether the batch goes out as one write that needs no disk step but itself (no new segment, no
+// preallocation, no split) and is small enough to keep the caller waiting. Under the mutex, while
+// nobody holds writing_ (so the active segment's fields are settled).
+bool TxnLog::fits_one_write_here(const std::vector<Pending>& batch) const {
+  if (active_fd_ < 0 || !buffer_.empty()) return false;
+  uint64_t bytes = log_format::kBatchMarkerBytes;
+  for (const Pending& pending : batch) {
+    if (pending.roll_before) return false;
+    for (const LogEntry& entry : pending.entries) bytes += log_format::record_bytes(entry.payload->size());
+  }
+  const uint64_t end = write_offset_ + bytes;
+  return bytes <= options_.inline_commit.bytes_max && end <= allocated_bytes_ && end <= options_.segment_bytes_max;
 }
 
 void TxnLog::roll() {
@@ -644,6 +726,10 @@ void TxnLog::roll() {
 
 bool TxnLog::flush() {
   std::unique_lock lock(mutex_);
+  if (!queued_.empty()) {  // appends queued for commit_queued() are the writer thread's now
+    writer_wanted_ = true;
+    work_ready_.notify_one();
+  }
   const uint64_t target = appends_queued_;
   durable_.wait(lock, [&] { return appends_durable_ >= target || failing_; });
   return appends_durable_ >= target;
@@ -684,15 +770,34 @@ void TxnLog::writer_loop() {
   for (;;) {
     uint64_t appends_taken = 0;
     std::function<void(Zxid)> on_durable;
+    std::optional<Handover> handover;
     {
       std::unique_lock lock(mutex_);
-      work_ready_.wait(lock, [&] { return !queued_.empty() || stopping_; });
-      if (queued_.empty()) return;  // stopping, and everything queued is durable
-      batch.swap(queued_);  // the emptied vector goes back to the queue, capacity kept
-      appends_taken = appends_queued_;
+      // Appends the caller will commit itself stay queued unless someone wants the writer.
+      work_ready_.wait(lock, [&] {
+        return handover_ || (!writing_ && (stopping_ || (writer_wanted_ && !queued_.empty())));
+      });
       on_durable = on_durable_;
+      if (handover_) {
+        handover = std::move(handover_);  // writing_ stays held: commit_queued() passed it on
+        handover_.reset();
+        appends_taken = handover->appends_taken;
+      } else {
+        if (queued_.empty()) return;  // stopping, and everything queued is durable
+        batch.swap(queued_);  // the emptied vector goes back to the queue, capacity kept
+        appends_taken = appends_queued_;
+        writing_ = true;
+        writer_wanted_ = false;
+      }
     }
-    std::optional<Zxid> highest = write_batch(batch);
+    std::optional<Zxid> highest;
+    if (handover) {
+      if (retry_failed([&](std::string* error) { return write_buffer(error); }, std::move(handover->error))) {
+        highest = handover->highest;
+      }
+    } else {
+      highest = write_batch(batch);
+    }
     batch.clear();
     if (!highest) {
       abandon_queue();  // stopping while the disk fails
@@ -702,6 +807,7 @@ void TxnLog::writer_loop() {
     {
       std::lock_guard lock(mutex_);
       appends_durable_ = appends_taken;
+      writing_ = false;
     }
     durable_.notify_all();
   }
@@ -712,10 +818,7 @@ void TxnLog::writer_loop() {
 std::optional<Zxid> TxnLog::write_batch(const std::vector<Pending>& batch) {
   Zxid highest = 0;
   for (const Pending& pending : batch) {
-    if (pending.entries.empty() && active_fd_ >= 0 && pending.applied_zxid > buffered_applied_zxid_) {
-      if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);  // a write of its marker alone
-      buffered_applied_zxid_ = pending.applied_zxid;
-    }
+    if (pending.entries.empty()) buffer_applied_mark(pending.applied_zxid);
     for (size_t index = 0; index < pending.entries.size(); ++index) {
       const LogEntry& entry = pending.entries[index];
       const bool roll = (index == 0 && pending.roll_before) ||
@@ -730,17 +833,30 @@ std::optional<Zxid> TxnLog::write_batch(const std::vector<Pending>& batch) {
           !retry([&](std::string* error) { return write_buffer(error); })) {
         return std::nullopt;
       }
-      if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);  // filled in at the write
-      log_format::append_record(entry.zxid, *entry.payload, &buffer_);
-      buffered_applied_zxid_ = std::max(buffered_applied_zxid_, pending.applied_zxid);
-      ++active_records_;
-      ++buffered_records_;
-      buffered_last_zxid_ = entry.zxid;
+      buffer_record(entry, pending.applied_zxid);
       highest = entry.zxid;
     }
   }
   if (!retry([&](std::string* error) { return write_buffer(error); })) return std::nullopt;
   return highest;
+}
+
+// The encoding both writers share, so a batch gives the same bytes whoever writes it.
+void TxnLog::buffer_record(const LogEntry& entry, Zxid applied_zxid) {
+  if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);  // filled in at the write
+  log_format::append_record(entry.zxid, *entry.payload, &buffer_);
+  buffered_applied_zxid_ = std::max(buffered_applied_zxid_, applied_zxid);
+  ++active_records_;
+  ++buffered_records_;
+  buffered_last_zxid_ = entry.zxid;
+}
+
+// A record_applied() (a pending without records): its mark goes into this write's marker, or into
+// a write of its marker alone.
+void TxnLog::buffer_applied_mark(Zxid applied_zxid) {
+  if (active_fd_ < 0 || applied_zxid <= buffered_applied_zxid_) return;
+  if (buffer_.empty()) log_format::append_batch_marker({}, &buffer_);
+  buffered_applied_zxid_ = applied_zxid;
 }
 
 // Runs a disk step until it succeeds. While it fails, failing() says so (the daemon then refuses
@@ -750,6 +866,11 @@ std::optional<Zxid> TxnLog::write_batch(const std::vector<Pending>& batch) {
 bool TxnLog::retry(const std::function<bool(std::string*)>& step) {
   std::string error;
   if (step(&error)) return true;
+  return retry_failed(step, std::move(error));
+}
+
+// The same, for a step that has just failed with error (here, or in commit_queued()).
+bool TxnLog::retry_failed(const std::function<bool(std::string*)>& step, std::string error) {
   const auto failed_since = std::chrono::steady_clock::now();
   auto logged_at = failed_since;
   auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(kRetryDelayMin);
@@ -837,12 +958,23 @@ bool TxnLog::write_buffer(std::string* error) {
   // One syscall per group commit: with RWF_DSYNC the write is durable when it returns (as write +
   // fdatasync). The tests' slow-disk hook keeps the two calls, to sleep between them.
   const bool dsync_write = options_.sync && options_.sync_delay_us == 0;
+  const auto started = std::chrono::steady_clock::now();
   if (!storage::write_all_at(active_fd_, buffer_, write_offset_, active_path_, error, dsync_write ? RWF_DSYNC : 0)) {
     return false;
   }
   if (options_.sync && !dsync_write) {
     std::this_thread::sleep_for(std::chrono::microseconds(options_.sync_delay_us));
     if (!sync_file(active_fd_, active_path_, error)) return false;
+  }
+  if (options_.fail_sync_for_test && options_.fail_sync_for_test()) {
+    *error = active_path_ + ": fdatasync: " + std::system_category().message(EIO) + " (injected by a test)";
+    return false;
+  }
+  if (options_.sync) {
+    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+    const uint64_t recent = sync_us_recent_.load(std::memory_order_relaxed);
+    sync_us_recent_.store(static_cast<uint32_t>(std::min<uint64_t>((recent * 7 + static_cast<uint64_t>(took_us)) / 8, UINT32_MAX)),
+                          std::memory_order_relaxed);
   }
   write_offset_ += buffer_.size();
   buffer_.clear();  // keeps its capacity for the next batch

@@ -64,8 +64,10 @@ class ReplicaStoreTest : public ::testing::Test {
     StoreOptions options;
     options.data_dir = dir_.string();
     options.recent_entries_max = 3;
+    options.log_inline_commit = inline_commit_;
     return options;
   }
+  TxnLogOptions::InlineCommit inline_commit_;
   std::filesystem::path dir_;
   std::unique_ptr<ReplicaStore> store_;
 };
@@ -140,6 +142,29 @@ TEST_F(ReplicaStoreTest, TruncateAfter_CutsTheLogAndSnapshotsPastItAndKeepsTheTr
   EXPECT_EQ(store_->tree().find("/after"), nullptr) << "not known committed";
   ASSERT_FALSE(state.recent.empty());
   EXPECT_EQ(state.recent.back().zxid, make_zxid(2, 1));
+}
+
+// The appends of one turn of the loop share one write at its end, made on the loop thread while
+// the log's writer is idle: the report comes from that turn (no hop to another thread and back),
+// never from inside append().
+TEST_F(ReplicaStoreTest, Append_ReportedDurableAtTheEndOfTheTurnWithOneWrite) {
+  inline_commit_.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+  inline_commit_.appends_max = 2;
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  write_nodes(1);  // the first append creates the segment (on the writer thread)
+  io_.poll();
+  std::vector<Zxid> reported;
+  store_->set_on_durable([&](Zxid zxid) { reported.push_back(zxid); });
+  const uint64_t syncs = store_->log_sync_count();
+  store_->append({entry(make_zxid(1, 2), "/n2")});
+  store_->append({entry(make_zxid(1, 3), "/n3")});
+  EXPECT_TRUE(reported.empty());
+  io_.restart();
+  io_.poll();
+  EXPECT_EQ(reported, std::vector<Zxid>{make_zxid(1, 3)});
+  EXPECT_EQ(store_->log_sync_count(), syncs + 1);
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  EXPECT_EQ(store_->durable_state().last_logged_zxid, make_zxid(1, 3));
 }
 
 TEST_F(ReplicaStoreTest, InstallSnapshot_ReplacesTreeAndLogDurably) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <mutex>
+#include <optional>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -692,6 +693,235 @@ TEST_F(TxnLogTest, StopWhileFailing_DoesNotHang) {
   no_descriptors.release();
   EXPECT_TRUE(replay_all(*open_log()).empty());
 }
+
+
+// ---- Commits on the caller's thread (commit_queued)
+
+// A log with a segment (made by the writer thread, as the first append always is) and room for
+// the writes below: commit_queued() may write them itself.
+class CommitQueuedTest : public TxnLogTest {
+ protected:
+  TxnLogOptions roomy(const std::string& subdir = "log") const {
+    TxnLogOptions roomy = options();
+    roomy.dir = dir_.path() + "/" + subdir;
+    roomy.preallocate_bytes = 1 << 20;
+    roomy.inline_commit.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+    roomy.inline_commit.appends_max = 100;
+    return roomy;
+  }
+  // Records (1, first) .. (1, last) as one append for the caller to commit.
+  static std::vector<LogEntry> entries(int first, int last) {
+    std::vector<LogEntry> entries;
+    for (int n = first; n <= last; ++n) entries.emplace_back(make_zxid(1, n), payload(n));
+    return entries;
+  }
+  // commit_queued() wrote records here (else it left them to the writer thread, which may also
+  // have taken them before the call: 0).
+  static bool written_here(std::optional<Zxid> result) { return result && *result != 0; }
+  static void start_segment(TxnLog& log) {
+    log.append(entries(1, 1), 0);
+    ASSERT_TRUE(log.flush());
+  }
+};
+
+TEST_F(CommitQueuedTest, WriterIdle_WritesHereAndReportsThroughItsResultOnly) {
+  auto log = open_log(roomy());
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  std::atomic<int> reports{0};
+  log->set_on_durable([&](Zxid) { ++reports; });
+  const uint64_t syncs = log->sync_count();
+  log->append(entries(2, 4), 0, TxnLog::Committer::kCaller);
+  log->append(entries(5, 5), 0, TxnLog::Committer::kCaller);
+  EXPECT_EQ(log->commit_queued(), std::optional<Zxid>(make_zxid(1, 5)));
+  EXPECT_EQ(log->sync_count(), syncs + 1) << "both appends, one durable write";
+  EXPECT_TRUE(log->flush());
+  EXPECT_EQ(reports.load(), 0) << "the writer thread had nothing to report";
+  EXPECT_EQ(log->commit_queued(), std::optional<Zxid>(0)) << "nothing queued";
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log(roomy())), expected(1, 5));
+}
+
+// Whoever writes a batch, the log's bytes are the same (records, batch markers, applied marks).
+// Both logs queue the same appends for the caller; one lets the writer thread take each batch
+// (flush), the other writes it itself (commit_queued).
+TEST_F(CommitQueuedTest, SameBatches_GiveTheSameBytesAsTheWriterThread) {
+  for (const bool here : {false, true}) {
+    auto log = open_log(roomy(here ? "here" : "thread"));
+    ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+    auto commit = [&] {
+      if (here) {
+        EXPECT_TRUE(written_here(log->commit_queued()));
+      }
+      EXPECT_TRUE(log->flush());
+    };
+    const auto caller = TxnLog::Committer::kCaller;
+    log->append(entries(2, 4), 0, caller);
+    commit();
+    log->append(entries(5, 5), make_zxid(1, 3), caller);
+    log->append(entries(6, 7), make_zxid(1, 4), caller);
+    commit();
+    log->record_applied(make_zxid(1, 7));  // a marker alone, always by the writer thread
+    EXPECT_TRUE(log->flush());
+    log->append(entries(8, 8), make_zxid(1, 7), caller);
+    commit();
+    EXPECT_EQ(log->sync_count(), 5u) << (here ? "here" : "thread");
+  }
+  const auto thread_paths = open_log(roomy("thread"))->segment_paths();
+  const auto here_paths = open_log(roomy("here"))->segment_paths();
+  ASSERT_EQ(thread_paths.size(), 1u);
+  ASSERT_EQ(here_paths.size(), 1u);
+  const std::string thread_bytes = read_file_bytes(thread_paths[0]);
+  const std::string here_bytes = read_file_bytes(here_paths[0]);
+  const auto differ = std::mismatch(here_bytes.begin(), here_bytes.end(), thread_bytes.begin(), thread_bytes.end());
+  EXPECT_TRUE(here_bytes == thread_bytes) << "sizes " << here_bytes.size() << " and " << thread_bytes.size()
+                                          << ", first difference at offset " << (differ.first - here_bytes.begin());
+  EXPECT_EQ(open_log(roomy("here"))->applied_mark(), make_zxid(1, 7));
+}
+
+// Reported only once the sync returned: the sync hook runs before commit_queued() returns, and
+// no report reaches on_durable.
+TEST_F(CommitQueuedTest, Report_ComesAfterTheSyncReturned) {
+  TxnLogOptions watched = roomy();
+  std::atomic<int> syncs_returned{0};
+  watched.fail_sync_for_test = [&] {
+    ++syncs_returned;
+    return false;
+  };
+  auto log = open_log(watched);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  const int before = syncs_returned.load();
+  log->append(entries(2, 2), 0, TxnLog::Committer::kCaller);
+  EXPECT_EQ(log->commit_queued(), std::optional<Zxid>(make_zxid(1, 2)));
+  EXPECT_EQ(syncs_returned.load(), before + 1);
+}
+
+// The writer thread is in the middle of a write: the batch waits for it, and it reports.
+TEST_F(CommitQueuedTest, WriterBusy_LeavesTheBatchToTheWriterThread) {
+  TxnLogOptions held = roomy();
+  std::mutex gate;
+  std::atomic<bool> hold{false};
+  std::atomic<bool> inside{false};
+  held.fail_sync_for_test = [&] {
+    if (hold) {
+      inside = true;
+      std::lock_guard wait(gate);  // until the test lets the write finish
+    }
+    return false;
+  };
+  auto log = open_log(held);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  std::mutex reported_mutex;
+  std::vector<Zxid> reported;
+  log->set_on_durable([&](Zxid zxid) {
+    std::lock_guard lock(reported_mutex);
+    reported.push_back(zxid);
+  });
+  std::unique_lock closed(gate);
+  hold = true;
+  log->append(entries(2, 2), 0);  // the writer thread's, held in its sync
+  while (!inside) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  log->append(entries(3, 3), 0, TxnLog::Committer::kCaller);
+  EXPECT_FALSE(written_here(log->commit_queued()));
+  hold = false;
+  closed.unlock();
+  EXPECT_TRUE(log->flush());
+  std::lock_guard lock(reported_mutex);
+  ASSERT_FALSE(reported.empty());
+  EXPECT_EQ(reported.back(), make_zxid(1, 3));
+}
+
+// Writes that arrive together (several appends before the commit) would wait behind each other's
+// sync: the second append wakes the writer thread, which takes both.
+TEST_F(CommitQueuedTest, SecondAppendBeforeTheCommit_WakesTheWriterThread) {
+  TxnLogOptions lone = roomy();
+  lone.inline_commit.appends_max = 1;
+  auto log = open_log(lone);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  std::atomic<Zxid> reported{0};
+  log->set_on_durable([&](Zxid zxid) { reported = zxid; });
+  log->append(entries(2, 2), 0, TxnLog::Committer::kCaller);
+  EXPECT_TRUE(written_here(log->commit_queued())) << "a lone append";
+  log->append(entries(3, 3), 0, TxnLog::Committer::kCaller);
+  log->append(entries(4, 4), 0, TxnLog::Committer::kCaller);
+  EXPECT_FALSE(written_here(log->commit_queued()));
+  EXPECT_TRUE(log->flush());
+  EXPECT_EQ(reported.load(), make_zxid(1, 4));
+}
+
+// A slow disk would stall the caller (the event loop) for every batch: the writer thread takes
+// them, and so does it a batch past inline_commit.bytes_max.
+TEST_F(CommitQueuedTest, SlowDiskOrBigBatch_GoesToTheWriterThread) {
+  TxnLogOptions slow = roomy("slow");
+  slow.sync_delay_us = 5000;  // above inline_commit.sync_us_max, as the first sync tells
+  slow.inline_commit.sync_us_max = 500;
+  TxnLogOptions small = roomy("small");
+  small.inline_commit.bytes_max = log_format::kBatchMarkerBytes + 2 * kRecordBytes;
+  for (const TxnLogOptions& log_options : {slow, small}) {
+    auto log = open_log(log_options);
+    ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+    std::atomic<Zxid> reported{0};
+    log->set_on_durable([&](Zxid zxid) { reported = zxid; });
+    log->append(entries(2, 4), 0, TxnLog::Committer::kCaller);
+    EXPECT_FALSE(written_here(log->commit_queued())) << log_options.dir;
+    EXPECT_TRUE(log->flush());
+    EXPECT_EQ(reported.load(), make_zxid(1, 4));
+  }
+}
+
+// A failed sync is handled alike whoever wrote: nothing is reported, failing() says so, and the
+// writer thread writes the same bytes again after its delay and reports them once, when they
+// are durable. The log then holds each record once, as if nothing had failed.
+class FailedSyncTest : public CommitQueuedTest, public ::testing::WithParamInterface<TxnLog::Committer> {};
+
+TEST_P(FailedSyncTest, NothingReportedUntilTheRewriteIsDurable) {
+  const bool here = GetParam() == TxnLog::Committer::kCaller;
+  TxnLogOptions faulty = roomy();
+  std::atomic<bool> fail{false};
+  faulty.fail_sync_for_test = [&] { return fail.load(); };
+  auto log = open_log(faulty);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  std::mutex reported_mutex;
+  std::vector<Zxid> reported;
+  log->set_on_durable([&](Zxid zxid) {
+    std::lock_guard lock(reported_mutex);
+    reported.push_back(zxid);
+  });
+  fail = true;
+  log->append(entries(2, 3), 0, GetParam());
+  if (here) {
+    EXPECT_EQ(log->commit_queued(), std::nullopt) << "failed here: not reported";
+  }
+  for (int i = 0; i < 200 && !log->failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(log->failing());
+  EXPECT_NE(log->failure().find("fdatasync"), std::string::npos) << log->failure();
+  EXPECT_FALSE(log->flush()) << "nothing durable while the sync fails";
+  {
+    std::lock_guard lock(reported_mutex);
+    EXPECT_TRUE(reported.empty());
+  }
+  log->append(entries(4, 4), 0, GetParam());
+  if (here) {
+    EXPECT_FALSE(written_here(log->commit_queued())) << "not here while the disk fails";
+  }
+  fail = false;
+  for (int i = 0; i < 200 && log->failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(log->flush());
+  EXPECT_FALSE(log->failing());
+  {
+    std::lock_guard lock(reported_mutex);
+    ASSERT_FALSE(reported.empty());
+    EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
+    EXPECT_EQ(reported.back(), make_zxid(1, 4));
+  }
+  log.reset();
+  EXPECT_EQ(replay_all(*open_log(roomy())), expected(1, 4));
+}
+
+INSTANTIATE_TEST_SUITE_P(Committers, FailedSyncTest,
+                         ::testing::Values(TxnLog::Committer::kWriterThread, TxnLog::Committer::kCaller),
+                         [](const ::testing::TestParamInfo<TxnLog::Committer>& info) {
+                           return info.param == TxnLog::Committer::kCaller ? "Caller" : "WriterThread";
+                         });
 
 }  // namespace
 }  // namespace quorumfs
