@@ -13,13 +13,13 @@
 
 #include <boost/asio/post.hpp>
 #include <algorithm>
-#include <chrono>
 
 #include "consensus/check.h"
 #include "fusefs/descriptors.h"
 #include "fusefs/errors.h"
 #include "fusefs/filesystem.h"
 #include "fusefs/open_file.h"
+#include "fusefs/times.h"
 #include "fusefs/txn_rules.h"
 
 namespace quorumfs::fusefs {
@@ -30,13 +30,6 @@ namespace {
 constexpr int kCreatorAncestors = 8;
 // Threads whose process is remembered while creates are pending (process_of).
 constexpr size_t kThreadsCachedMax = 4096;
-
-int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-timespec timespec_of(int64_t ns) { return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)}; }
 
 }  // namespace
 
@@ -157,9 +150,9 @@ struct stat Filesystem::pending_attributes(const PendingCreate& pending) const {
   attr.st_blksize = 4096;
   attr.st_blocks = (attr.st_size + 511) / 512;
   const OpenFile* file = pending.file;
-  attr.st_atim = timespec_of(file && file->atime_ns ? *file->atime_ns : pending.opened_ns);
-  attr.st_mtim = timespec_of(file && file->mtime_ns ? *file->mtime_ns : pending.opened_ns);
-  attr.st_ctim = timespec_of(pending.opened_ns);
+  attr.st_atim = ns_timespec(file && file->atime_ns ? *file->atime_ns : pending.opened_ns);
+  attr.st_mtim = ns_timespec(file && file->mtime_ns ? *file->mtime_ns : pending.opened_ns);
+  attr.st_ctim = ns_timespec(pending.opened_ns);
   return attr;
 }
 
@@ -201,27 +194,14 @@ bool Filesystem::wait_for_create(uint64_t inode, std::function<void()> retry) {
   return true;
 }
 
-// The caller's process and its ancestors (at most kCreatorAncestors), read from /proc.
-std::vector<pid_t> Filesystem::lineage_of(fuse_req_t req) const {
-  std::vector<pid_t> lineage;
-  pid_t task = fuse_req_ctx(req)->pid;
-  for (int depth = 0; depth < kCreatorAncestors && task > 1; ++depth) {
-    auto [process, parent] = process_and_parent(task);
-    if (process == 0) break;
-    lineage.push_back(process);
-    task = parent;
-  }
-  return lineage;
-}
-
 // Whether the caller is the creating process or a descendant of it (`exec 3>f; cat f`): they see
 // the name before its create is applied (the create is ordered then, and they wait for it);
 // other processes do not see it until then. /proc is read only for calls that meet such a name.
-// lineage: the caller's (lineage_of), read on first need.
+// lineage: the caller's (descriptors.h), read on first need.
 bool Filesystem::sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>& lineage, PendingCreate& pending) {
   if (fuse_req_ctx(req)->pid == pending.thread) return true;
   if (pending.process == 0) return false;  // unknown (its thread was gone at once)
-  if (!lineage) lineage = lineage_of(req);
+  if (!lineage) lineage = lineage_of(fuse_req_ctx(req)->pid, kCreatorAncestors);
   return std::find(lineage->begin(), lineage->end(), pending.process) != lineage->end();
 }
 
@@ -255,8 +235,8 @@ bool Filesystem::opendir_pending(fuse_req_t req, fuse_ino_t ino, fuse_file_info*
   return false;
 }
 
-// chmod, chown, utimensat and ftruncate of a file whose create is not ordered yet change what
-// that create will carry (`touch new` stays one txn); anything else waits for the create.
+// chmod, chown, utimensat and ftruncate by the creator of a file whose create is not ordered yet
+// change what that create will carry (it stays one txn); anything else waits for the create.
 bool Filesystem::setattr_pending(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   PendingCreate* pending = pending_create(ino);
   if (pending == nullptr) return false;
@@ -285,9 +265,9 @@ bool Filesystem::setattr_pending(fuse_req_t req, fuse_ino_t ino, struct stat* at
   if (to_set & FUSE_SET_ATTR_GID) pending->gid = attr->st_gid;
   const int64_t now = wall_ns();
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) file->atime_ns = now;
-  else if (to_set & FUSE_SET_ATTR_ATIME) file->atime_ns = int64_t{attr->st_atim.tv_sec} * 1'000'000'000 + attr->st_atim.tv_nsec;
+  else if (to_set & FUSE_SET_ATTR_ATIME) file->atime_ns = timespec_ns(attr->st_atim);
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) file->mtime_ns = now;
-  else if (to_set & FUSE_SET_ATTR_MTIME) file->mtime_ns = int64_t{attr->st_mtim.tv_sec} * 1'000'000'000 + attr->st_mtim.tv_nsec;
+  else if (to_set & FUSE_SET_ATTR_MTIME) file->mtime_ns = timespec_ns(attr->st_mtim);
   struct stat answer = pending_attributes(*pending);
   fuse_reply_attr(req, &answer, 0.0);
   return true;

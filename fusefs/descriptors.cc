@@ -158,6 +158,17 @@ std::pair<pid_t, pid_t> process_and_parent(pid_t tid) {
   return {tgid, ppid};
 }
 
+std::vector<pid_t> lineage_of(pid_t tid, int depth) {
+  std::vector<pid_t> lineage;
+  for (pid_t task = tid; static_cast<int>(lineage.size()) < depth && task > 1;) {
+    auto [process, parent] = process_and_parent(task);
+    if (process == 0) break;
+    lineage.push_back(process);
+    task = parent;
+  }
+  return lineage;
+}
+
 bool holds_writable_descriptor(pid_t tid, std::string_view mount_device, uint64_t inode) {
   if (tid <= 0 || mount_device.empty()) return false;
   // /proc/TID works for any thread: its fd table is the one that made the call.

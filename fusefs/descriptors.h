@@ -39,6 +39,10 @@ std::vector<int> mount_ids_of_device(std::string_view mountinfo, std::string_vie
 // The process of a thread, and its parent, from /proc/TID/status; 0 when it is gone.
 std::pair<pid_t, pid_t> process_and_parent(pid_t tid);
 
+// The process of the task tid and that process's ancestors, nearest first, at most depth of
+// them (fewer where /proc no longer has one, or at init).
+std::vector<pid_t> lineage_of(pid_t tid, int depth);
+
 // Does the task tid, or a child of its process, hold a descriptor open for writing on inode of
 // the filesystem whose device is mount_device? False when /proc cannot tell (the task exited).
 bool holds_writable_descriptor(pid_t tid, std::string_view mount_device, uint64_t inode);

@@ -21,6 +21,7 @@
 #include "fusefs/echo.h"
 #include "fusefs/errors.h"
 #include "fusefs/open_file.h"
+#include "fusefs/times.h"
 #include "fusefs/txn_rules.h"
 #include "fusefs/xattrs.h"
 
@@ -29,21 +30,9 @@ namespace quorumfs::fusefs {
 namespace {
 
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Filesystem* self(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_userdata(req)); }
 
 proto::Op* add_op(proto::Txn& txn) { return txn.add_ops(); }
-
-int64_t timespec_ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
-
-timespec ns_timespec(int64_t ns) {
-  return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-}
 
 }  // namespace
 
@@ -697,7 +686,7 @@ void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int 
   if (to_set & FUSE_SET_ATTR_MODE) meta.set_mode(attr->st_mode & 07777);
   if (to_set & FUSE_SET_ATTR_UID) meta.set_uid(attr->st_uid);
   if (to_set & FUSE_SET_ATTR_GID) meta.set_gid(attr->st_gid);
-  int64_t now = now_ns();
+  int64_t now = wall_ns();
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) meta.set_atime_ns(now);
   else if (to_set & FUSE_SET_ATTR_ATIME) meta.set_atime_ns(timespec_ns(attr->st_atim));
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) meta.set_mtime_ns(now);

@@ -227,7 +227,6 @@ class Filesystem {
   void order_creates_of_process(fuse_req_t req, uint64_t except_inode = 0);
   pid_t process_of(pid_t thread);
   bool wait_for_create(uint64_t inode, std::function<void()> retry);
-  std::vector<pid_t> lineage_of(fuse_req_t req) const;
   bool sees_pending(fuse_req_t req, std::optional<std::vector<pid_t>>& lineage, PendingCreate& pending);
   bool lookup_pending(fuse_req_t req, fuse_ino_t parent, const char* name);
   bool opendir_pending(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);

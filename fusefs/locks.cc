@@ -191,9 +191,7 @@ void Filesystem::lock_lost(SessionId id) {
 // user.zk.lock.token: the fencing token of a lock on this file held by the caller's process or
 // one of its ancestors (docs/guarantees.md §6); ENODATA when it holds none.
 void Filesystem::reply_lock_token(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  pid_t process = fuse_req_ctx(req)->pid;
-  for (int depth = 0; depth < kTokenAncestors && process > 1; ++depth) {
-    auto [tgid, parent] = process_and_parent(process);
+  for (pid_t tgid : lineage_of(fuse_req_ctx(req)->pid, kTokenAncestors)) {
     for (const auto& [owner, owned] : owned_locks_) {
       if (owner.inode != ino || !owned.held || owned.process != tgid) continue;
       std::optional<Zxid> token = locks_->token(owned.id);
@@ -203,7 +201,6 @@ void Filesystem::reply_lock_token(fuse_req_t req, fuse_ino_t ino, size_t size) {
       if (value.size() > size) return (void)fuse_reply_err(req, ERANGE);
       return (void)fuse_reply_buf(req, value.data(), value.size());
     }
-    process = parent;
   }
   fuse_reply_err(req, ENODATA);
 }

@@ -97,10 +97,16 @@ try:
 except OSError as error:
     print("close failed:", os.strerror(error.errno))
 PY
-$PY "$TEST_TMP/creator.py" "$B/bg/race" "from b" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" >"$TEST_TMP/race-b" 2>&1 &
-track_pid "$!"
-racer=$!
-wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the racer on b did not open"
+# start_creator PATH DATA OUTPUT [append]: creator.py in the background, returning once it has
+# opened PATH; its pid in racer, its close's result in OUTPUT once touch "$TEST_TMP/race-go".
+start_creator() {
+  rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
+  $PY "$TEST_TMP/creator.py" "$1" "$2" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" ${4:+"$4"} >"$3" 2>&1 &
+  racer=$!
+  track_pid "$racer"
+  wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the creator of $1 did not open"
+}
+start_creator "$B/bg/race" "from b" "$TEST_TMP/race-b"
 echo "from a" >"$A/bg/race"
 sync "$B/bg"
 touch "$TEST_TMP/race-go"
@@ -110,11 +116,7 @@ expect_eq "b's data went to a's node" "from b" "$(synced_content a bg/race)"
 expect_eq "a's node, then b's write: version" 1 "$(zk_stat version "$A/bg/race")"
 
 # --- the same race with O_APPEND: b's data goes after a's
-rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
-$PY "$TEST_TMP/creator.py" "$B/bg/appended" "from b" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" append >"$TEST_TMP/append-b" 2>&1 &
-track_pid "$!"
-racer=$!
-wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the appender on b did not open"
+start_creator "$B/bg/appended" "from b" "$TEST_TMP/append-b" append
 printf 'from a;' >"$A/bg/appended"
 sync "$B/bg"
 touch "$TEST_TMP/race-go"
@@ -123,11 +125,7 @@ expect_eq "b's append close" "closed" "$(cat "$TEST_TMP/append-b")"
 expect_eq "a's data, then b's" "from a;from b" "$(synced_content a bg/appended)"
 
 # --- a name another host created is seen here by everyone, while a create of it is pending here
-rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
-$PY "$TEST_TMP/creator.py" "$A/bg/shadowed" "mine" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" >"$TEST_TMP/shadowed" 2>&1 &
-track_pid "$!"
-racer=$!
-wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the creator of shadowed did not open"
+start_creator "$A/bg/shadowed" "mine" "$TEST_TMP/shadowed"
 echo theirs >"$B/bg/shadowed"
 expect_eq "another process on a reads b's node" "theirs" "$(synced_content a bg/shadowed)"
 touch "$TEST_TMP/race-go"
@@ -137,11 +135,7 @@ expect_eq "its O_TRUNC and data went to b's node" "mine" "$(synced_content b bg/
 
 # --- the directory goes before the close: the close fails with ENOENT, nothing is created
 mkdir "$A/bg/doomed" || fail "mkdir doomed"
-rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
-$PY "$TEST_TMP/creator.py" "$A/bg/doomed/f" "lost" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" >"$TEST_TMP/doomed" 2>&1 &
-track_pid "$!"
-racer=$!
-wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the creator in doomed did not open"
+start_creator "$A/bg/doomed/f" "lost" "$TEST_TMP/doomed"
 sync "$B/bg"
 expect_ok "rmdir '$B/bg/doomed'"  # on b: empty for everyone but the creator
 touch "$TEST_TMP/race-go"
@@ -150,11 +144,7 @@ expect_eq "the creator's close" "close failed: No such file or directory" "$(cat
 expect_fail "test -e '$A/bg/doomed'"  # nothing created
 
 # --- another creator of a pending name on this host waits for it: O_EXCL and mkdir say EEXIST
-rm -f "$TEST_TMP/race-ready" "$TEST_TMP/race-go"
-$PY "$TEST_TMP/creator.py" "$A/bg/taken" "first" "$TEST_TMP/race-ready" "$TEST_TMP/race-go" >"$TEST_TMP/taken" 2>&1 &
-track_pid "$!"
-racer=$!
-wait_for 10 test -e "$TEST_TMP/race-ready" || fatal "the creator of taken did not open"
+start_creator "$A/bg/taken" "first" "$TEST_TMP/taken"
 expect_errno "$PY -c 'import os; os.open(\"$A/bg/taken\", os.O_WRONLY | os.O_CREAT | os.O_EXCL)'" "File exists"
 expect_errno "mkdir '$A/bg/taken'" "File exists"
 touch "$TEST_TMP/race-go"

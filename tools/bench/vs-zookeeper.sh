@@ -388,6 +388,8 @@ write_plots() {
   cat >"$results_dir/plots.gp" <<EOF
 # Drawn by tools/bench/vs-zookeeper.sh from plot-data/; redraw with \`gnuplot plots.gp\` here.
 ops = "${plot_ops[*]}"
+# The sixth panel of each page holds only the key.
+legend_panel = "unset title; unset xlabel; unset ylabel; unset grid; unset border; unset tics; unset logscale; set xrange [0:1]; set yrange [0:1]; set key center center"
 subtitle = "$reps rep(s), --ops $ops; 3-member ensembles on 127.0.0.1, fsync on; $(date +%F)"
 set terminal $terminal size 1500,950
 set datafile separator "\t"
@@ -419,16 +421,7 @@ do for [op in ops] {
   set title op_title(op)
   plot for [i=0:5] sprintf("plot-data/throughput-%s.dat", op) index i using 1:2:3:4 with yerrorlines ls (i + 1)
 }
-unset title
-unset xlabel
-unset ylabel
-unset grid
-unset border
-unset tics
-unset logscale
-set xrange [0:1]
-set yrange [0:1]
-set key center center
+@legend_panel
 plot 2 notitle, for [i=1:6] keyentry with linespoints ls i title throughput_titles[i]
 unset multiplot
 
@@ -458,16 +451,7 @@ do for [op in ops] {
   set title op_title(op)
   plot for [i=0:8] sprintf("plot-data/cdf-%s.dat", op) index i using 1:2 with lines ls (11 + i)
 }
-unset title
-unset xlabel
-unset ylabel
-unset grid
-unset border
-unset tics
-unset logscale
-set xrange [0:1]
-set yrange [0:1]
-set key center center
+@legend_panel
 plot 2 notitle, for [i=1:9] keyentry with lines ls (10 + i) title cdf_titles[i]
 unset multiplot
 EOF

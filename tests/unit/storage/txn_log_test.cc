@@ -722,6 +722,24 @@ class CommitQueuedTest : public TxnLogTest {
     log.append(entries(1, 1), 0);
     ASSERT_TRUE(log.flush());
   }
+  // Every zxid a log reported durable, from whichever thread reported it.
+  class Reports {
+   public:
+    void watch(TxnLog& log) {
+      log.set_on_durable([this](Zxid zxid) {
+        std::lock_guard lock(mutex_);
+        zxids_.push_back(zxid);
+      });
+    }
+    std::vector<Zxid> zxids() const {
+      std::lock_guard lock(mutex_);
+      return zxids_;
+    }
+
+   private:
+    mutable std::mutex mutex_;
+    std::vector<Zxid> zxids_;
+  };
 };
 
 TEST_F(CommitQueuedTest, WriterIdle_WritesHereAndReportsThroughItsResultOnly) {
@@ -810,12 +828,8 @@ TEST_F(CommitQueuedTest, WriterBusy_LeavesTheBatchToTheWriterThread) {
   };
   auto log = open_log(held);
   ASSERT_NO_FATAL_FAILURE(start_segment(*log));
-  std::mutex reported_mutex;
-  std::vector<Zxid> reported;
-  log->set_on_durable([&](Zxid zxid) {
-    std::lock_guard lock(reported_mutex);
-    reported.push_back(zxid);
-  });
+  Reports reports;
+  reports.watch(*log);
   std::unique_lock closed(gate);
   hold = true;
   log->append(entries(2, 2), 0);  // the writer thread's, held in its sync
@@ -825,7 +839,7 @@ TEST_F(CommitQueuedTest, WriterBusy_LeavesTheBatchToTheWriterThread) {
   hold = false;
   closed.unlock();
   EXPECT_TRUE(log->flush());
-  std::lock_guard lock(reported_mutex);
+  const std::vector<Zxid> reported = reports.zxids();
   ASSERT_FALSE(reported.empty());
   EXPECT_EQ(reported.back(), make_zxid(1, 3));
 }
@@ -880,12 +894,8 @@ TEST_P(FailedSyncTest, NothingReportedUntilTheRewriteIsDurable) {
   faulty.fail_sync_for_test = [&] { return fail.load(); };
   auto log = open_log(faulty);
   ASSERT_NO_FATAL_FAILURE(start_segment(*log));
-  std::mutex reported_mutex;
-  std::vector<Zxid> reported;
-  log->set_on_durable([&](Zxid zxid) {
-    std::lock_guard lock(reported_mutex);
-    reported.push_back(zxid);
-  });
+  Reports reports;
+  reports.watch(*log);
   fail = true;
   log->append(entries(2, 3), 0, GetParam());
   if (here) {
@@ -895,10 +905,7 @@ TEST_P(FailedSyncTest, NothingReportedUntilTheRewriteIsDurable) {
   EXPECT_TRUE(log->failing());
   EXPECT_NE(log->failure().find("fdatasync"), std::string::npos) << log->failure();
   EXPECT_FALSE(log->flush()) << "nothing durable while the sync fails";
-  {
-    std::lock_guard lock(reported_mutex);
-    EXPECT_TRUE(reported.empty());
-  }
+  EXPECT_TRUE(reports.zxids().empty());
   log->append(entries(4, 4), 0, GetParam());
   if (here) {
     EXPECT_FALSE(written_here(log->commit_queued())) << "not here while the disk fails";
@@ -907,12 +914,10 @@ TEST_P(FailedSyncTest, NothingReportedUntilTheRewriteIsDurable) {
   for (int i = 0; i < 200 && log->failing(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(log->flush());
   EXPECT_FALSE(log->failing());
-  {
-    std::lock_guard lock(reported_mutex);
-    ASSERT_FALSE(reported.empty());
-    EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
-    EXPECT_EQ(reported.back(), make_zxid(1, 4));
-  }
+  const std::vector<Zxid> reported = reports.zxids();
+  ASSERT_FALSE(reported.empty());
+  EXPECT_TRUE(std::is_sorted(reported.begin(), reported.end()));
+  EXPECT_EQ(reported.back(), make_zxid(1, 4));
   log.reset();
   EXPECT_EQ(replay_all(*open_log(roomy())), expected(1, 4));
 }
