@@ -195,7 +195,7 @@ void Replica::State::try_commit() {
   auto first_new = after(committed);
   committed = upto;
   for (const auto& [id, handler] : learners) {
-    if (handler.phase < Phase::kSyncing) continue;
+    if (handler.phase < Phase::kSyncing || follower_commits_itself(handler, upto)) continue;
     if (!handler.observer) {
       send(Message{.type = MessageType::kCommit, .to = id, .zxid = upto});
       continue;
@@ -206,6 +206,28 @@ void Replica::State::try_commit() {
   }
   deliver_committed();
   answer_pending_syncs();
+}
+
+// docs/zab.md, "A follower's own commit": where the leader and one follower are a quorum, the
+// leader tells its followers how far its log is durable; a follower whose own log is durable as
+// far commits by itself, two network hops before the leader's COMMIT could reach it. Only what
+// is not committed yet is announced: a COMMIT already covers the rest.
+void Replica::State::announce_durable() {
+  if (!leader_and_follower_are_quorum() || durable <= committed) return;
+  for (auto& [id, handler] : learners) {
+    if (handler.observer || handler.phase != Phase::kSynced || handler.durable_sent >= durable) continue;
+    handler.durable_sent = durable;
+    send(Message{.type = MessageType::kDurable, .to = id, .zxid = durable});
+  }
+}
+
+// A follower that acked zxid and was told my log is durable through it has committed it already,
+// or will when my kDurable (sent earlier on the same connection) arrives: no COMMIT needed. One
+// that has not acked still gets the COMMIT, which it applies without its own disk (a member with
+// a failing disk keeps serving reads).
+bool Replica::State::follower_commits_itself(const LearnerHandler& handler, Zxid zxid) const {
+  return !handler.observer && handler.phase == Phase::kSynced && handler.acked >= zxid &&
+         handler.durable_sent >= zxid;
 }
 
 // Where the learner's log continues from (docs/zab.md §4): DIFF when I know its last zxid, TRUNC

@@ -13,6 +13,7 @@ void Replica::State::become_learner() {
   serving = false;
   sync = {};
   sync_handed_over = false;
+  leader_durable = 0;
   leader_heard_tick = now;
   send_follower_info();
 }
@@ -207,6 +208,13 @@ void Replica::State::ack_durable() {
   send(Message{.type = MessageType::kAck, .to = leader, .zxid = durable});
 }
 
+// docs/zab.md, "A follower's own commit": my log and the leader's, both durable through a zxid,
+// are a quorum's copies of it once the leader and one follower make a quorum.
+void Replica::State::commit_durable_on_both() {
+  if (observer || phase < LearnerPhase::kSynced || !leader_and_follower_are_quorum()) return;
+  committed = std::max(committed, std::min({durable, leader_durable, logged}));
+}
+
 void Replica::State::on_broadcast_message(const Message& message) {
   switch (message.type) {
     case MessageType::kProposal:
@@ -225,6 +233,10 @@ void Replica::State::on_broadcast_message(const Message& message) {
         return;
       }
       committed = std::max(committed, message.zxid);
+      break;
+    case MessageType::kDurable:
+      leader_durable = std::max(leader_durable, message.zxid);
+      commit_durable_on_both();
       break;
     case MessageType::kUpToDate:
       if (phase != LearnerPhase::kSynced) return;

@@ -234,6 +234,7 @@ void Replica::persisted(Zxid zxid) {
   if (s.role == Role::kLeading) {
     if (s.established) {
       s.try_commit();
+      s.announce_durable();
     } else {
       s.try_ack_epoch();
       s.try_establish();
@@ -241,6 +242,8 @@ void Replica::persisted(Zxid zxid) {
   } else if (s.role != Role::kLooking) {
     s.maybe_ack_newleader();
     s.ack_durable();
+    s.commit_durable_on_both();
+    s.deliver_committed();
   }
 }
 

@@ -84,6 +84,7 @@ enum class MessageType : uint8_t {
   kSync,           // learner -> leader: token
   kSyncReply,      // leader -> learner: token; zxid = last proposal at the time of the kSync
   kPing,           // leader -> learner: zxid = last committed; learner echoes it back
+  kDurable,        // leader -> follower: zxid = the leader's log is durable through it
 };
 
 struct Message {

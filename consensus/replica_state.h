@@ -37,6 +37,7 @@ struct LearnerHandler {
   bool needs_sync = false;  // built in ready(), where a SNAP can name the final applied zxid
   Zxid sync_end = 0;        // last zxid sent before NEWLEADER
   Zxid acked = 0;           // ACKs cover everything up to it
+  Zxid durable_sent = 0;    // the last kDurable sent to it
   uint64_t heard_tick = 0;
 };
 
@@ -65,6 +66,9 @@ struct Replica::State {
   // replica.cc: log and delivery
   void load_window(const DurableState& disk);
   bool is_voter(NodeId id) const { return config.voters.count(id) != 0; }
+  // The leader and one follower make a quorum (two or three voters): a follower that knows both
+  // logs durable knows the txn committed (docs/zab.md, "A follower's own commit").
+  bool leader_and_follower_are_quorum() const { return quorum <= 2; }
   bool knows(Zxid zxid) const;
   std::deque<Entry>::const_iterator after(Zxid zxid) const;
   void append(Entry entry);
@@ -103,6 +107,8 @@ struct Replica::State {
   void try_ack_epoch();
   void try_establish();
   void try_commit();
+  void announce_durable();
+  bool follower_commits_itself(const LearnerHandler& handler, Zxid zxid) const;
   size_t synced_voters() const;
   void build_sync(NodeId to, LearnerHandler& handler);
   std::optional<Zxid> trunc_point(Zxid peer_zxid) const;
@@ -122,6 +128,7 @@ struct Replica::State {
   void apply_sync();
   void maybe_ack_newleader();
   void ack_durable();
+  void commit_durable_on_both();
   void check_sync_waits();
   void learner_tick();
   void send_follower_info();
@@ -178,6 +185,7 @@ struct Replica::State {
   Zxid sync_target = 0;      // NEWLEADER is acked once this is durable
   bool sync_handed_over = false;  // the Ready carrying the sync's truncate/snapshot was taken
   Zxid last_ack = 0;
+  Zxid leader_durable = 0;  // the leader's last kDurable
   uint64_t leader_heard_tick = 0;
   uint64_t follower_info_tick = 0;  // the last FOLLOWERINFO sent
   std::set<uint64_t> forwarded;          // kRequest tokens not applied yet

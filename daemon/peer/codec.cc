@@ -11,9 +11,9 @@ namespace {
 // type or role is a protocol change: update the bound here (and the version if an older build
 // could receive it).
 constexpr uint32_t kMessageTypeFirst = static_cast<uint32_t>(consensus::MessageType::kVote);
-constexpr uint32_t kMessageTypeLast = static_cast<uint32_t>(consensus::MessageType::kPing);
+constexpr uint32_t kMessageTypeLast = static_cast<uint32_t>(consensus::MessageType::kDurable);
 constexpr uint32_t kRoleLast = static_cast<uint32_t>(consensus::Role::kObserving);
-static_assert(kMessageTypeFirst == 1 && kMessageTypeLast == 18, "consensus::MessageType changed");
+static_assert(kMessageTypeFirst == 1 && kMessageTypeLast == 19, "consensus::MessageType changed");
 static_assert(kRoleLast == 3, "consensus::Role changed");
 
 bool entry_is_default(const consensus::Entry& entry) {

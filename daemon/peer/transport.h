@@ -44,7 +44,7 @@ using consensus::NodeId;
 
 // Versions this build speaks; the dialer proposes kProtocolVersion and the acceptor must answer
 // with the same (docs/wire.md, "Versions").
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;
 
 struct PeerEndpoint {
   std::string host;

@@ -327,6 +327,60 @@ TEST(Broadcast, CommitNeedsAVoterQuorumOfAcks) {
   EXPECT_EQ(ensemble.applied[1].size(), 2u);
 }
 
+size_t count(const Ensemble& ensemble, MessageType type, NodeId to) {
+  size_t n = 0;
+  for (const Message& message : ensemble.sent) n += message.type == type && message.to == to;
+  return n;
+}
+
+// docs/zab.md §5, "A follower's own commit": the leader's log and a follower's, both durable, are
+// a quorum of three; the follower applies without the leader's COMMIT.
+TEST(Broadcast, AFollowerCommitsWhenItsLogAndTheLeadersAreDurable) {
+  Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
+  ensemble.blocked = {{1, 3}, {2, 3}};  // the followers' ACKs never arrive: the leader cannot commit
+  ASSERT_TRUE(ensemble[3].submit(1, std::make_shared<std::string>("a")));
+  ensemble.run();
+  EXPECT_TRUE(ensemble.applied[3].empty());
+  ASSERT_EQ(ensemble.applied[1].size(), 1u);
+  ASSERT_EQ(ensemble.applied[2].size(), 1u);
+  EXPECT_EQ(*ensemble.applied[1][0].payload, "a");
+  EXPECT_EQ(count(ensemble, MessageType::kDurable, 1), 1u);
+  EXPECT_EQ(count(ensemble, MessageType::kCommit, 1), 1u) << "only the sync's";
+}
+
+TEST(Broadcast, AFollowerThatAckedWhatTheLeaderCalledDurable_GetsNoCommit) {
+  Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
+  const size_t commits_before = count(ensemble, MessageType::kCommit, 1);
+  for (uint64_t token = 1; token <= 3; ++token) {
+    ASSERT_TRUE(ensemble[1].submit(token, std::make_shared<std::string>("w")));
+    ensemble.run();
+  }
+  for (NodeId id : {1, 2, 3}) EXPECT_EQ(ensemble.applied[id].size(), 3u) << "replica " << id;
+  // Replica 1's ACK reaches the leader first here: the leader commits on it, and replica 2, which
+  // has not acked yet, still gets the COMMIT.
+  EXPECT_EQ(count(ensemble, MessageType::kCommit, 1), commits_before);
+  EXPECT_EQ(count(ensemble, MessageType::kDurable, 1), 3u);
+}
+
+// A follower that has not logged the txn durably still gets the COMMIT (a member whose disk
+// fails keeps applying), and in five voters the leader and one follower are no quorum.
+TEST(Broadcast, FiveVoters_FollowersWaitForTheLeadersCommit) {
+  Ensemble ensemble;
+  ensemble.voters = {1, 2, 3, 4, 5};
+  for (NodeId id : {1, 2, 3, 4, 5}) ensemble.add(id, disk(1, {}));
+  for (int tick = 0; tick < 50 && !ensemble[5].serving(); ++tick) ensemble.tick(1);
+  ASSERT_TRUE(ensemble[5].serving());
+  ensemble.blocked = {{1, 5}, {2, 5}, {3, 5}, {4, 5}};
+  ASSERT_TRUE(ensemble[5].submit(1, std::make_shared<std::string>("a")));
+  ensemble.run();
+  for (NodeId id : {1, 2, 3, 4, 5}) EXPECT_TRUE(ensemble.applied[id].empty()) << "replica " << id;
+  for (NodeId id : {1, 2, 3, 4}) EXPECT_EQ(count(ensemble, MessageType::kDurable, id), 0u);
+  ensemble.blocked.clear();
+  ASSERT_TRUE(ensemble[5].submit(2, std::make_shared<std::string>("b")));
+  ensemble.run();
+  for (NodeId id : {1, 2, 3, 4, 5}) EXPECT_EQ(ensemble.applied[id].size(), 2u) << "replica " << id;
+}
+
 TEST(Broadcast, ObserverNeverCounts) {
   Ensemble ensemble;
   ensemble.voters = {1, 2, 3};

@@ -64,7 +64,7 @@ TEST(Codec, RoundTrip_KeepsEveryField) {
 }
 
 TEST(Codec, RoundTrip_EveryMessageTypeAndRole) {
-  for (int type = 1; type <= 18; ++type) {
+  for (int type = 1; type <= 19; ++type) {
     for (int role = 0; role <= 3; ++role) {
       consensus::Message sent = every_field_set();
       sent.type = static_cast<consensus::MessageType>(type);
@@ -127,9 +127,9 @@ TEST(Codec, DefaultEntry_IsNotOnTheWire) {
 TEST(Codec, UnknownTypeOrRole_IsRefusedWithReason) {
   std::string error;
   proto::ConsensusMessage proto;
-  proto.set_type(19);
+  proto.set_type(20);
   EXPECT_FALSE(from_proto(&proto, &error));
-  EXPECT_EQ(error, "unknown consensus message type 19");
+  EXPECT_EQ(error, "unknown consensus message type 20");
   proto.set_type(0);
   EXPECT_FALSE(from_proto(&proto, &error));
   proto.set_type(1);
