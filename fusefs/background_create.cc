@@ -129,7 +129,11 @@ bool Filesystem::create_in_background(fuse_req_t req, const Child& child, std::s
   fuse_entry_param entry{};
   entry.ino = inode;
   entry.generation = 1;
-  entry.attr = pending_attributes(*pending);  // timeouts 0: the kernel asks again each time
+  entry.attr = pending_attributes(*pending);
+  // The name is not cached (other processes must ask, and get ENOENT), its attributes are: the
+  // creator's permission check at the end of its open(2) then asks nothing more. The answer drops
+  // them (create_answered).
+  entry.attr_timeout = options_.kernel_cache ? options_.cache_timeout_s : 0.0;
   if (fuse_reply_create(req, &entry, fi) != 0) return true;  // interrupted: nothing was ordered
   writers_.emplace(inode, file.get());
   adopt(std::move(file));
@@ -353,8 +357,10 @@ void Filesystem::create_answered(uint64_t inode, const ApplyResult& result, cons
   if (content) budget_.settle(content->content.data.size());
   // An error at close says the create may not have happened; ordered early, the close says it.
   if (error != 0 && file != nullptr && !content) file->write_error = error;
-  // The directory's size and times changed (a create that did not happen changes nothing).
+  // The directory's size and times changed (a create that did not happen changes nothing); the
+  // new file's attributes are the txn's now, and the kernel holds those of the open.
   if (error == 0) fuse_lowlevel_notify_inval_inode(session_, pending->parent_inode, -1, 0);
+  fuse_lowlevel_notify_inval_inode(session_, inode, -1, 0);
   if (pending_creates_.empty()) process_of_thread_.clear();
   for (auto& waiter : pending->waiters) waiter();
   if (reply) reply(error);

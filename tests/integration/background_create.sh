@@ -37,6 +37,20 @@ PY
 expect_eq "the create with times and mode took one zxid" 1 "$(($(zk_stat czxid "$A/bg/next") - $(zk_stat czxid "$A/bg/timed")))"
 expect_eq "its mtime and mode, seen on b" "981173106 600" "$(sync "$B/bg"; stat -c '%Y %a' "$B/bg/timed")"
 
+# --- once the create is applied, the creator's descriptor shows the node's attributes, not the
+# ones its open was answered with (cached by the kernel until the create drops them)
+fresh_mtime=$($PY - "$A/bg/fsynced" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+time.sleep(0.05)
+os.fsync(fd)
+print(os.fstat(fd).st_mtime_ns)
+os.close(fd)
+PY
+) || fail "fsync script"
+expect_eq "the creator's fstat after its fsync shows the committed mtime" \
+  "$(sync "$B/bg"; stat -c %.9Y "$B/bg/fsynced" | tr -d .)" "$fresh_mtime"
+
 # --- before its close, only the creator (and its children) see the file. (The creators are
 # python: in bash, a builtin's `>&3` dup2s the descriptor and closes it again, which commits.)
 cat >"$TEST_TMP/holder.py" <<'PY'
