@@ -223,8 +223,7 @@ void Replica::State::announce_durable() {
 
 // A follower that acked zxid and was told my log is durable through it has committed it already,
 // or will when my kDurable (sent earlier on the same connection) arrives: no COMMIT needed. One
-// that has not acked still gets the COMMIT, which it applies without its own disk (a member with
-// a failing disk keeps serving reads).
+// that has not acked still gets the COMMIT, as before.
 bool Replica::State::follower_commits_itself(const LearnerHandler& handler, Zxid zxid) const {
   return !handler.observer && handler.phase == Phase::kSynced && handler.acked >= zxid &&
          handler.durable_sent >= zxid;

@@ -20,6 +20,7 @@
 #include <filesystem>
 
 #include "daemon/config.h"
+#include "daemon/logging.h"
 #include "daemon/server.h"
 
 namespace {
@@ -159,12 +160,17 @@ int main(int argc, char** argv) {
   app.add_flag("--no-auto-unmount", no_auto_unmount, "Leave the mount behind if the daemon dies");
   app.add_flag("--unsafe-no-fsync", unsafe_no_fsync,
                "Acknowledge writes before they are on disk: a crash may lose acknowledged writes");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(quorumfs::kLogLevels), std::end(quorumfs::kLogLevels))));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text, or json: one object per line (time, level, pid, msg)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--debug-fuse", options.mount.debug, "Print every FUSE request (libfuse -d)");
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  quorumfs::configure_logging(log_level, log_format == "json" ? quorumfs::LogFormat::kJson : quorumfs::LogFormat::kText);
   raise_descriptor_limit();
   if (!config_path.empty() && !apply_config(config_path, &options)) return 1;
   if (client_port != 0) {

@@ -10,6 +10,7 @@
 
 #include "daemon/peer/transport.h"
 #include "daemon/service/reaper.h"
+#include "daemon/systemd_notify.h"
 #include "fusefs/xattrs.h"
 
 namespace quorumfs {
@@ -118,7 +119,10 @@ void Server::serve_when_synced() {
                  "(user.zk.state=unsynced)", options_.write_wait.count(), store_->tree().last_applied_zxid());
   }
   if (!start_client_port()) return;
-  if (!options_.mount_enabled) return;
+  if (!options_.mount_enabled) {
+    notify_systemd("READY=1");
+    return;
+  }
   std::string error;
   filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *service_, options_.mount);
   if (!filesystem_->mount([this] { stop(); }, &error)) {
@@ -132,6 +136,7 @@ void Server::serve_when_synced() {
   spdlog::info("mounted {} (data {}, zxid {:#x}, {} nodes, {})", options_.mount.mountpoint, options_.data_dir,
                store_->tree().last_applied_zxid(), store_->tree().node_count(),
                fusefs::state_xattr(replica_->serving()));
+  notify_systemd("READY=1");
 }
 
 // Sessions an earlier run of this host left in the tree are closed once the replica serves: by
@@ -297,6 +302,7 @@ void Server::remove_due_nodes() {
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;  // new writes are refused from here on
+  notify_systemd("STOPPING=1");
   // This host's sessions end with it (docs/guarantees.md §8): their ephemerals go while the log
   // still takes txns. Then unmount, then make everything logged durable.
   // ZooKeeper sessions are not this host's: their clients move to another member.

@@ -20,6 +20,8 @@ packages=(
   libxxhash-dev libcli11-dev libssl-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest
   # the mount and the tools the integration tests drive through it
   fuse3 attr inotify-tools rsync util-linux tar sed coreutils procps kmod psmisc python3 perl
+  # tests/integration/operations.sh checks the unit file with systemd-analyze
+  systemd
   # ZooKeeper clients for tests/integration/zk_client.sh: kazoo, the C client's cli_mt, zkCli.sh
   python3-kazoo zookeeper-bin zookeeper
   # the benchmark scripts (tools/bench)
