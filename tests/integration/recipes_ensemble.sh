@@ -85,15 +85,28 @@ subscriber_story() {
        { printf "BAD[%s] ", $0 }' "$OUT/sub-$1"
 }
 mzxid_regressions() { # mzxid_regressions FILE: headers whose mzxid is not above the one before
-  local last=-1 mzxid
+  local last=-1 last_hex=none mzxid
   while read -r _ _ _ _ mzxid; do
-    ((mzxid > last)) || echo "mzxid $mzxid after $last"
-    last=$((mzxid))
+    ((mzxid > last)) || echo "mzxid $mzxid after $last_hex"
+    last=$((mzxid)) last_hex=$mzxid
   done < <(grep '^--- version' "$1")
 }
 last_rev_is_30() { [[ $(subscriber_story "$1") == *" 30 " ]]; }
 for host in a b c; do
   wait_for 10 last_rev_is_30 "$host" || fail "subscriber on $host did not print rev 30"
+done
+# Events that bring no new version: a close of a descriptor opened for writing raises
+# IN_CLOSE_WRITE on its host and commits nothing. The subscribers reload and print nothing.
+declare -A headers_before=()
+for host in a b c; do headers_before[$host]=$(grep -c '^--- version' "$OUT/sub-$host"); done
+mzxid_before=$(xattr "$A/app/config.json" user.zk.mzxid)
+for mount in "$A" "$B" "$C"; do
+  for _ in 1 2 3; do exec {spurious_fd}>>"$mount/app/config.json"; exec {spurious_fd}>&-; done
+done
+expect_eq "those closes committed nothing" "$mzxid_before" "$(xattr "$A/app/config.json" user.zk.mzxid)"
+sleep 1
+for host in a b c; do
+  expect_eq "subscriber on $host printed nothing for them" "${headers_before[$host]}" "$(grep -c '^--- version' "$OUT/sub-$host")"
   story=$(subscriber_story "$host")
   expect_match "subscriber on $host: only headers and whole versions" '^([0-9]+ )+$' "$story"
   # Each version at most once, in order: strictly increasing revs and mzxids.
@@ -187,7 +200,7 @@ done
 kill_q2_holding_claim() {
   output_has q2 'done item' || return 1
   kill -STOP "${BG[q2]}"
-  if ls "$B/queue.d/claimed/q2" | grep -qE '^item-[0-9]{10}$'; then
+  if compgen -G "$B/queue.d/claimed/q2/item-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]" >/dev/null; then
     log "kill -9 of consumer q2 while it holds $(ls "$B/queue.d/claimed/q2" | joined)"
     kill -KILL "${BG[q2]}" # its CMD ends by itself: the node goes then
     return 0
@@ -231,6 +244,19 @@ expect_eq "the failed item is kept in failed/" poison "$(cat "$QSTATE"/failed/it
 expect_eq "and has no result" 102 "$(done_count)"
 kill -TERM "${BG[qf]}"
 expect_exit qf 0
+# A result committed by another while CMD ran (a requeued item run twice at once): the commit is
+# a rename that refuses to replace it, and the consumer drops its own.
+mkdir -p "$QSTATE/claimed/ghost2"
+printf 'ghost2\n' | tee "$QSTATE/claimed/ghost2/item-0000099998" >/dev/null
+# shellcheck disable=SC2016
+start_bg qd "$EXAMPLES/queue.sh" "$C" consume qd sh -c 'read -r data
+  [ "$data" = ghost2 ] && printf "the other result\n" >"$1/done/item-0000099998"
+  echo "mine-$data"' sh "$C/queue.d"
+expect_output qd 'duplicate item-0000099998 dropped'
+expect_content "$QSTATE/done/item-0000099998" "the other result"
+wait_for 5 test -z "$(ls "$QSTATE/claimed/qd")" || fail "qd's claim left: $(listing "$QSTATE/claimed/qd")"
+kill -TERM "${BG[qd]}"
+expect_exit qd 0
 wait_for 5 test -z "$(ls "$QSTATE/consumers")" || fail "consumer nodes left: $(listing "$QSTATE/consumers")"
 
 # =============================================================================================
