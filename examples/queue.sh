@@ -137,17 +137,22 @@ ensure_set_gid_dir() {
 
 # requeue_orphans: every claim of a consumer without a node goes back to the queue.
 requeue_orphans() {
-  local owner_dir owner item
+  local owner_dir owner item items
   for owner_dir in "$claimed_dir"/*/; do
     owner_dir=${owner_dir%/}
     owner=${owner_dir##*/}
-    [[ -d $owner_dir && $owner != "$consumer" && ! -e $consumers_dir/$owner ]] || continue
-    # (an item seen in owner_dir was claimed after owner's node was created: applied in zxid
-    # order here, so the node's absence now means the owner is gone)
+    [[ -d $owner_dir && $owner != "$consumer" ]] || continue
+    items=$(items_in "$owner_dir")
+    [[ -n $items ]] || continue
+    # Listed first, then the owner's node looked for: a claim seen was made after the owner's
+    # node was created (this host applies changes in zxid order), so the node missing now means
+    # that owner is gone. (Should its session merely have expired while it runs on, both may
+    # run the item; the commit below still happens once.)
+    [[ -e $consumers_dir/$owner ]] && continue
     while IFS= read -r item; do
       mv -T -- "$owner_dir/$item" "$queue_dir/$item" 2>/dev/null &&
         echo "$consumer: requeued $item of $owner"
-    done < <(items_in "$owner_dir")
+    done <<<"$items"
     rm -f -- "$owner_dir"/*.result 2>/dev/null
   done
 }
