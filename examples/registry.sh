@@ -29,8 +29,9 @@
 # The instance's file is named IP:PORT (O_EXCL: one registration of an address per service); its
 # JSON is written with one commit through the open node (docs/mount.md, "One commit per
 # redirection"), so a reader never sees it half written. `healthy=false` registers an instance that
-# is listed by `ls` but never picked (Nacos: disabled). A host that is lost takes its instances with
-# it after the session timeout; the registry itself is the ensemble's tree and survives any minority
+# is listed by `ls` but never picked (Nacos: disabled); `kill -USR1` marks a running instance
+# unhealthy and `kill -USR2` healthy again, each one commit of its JSON (watchers see the
+# change). A host that is lost takes its instances with it after the session timeout; the registry itself is the ensemble's tree and survives any minority
 # of members lost. Weights are numbers >= 0 (as Nacos, 0 means "never picked").
 set -u -o pipefail
 # shellcheck source=lib/watch.sh
@@ -83,11 +84,15 @@ register() {
     esac
   done
   [[ $weight =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "${0##*/}: weight must be a number >= 0" >&2; exit 2; }
+  # instance_json HEALTHY: the metadata, one line.
+  instance_json() {
+    jq -cn --arg ip "$ip" --argjson port "$port" --argjson weight "$weight" \
+      --argjson healthy "$1" --arg cluster "$cluster" --arg host "$(hostname)" \
+      --argjson pid $$ '{ip: $ip, port: $port, weight: $weight, healthy: $healthy,
+        cluster: $cluster, host: $host, pid: $pid}'
+  }
   local metadata
-  metadata=$(jq -cn --arg ip "$ip" --argjson port "$port" --argjson weight "$weight" \
-    --argjson healthy "$healthy" --arg cluster "$cluster" --arg host "$(hostname)" \
-    --argjson pid $$ '{ip: $ip, port: $port, weight: $weight, healthy: $healthy,
-      cluster: $cluster, host: $host, pid: $pid}') || exit 1
+  metadata=$(instance_json "$healthy") || exit 1
   ensure_service_dir
   # Somewhere to block without a child process (a child would inherit the instance's descriptor
   # and keep it registered after we are gone): a pipe we hold both ends of never has data.
@@ -99,8 +104,21 @@ register() {
   # echo runs on a copy of the descriptor: that copy's close commits the JSON, the node lives on.
   printf '%s\n' "$metadata" >&"$instance_fd" || exit 1
   echo "registered $service_dir/$address"
+  # SIGUSR1 / SIGUSR2: mark the instance unhealthy / healthy. The new JSON replaces the old in ONE
+  # commit: perl truncates and writes through a copy of the descriptor, whose close commits both
+  # (docs/mount.md: ftruncate is part of the descriptor's commit at close).
+  set_health() {
+    metadata=$(instance_json "$1") &&
+      perl -e 'open(my $f, ">&=", $ARGV[0]) or die "$!\n"; truncate($f, 0) or die "$!\n";
+        seek($f, 0, 0); print $f "$ARGV[1]\n" or die "$!\n"; close($f) or die "$!\n"' \
+        "$instance_fd" "$metadata" &&
+      echo "healthy=$1"
+  }
+  trap 'set_health false' USR1
+  trap 'set_health true' USR2
   trap 'exit 0' TERM INT
-  read -r -u "$never_fd"
+  # (a trapped signal ends the read: read again)
+  while :; do read -r -u "$never_fd"; done
 }
 
 # healthy_instances: NAME WEIGHT CLUSTER for every healthy instance, sorted by name. A file not yet

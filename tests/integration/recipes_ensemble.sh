@@ -174,6 +174,25 @@ expect_eq "200 picks, all of healthy instances" 200 "$((picks_1 + picks_2))"
 log "200 picks at weights 1:3: $picks_1 : $picks_2"
 # Expected 150 of 200 for weight 3 of 4 (sd 6.1): a loose bound.
 if ((picks_2 >= 125 && picks_2 <= 175)); then pass "picks follow the weights"; else fail "weight 3 of 4 picked $picks_2 times of 200"; fi
+# Health: SIGUSR1 marks i2 unhealthy (one commit of its JSON), SIGUSR2 healthy again.
+I2=services/orders/10.0.0.2:8080
+version_before=$(xattr "$B/$I2" user.zk.version)
+kill -USR1 "${BG[i2]}"
+expect_output i2 '^healthy=false$'
+if wait_for 5 same_on_all "10.0.0.1:8080 1 DEFAULT" registry_list; then
+  pass "i2 marked unhealthy is left out on every host"
+else
+  fail "after SIGUSR1 to i2, c lists: $(registry_list "$C" | joined)"
+fi
+expect_eq "one commit for the health change" "$((version_before + 1))" "$(xattr "$B/$I2" user.zk.version)"
+expect_eq "its JSON read on a" "false east 3" "$(jq -r '"\(.healthy) \(.cluster) \(.weight)"' "$A/$I2")"
+expect_output registry-watch '^--- 1 healthy$'
+expect_eq "20 picks never give the unhealthy instance" "10.0.0.1:8080" \
+  "$(timeout 60 "$EXAMPLES/registry.sh" "$C" pick orders 20 | sort -u | joined)"
+kill -USR2 "${BG[i2]}"
+expect_output i2 '^healthy=true$'
+wait_for 5 same_on_all "$two" registry_list || fail "after SIGUSR2 to i2, c lists: $(registry_list "$C" | joined)"
+expect_eq "i2 still registered with one more commit" "$((version_before + 2))" "$(xattr "$B/$I2" user.zk.version)"
 RUN_OUTPUT=$(timeout 60 "$EXAMPLES/registry.sh" "$A" pick nosuchservice 2>&1)
 expect_eq "pick of a service with no instance fails" 1 "$?"
 expect_match "and says so" 'no healthy instance of nosuchservice' "$RUN_OUTPUT"
