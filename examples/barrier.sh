@@ -17,6 +17,27 @@
 # A participant that waits longer than BARRIER_TIMEOUT_S (default 60) gives up with status 1 and
 # its file goes; one that dies leaves at once the same way, and is no longer counted.
 #
+# With a CMD it is ZooKeeper's double barrier: enter (as above), run CMD, then leave — delete its
+# file and wait until every participant has deleted its own — and exit with CMD's status. No one
+# starts CMD before all COUNT have entered, and no one goes past the barrier before all have
+# finished CMD:
+#
+#   $ examples/barrier.sh /mnt/quorumfs worker-1 2 sh -c 'sleep 1; echo work-1' &
+#   worker-1: waiting (1 of 2)
+#   $ examples/barrier.sh /mnt/quorumfs worker-2 2 sh -c 'echo work-2'
+#   worker-2: released (2 of 2)
+#   work-2
+#   worker-2: leaving (2 present)
+#   worker-1: released (2 of 2)
+#   work-1
+#   worker-1: leaving (1 present)
+#   worker-1: left (all gone)
+#   worker-2: left (all gone)
+#
+# CMD runs without the participant's descriptor (the file goes when the participant leaves, not
+# when CMD's background children do). The next round's participants wait until all have left:
+# one that enters during the leave phase is counted as present, and holds the others there.
+#
 # Why each participant counts from the event stream rather than by `ls` after an event: the first
 # to be released exits, and its file goes with it; a slower participant listing the directory then
 # would count one too few and wait forever. The events, applied in order, still show the moment
@@ -27,14 +48,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/watch.sh"
 export LC_ALL=C
 
 usage() {
-  echo "usage: $0 MOUNT NAME COUNT   wait until COUNT participants are at MOUNT/barrier" >&2
+  echo "usage: $0 MOUNT NAME COUNT           wait until COUNT participants are at MOUNT/barrier" >&2
+  echo "       $0 MOUNT NAME COUNT CMD [ARGS]  double barrier: enter, run CMD, leave together" >&2
   exit 2
 }
 
-(($# == 3)) || usage
+(($# >= 3)) || usage
 mount=$1
 participant=$2
 count=$3
+shift 3
 [[ $count =~ ^[1-9][0-9]*$ ]] || usage
 barrier_dir=$mount/barrier
 timeout_s=${BARRIER_TIMEOUT_S:-60}
@@ -110,3 +133,34 @@ while ((!arrived || ${#present[@]} < count)); do
   esac
 done
 say "released (${#present[@]} of $count)"
+(($# > 0)) || exit 0
+
+# The double barrier's second half. CMD without our descriptor, so that closing it is leaving.
+"$@" {presence_fd}>&-
+cmd_status=$?
+say "leaving (${#present[@]} present)"
+exec {presence_fd}>&-
+# Our own DELETE comes down the stream like the others': the set empties when all have left.
+deadline=$((SECONDS + timeout_s))
+while ((${#present[@]} > 0)); do
+  remaining_s=$((deadline - SECONDS))
+  if ((remaining_s <= 0)); then
+    say "timed out leaving after ${timeout_s}s (${#present[@]} still present)"
+    exit 1
+  fi
+  read_status=0
+  read -r -t "$remaining_s" -u "$events_fd" tag mask name || read_status=$?
+  if ((read_status > 128)); then
+    continue
+  elif ((read_status != 0)); then
+    echo "${0##*/}: the watch on $barrier_dir ended (unmounted?)" >&2
+    exit 1
+  fi
+  [[ $tag == event ]] || continue
+  case $mask in
+    CREATE) present[$name]=1 ;;
+    DELETE) unset "present[$name]" ;;
+  esac
+done
+say "left (all gone)"
+exit "$cmd_status"
