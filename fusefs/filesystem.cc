@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -126,8 +128,27 @@ Filesystem::~Filesystem() {
 
 // ---- mount and the event loop ----------------------------------------------------------------
 
+namespace {
+
+// libfuse's own messages go to the daemon's log, in its format (docs/operations.md, "Logs").
+// Its debug lines come only with --debug-fuse, which asks for them: they are logged at info.
+void log_libfuse(enum fuse_log_level level, const char* format, va_list arguments) {
+  char text[1024];
+  int length = std::vsnprintf(text, sizeof text, format, arguments);
+  if (length < 0) return;
+  std::string_view message(text, std::min(static_cast<size_t>(length), sizeof text - 1));
+  while (!message.empty() && message.back() == '\n') message.remove_suffix(1);
+  spdlog::level::level_enum spdlog_level = level <= FUSE_LOG_ERR       ? spdlog::level::err
+                                           : level == FUSE_LOG_WARNING ? spdlog::level::warn
+                                                                       : spdlog::level::info;
+  spdlog::log(spdlog_level, "libfuse: {}", message);
+}
+
+}  // namespace
+
 bool Filesystem::mount(std::function<void()> on_exit, std::string* error) {
   on_exit_ = std::move(on_exit);
+  fuse_set_log_func(log_libfuse);
   std::vector<std::string> arguments = {"quorumfs", "-o", "fsname=quorumfs,subtype=quorumfs,default_permissions"};
   if (options_.allow_other) arguments.back() += ",allow_other";
   if (options_.auto_unmount) arguments.back() += ",auto_unmount";

@@ -70,40 +70,48 @@ expect_eq "READY=1, then STOPPING=1 at SIGTERM" "READY=1 STOPPING=1" "$(tr '\n' 
 
 # --- mount(8)'s helper. The config: a lone member on a free loopback port.
 port=$((20000 + RANDOM % 10000))
-mkdir -p "$TEST_TMP/h/data" "$TEST_TMP/h/mnt"
+H="$TEST_TMP/h/m nt"  # a space: /proc/self/mounts writes it as \040
+mkdir -p "$TEST_TMP/h/data" "$H"
 chmod 700 "$TEST_TMP/h/data"
 cat >"$TEST_TMP/h.cfg" <<CFG
 dataDir=$TEST_TMP/h/data
 server.1=127.0.0.1:$port:$((port + 1))
 CFG
-H=$TEST_TMP/h/mnt
 echo "$H" >>"$MOUNTS_FILE"
-helper() { QUORUMFS_BIN=$QUORUMFS_BIN "$HELPER" "$@"; }
+# helper ARGS...: runs mount.fuse.quorumfs as mount(8) would; status and output as run_shell's.
+helper() {
+  RUN_OUTPUT=$(QUORUMFS_BIN=$QUORUMFS_BIN timeout 60 "$HELPER" "$@" 2>&1)
+  RUN_STATUS=$?
+}
 
 # errors: nothing starts, nothing is mounted
-run_shell "QUORUMFS_BIN='$QUORUMFS_BIN' '$HELPER' '$TEST_TMP/h.cfg' '$H' -o rw,noatime"
+helper "$TEST_TMP/h.cfg" "$H" -o rw,noatime,bogus
 expect_eq "an unknown option: mount's usage error" 1 "$RUN_STATUS"
-expect_match "...naming it" "unknown option 'noatime'" "$RUN_OUTPUT"
-run_shell "QUORUMFS_BIN='$QUORUMFS_BIN' '$HELPER' '$TEST_TMP/missing.cfg' '$H'"
-expect_match "a missing config" "not a readable configuration file" "$RUN_STATUS $RUN_OUTPUT"
-run_shell "QUORUMFS_BIN='$QUORUMFS_BIN' '$HELPER' '$TEST_TMP/h.cfg' '$H' -o timeout=0"
+expect_match "...naming it" "unknown option 'bogus'" "$RUN_OUTPUT"
+helper "$TEST_TMP/h.cfg" "$H" -o ro
+expect_match "ro is refused" "^1 mount.fuse.quorumfs: ro: quorumfs mounts its tree read-write only" "$RUN_STATUS $RUN_OUTPUT"
+helper "$TEST_TMP/missing.cfg" "$H"
+expect_match "a missing config" "^1 .*not a readable configuration file" "$RUN_STATUS $RUN_OUTPUT"
+helper "$TEST_TMP/h.cfg" "$H" -o timeout=0
 expect_match "a bad timeout" "^1 .*timeout=0" "$RUN_STATUS $RUN_OUTPUT"
 printf 'dataDir=%s\nserver.1=127.0.0.1:%s:%s\nsyncLimit=-1\n' "$TEST_TMP/h/data" "$port" $((port + 1)) >"$TEST_TMP/bad.cfg"
-run_shell "QUORUMFS_BIN='$QUORUMFS_BIN' '$HELPER' '$TEST_TMP/bad.cfg' '$H' -o log=$TEST_TMP/h/bad.log"
+helper "$TEST_TMP/bad.cfg" "$H" -o "log=$TEST_TMP/h/bad.log"
 expect_eq "a config the daemon refuses: mount failure (32)" 32 "$RUN_STATUS"
 expect_match "...with the daemon's reason" "syncLimit" "$RUN_OUTPUT"
 if is_mounted "$H"; then fail "mounted after the errors"; else pass "nothing mounted after the errors"; fi
 
-# mount, use, umount
-run_shell "QUORUMFS_BIN='$QUORUMFS_BIN' '$HELPER' '$TEST_TMP/h.cfg' '$H' -o _netdev,log=$TEST_TMP/h/helper.log,pidfile=$TEST_TMP/h/pid,log_format=json"
+# mount (sloppy: an unknown option is ignored), use, a second mount on top refused, umount
+helper "$TEST_TMP/h.cfg" "$H" -s -o "_netdev,noatime,bogus,log=$TEST_TMP/h/helper.log,pidfile=$TEST_TMP/h/pid,log_format=json,timeout=20"
 expect_eq "the helper returns 0: $(printable "$RUN_OUTPUT")" 0 "$RUN_STATUS"
 helper_pid=$(cat "$TEST_TMP/h/pid" 2>/dev/null)
 [[ -n $helper_pid ]] && track_pid "$helper_pid"
-expect_true "mounted as fuse.quorumfs when it returns" \
-  awk -v mnt="$H" '$2 == mnt && $3 == "fuse.quorumfs" { found = 1 } END { exit !found }' /proc/self/mounts
+expect_eq "mounted as fuse.quorumfs when it returns" "fuse.quorumfs" "$(findmnt -rn -o FSTYPE -M "$H")"
 expect_eq "the pidfile names the running daemon" "quorumfs" "$(ps -o comm= -p "$helper_pid" 2>/dev/null)"
 echo hello >"$H/greeting"
 expect_eq "the mount works" "hello" "$(cat "$H/greeting")"
+helper "$TEST_TMP/h.cfg" "$H" -o "log=$TEST_TMP/h/second.log"
+expect_match "a second mount there is refused (32)" "^32 .*already a mount point" "$RUN_STATUS $RUN_OUTPUT"
+expect_eq "...before starting a member" "" "$(cat "$TEST_TMP/h/second.log" 2>/dev/null)"
 expect_eq "its log is JSON" "" "$(jq -c 'select(.msg | type != "string")' "$TEST_TMP/h/helper.log" 2>&1)"
 umount "$H" || fail "umount $H"
 wait_pid_exit "$helper_pid" 10 || fail "the daemon did not stop after umount"
