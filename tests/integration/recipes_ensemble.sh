@@ -305,6 +305,13 @@ expect_eq "a bad lock name: usage status" 2 "$?"
 kill_tree "${BG[holder]}"
 expect_eq "the lock is free once its holder was killed" ok \
   "$(LOCK_WAIT_S=5 timeout 60 "$EXAMPLES/lock.sh" "$B" counter echo ok)"
+# With LOCK_WAIT_S, CMD's own status comes back as it is, 75 (EX_TEMPFAIL) and 1 included: only
+# a lock not had is "held elsewhere".
+for cmd_status in 75 1; do
+  RUN_OUTPUT=$(LOCK_WAIT_S=5 timeout 60 "$EXAMPLES/lock.sh" "$B" counter sh -c "exit $cmd_status" 2>&1)
+  expect_eq "LOCK_WAIT_S=5, a free lock, CMD exits $cmd_status: status" "$cmd_status" "$?"
+  expect_eq "and nothing said about the lock" "" "$RUN_OUTPUT"
+done
 
 # =============================================================================================
 # Leader election: a candidate on each host; kill -9 of the leader elects its successor only.
