@@ -248,6 +248,20 @@ wait_for 10 test ! -e "$QSTATE/claimed/ghost/item-0000099999" || fail "the ghost
 wait_for 10 done_count_is 102 || fail "results: $(done_count) of 102"
 expect_content "$QSTATE/done/item-0000099999" "first result"
 expect_match "a consumer dropped the re-run" 'already done item-0000099999' "$(cat "$OUT"/q[134])"
+# A requeue removes the result file of each claim it moves, and only that one: a gone owner's
+# NAME may be back meanwhile, have claimed an item again and written its result in the same
+# directory (here item-0000099996.result, standing for that; its claim is not in the listing).
+mkdir -p "$QSTATE/claimed/ghost3"
+printf 'ghost3\n' | tee "$QSTATE/claimed/ghost3/item-0000099997" >/dev/null
+printf 'half-run\n' | tee "$QSTATE/claimed/ghost3/item-0000099997.result" >/dev/null
+printf 'fresh result\n' | tee "$QSTATE/claimed/ghost3/item-0000099996.result" >/dev/null
+"$EXAMPLES/queue.sh" "$C" put wake-up-2
+wait_for 10 test ! -e "$QSTATE/claimed/ghost3/item-0000099997" || fail "ghost3's claim was not requeued"
+wait_for 10 done_count_is 104 || fail "results: $(done_count) of 104"
+expect_eq "ghost3's item committed once, run again" "result-ghost3" "$(cat "$QSTATE/done/item-0000099997")"
+expect_absent "$QSTATE/claimed/ghost3/item-0000099997.result"
+expect_content "$QSTATE/claimed/ghost3/item-0000099996.result" "fresh result"
+rm -rf "$QSTATE/claimed/ghost3"
 RUN_OUTPUT=$(timeout 60 "$EXAMPLES/queue.sh" "$C" consume q1 cat 2>&1)
 expect_eq "a second live consumer named q1 (on c) fails" 1 "$?"
 expect_match "as its name is taken (O_EXCL)" 'cannot overwrite existing file' "$RUN_OUTPUT"
@@ -260,7 +274,7 @@ expect_output qf '^qf: consuming$'
 "$EXAMPLES/queue.sh" "$A" put poison
 expect_output qf 'CMD failed on item-[0-9]+; moved to '
 expect_eq "the failed item is kept in failed/" poison "$(cat "$QSTATE"/failed/item-* 2>&1)"
-expect_eq "and has no result" 102 "$(done_count)"
+expect_eq "and has no result" 104 "$(done_count)"
 kill -TERM "${BG[qf]}"
 expect_exit qf 0
 # A result committed by another while CMD ran (a requeued item run twice at once): the commit is
