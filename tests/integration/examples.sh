@@ -377,6 +377,38 @@ expect_match "it says so" 'lone: timed out after 2s' "$RUN_OUTPUT"
 expect_match "it waited about BARRIER_TIMEOUT_S" '^[1-5]$' "$elapsed_s"
 expect_listing "$BARRIER" ""
 
+# Rounds: a participant that arrives while the previous round runs its CMD (their files still
+# here) is not released by them: it counts only files no ready file names yet.
+ROUNDS=$TEST_TMP/rounds
+: >"$ROUNDS"
+for participant in r1 r2; do
+  # shellcheck disable=SC2016
+  start_bg "barrier-$participant" "$EXAMPLES/barrier.sh" "$M" "$participant" 2 \
+    sh -c 'echo "start $1" >>"$2"; sleep 6; echo "end $1" >>"$2"' sh "$participant" "$ROUNDS"
+done
+expect_output barrier-r1 '^r1: released \(2 of 2\)$'
+expect_output barrier-r2 '^r2: released \(2 of 2\)$'
+RUN_OUTPUT=$(BARRIER_TIMEOUT_S=2 timeout 60 "$EXAMPLES/barrier.sh" "$M" e1 2 2>&1)
+expect_eq "a participant arriving during the round's CMD, alone: status" 1 "$?"
+expect_match "it waited for a second of its own round" 'e1: timed out after 2s \(1 of 2\)' "$RUN_OUTPUT"
+expect_eq "and the round's CMDs were still running" "" "$(grep '^end' "$ROUNDS")"
+for participant in r1 r2; do
+  expect_exit "barrier-$participant" 0 20
+  expect_output "barrier-$participant" "^$participant: left \\(all gone\\)\$" 1
+done
+# The ready files of rounds that are over go when the next participant starts. (Both members of
+# a round may have written one, each having counted both.)
+ready_names() { cat "$M"/barrier.ready/r-* 2>/dev/null | cut -d' ' -f1 | sort -u | joined_words; }
+joined_words() { tr '\n' ' ' | sed 's/ $//'; }
+expect_eq "ready files after the round (e1's start removed the earlier rounds')" "r1 r2" "$(ready_names)"
+start_bg barrier-s1 "$EXAMPLES/barrier.sh" "$M" s1 2
+start_bg barrier-s2 "$EXAMPLES/barrier.sh" "$M" s2 2
+for participant in s1 s2; do expect_exit "barrier-$participant" 0; done
+expect_eq "ready files: the last round's only" "s1 s2" "$(ready_names)"
+expect_match "a ready file names each as NAME CZXID" '^s1 0x[0-9a-f]+ s2 0x[0-9a-f]+$' \
+  "$(cat "$(ls -d "$M"/barrier.ready/r-* | head -n 1)" | sort | joined_words)"
+expect_listing "$BARRIER" ""
+
 # =============================================================================================
 # config-center.sh: a version whose event the kernel dropped (its inotify queue overflowed while
 # the subscriber lagged) still reaches the subscriber, by its re-check.
