@@ -186,6 +186,7 @@ script_pid=$$
     # (Once a second at least, whatever the events: other candidates' comings and goings too.)
     if [[ -z $reason ]] && ((read_status > 128 || SECONDS >= next_check_s)); then
       next_check_s=$((SECONDS + 1))
+      kill -0 "$script_pid" 2>/dev/null || exit 0 # (the script was killed: nobody to tell)
       if [[ ! -e $election_dir/$node ]]; then
         reason="our node $node is gone"
       elif [[ $(getfattr --absolute-names --only-values -n user.zk.state -- "$mount" 2>/dev/null) == unsynced ]]; then

@@ -4,7 +4,7 @@
 # a service registry whose instances vanish everywhere when their process is killed and which is
 # picked from by weight and survives a member's loss; a work queue processed exactly once by four
 # consumers on three hosts while one is killed; a lock, a leader election, a double barrier and
-# group membership that hold across hosts.
+# group membership that hold across hosts; a leader that stops when its host loses the quorum.
 # shellcheck disable=SC2317  # (the small predicates below are called through wait_for)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ensemble_lib.sh"
@@ -410,5 +410,22 @@ fi
 expect_output registry-watch '^10.0.0.5:8080 2 DEFAULT$'
 for instance in i1 i2 i4 i5; do kill -TERM "${BG[$instance]}"; expect_exit "$instance" 0; done
 kill -TERM "${BG[registry-watch]}"
+
+# =============================================================================================
+# A leader whose host loses the quorum: b leads, a stops too (c is down), b says unsynced; after
+# ELECTION_UNSYNCED_S the leader stops its CMD and exits 1 (the ensemble may elect another once
+# the session timeout has passed).
+# shellcheck disable=SC2016
+start_bg cand-omega env ELECTION_UNSYNCED_S=1 "$EXAMPLES/leader-election.sh" "$B" omega \
+  sh -c 'echo "$$" >"$1"; exec sleep 600' sh "$OUT/omega-cmd.pid"
+expect_output cand-omega '^omega: leader$'
+wait_for 5 test -s "$OUT/omega-cmd.pid" || fail "omega's CMD did not start"
+omega_cmd_pid=$(cat "$OUT/omega-cmd.pid")
+track_pid "$omega_cmd_pid"
+stop_node a || fail "member a did not stop cleanly"
+expect_exit cand-omega 1 30
+expect_output cand-omega 'omega: this host has had no quorum for 1s' 1
+expect_output cand-omega 'omega: leadership lost; CMD stopped' 1
+if kill -0 "$omega_cmd_pid" 2>/dev/null; then fail "omega's CMD still runs"; else pass "omega's CMD was stopped"; fi
 
 finish
