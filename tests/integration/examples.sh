@@ -405,8 +405,9 @@ start_bg barrier-s1 "$EXAMPLES/barrier.sh" "$M" s1 2
 start_bg barrier-s2 "$EXAMPLES/barrier.sh" "$M" s2 2
 for participant in s1 s2; do expect_exit "barrier-$participant" 0; done
 expect_eq "ready files: the last round's only" "s1 s2" "$(ready_names)"
+ready_files=("$M"/barrier.ready/r-*)
 expect_match "a ready file names each as NAME CZXID" '^s1 0x[0-9a-f]+ s2 0x[0-9a-f]+$' \
-  "$(cat "$(ls -d "$M"/barrier.ready/r-* | head -n 1)" | sort | joined_words)"
+  "$(sort "${ready_files[0]}" | joined_words)"
 expect_listing "$BARRIER" ""
 
 # =============================================================================================
