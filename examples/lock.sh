@@ -56,19 +56,20 @@ flock_options=(--exclusive)
 [[ ${LOCK_SHARED:-0} == 1 ]] && flock_options=(--shared)
 [[ -n ${LOCK_WAIT_S:-} ]] && flock_options+=(-w "$LOCK_WAIT_S")
 # Whether the lock was had is not read from the status (flock's own "gave up" code, -E, is a
-# number CMD may exit with too): the shell flock runs once it holds the lock marks this file.
-held_mark=$(mktemp "${TMPDIR:-/tmp}/lock.sh.XXXXXX") || exit 1
-trap 'rm -f -- "$held_mark"' EXIT
+# number CMD may exit with too): the shell flock runs once it holds the lock writes a byte into
+# this pipe (opened read-write: nothing blocks, and nothing is left behind on any exit).
+exec {held_fd}<> <(:) || exit 1
 # The token is readable by the locking process and its descendants: flock(1) with a file runs
 # CMD as its child, so a shell in between reads it for CMD.
 # shellcheck disable=SC2016  # (the $ are the inner shell's)
 flock "${flock_options[@]}" -- "$lock_file" bash -c '
-  printf held >"$1"
+  printf held >&"$1"
+  eval "exec $1>&-"
   LOCK_TOKEN=$(getfattr --absolute-names --only-values -n user.zk.lock.token -- "$0" 2>/dev/null)
   export LOCK_TOKEN
-  exec "${@:2}"' "$lock_file" "$held_mark" "$@"
+  exec "${@:2}"' "$lock_file" "$held_fd" "$@"
 status=$?
-if [[ ! -s $held_mark ]]; then
+if ! read -r -t 0 -u "$held_fd"; then
   if [[ -n ${LOCK_WAIT_S:-} ]] && ((status == 1)); then
     echo "${0##*/}: $lock_file is held elsewhere; gave up after $LOCK_WAIT_S s" >&2
   else
