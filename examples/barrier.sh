@@ -35,13 +35,24 @@
 #   worker-2: left (all gone)
 #
 # CMD runs without the participant's descriptor (the file goes when the participant leaves, not
-# when CMD's background children do). The next round's participants wait until all have left:
-# one that enters during the leave phase is counted as present, and holds the others there.
+# when CMD's background children do).
 #
-# Why each participant counts from the event stream rather than by `ls` after an event: the first
-# to be released exits, and its file goes with it; a slower participant listing the directory then
-# would count one too few and wait forever. The events, applied in order, still show the moment
-# when COUNT were present. (Barrier names are not sequential: a CREATE event carries the real name.)
+# How, ZooKeeper's way (a listing after a watch, never the order of events): each participant
+# watches MOUNT/barrier.ready first, then creates its file, then lists MOUNT/barrier. Whoever
+# counts COUNT or more there writes a ready file, MOUNT/barrier.ready/r-CZXID (its own node's
+# czxid), naming every participant it counted as `NAME CZXID`, in one create with its data, and
+# proceeds; the others proceed when a ready file names them. The participant created last sees
+# all the others' files (its listing comes after its own create, the others' creates before), so
+# if COUNT are present at once someone writes the ready file, and nobody proceeds unless someone
+# counted COUNT in one listing. Nodes named by a ready file already have their round and are
+# not counted again: the next round's participants do not count the previous round's while
+# those run CMD or leave. Leaving: once CMD is done a participant deletes its file, then lists
+# until no file of its round (name and czxid, from its ready file) is left, re-listing after
+# each DELETE in MOUNT/barrier (watched before the listing). Ready files whose participants are
+# all gone are removed by the next participant that starts. Nothing depends on the order in
+# which events arrive (docs/mount.md, "Watches": a local change may be announced before a
+# foreign one applied earlier); a waiter also re-lists every BARRIER_RECHECK_S seconds (default
+# 5), should an event ever be missed.
 set -u -o pipefail
 # shellcheck source=lib/watch.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/watch.sh"
@@ -59,8 +70,13 @@ participant=$2
 count=$3
 shift 3
 [[ $count =~ ^[1-9][0-9]*$ ]] || usage
+[[ $participant =~ ^[A-Za-z0-9._-]+$ && $participant != . && $participant != .. ]] ||
+  { echo "${0##*/}: bad participant name '$participant'" >&2; exit 2; }
 barrier_dir=$mount/barrier
+ready_dir=$mount/barrier.ready
 timeout_s=${BARRIER_TIMEOUT_S:-60}
+recheck_s=${BARRIER_RECHECK_S:-5}
+[[ $recheck_s =~ ^[1-9][0-9]*$ ]] || { echo "${0##*/}: BARRIER_RECHECK_S must be a positive number of seconds" >&2; exit 2; }
 
 say() { echo "$participant: $*"; }
 
@@ -75,24 +91,54 @@ for ((tries = 0; ; tries++)); do
   fi
   sleep 0.1
 done
+# (Ready files are persistent: the participant that wrote one may be gone before the others read
+# it.)
+mkdir -p -- "$ready_dir" || exit 1
 
-# Order matters. The watch first; then the listing, which seeds the set of names present; then
-# our own file. From then on the events are applied in order, and the count checked after each:
-# when our own CREATE is applied, the set is the group as it was at our arrival — including
-# whoever left between the listing and our create, since their DELETE comes before it. (Who came
-# and went between the watch and the listing is not in the listing but has both events; a
-# participant that arrives and dies within those few milliseconds may be counted for a moment.)
-exec {events_fd}< <(exec inotifywait -m -e create -e delete --format 'event %e %f' \
-  -- "$barrier_dir" 2>&1)
+# present_nodes: "NAME CZXID" of every participant file, one a line (one getfattr for all).
+present_nodes() {
+  local paths=("$barrier_dir"/*)
+  [[ -e ${paths[0]} ]] || return 0
+  getfattr --absolute-names -n user.zk.czxid -- "${paths[@]}" 2>/dev/null | awk '
+    /^# file: / { name = $0; sub(/^.*\//, "", name); next }
+    /^user\.zk\.czxid=/ { value = $0; sub(/^[^=]*="?/, "", value); sub(/"$/, "", value); print name, value }'
+}
+# ready_lines: every line of every ready file.
+ready_lines() {
+  local paths=("$ready_dir"/r-*)
+  [[ -e ${paths[0]} ]] || return 0
+  cat -- "${paths[@]}" 2>/dev/null
+}
+
+# Ready files of rounds that are over (none of their participants is here any more) go. The
+# files are read before the listing: every node a file names was created before the file, so a
+# node missing from the later listing is gone for good (a node read after the listing could be
+# one created meanwhile).
+remove_stale_ready_files() {
+  local path line
+  declare -A lines_of=() here=()
+  for path in "$ready_dir"/r-*; do
+    [[ -f $path ]] && lines_of[$path]=$(cat -- "$path" 2>/dev/null)
+  done
+  while IFS= read -r line; do here[$line]=1; done < <(present_nodes)
+  for path in "${!lines_of[@]}"; do
+    local live=0
+    while IFS= read -r line; do
+      [[ -n ${here[$line]:-} ]] && { live=1; break; }
+    done <<<"${lines_of[$path]}"
+    ((live)) || rm -f -- "$path"
+  done
+}
+
+# Order matters: the watch first (ready files arriving; files here coming and going), then our
+# own file, then every check lists. The watch starts before our file, so it does not inherit it.
+exec {events_fd}< <(exec inotifywait -m -e create -e close_write -e moved_to -e delete \
+  --format 'event %e %w%f' -- "$ready_dir" "$barrier_dir" 2>&1)
 watcher_pid=$!
 trap 'kill "$watcher_pid" 2>/dev/null' EXIT
 trap 'exit 1' TERM INT
 await_watch "$events_fd" "$barrier_dir"
-
-declare -A present=()
-for path in "$barrier_dir"/*; do
-  [[ -f $path ]] && present[${path##*/}]=1
-done
+remove_stale_ready_files
 
 # noclobber: O_EXCL, so a name already present fails instead of sharing another's file.
 set -o noclobber
@@ -101,66 +147,93 @@ set +o noclobber
 # Who we are, for `cat`; committed by the close of echo's copy of the descriptor. The node itself
 # lives on with presence_fd, until we exit.
 echo "pid=$$ host=$(hostname)" >&"$presence_fd" || exit 1
+czxid=$(getfattr --absolute-names --only-values -n user.zk.czxid "/proc/self/fd/$presence_fd") ||
+  exit 1
+me="$participant $czxid"
+
+# check_released: 0 once a ready file names us (round: its lines), or once we count COUNT
+# participants not yet in a round (then we write the ready file); else 1, with `counted` set.
+round=()
+counted=0
+check_released() {
+  local path line
+  for path in "$ready_dir"/r-*; do
+    [[ -f $path ]] || continue
+    if grep -qxF -- "$me" "$path" 2>/dev/null; then
+      mapfile -t round <"$path"
+      return 0
+    fi
+  done
+  declare -A taken=()
+  while IFS= read -r line; do taken[$line]=1; done < <(ready_lines)
+  local group=()
+  while IFS= read -r line; do
+    [[ -z ${taken[$line]:-} ]] && group+=("$line")
+  done < <(present_nodes)
+  counted=${#group[@]}
+  ((counted >= count)) || return 1
+  # The ready file: one create with its data (tee: one open, write, close).
+  printf '%s\n' "${group[@]}" | tee -- "$ready_dir/r-$czxid" >/dev/null || {
+    echo "${0##*/}: cannot write $ready_dir/r-$czxid" >&2
+    exit 1
+  }
+  round=("${group[@]}")
+  return 0
+}
+
+# next_event SECONDS: waits for any event, at most SECONDS; ends the script if the watch ended.
+next_event() {
+  local read_status=0 line
+  read -r -t "$1" -u "$events_fd" line || read_status=$?
+  if ((read_status > 0 && read_status <= 128)); then
+    echo "${0##*/}: the watch on $barrier_dir ended (unmounted?)" >&2
+    exit 1
+  fi
+  return 0
+}
 
 deadline=$((SECONDS + timeout_s))
-arrived=0 # our own CREATE applied
 reported=0
-while ((!arrived || ${#present[@]} < count)); do
-  if ((arrived && ${#present[@]} != reported)); then
-    reported=${#present[@]}
+until check_released; do
+  if ((counted != reported)); then
+    reported=$counted
     say "waiting ($reported of $count)"
   fi
   remaining_s=$((deadline - SECONDS))
   if ((remaining_s <= 0)); then
-    say "timed out after ${timeout_s}s (${#present[@]} of $count)"
+    say "timed out after ${timeout_s}s ($counted of $count)"
     exit 1
   fi
-  read_status=0
-  read -r -t "$remaining_s" -u "$events_fd" tag mask name || read_status=$?
-  if ((read_status > 128)); then
-    continue # timed out: the deadline check above says so
-  elif ((read_status != 0)); then
-    echo "${0##*/}: the watch on $barrier_dir ended (unmounted?)" >&2
-    exit 1
-  fi
-  [[ $tag == event ]] || continue
-  case $mask in
-    CREATE)
-      present[$name]=1
-      [[ $name == "$participant" ]] && arrived=1
-      ;;
-    DELETE) unset "present[$name]" ;;
-  esac
+  ((remaining_s < recheck_s)) || remaining_s=$recheck_s
+  next_event "$remaining_s"
 done
-say "released (${#present[@]} of $count)"
+say "released (${#round[@]} of $count)"
 (($# > 0)) || exit 0
 
-# The double barrier's second half. CMD without our descriptor, so that closing it is leaving.
-"$@" {presence_fd}>&-
+# The double barrier's second half. CMD without our descriptors, so that closing ours is leaving.
+"$@" {presence_fd}>&- {events_fd}<&-
 cmd_status=$?
-say "leaving (${#present[@]} present)"
+# round_present: how many of our round's files are still here (ours included until it goes).
+round_present() {
+  local line n=0
+  declare -A here=()
+  while IFS= read -r line; do here[$line]=1; done < <(present_nodes)
+  for line in "${round[@]}"; do [[ -n ${here[$line]:-} ]] && n=$((n + 1)); done
+  echo "$n"
+}
+say "leaving ($(round_present) present)"
 exec {presence_fd}>&-
-# Our own DELETE comes down the stream like the others': the set empties when all have left.
 deadline=$((SECONDS + timeout_s))
-while ((${#present[@]} > 0)); do
+while :; do
+  present=$(round_present)
+  ((present > 0)) || break
   remaining_s=$((deadline - SECONDS))
   if ((remaining_s <= 0)); then
-    say "timed out leaving after ${timeout_s}s (${#present[@]} still present)"
+    say "timed out leaving after ${timeout_s}s ($present still present)"
     exit 1
   fi
-  read_status=0
-  read -r -t "$remaining_s" -u "$events_fd" tag mask name || read_status=$?
-  if ((read_status > 128)); then
-    continue
-  elif ((read_status != 0)); then
-    echo "${0##*/}: the watch on $barrier_dir ended (unmounted?)" >&2
-    exit 1
-  fi
-  [[ $tag == event ]] || continue
-  case $mask in
-    CREATE) present[$name]=1 ;;
-    DELETE) unset "present[$name]" ;;
-  esac
+  ((remaining_s < recheck_s)) || remaining_s=$recheck_s
+  next_event "$remaining_s"
 done
 say "left (all gone)"
 exit "$cmd_status"

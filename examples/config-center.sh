@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A configuration center with push, as Nacos config: a publisher replaces MOUNT/app/config.json in
 # one atomic write; every subscriber, on any host of the ensemble, reloads it on the inotify event
-# (no polling), prints each version once, and never sees an empty or half-written file. The last
-# CONFIG_HISTORY_N versions (default 10) are kept in MOUNT/app/history/, oldest first.
+# (and re-checks every CONFIG_RECHECK_S seconds, should events be dropped), prints each version
+# once, and never sees an empty or half-written file. The last CONFIG_HISTORY_N versions (default
+# 10) are kept in MOUNT/app/history/, oldest first.
 #
 #   $ examples/config-center.sh /mnt/quorumfs subscribe &            # on every host
 #   $ echo '{"db":"primary"}' | examples/config-center.sh /mnt/quorumfs publish
@@ -25,6 +26,12 @@
 #   see while a file is overwritten"). Empty content is refused, so no version is ever empty.
 # - Push: a subscriber blocks in `read` on an `inotifywait -m` of MOUNT/app; another host's write
 #   raises IN_CLOSE_WRITE here, a `mv` over the file IN_MOVED_TO (docs/mount.md, "Watches").
+#   Should the kernel's event queue overflow (a burst past fs.inotify.max_queued_events while the
+#   subscriber lags), events are dropped, the last version's among them. An event without a name
+#   (IN_Q_OVERFLOW, as some inotifywait versions print it) makes the subscriber read again; and
+#   as inotifywait 3.22 reads that event and prints nothing, the subscriber also compares the
+#   file's mzxid (one getfattr, from this host's tree) with the last printed every
+#   CONFIG_RECHECK_S seconds (default 5) without an event: a dropped version shows up within that.
 # - Once: versions are told apart by `mzxid` (the zxid of the node's last change, which only grows,
 #   even across a delete and re-create; `version` is shown too). After each event the subscriber
 #   reads mzxid, the content, and mzxid again, from the daemon (O_DIRECT reads bypass the kernel's
@@ -55,7 +62,9 @@ config_name=config.json
 config_file=$app_dir/$config_name
 history_dir=$app_dir/history
 history_n=${CONFIG_HISTORY_N:-10}
+recheck_s=${CONFIG_RECHECK_S:-5}
 [[ $history_n =~ ^[1-9][0-9]*$ ]] || { echo "${0##*/}: CONFIG_HISTORY_N must be a positive number" >&2; exit 2; }
+[[ $recheck_s =~ ^[1-9][0-9]*$ ]] || { echo "${0##*/}: CONFIG_RECHECK_S must be a positive number of seconds" >&2; exit 2; }
 
 ensure_dirs() {
   mkdir -p -- "$app_dir" || exit 1
@@ -148,23 +157,48 @@ reload() {
   echo "${0##*/}: $config_file changes too fast to read one version; waiting for the next event" >&2
 }
 
+# reload_if_newer: reload when config.json's mzxid is newer than the last printed (one getfattr).
+reload_if_newer() {
+  local mzxid
+  mzxid=$(stat_field mzxid "$(node_stat "$config_file")") || return 0
+  ((mzxid > last_mzxid)) && reload
+  return 0
+}
+
 subscribe() {
   ensure_dirs
-  local events_fd watcher_pid line
+  local events_fd watcher_pid tag mask name read_status next_check_s
   # The watch is on the directory, so it outlives a `mv new config.json` (IN_MOVED_TO). It is
   # established before the first read, so no change falls between the two.
-  exec {events_fd}< <(exec inotifywait -m -e close_write -e moved_to --format 'event %f' \
+  exec {events_fd}< <(exec inotifywait -m -e close_write -e moved_to --format 'event %e %f' \
     -- "$app_dir" 2>&1)
   watcher_pid=$!
   trap 'kill "$watcher_pid" 2>/dev/null' EXIT
   trap 'exit 0' TERM INT
   await_watch "$events_fd" "$app_dir"
   reload
-  while read -r -u "$events_fd" line; do
-    [[ $line == "event $config_name" ]] && reload
+  next_check_s=$((SECONDS + recheck_s))
+  while :; do
+    if ((SECONDS >= next_check_s)); then
+      reload_if_newer
+      next_check_s=$((SECONDS + recheck_s))
+    fi
+    read_status=0
+    name=
+    read -r -t "$((next_check_s - SECONDS))" -u "$events_fd" tag mask name || read_status=$?
+    ((read_status > 128)) && continue # the re-check is due
+    if ((read_status != 0)); then
+      echo "${0##*/}: the watch on $app_dir ended (unmounted?)" >&2
+      exit 1
+    fi
+    [[ $tag == event ]] || continue
+    # Our file, or an event with no name: the kernel's queue overflowed (IN_Q_OVERFLOW, events
+    # were dropped) or the directory itself changed. Either way, read again.
+    if [[ $name == "$config_name" || -z $name || $mask == *Q_OVERFLOW* ]]; then
+      reload
+      next_check_s=$((SECONDS + recheck_s))
+    fi
   done
-  echo "${0##*/}: the watch on $app_dir ended (unmounted?)" >&2
-  exit 1
 }
 
 case $2 in

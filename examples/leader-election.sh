@@ -21,6 +21,17 @@
 # The script exits with CMD's status once CMD ends (its node goes with it, and the next candidate
 # takes over); SIGTERM/SIGINT stop CMD and the script, with status 0. A waiting candidate also
 # re-lists every ELECTION_RECHECK_S seconds (default 5), should an event ever be missed.
+# A leader keeps watching its own node while CMD runs: should the node go (the ensemble closed its
+# session: this host was cut off past the session timeout, or the node was removed by hand) or
+# this host stay without a quorum (`user.zk.state` on the root is `unsynced`) for
+# ELECTION_UNSYNCED_S seconds (default 5), it stops CMD (SIGTERM, and waits for it) and exits 1,
+# saying "leadership lost". What is left is a window, as with any ZooKeeper leader: the ensemble
+# may elect a successor sessionTimeout (10 s by default, docs/operations.md) after it last heard
+# from this host; this leader stops ELECTION_UNSYNCED_S (+1 s of polling) after its replica
+# notices it lost the quorum, which is earlier only if the replica notices within the rest of
+# the session timeout. A host that is frozen (stopped, swapping) notices nothing meanwhile, and
+# a CMD that has background children may outlive SIGTERM: a resource that must never see two
+# leaders should also check a fencing token (e.g. the node's user.zk.czxid) itself.
 # CMD inherits the node's descriptor on purpose: the node lives as long as the script OR its
 # CMD, so a candidate killed with -9 while its CMD runs on does not hand leadership to a second
 # CMD (two leaders); the old CMD must end first. A CMD that leaves background processes behind
@@ -43,6 +54,11 @@ election_dir=$mount/election
 # How often to re-list while waiting, in case an event was missed: the watch makes the wait
 # prompt, this only bounds the cost of a surprise.
 recheck_s=${ELECTION_RECHECK_S:-5}
+# How long a leader goes on while this host has no quorum (user.zk.state `unsynced`) before it
+# stops CMD: below the ensemble's sessionTimeout (10 s by default), after which it may elect a
+# successor.
+unsynced_s=${ELECTION_UNSYNCED_S:-5}
+[[ $unsynced_s =~ ^[0-9]+$ ]] || { echo "${0##*/}: ELECTION_UNSYNCED_S must be a number of seconds" >&2; exit 2; }
 
 say() { echo "$candidate: $*"; }
 
@@ -133,12 +149,64 @@ while :; do
   wait_for_deletion "$predecessor"
 done
 
-kill "$watcher_pid" 2>/dev/null
-watcher_pid=
-exec {events_fd}<&-
 say leader
 # In the background, so that `wait` lets the traps run when a signal comes; with stdin kept.
-"$@" <&0 &
+"$@" <&0 {events_fd}<&- &
 cmd_pid=$!
+
+# The leader keeps watching its own node: the monitor below (a subshell without node_fd, so that
+# it never keeps the node alive) sends us SIGUSR1 when the node is deleted (its DELETE event, or
+# a re-list that misses it) or when this host has been `unsynced` (user.zk.state on the root) for
+# ELECTION_UNSYNCED_S seconds; we then stop CMD and exit 1.
+# shellcheck disable=SC2317  # (called from the trap)
+lost() {
+  kill -TERM "$cmd_pid" 2>/dev/null
+  wait "$cmd_pid"
+  echo "${0##*/}: $candidate: leadership lost; CMD stopped" >&2
+  exit 1
+}
+trap '[[ -n $watcher_pid ]] && kill "$watcher_pid" 2>/dev/null
+  [[ -n ${monitor_pid:-} ]] && kill "$monitor_pid" 2>/dev/null' EXIT
+trap lost USR1
+script_pid=$$
+(
+  exec {node_fd}>&- </dev/null
+  trap - TERM INT USR1 EXIT
+  unsynced_since=
+  next_check_s=$((SECONDS + 1))
+  while :; do
+    read_status=0
+    read -r -t 1 -u "$events_fd" tag name || read_status=$?
+    reason=
+    if ((read_status == 0)); then
+      [[ $tag == event && $name == "$node" ]] && reason="our node $node was deleted"
+    elif ((read_status <= 128)); then
+      reason="the watch on $election_dir ended (unmounted?)"
+    fi
+    # (Once a second at least, whatever the events: other candidates' comings and goings too.)
+    if [[ -z $reason ]] && ((read_status > 128 || SECONDS >= next_check_s)); then
+      next_check_s=$((SECONDS + 1))
+      kill -0 "$script_pid" 2>/dev/null || exit 0 # (the script was killed: nobody to tell)
+      if [[ ! -e $election_dir/$node ]]; then
+        reason="our node $node is gone"
+      elif [[ $(getfattr --absolute-names --only-values -n user.zk.state -- "$mount" 2>/dev/null) == unsynced ]]; then
+        [[ -n $unsynced_since ]] || unsynced_since=$SECONDS
+        ((SECONDS - unsynced_since >= unsynced_s)) &&
+          reason="this host has had no quorum for ${unsynced_s}s"
+      else
+        unsynced_since=
+      fi
+    fi
+    if [[ -n $reason ]]; then
+      echo "${0##*/}: $candidate: $reason" >&2
+      kill -USR1 "$script_pid"
+      exit 0
+    fi
+  done
+) &
+monitor_pid=$!
 wait "$cmd_pid"
-exit $?
+status=$?
+# (A signal's trap ends the script itself; here CMD ended on its own.)
+kill "$monitor_pid" 2>/dev/null
+exit "$status"

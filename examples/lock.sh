@@ -18,8 +18,9 @@
 # session timeout). The lock is held through flock's descriptor, which CMD inherits: it is
 # released when CMD and flock (with any background child of CMD) have exited or been killed; a host
 # that is lost releases its locks after the session timeout. The script exits
-# with CMD's status, or 1 when the lock could not be had within LOCK_WAIT_S (default: wait for
-# ever). `status` lists holders first, then waiters, in the order they will be served.
+# with CMD's status (whatever it is, 1 and 75 included), or 1 when the lock could not be had
+# within LOCK_WAIT_S (default: wait for ever) — told apart by whether CMD was started, not by the
+# number. `status` lists holders first, then waiters, in the order they will be served.
 # Lock files, not directories: a flock on a directory never leaves the host.
 set -u -o pipefail
 export LC_ALL=C
@@ -53,19 +54,27 @@ mkdir -p -- "$mount/locks" || exit 1
 [[ -e $lock_file ]] || : >>"$lock_file" || exit 1
 flock_options=(--exclusive)
 [[ ${LOCK_SHARED:-0} == 1 ]] && flock_options=(--shared)
-if [[ -n ${LOCK_WAIT_S:-} ]]; then
-  flock_options+=(-w "$LOCK_WAIT_S" -E 75) # 75: gave up waiting, told apart from CMD's status
-fi
+[[ -n ${LOCK_WAIT_S:-} ]] && flock_options+=(-w "$LOCK_WAIT_S")
+# Whether the lock was had is not read from the status (flock's own "gave up" code, -E, is a
+# number CMD may exit with too): the shell flock runs once it holds the lock writes a byte into
+# this pipe (opened read-write: nothing blocks, and nothing is left behind on any exit).
+exec {held_fd}<> <(:) || exit 1
 # The token is readable by the locking process and its descendants: flock(1) with a file runs
 # CMD as its child, so a shell in between reads it for CMD.
 # shellcheck disable=SC2016  # (the $ are the inner shell's)
 flock "${flock_options[@]}" -- "$lock_file" bash -c '
+  printf held >&"$1"
+  eval "exec $1>&-"
   LOCK_TOKEN=$(getfattr --absolute-names --only-values -n user.zk.lock.token -- "$0" 2>/dev/null)
   export LOCK_TOKEN
-  exec "$@"' "$lock_file" "$@"
+  exec "${@:2}"' "$lock_file" "$held_fd" "$@"
 status=$?
-if ((status == 75)) && [[ -n ${LOCK_WAIT_S:-} ]]; then
-  echo "${0##*/}: $lock_file is held elsewhere; gave up after $LOCK_WAIT_S s" >&2
+if ! read -r -t 0 -u "$held_fd"; then
+  if [[ -n ${LOCK_WAIT_S:-} ]] && ((status == 1)); then
+    echo "${0##*/}: $lock_file is held elsewhere; gave up after $LOCK_WAIT_S s" >&2
+  else
+    echo "${0##*/}: could not lock $lock_file (flock status $status)" >&2
+  fi
   exit 1
 fi
 exit "$status"

@@ -38,7 +38,15 @@
 #      under the same NAME takes over its own claims.
 # So CMD may run twice for one item (its consumer died after running it, before or after the
 # commit), but a result is committed once: a re-run finds done/item-N there and drops its own.
-# Results are the consumer's product; remove done/item-N only once no claim of item-N is left.
+# Nothing here depends on who wins a race: an item is counted done only when done/item-N exists
+# (never because a result file went away: a requeue removes the result files of the claims it
+# moves, and a consumer re-started under the same NAME may meanwhile have claimed one of those
+# items again and written its result there; it then finds no done/item-N and retries).
+# Results are the consumers' product, and done/item-N is also what makes a re-run of item-N
+# commit nothing: while item-N may still run (queued in queue/, claimed in any claimed/*/, or
+# being moved between the two by a requeue) removing done/item-N lets a second result in. So
+# read results freely, but remove done/item-N only while no consumer runs (queue.d/consumers/
+# empty) and item-N is in neither queue/ nor any claimed/*/.
 # A CMD that fails (non-zero status) moves its item to queue.d/failed/. The sticky bit keeps its
 # meaning on any Linux filesystem: only an item's owner (or root) may rename or delete it, so
 # consumers run as the producers' user, or as root. A waiting consumer re-lists every
@@ -150,10 +158,16 @@ requeue_orphans() {
     # run the item; the commit below still happens once.)
     [[ -e $consumers_dir/$owner ]] && continue
     while IFS= read -r item; do
-      mv -T -- "$owner_dir/$item" "$queue_dir/$item" 2>/dev/null &&
+      # (The owner may come back under its NAME meanwhile: stop moving its claims then. It may
+      # also claim an item we just put back, and write that item's result here again: so each
+      # result file is removed right after its own claim was moved, never all of them at the end,
+      # and `process` counts an item done only by done/ITEM, never by its result file being gone.)
+      [[ -e $consumers_dir/$owner ]] && break
+      if mv -T -- "$owner_dir/$item" "$queue_dir/$item" 2>/dev/null; then
+        rm -f -- "$owner_dir/$item.result"
         echo "$consumer: requeued $item of $owner"
+      fi
     done <<<"$items"
-    rm -f -- "$owner_dir"/*.result 2>/dev/null
   done
 }
 
@@ -167,24 +181,35 @@ process() {
     echo "$consumer: already done $item"
     return 0
   fi
-  # CMD's output in one create with its data (tee: one open, write, close).
-  if ! "${command[@]}" <"$claim" | tee -- "$result" >/dev/null; then # (pipefail: either)
-    mkdir -p -- "$failed_dir" && mv -T -- "$claim" "$failed_dir/$item"
-    rm -f -- "$result"
-    echo "$consumer: CMD failed on $item; moved to $failed_dir" >&2
+  local claim_fd
+  if ! { exec {claim_fd}<"$claim"; } 2>/dev/null; then
+    echo "$consumer: $item was requeued meanwhile (ours no more)"
     return 0
   fi
-  # The commit: RENAME_NOREPLACE, one txn. mv -n says nothing when the target exists; whether
-  # our result file is still there tells.
+  # CMD's output in one create with its data (tee: one open, write, close).
+  if ! "${command[@]}" <&"$claim_fd" {claim_fd}<&- | tee -- "$result" >/dev/null; then # (pipefail: either)
+    exec {claim_fd}<&-
+    rm -f -- "$result"
+    if mkdir -p -- "$failed_dir" && mv -T -- "$claim" "$failed_dir/$item" 2>/dev/null; then
+      echo "$consumer: CMD failed on $item; moved to $failed_dir" >&2
+    else
+      echo "$consumer: CMD failed on $item, which was requeued meanwhile" >&2
+    fi
+    return 0
+  fi
+  exec {claim_fd}<&-
+  # The commit: RENAME_NOREPLACE, one txn. mv -n says nothing when the target exists. Only
+  # done/ITEM tells that the item is committed: our result file may also be gone because a
+  # consumer requeuing our NAME's claims of an earlier life removed it (see requeue_orphans).
   mv -n -T -- "$result" "$done_dir/$item" 2>/dev/null
-  if [[ ! -e $result ]]; then
-    echo "$consumer: done $item"
-  elif [[ -e $done_dir/$item ]]; then
+  if [[ ! -e $done_dir/$item ]]; then
+    echo "$consumer: could not commit $item; will retry" >&2
+    return 1
+  elif [[ -e $result ]]; then
     rm -f -- "$result"
     echo "$consumer: duplicate $item dropped (committed by another)"
   else
-    echo "$consumer: could not commit $item; will retry" >&2
-    return 1
+    echo "$consumer: done $item"
   fi
   rm -f -- "$claim"
 }

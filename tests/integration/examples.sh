@@ -247,6 +247,31 @@ expect_eq "status of a candidate whose CMD exits 3" 3 "$RUN_STATUS"
 expect_match "delta led" 'delta: leader' "$RUN_OUTPUT"
 expect_listing "$ELECTION" ""
 
+# A leader whose node goes (as when the ensemble closes its session: here removed by hand) stops
+# its CMD and exits 1, saying so.
+CMD_PID_FILE=$TEST_TMP/epsilon-cmd.pid
+# shellcheck disable=SC2016
+start_bg candidate-epsilon "$EXAMPLES/leader-election.sh" "$M" epsilon \
+  sh -c 'echo $$ >"$1"; exec sleep 600' sh "$CMD_PID_FILE"
+expect_output candidate-epsilon '^epsilon: leader$'
+wait_for 5 test -s "$CMD_PID_FILE" || fail "epsilon's CMD did not start"
+epsilon_cmd_pid=$(cat "$CMD_PID_FILE")
+track_pid "$epsilon_cmd_pid"
+epsilon_node=$(node_of epsilon)
+rm -f -- "$ELECTION/$epsilon_node"
+expect_exit candidate-epsilon 1
+expect_output candidate-epsilon "epsilon: our node $epsilon_node was deleted" 1
+expect_output candidate-epsilon 'epsilon: leadership lost; CMD stopped' 1
+if kill -0 "$epsilon_cmd_pid" 2>/dev/null; then
+  fail "epsilon's CMD (pid $epsilon_cmd_pid) still runs after its leadership was lost"
+else
+  pass "epsilon's CMD was stopped"
+fi
+expect_listing "$ELECTION" ""
+RUN_OUTPUT=$(ELECTION_UNSYNCED_S=soon timeout 60 "$EXAMPLES/leader-election.sh" "$M" zeta true 2>&1)
+expect_eq "ELECTION_UNSYNCED_S not a number: usage status" 2 "$?"
+expect_listing "$ELECTION" ""
+
 # =============================================================================================
 # queue.sh: FIFO; of racing consumers exactly one gets each item; the queue ends empty.
 QUEUE=$M/queue
@@ -351,5 +376,78 @@ expect_eq "a lone participant times out: status" 1 "$RUN_STATUS"
 expect_match "it says so" 'lone: timed out after 2s' "$RUN_OUTPUT"
 expect_match "it waited about BARRIER_TIMEOUT_S" '^[1-5]$' "$elapsed_s"
 expect_listing "$BARRIER" ""
+
+# Rounds: a participant that arrives while the previous round runs its CMD (their files still
+# here) is not released by them: it counts only files no ready file names yet.
+ROUNDS=$TEST_TMP/rounds
+: >"$ROUNDS"
+for participant in r1 r2; do
+  # shellcheck disable=SC2016
+  start_bg "barrier-$participant" "$EXAMPLES/barrier.sh" "$M" "$participant" 2 \
+    sh -c 'echo "start $1" >>"$2"; sleep 6; echo "end $1" >>"$2"' sh "$participant" "$ROUNDS"
+done
+expect_output barrier-r1 '^r1: released \(2 of 2\)$'
+expect_output barrier-r2 '^r2: released \(2 of 2\)$'
+RUN_OUTPUT=$(BARRIER_TIMEOUT_S=2 timeout 60 "$EXAMPLES/barrier.sh" "$M" e1 2 2>&1)
+expect_eq "a participant arriving during the round's CMD, alone: status" 1 "$?"
+expect_match "it waited for a second of its own round" 'e1: timed out after 2s \(1 of 2\)' "$RUN_OUTPUT"
+expect_eq "and the round's CMDs were still running" "" "$(grep '^end' "$ROUNDS")"
+for participant in r1 r2; do
+  expect_exit "barrier-$participant" 0 20
+  expect_output "barrier-$participant" "^$participant: left \\(all gone\\)\$" 1
+done
+# The ready files of rounds that are over go when the next participant starts. (Both members of
+# a round may have written one, each having counted both.)
+ready_names() { cat "$M"/barrier.ready/r-* 2>/dev/null | cut -d' ' -f1 | sort -u | joined_words; }
+joined_words() { tr '\n' ' ' | sed 's/ $//'; }
+expect_eq "ready files after the round (e1's start removed the earlier rounds')" "r1 r2" "$(ready_names)"
+start_bg barrier-s1 "$EXAMPLES/barrier.sh" "$M" s1 2
+start_bg barrier-s2 "$EXAMPLES/barrier.sh" "$M" s2 2
+for participant in s1 s2; do expect_exit "barrier-$participant" 0; done
+expect_eq "ready files: the last round's only" "s1 s2" "$(ready_names)"
+ready_files=("$M"/barrier.ready/r-*)
+expect_match "a ready file names each as NAME CZXID" '^s1 0x[0-9a-f]+ s2 0x[0-9a-f]+$' \
+  "$(sort "${ready_files[0]}" | joined_words)"
+expect_listing "$BARRIER" ""
+
+# =============================================================================================
+# config-center.sh: a version whose event the kernel dropped (its inotify queue overflowed while
+# the subscriber lagged) still reaches the subscriber, by its re-check.
+APP=$M/app
+printf '{"v":1}\n' | timeout 60 "$EXAMPLES/config-center.sh" "$M" publish >/dev/null || fail "publish of v1"
+start_bg config-sub env CONFIG_RECHECK_S=2 "$EXAMPLES/config-center.sh" "$M" subscribe
+expect_output config-sub '^\{"v":1\}$'
+# watcher_of PID: the inotifywait PID runs.
+watcher_of() { ps -o pid=,comm= --ppid "$1" | awk '$2 == "inotifywait" { print $1 }'; }
+sub_watcher=$(watcher_of "${BG[config-sub]}")
+[[ -n $sub_watcher ]] || fatal "no inotifywait under the subscriber"
+# A probe with the same watch, stopped alike, shows that the queue did overflow.
+start_bg overflow-probe inotifywait -m -e close_write -e moved_to --format 'event %e %f' -- "$APP"
+expect_output overflow-probe '^Watches established\.$'
+: >"$APP/flood-a"
+: >"$APP/flood-b"
+kill -STOP "$sub_watcher" "${BG[overflow-probe]}"
+# Closes of descriptors opened for writing: an IN_CLOSE_WRITE each, nothing committed. Two names
+# in turn, as the kernel merges an event identical to the one queued last.
+flood=$(($(cat /proc/sys/fs/inotify/max_queued_events) / 2 + 10))
+for ((i = 0; i < flood; i++)); do
+  exec {flood_fd}>>"$APP/flood-a"
+  exec {flood_fd}>&-
+  exec {flood_fd}>>"$APP/flood-b"
+  exec {flood_fd}>&-
+done
+printf '{"v":2}\n' | timeout 60 "$EXAMPLES/config-center.sh" "$M" publish >/dev/null || fail "publish of v2"
+kill -CONT "$sub_watcher" "${BG[overflow-probe]}"
+sleep 1
+probe_events=$(grep -c '^event ' "$OUT/overflow-probe")
+expect_eq "the probe's queue overflowed: config.json's event was dropped" 0 \
+  "$(grep -c 'config\.json$' "$OUT/overflow-probe")"
+log "the probe got $probe_events events of $((2 * flood + 1)) raised"
+expect_output config-sub '^\{"v":2\}$' 15
+expect_eq "v2 printed once" 1 "$(grep -c '^{"v":2}$' "$OUT/config-sub")"
+kill -TERM "${BG[config-sub]}" "${BG[overflow-probe]}"
+expect_exit config-sub 0
+RUN_OUTPUT=$(CONFIG_RECHECK_S=0 timeout 60 "$EXAMPLES/config-center.sh" "$M" subscribe 2>&1)
+expect_eq "CONFIG_RECHECK_S=0: usage status" 2 "$?"
 
 finish

@@ -4,7 +4,7 @@
 # a service registry whose instances vanish everywhere when their process is killed and which is
 # picked from by weight and survives a member's loss; a work queue processed exactly once by four
 # consumers on three hosts while one is killed; a lock, a leader election, a double barrier and
-# group membership that hold across hosts.
+# group membership that hold across hosts; a leader that stops when its host loses the quorum.
 # shellcheck disable=SC2317  # (the small predicates below are called through wait_for)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ensemble_lib.sh"
@@ -248,6 +248,20 @@ wait_for 10 test ! -e "$QSTATE/claimed/ghost/item-0000099999" || fail "the ghost
 wait_for 10 done_count_is 102 || fail "results: $(done_count) of 102"
 expect_content "$QSTATE/done/item-0000099999" "first result"
 expect_match "a consumer dropped the re-run" 'already done item-0000099999' "$(cat "$OUT"/q[134])"
+# A requeue removes the result file of each claim it moves, and only that one: a gone owner's
+# NAME may be back meanwhile, have claimed an item again and written its result in the same
+# directory (here item-0000099996.result, standing for that; its claim is not in the listing).
+mkdir -p "$QSTATE/claimed/ghost3"
+printf 'ghost3\n' | tee "$QSTATE/claimed/ghost3/item-0000099997" >/dev/null
+printf 'half-run\n' | tee "$QSTATE/claimed/ghost3/item-0000099997.result" >/dev/null
+printf 'fresh result\n' | tee "$QSTATE/claimed/ghost3/item-0000099996.result" >/dev/null
+"$EXAMPLES/queue.sh" "$C" put wake-up-2
+wait_for 10 test ! -e "$QSTATE/claimed/ghost3/item-0000099997" || fail "ghost3's claim was not requeued"
+wait_for 10 done_count_is 104 || fail "results: $(done_count) of 104"
+expect_eq "ghost3's item committed once, run again" "result-ghost3" "$(cat "$QSTATE/done/item-0000099997")"
+expect_absent "$QSTATE/claimed/ghost3/item-0000099997.result"
+expect_content "$QSTATE/claimed/ghost3/item-0000099996.result" "fresh result"
+rm -rf "$QSTATE/claimed/ghost3"
 RUN_OUTPUT=$(timeout 60 "$EXAMPLES/queue.sh" "$C" consume q1 cat 2>&1)
 expect_eq "a second live consumer named q1 (on c) fails" 1 "$?"
 expect_match "as its name is taken (O_EXCL)" 'cannot overwrite existing file' "$RUN_OUTPUT"
@@ -260,7 +274,7 @@ expect_output qf '^qf: consuming$'
 "$EXAMPLES/queue.sh" "$A" put poison
 expect_output qf 'CMD failed on item-[0-9]+; moved to '
 expect_eq "the failed item is kept in failed/" poison "$(cat "$QSTATE"/failed/item-* 2>&1)"
-expect_eq "and has no result" 102 "$(done_count)"
+expect_eq "and has no result" 104 "$(done_count)"
 kill -TERM "${BG[qf]}"
 expect_exit qf 0
 # A result committed by another while CMD ran (a requeued item run twice at once): the commit is
@@ -305,6 +319,13 @@ expect_eq "a bad lock name: usage status" 2 "$?"
 kill_tree "${BG[holder]}"
 expect_eq "the lock is free once its holder was killed" ok \
   "$(LOCK_WAIT_S=5 timeout 60 "$EXAMPLES/lock.sh" "$B" counter echo ok)"
+# With LOCK_WAIT_S, CMD's own status comes back as it is, 75 (EX_TEMPFAIL) and 1 included: only
+# a lock not had is "held elsewhere".
+for cmd_status in 75 1; do
+  RUN_OUTPUT=$(LOCK_WAIT_S=5 timeout 60 "$EXAMPLES/lock.sh" "$B" counter sh -c "exit $cmd_status" 2>&1)
+  expect_eq "LOCK_WAIT_S=5, a free lock, CMD exits $cmd_status: status" "$cmd_status" "$?"
+  expect_eq "and nothing said about the lock" "" "$RUN_OUTPUT"
+done
 
 # =============================================================================================
 # Leader election: a candidate on each host; kill -9 of the leader elects its successor only.
@@ -389,5 +410,22 @@ fi
 expect_output registry-watch '^10.0.0.5:8080 2 DEFAULT$'
 for instance in i1 i2 i4 i5; do kill -TERM "${BG[$instance]}"; expect_exit "$instance" 0; done
 kill -TERM "${BG[registry-watch]}"
+
+# =============================================================================================
+# A leader whose host loses the quorum: b leads, a stops too (c is down), b says unsynced; after
+# ELECTION_UNSYNCED_S the leader stops its CMD and exits 1 (the ensemble may elect another once
+# the session timeout has passed).
+# shellcheck disable=SC2016
+start_bg cand-omega env ELECTION_UNSYNCED_S=1 "$EXAMPLES/leader-election.sh" "$B" omega \
+  sh -c 'echo "$$" >"$1"; exec sleep 600' sh "$OUT/omega-cmd.pid"
+expect_output cand-omega '^omega: leader$'
+wait_for 5 test -s "$OUT/omega-cmd.pid" || fail "omega's CMD did not start"
+omega_cmd_pid=$(cat "$OUT/omega-cmd.pid")
+track_pid "$omega_cmd_pid"
+stop_node a || fail "member a did not stop cleanly"
+expect_exit cand-omega 1 30
+expect_output cand-omega 'omega: this host has had no quorum for 1s' 1
+expect_output cand-omega 'omega: leadership lost; CMD stopped' 1
+if kill -0 "$omega_cmd_pid" 2>/dev/null; then fail "omega's CMD still runs"; else pass "omega's CMD was stopped"; fi
 
 finish

@@ -124,10 +124,13 @@ done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 2. the recipe scripts
-percentiles() { # stdin: one ms figure a line -> "p50 X p99 Y max Z (n N)"
+# percentiles: stdin one ms figure a line -> "p50 X, p99 Y, max Z (n N)". Below 100 samples the
+# 99th percentile (nearest rank) is the largest sample: then only p50 and max are printed.
+percentiles() {
   sort -n | awk '{ v[NR] = $1 } END {
     if (NR == 0) { print "n/a"; exit }
     p50 = v[int((NR + 1) / 2)]; i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1
+    if (NR < 100) { printf "p50 %.1f ms, max %.1f ms (n %d; too few for a p99)\n", p50, v[NR], NR; exit }
     printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n", p50, v[i], v[NR], NR }'
 }
 
