@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# quorumctl (docs/quorumctl.md): every command and every documented exit code, on one standalone
+# daemon and its mount. What goes through the mount is checked against what the shell tools see;
+# a failed command must change nothing.
+source "$(dirname "$0")/lib.sh"
+# quorumctl reads data from stdin when it is no terminal: give it an empty one.
+exec </dev/null
+
+QC=$(dirname "$QUORUMFS_BIN")/quorumctl
+[[ -x $QC ]] || fatal "no quorumctl beside $QUORUMFS_BIN"
+export QC
+
+must_start_node a
+M=$(mnt_of a)
+W=$M/ctl
+mkdir "$W" || fatal "mkdir $W failed"
+
+# expect_exit WHAT CODE CMD: the shell command line CMD exits with CODE (RUN_OUTPUT keeps what it said).
+expect_exit() {
+  local what=$1 code=$2
+  run_shell "$3"
+  if ((RUN_STATUS == code)); then
+    pass "$what"
+  else
+    fail "$what: '$3' exited $RUN_STATUS, expected $code: $(printable "$RUN_OUTPUT")"
+  fi
+}
+
+# expect_gone_within WHAT PATH: PATH disappears within 10 s.
+expect_gone_within() {
+  if wait_for 10 test ! -e "$2"; then pass "$1"; else fail "$1: $2 still there after 10 s"; fi
+}
+
+# --- --help on every command, usage errors exit 1
+for command in create get set delete stat ls "acl get" "acl set" sync wait multi status dump restore; do
+  expect_exit "quorumctl $command --help" 0 "\$QC $command --help | grep -q Usage"
+done
+expect_exit "no command: usage" 1 "\$QC"
+expect_exit "create without a path: usage" 1 "\$QC create"
+expect_exit "wait --until nonsense: usage" 1 "\$QC wait --until never '$W/x'"
+expect_exit "set --version -5: usage" 1 "\$QC set --version -5 '$W/x' d"
+expect_exit "-- CMD without create -e: usage" 1 "\$QC get '$W/x' -- true"
+
+# --- not in a quorumfs mount: 7
+expect_exit "a path outside any quorumfs mount" 7 "\$QC get /etc/hostname"
+expect_match "...says why" "not inside a quorumfs mount" "$RUN_OUTPUT"
+expect_exit "--mount that is no quorumfs mount" 7 "\$QC --mount /etc get /hostname"
+
+# --- create, get, set, delete through the mount
+expect_exit "create with data" 0 "\$QC create '$W/f' hello"
+expect_eq "create prints the path" "$W/f" "$RUN_OUTPUT"
+expect_content "$W/f" hello
+expect_exit "get" 0 "\$QC get '$W/f'"
+expect_eq "get prints the data" hello "$RUN_OUTPUT"
+expect_exit "create from stdin" 0 "printf 'from stdin' | \$QC create '$W/g'"
+expect_content "$W/g" "from stdin"
+expect_exit "create of an existing node: 4" 4 "\$QC create '$W/f' other"
+expect_content "$W/f" hello
+expect_exit "create in a missing directory: 2" 2 "\$QC create '$W/none/f' x"
+expect_exit "get of a missing node: 2" 2 "\$QC get '$W/missing'"
+expect_match "...with the reason" "No such file or directory" "$RUN_OUTPUT"
+expect_exit "-q: no message" 2 "\$QC -q get '$W/missing'"
+expect_eq "...nothing said" "" "$RUN_OUTPUT"
+expect_exit "create -d with data" 0 "\$QC create -d '$W/dir' dirdata"
+expect_eq "a directory" dir "$([[ -d $W/dir ]] && echo dir)"
+expect_exit "get of a directory: its user.zk.data" 0 "\$QC get '$W/dir'"
+expect_eq "directory data" dirdata "$RUN_OUTPUT"
+expect_exit "create -d -s: usage" 1 "\$QC create -d -s '$W/dir2'"
+expect_exit "--mount M and a znode path" 0 "\$QC --mount '$M' get /ctl/f"
+expect_eq "...reads the same node" hello "$RUN_OUTPUT"
+expect_exit "relative path from inside the mount" 0 "cd '$W' && \$QC get f"
+expect_eq "...reads the same node" hello "$RUN_OUTPUT"
+
+mkdir -m 1755 "$W/queue"
+expect_exit "create -s" 0 "\$QC create -s '$W/queue/job-' payload"
+expect_match "create -s prints the real name" "^$W/queue/job-[0-9]{10}$" "$RUN_OUTPUT"
+expect_content "$RUN_OUTPUT" payload
+expect_exit "create -s --mount prints the znode path" 0 "\$QC --mount '$M' create -s /ctl/queue/job- x"
+expect_match "...a znode path" "^/ctl/queue/job-[0-9]{10}$" "$RUN_OUTPUT"
+
+version0=$(xattr "$W/f" user.zk.version)
+expect_exit "set" 0 "\$QC set '$W/f' world"
+expect_content "$W/f" world
+expect_eq "set is one setData" "$((version0 + 1))" "$(xattr "$W/f" user.zk.version)"
+expect_exit "set from stdin" 0 "printf piped | \$QC set '$W/f'"
+expect_content "$W/f" piped
+expect_exit "set of a directory's data" 0 "\$QC set '$W/dir' newdir"
+expect_eq "...user.zk.data" newdir "$(xattr "$W/dir" user.zk.data)"
+expect_exit "set of a missing node: 2" 2 "\$QC set '$W/missing' x"
+expect_absent "$W/missing"
+
+: >"$W/dir/child"
+expect_exit "delete of a non-empty directory: 8" 8 "\$QC delete '$W/dir'"
+expect_exists "$W/dir/child"
+expect_exit "delete of a file" 0 "\$QC delete '$W/dir/child'"
+expect_absent "$W/dir/child"
+expect_exit "delete of an empty directory" 0 "\$QC delete '$W/dir'"
+expect_absent "$W/dir"
+expect_exit "delete of a missing node: 2" 2 "\$QC delete '$W/dir'"
+
+# --- stat, ls, acl, sync
+expect_exit "stat" 0 "\$QC stat '$W/f'"
+expect_match "stat: path" "(^|$(printf '\n'))path=/ctl/f" "$RUN_OUTPUT"
+expect_match "stat: version" "version=$((version0 + 2))" "$RUN_OUTPUT"
+expect_match "stat: dataLength" "dataLength=5" "$RUN_OUTPUT"
+expect_match "stat: mode" "mode=0644" "$RUN_OUTPUT"
+expect_match "stat: type" "type=file" "$RUN_OUTPUT"
+expect_exit "stat of a missing node: 2" 2 "\$QC stat '$W/missing'"
+
+mkdir -p "$W/tree/b"
+: >"$W/tree/a"
+: >"$W/tree/b/c"
+expect_exit "ls" 0 "\$QC ls '$W/tree'"
+expect_eq "ls lists names" "a|b" "$(printable "$RUN_OUTPUT")"
+expect_exit "ls -R" 0 "\$QC --mount '$M' ls -R /ctl/tree"
+expect_eq "ls -R lists paths, depth first" "/ctl/tree/a|/ctl/tree/b|/ctl/tree/b/c" "$(printable "$RUN_OUTPUT")"
+expect_exit "ls of a missing directory: 2" 2 "\$QC ls '$W/none'"
+
+expect_exit "acl get" 0 "\$QC acl get '$W/f'"
+expect_eq "acl get prints the ACL" "world:anyone:cdrwa" "$RUN_OUTPUT"
+expect_exit "acl set" 0 "\$QC acl set '$W/f' 'uid:0:cdrwa,world:anyone:r'"
+expect_eq "...what getfattr shows" "uid:0:cdrwa,world:anyone:r" "$(xattr "$W/f" user.zk.acl)"
+expect_exit "acl set of bad text: 1" 1 "\$QC acl set '$W/f' 'nonsense'"
+expect_eq "...ACL unchanged" "uid:0:cdrwa,world:anyone:r" "$(xattr "$W/f" user.zk.acl)"
+chmod 666 "$W/f"
+expect_exit "nobody: set where the ACL refuses WRITE: 5" 5 "runuser -u nobody -- \$QC set '$W/f' x"
+expect_content "$W/f" piped
+expect_exit "nobody: acl set without ADMIN: 5" 5 "runuser -u nobody -- \$QC acl set '$W/f' world:anyone:cdrwa"
+expect_exit "sync" 0 "\$QC sync '$W/f'"
+expect_exit "sync of a missing node: 2" 2 "\$QC sync '$W/missing'"
+
+# --- wait
+expect_exit "wait --timeout for a node that never comes: 6" 6 "\$QC wait --timeout 0.5 '$W/never'"
+expect_match "...says it timed out" "timed out" "$RUN_OUTPUT"
+started=$SECONDS
+(sleep 0.5; : >"$W/later") &
+expect_exit "wait --until exists" 0 "\$QC wait --timeout 20 '$W/later'"
+expect_true "...returned within 5 s" test $((SECONDS - started)) -le 5
+(sleep 0.5; rm "$W/later") &
+expect_exit "wait --until gone" 0 "\$QC wait --until gone --timeout 20 '$W/later'"
+expect_absent "$W/later"
+: >"$W/watched"
+(sleep 0.5; write_once "$W/watched" changed) &
+expect_exit "wait --until change" 0 "\$QC wait --until change --timeout 20 '$W/watched'"
+expect_content "$W/watched" changed
+expect_exit "wait --until change: nothing changes: 6" 6 "\$QC wait --until change --timeout 0.5 '$W/watched'"
+expect_exit "wait --until change of a missing node: 2" 2 "\$QC wait --until change --timeout 1 '$W/missing'"
+
+# --- create -e: the node lives as long as quorumctl
+"$QC" create -e "$W/eph" held >"$TEST_TMP/eph.out" 2>&1 &
+holder=$!
+track_pid "$holder"
+wait_for 10 test -e "$W/eph" || fail "create -e: $W/eph did not appear"
+expect_content "$W/eph" held
+expect_eq "create -e prints the path" "$W/eph" "$(cat "$TEST_TMP/eph.out")"
+kill -TERM "$holder"
+wait_pid_exit "$holder" 10 || fail "create -e did not exit on SIGTERM"
+expect_eq "create -e exits 0 on SIGTERM" 0 "${WAITED_STATUS:-}"
+expect_gone_within "...and its node is gone" "$W/eph"
+"$QC" create -e "$W/eph" >/dev/null 2>&1 &
+holder=$!
+track_pid "$holder"
+wait_for 10 test -e "$W/eph" || fail "create -e: $W/eph did not appear"
+kill -KILL "$holder"
+wait_pid_exit "$holder" 10 2>/dev/null || true
+expect_gone_within "create -e killed with SIGKILL: its node is gone" "$W/eph"
+expect_exit "create -e -- CMD: exits with CMD's status, the node there meanwhile" 3 \
+  "\$QC create -e '$W/eph' -- sh -c 'test -e \"$W/eph\" && exit 3'"
+expect_absent "$W/eph"
+mkdir -m 1755 "$W/election"
+expect_exit "create -e -s -- CMD: the real name printed before CMD runs" 0 \
+  "\$QC create -e -s '$W/election/n-' -- true"
+expect_match "...the sequential name" "^$W/election/n-[0-9]{10}$" "$RUN_OUTPUT"
+expect_eq "...and gone after" "" "$(ls "$W/election")"
+
+# --- the mount's POSIX checks apply as for shell tools
+echo root-only >"$W/private"
+chmod 644 "$W/private"
+expect_exit "nobody: set on a 0644 root file: 5" 5 "runuser -u nobody -- \$QC set '$W/private' x"
+expect_content "$W/private" root-only
+expect_exit "nobody: create in a 0755 root directory: 5" 5 "runuser -u nobody -- \$QC create '$W/mine' x"
+expect_absent "$W/mine"
+
+finish
