@@ -55,6 +55,8 @@ struct MountOptions {
   // past it fails with ENOSPC (docs/mount.md).
   size_t buffered_bytes_max = 256u << 20;
   bool debug = false;
+  // The daemon's control socket ("@quorumfs-PID"), the root's user.quorumfs.control; empty: none.
+  std::string control_socket;
 };
 
 class Filesystem {

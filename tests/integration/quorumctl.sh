@@ -181,4 +181,111 @@ expect_content "$W/private" root-only
 expect_exit "nobody: create in a 0755 root directory: 5" 5 "runuser -u nobody -- \$QC create '$W/mine' x"
 expect_absent "$W/mine"
 
+# --- the control socket: compare-and-set, versioned delete
+expect_eq "the mount publishes the control socket" "@quorumfs-$(pid_of a)" "$(xattr "$M" user.quorumfs.control)"
+"$QC" create "$W/cas" v0 >/dev/null
+v=$(xattr "$W/cas" user.zk.version)
+expect_exit "set --version at the node's version" 0 "\$QC set --version $v '$W/cas' v1"
+expect_content "$W/cas" v1
+expect_eq "...one setData" "$((v + 1))" "$(xattr "$W/cas" user.zk.version)"
+mzxid=$(xattr "$W/cas" user.zk.mzxid)
+expect_exit "set --version at a stale version: 3" 3 "\$QC set --version $v '$W/cas' v2"
+expect_match "...says why" "version mismatch \(BadVersion\): nothing written" "$RUN_OUTPUT"
+expect_content "$W/cas" v1
+expect_eq "...version unchanged" "$((v + 1))" "$(xattr "$W/cas" user.zk.version)"
+expect_eq "...mzxid unchanged" "$mzxid" "$(xattr "$W/cas" user.zk.mzxid)"
+expect_exit "set --version -1: any version" 0 "printf v3 | \$QC set --version -1 '$W/cas'"
+expect_content "$W/cas" v3
+expect_exit "set --version of a missing node: 2" 2 "\$QC set --version 0 '$W/missing' x"
+expect_absent "$W/missing"
+v=$(xattr "$W/cas" user.zk.version)
+expect_exit "delete --version at a stale version: 3" 3 "\$QC delete --version $((v - 1)) '$W/cas'"
+expect_exists "$W/cas"
+expect_exit "delete --version at the node's version" 0 "\$QC --mount '$M' delete --version $v /ctl/cas"
+expect_absent "$W/cas"
+mkdir "$W/full" && : >"$W/full/x"
+expect_exit "delete --version of a non-empty directory: 8" 8 "\$QC delete --version 0 '$W/full'"
+expect_exists "$W/full/x"
+expect_exit "set --version with --mount on no quorumfs mount: 7" 7 "\$QC --mount /etc set --version 0 /hostname x"
+
+# --- multi: all or nothing
+"$QC" create "$W/mf" one >/dev/null
+vf=$(xattr "$W/mf" user.zk.version)
+# (each op sees the ones before it: the check comes after the set's new version)
+expect_exit "multi of create, set and check" 0 \
+  "\$QC multi 'create $W/m1 \"first node\"' 'set $W/mf two $vf' 'check $W/mf $((vf + 1))'"
+expect_eq "multi prints the created paths" "$W/m1" "$RUN_OUTPUT"
+expect_content "$W/m1" "first node"
+expect_content "$W/mf" two
+expect_eq "...created with the caller's owner and mode 0644" "0:0 644" "$(stat -c '%u:%g %a' "$W/m1")"
+vf=$(xattr "$W/mf" user.zk.version)
+mzxid=$(xattr "$W/mf" user.zk.mzxid)
+expect_exit "multi whose check fails: 3" 3 "\$QC multi 'create $W/m2 x' 'set $W/mf three' 'check $W/mf $((vf + 5))'"
+expect_match "...names the failing op" "op 3 'check" "$RUN_OUTPUT"
+expect_absent "$W/m2"
+expect_content "$W/mf" two
+expect_eq "...version unchanged" "$vf" "$(xattr "$W/mf" user.zk.version)"
+expect_eq "...mzxid unchanged" "$mzxid" "$(xattr "$W/mf" user.zk.mzxid)"
+expect_exit "multi that deletes a missing node: 2" 2 "\$QC multi 'set $W/mf four' 'delete $W/none'"
+expect_content "$W/mf" two
+expect_exit "multi that creates an existing node: 4" 4 "\$QC multi 'set $W/mf four' 'create $W/m1'"
+expect_content "$W/mf" two
+expect_exit "multi from stdin" 0 "printf '# a comment\ncreate %s/m3 a\n\ndelete %s/m1\n' '$W' '$W' | \$QC multi"
+expect_exists "$W/m3"
+expect_absent "$W/m1"
+expect_exit "multi with --mount prints znode paths" 0 "\$QC --mount '$M' multi 'create /ctl/m4 z'"
+expect_eq "...a znode path" /ctl/m4 "$RUN_OUTPUT"
+expect_exit "multi with a bad op: 1" 1 "\$QC multi 'frob $W/mf'"
+expect_exit "multi with an unclosed quote: 1" 1 "\$QC multi \"set $W/mf 'x\""
+expect_exit "multi with nothing: 1" 1 "\$QC multi"
+expect_content "$W/mf" two
+
+# --- the socket keeps the mount's permissions (POSIX and ACL) for a non-root caller
+vp=$(xattr "$W/private" user.zk.version)
+expect_errno "runuser -u nobody -- bash -c 'write_once \"$W/private\" x'" "Permission denied"
+expect_exit "nobody: set --version on a 0644 root file, as the mount refuses: 5" 5 \
+  "runuser -u nobody -- \$QC set --version $vp '$W/private' x"
+expect_match "...not permitted" "Permission denied" "$RUN_OUTPUT"
+expect_content "$W/private" root-only
+expect_eq "...version unchanged" "$vp" "$(xattr "$W/private" user.zk.version)"
+expect_exit "nobody: delete --version in a 0755 root directory: 5" 5 \
+  "runuser -u nobody -- \$QC delete --version $vp '$W/private'"
+expect_exists "$W/private"
+expect_exit "nobody: multi with a refused op: 5, nothing done" 5 \
+  "runuser -u nobody -- \$QC multi 'set $W/mf x' 'set $W/private x'"
+expect_content "$W/mf" two
+mkdir -m 700 "$W/closed"
+echo inside >"$W/closed/f"
+chmod 666 "$W/closed/f"
+expect_exit "nobody: set --version behind a 0700 directory: 5" 5 "runuser -u nobody -- \$QC set --version -1 '$W/closed/f' x"
+expect_content "$W/closed/f" inside
+echo open >"$W/open"
+chmod 666 "$W/open"
+expect_exit "nobody: set --version on a 0666 file with an open ACL" 0 "runuser -u nobody -- \$QC set --version -1 '$W/open' nobody"
+expect_content "$W/open" nobody
+setfattr -n user.zk.acl -v 'uid:0:cdrwa,world:anyone:r' "$W/open"
+expect_errno "runuser -u nobody -- bash -c 'write_once \"$W/open\" x'" "Permission denied"
+expect_exit "nobody: set --version where the ACL refuses WRITE, as the mount does: 5" 5 \
+  "runuser -u nobody -- \$QC set --version -1 '$W/open' x"
+expect_content "$W/open" nobody
+setfattr -n user.zk.acl -v 'uid:65534:rw,world:anyone:r' "$W/open"
+expect_exit "nobody: set --version where uid:65534 grants WRITE" 0 "runuser -u nobody -- \$QC set --version -1 '$W/open' mine"
+expect_content "$W/open" mine
+
+# --- status
+expect_exit "status MOUNT" 0 "\$QC status '$M'"
+status_output=$RUN_OUTPUT
+expect_match "status: mount" "mount=$M" "$status_output"
+expect_match "status: role" "role=standalone" "$status_output"
+expect_match "status: state" "state=synced" "$status_output"
+expect_match "status: serverId" "serverId=1" "$status_output"
+expect_match "status: lastZxid" "lastZxid=0x[0-9a-f]+" "$status_output"
+expect_match "status: epoch" "epoch=[0-9]+" "$status_output"
+expect_match "status: sessions" "sessions=[0-9]+" "$status_output"
+expect_match "status: znodes" "znodes=[0-9]+" "$status_output"
+expect_exit "status from inside the mount" 0 "cd '$W' && \$QC status"
+expect_exit "status --raw" 0 "\$QC status --raw '$M'"
+expect_match "status --raw: mntr" "zk_server_state	standalone" "$RUN_OUTPUT"
+expect_exit "status outside any mount: 7" 7 "cd / && \$QC status"
+
 finish

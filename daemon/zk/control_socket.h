@@ -1,0 +1,74 @@
+// The control socket (docs/quorumctl.md, "The control socket"): ZooKeeper's client protocol on a
+// Linux abstract Unix socket, "@quorumfs-PID", for quorumctl's requests the mount cannot express
+// (a setData or delete at a version, a multi, status). The mount publishes its name in the root's
+// xattr user.quorumfs.control.
+//
+// The caller is the peer's SO_PEERCRED uid and gid (and its supplementary groups, from
+// /proc/PID/status), checked as the mount checks its callers: ZooKeeper's ACL with uid:/gid:
+// entries and uid 0 as the super user, and, since no kernel checks anything on this path, the
+// POSIX mode bits by the daemon itself (local_access.h). Only the ops it can check that way are
+// served: exists, getData, setData, delete, check, multi of create/setData/delete/check, sync,
+// ping, closeSession, and the four-letter words ruok, srvr and mntr (whatever the whitelist says:
+// the socket is local). Requests belong to no ZooKeeper session (the connect is answered with
+// session 0): ephemeral creates are refused.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "daemon/service/service.h"
+#include "daemon/zk/client_port.h"
+#include "daemon/zk/requests.h"
+#include "daemon/zk/watch_table.h"
+
+namespace quorumfs::zk {
+
+class ControlConnection;
+
+// Connections the control socket holds at once; past it, new ones are closed at once (logged).
+inline constexpr size_t kControlConnectionsMax = 256;
+
+struct ControlSocketOptions {
+  std::string name;              // the abstract name, without the leading NUL: "quorumfs-PID"
+  size_t frame_bytes_max = 0;    // a request frame (the client port's bound)
+  HandlerOptions handler;
+  std::function<MemberReport()> report;
+};
+
+class ControlSocket {
+ public:
+  ControlSocket(boost::asio::io_context& io, service::Service& service, ControlSocketOptions options);
+  ~ControlSocket();
+
+  bool start(std::string* error);
+  void stop();
+  // "@quorumfs-PID": what user.quorumfs.control says.
+  std::string published_name() const { return "@" + options_.name; }
+
+  // For connections.
+  RequestHandler& handler() { return handler_; }
+  service::Service& service() { return service_; }
+  const ControlSocketOptions& options() const { return options_; }
+  const DecodeLimits& decode_limits() const { return decode_limits_; }
+  std::string four_letter_word(const std::string& word) const;
+  void forget(ControlConnection* connection);
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  service::Service& service_;
+  ControlSocketOptions options_;
+  DecodeLimits decode_limits_;
+  WatchTable watches_;  // never holds any: watches are refused here
+  RequestHandler handler_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  std::map<ControlConnection*, std::shared_ptr<ControlConnection>> connections_;
+  bool stopped_ = false;
+};
+
+}  // namespace quorumfs::zk
