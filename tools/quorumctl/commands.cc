@@ -452,7 +452,7 @@ int cmd_wait(const Global& global, const std::string& path, WaitFor until, doubl
   }
   const int inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify < 0) return fail_errno(global, "wait", "inotify", errno);
-  constexpr uint32_t kParentEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB;
+  constexpr uint32_t kParentEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | IN_CLOSE_WRITE;
   constexpr uint32_t kNodeEvents = IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
                                    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
   int node_watch = -1;
