@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/endian/conversion.hpp>
 #include <cstring>
@@ -65,7 +66,7 @@ bool served_in_multi(int32_t op) {
 class ControlConnection : public std::enable_shared_from_this<ControlConnection> {
  public:
   ControlConnection(ControlSocket& owner, boost::asio::local::stream_protocol::socket socket)
-      : owner_(owner), socket_(std::move(socket)) {}
+      : owner_(owner), socket_(std::move(socket)), idle_timer_(socket_.get_executor()) {}
 
   void start() {
     ucred credentials{};
@@ -73,6 +74,8 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     if (getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
       return close("SO_PEERCRED failed");
     }
+    if (!owner_.admit(credentials.uid)) return close("");
+    admitted_uid_ = credentials.uid;
     caller_.uid = credentials.uid;
     caller_.gid = credentials.gid;
     caller_.groups = groups_of(credentials.pid);
@@ -92,14 +95,28 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     if (!why.empty()) spdlog::info("control socket: {}: {}", peer_, why);
     boost::system::error_code ignored;
     socket_.close(ignored);
-    owner_.forget(this);
+    idle_timer_.cancel();
+    owner_.forget(this, admitted_uid_);
   }
 
  private:
+  // Called before each read the connection waits on: the peer has kControlIdleTimeout to send.
+  void expect_input() {
+    waiting_for_input_ = true;
+    idle_timer_.expires_after(kControlIdleTimeout);
+    idle_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& cancelled) {
+      auto self = weak.lock();
+      if (!self || cancelled || !self->waiting_for_input_) return;
+      self->close(fmt::format("nothing sent for {} s: closed", kControlIdleTimeout.count()));
+    });
+  }
+
   void read_first_bytes() {
     in_.resize(4);
+    expect_input();
     boost::asio::async_read(socket_, boost::asio::buffer(in_.data(), 4),
                             [self = shared_from_this()](const boost::system::error_code& error, size_t) {
+                              self->waiting_for_input_ = false;
                               if (error || self->closed_) return self->close("");
                               const std::string first(self->in_.data(), 4);
                               if (is_four_letter_word(first)) return self->send(self->owner_.four_letter_word(first), true);
@@ -113,8 +130,10 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
 
   void read_header() {
     in_.resize(4);
+    expect_input();
     boost::asio::async_read(socket_, boost::asio::buffer(in_.data(), 4),
                             [self = shared_from_this()](const boost::system::error_code& error, size_t) {
+                              self->waiting_for_input_ = false;
                               if (error || self->closed_) return self->close("");
                               const uint32_t length = big_endian_u32(self->in_.data());
                               if (length > self->owner_.options().frame_bytes_max) {
@@ -127,8 +146,10 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
 
   void read_frame(uint32_t length, bool connect) {
     in_.resize(length);
+    expect_input();
     boost::asio::async_read(socket_, boost::asio::buffer(in_.data(), length),
                             [self = shared_from_this(), connect](const boost::system::error_code& error, size_t) {
+                              self->waiting_for_input_ = false;
                               if (error || self->closed_) return self->close("");
                               if (connect) return self->on_connect();
                               self->on_request();
@@ -208,6 +229,9 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
 
   ControlSocket& owner_;
   boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::steady_timer idle_timer_;
+  bool waiting_for_input_ = false;
+  std::optional<uint32_t> admitted_uid_;
   LocalCaller caller_;
   SessionContext session_;
   Request request_;  // the one being answered (the handler keeps a reference)
@@ -267,8 +291,8 @@ void ControlSocket::accept() {
       return;
     }
     if (connections_.size() >= kControlConnectionsMax) {
-      spdlog::warn("control socket: {} connections open (at most {}): one more refused", connections_.size(),
-                   kControlConnectionsMax);
+      refuse(fmt::format("{} connections open (at most {}): one more refused", connections_.size(),
+                         kControlConnectionsMax));
     } else {
       auto connection = std::make_shared<ControlConnection>(*this, std::move(socket));
       connections_.emplace(connection.get(), connection);
@@ -278,9 +302,32 @@ void ControlSocket::accept() {
   });
 }
 
-void ControlSocket::forget(ControlConnection* connection) {
+bool ControlSocket::admit(uint32_t uid) {
+  if (uid == 0) return true;
+  size_t& count = per_uid_[uid];
+  if (count >= kControlConnectionsPerUidMax) {
+    refuse(fmt::format("uid {} has {} connections open (at most {}): one more refused", uid, count,
+                       kControlConnectionsPerUidMax));
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+// One line a second at most: a client that connects in a loop must not flood the log.
+void ControlSocket::refuse(const std::string& line) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
+  last_refusal_log_ = now;
+  spdlog::warn("control socket: {}", line);
+}
+
+void ControlSocket::forget(ControlConnection* connection, std::optional<uint32_t> admitted_uid) {
   const auto found = connections_.find(connection);
   if (found == connections_.end()) return;
+  if (admitted_uid && *admitted_uid != 0) {
+    if (const auto uid = per_uid_.find(*admitted_uid); uid != per_uid_.end() && --uid->second == 0) per_uid_.erase(uid);
+  }
   // The connection may be inside one of its own calls: it is destroyed once that has returned.
   boost::asio::post(io_, [keep = std::move(found->second)] {});
   connections_.erase(found);

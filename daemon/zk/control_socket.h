@@ -15,9 +15,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/service/service.h"
@@ -29,8 +31,13 @@ namespace quorumfs::zk {
 
 class ControlConnection;
 
-// Connections the control socket holds at once; past it, new ones are closed at once (logged).
+// Connections the control socket holds at once, and from one uid (root's not counted); past
+// either, a new one is closed at once (logged, one line a second at most).
 inline constexpr size_t kControlConnectionsMax = 256;
+inline constexpr size_t kControlConnectionsPerUidMax = 16;
+// A connection that sends nothing for this long while it is expected to (its connect, its next
+// request, the rest of a frame) is closed: an idle local user cannot hold the slots.
+inline constexpr std::chrono::seconds kControlIdleTimeout{30};
 
 struct ControlSocketOptions {
   std::string name;              // the abstract name, without the leading NUL: "quorumfs-PID"
@@ -55,10 +62,14 @@ class ControlSocket {
   const ControlSocketOptions& options() const { return options_; }
   const DecodeLimits& decode_limits() const { return decode_limits_; }
   std::string four_letter_word(const std::string& word) const;
-  void forget(ControlConnection* connection);
+  // A connection of uid may stay (within kControlConnectionsPerUidMax); each one admitted is
+  // forgotten once.
+  bool admit(uint32_t uid);
+  void forget(ControlConnection* connection, std::optional<uint32_t> admitted_uid);
 
  private:
   void accept();
+  void refuse(const std::string& line);
 
   boost::asio::io_context& io_;
   service::Service& service_;
@@ -68,6 +79,8 @@ class ControlSocket {
   RequestHandler handler_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   std::map<ControlConnection*, std::shared_ptr<ControlConnection>> connections_;
+  std::map<uint32_t, size_t> per_uid_;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
   bool stopped_ = false;
 };
 

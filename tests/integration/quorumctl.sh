@@ -272,6 +272,31 @@ setfattr -n user.zk.acl -v 'uid:65534:rw,world:anyone:r' "$W/open"
 expect_exit "nobody: set --version where uid:65534 grants WRITE" 0 "runuser -u nobody -- \$QC set --version -1 '$W/open' mine"
 expect_content "$W/open" mine
 
+# --- the control socket's limits: 16 connections per uid (root's not counted)
+cat >"$TEST_TMP/hold.py" <<'PY'
+import socket, sys
+address = "\0" + sys.argv[1][1:]
+held = []
+for _ in range(16):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(address)
+    held.append(s)
+extra = socket.socket(socket.AF_UNIX)
+extra.connect(address)
+extra.settimeout(5)
+try:
+    print("17th closed" if extra.recv(1) == b"" else "17th answered")
+except socket.timeout:
+    print("17th kept")
+held[0].sendall(b"ruok")
+print(held[0].recv(16).decode())
+PY
+control=$(xattr "$M" user.quorumfs.control)
+run_shell "runuser -u nobody -- /usr/bin/python3 '$TEST_TMP/hold.py' '$control'"
+expect_eq "a uid's 17th connection is closed, its first 16 served" "17th closed|imok" "$(printable "$RUN_OUTPUT")"
+expect_exit "...root is not counted" 0 "\$QC status '$M'"
+expect_exit "...and the uid's slots come back when they close" 0 "runuser -u nobody -- \$QC status '$M'"
+
 # --- status
 expect_exit "status MOUNT" 0 "\$QC status '$M'"
 status_output=$RUN_OUTPUT

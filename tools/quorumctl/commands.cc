@@ -22,6 +22,7 @@
 #include <iostream>
 
 #include "tools/quorumctl/format.h"
+#include "tools/quorumctl/node_io.h"
 
 namespace quorumfs::quorumctl {
 
@@ -35,19 +36,6 @@ int fail_errno(const Global& global, const std::string& command, const std::stri
   return exit_for_errno(error);
 }
 
-bool read_all(int fd, std::string* out) {
-  char buffer[65536];
-  while (true) {
-    const ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n == 0) return true;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    out->append(buffer, static_cast<size_t>(n));
-  }
-}
-
 // Data given neither as an argument nor piped in is empty (a terminal is not read).
 std::string read_stdin_data() {
   std::string data;
@@ -56,21 +44,8 @@ std::string read_stdin_data() {
   return data;
 }
 
-namespace {
-
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-bool resolve(const Global& global, const std::string& command, const std::string& path, Target* target, int* code) {
+bool resolve_or_report(const Global& global, const std::string& command, const std::string& path, Target* target,
+                       int* code) {
   std::string error;
   if (resolve_target(path, global.mount, target, &error)) return true;
   report(global, command, "", error);
@@ -78,21 +53,7 @@ bool resolve(const Global& global, const std::string& command, const std::string
   return false;
 }
 
-// An xattr's value; false with errno set.
-bool get_xattr(const std::string& path, const char* name, std::string* value) {
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    const ssize_t size = lgetxattr(path.c_str(), name, nullptr, 0);
-    if (size < 0) return false;
-    value->resize(static_cast<size_t>(size));
-    const ssize_t got = lgetxattr(path.c_str(), name, value->data(), value->size());
-    if (got >= 0) {
-      value->resize(static_cast<size_t>(got));
-      return true;
-    }
-    if (errno != ERANGE) return false;  // it grew meanwhile: ask again
-  }
-  return false;
-}
+namespace {
 
 bool parse_mode(const std::string& text, mode_t fallback, mode_t* mode) {
   if (text.empty()) {
@@ -104,32 +65,6 @@ bool parse_mode(const std::string& text, mode_t fallback, mode_t* mode) {
   if (end == text.c_str() || *end != '\0' || value > 07777) return false;
   *mode = static_cast<mode_t>(value);
   return true;
-}
-
-// The whole content of a node: a file's bytes, a directory's user.zk.data.
-bool read_node(const std::string& local, bool directory, std::string* data) {
-  if (directory) return get_xattr(local, "user.zk.data", data);
-  const int fd = open(local.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = read_all(fd, data);
-  const int saved = errno;
-  close(fd);
-  errno = saved;
-  return ok;
-}
-
-// One setData: a file's one open/write/close, a directory's setxattr. false with errno set.
-bool write_node(const std::string& local, bool directory, std::string_view data) {
-  if (directory) return lsetxattr(local.c_str(), "user.zk.data", data.data(), data.size(), 0) == 0;
-  const int fd = open(local.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) return false;
-  if (!write_all(fd, data)) {
-    const int saved = errno;
-    close(fd);
-    errno = saved;
-    return false;
-  }
-  return close(fd) == 0;  // the commit: its error is the setData's
 }
 
 volatile sig_atomic_t g_stop_signal = 0;
@@ -185,7 +120,7 @@ int hold_ephemeral(int fd, const std::vector<std::string>& command) {
 int cmd_create(const Global& global, const CreateArgs& args) {
   Target target;
   int code = 0;
-  if (!resolve(global, "create", args.path, &target, &code)) return code;
+  if (!resolve_or_report(global, "create", args.path, &target, &code)) return code;
   if (target.znode == "/") return fail_errno(global, "create", target.show("/"), EEXIST);
   if (args.directory && (args.ephemeral || args.sequential)) {
     report(global, "create", "", "-d makes a plain directory: -e and -s are for files (docs/quorumctl.md)");
@@ -244,7 +179,7 @@ int cmd_create(const Global& global, const CreateArgs& args) {
 int cmd_get(const Global& global, const std::string& path) {
   Target target;
   int code = 0;
-  if (!resolve(global, "get", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "get", path, &target, &code)) return code;
   struct stat st{};
   if (lstat(target.local.c_str(), &st) != 0) return fail_errno(global, "get", target.show(target.znode), errno);
   std::string data;
@@ -256,7 +191,9 @@ int cmd_get(const Global& global, const std::string& path) {
   return kExitOk;
 }
 
-int cmd_set_through_mount(const Global& global, const Target& target, const std::string& data) {
+namespace {
+
+int set_through_mount(const Global& global, const Target& target, const std::string& data) {
   struct stat st{};
   if (lstat(target.local.c_str(), &st) != 0) return fail_errno(global, "set", target.show(target.znode), errno);
   if (!write_node(target.local, S_ISDIR(st.st_mode), data)) {
@@ -265,7 +202,7 @@ int cmd_set_through_mount(const Global& global, const Target& target, const std:
   return kExitOk;
 }
 
-int cmd_delete_through_mount(const Global& global, const Target& target) {
+int delete_through_mount(const Global& global, const Target& target) {
   struct stat st{};
   if (lstat(target.local.c_str(), &st) != 0) return fail_errno(global, "delete", target.show(target.znode), errno);
   const int result = S_ISDIR(st.st_mode) ? rmdir(target.local.c_str()) : unlink(target.local.c_str());
@@ -273,28 +210,30 @@ int cmd_delete_through_mount(const Global& global, const Target& target) {
   return kExitOk;
 }
 
+}  // namespace
+
 int cmd_set(const Global& global, const std::string& path, const std::optional<std::string>& data,
             std::optional<int32_t> version) {
   Target target;
   int code = 0;
-  if (!resolve(global, "set", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "set", path, &target, &code)) return code;
   const std::string bytes = data ? *data : read_stdin_data();
   if (version) return control_set(global, target, bytes, *version);
-  return cmd_set_through_mount(global, target, bytes);
+  return set_through_mount(global, target, bytes);
 }
 
 int cmd_delete(const Global& global, const std::string& path, std::optional<int32_t> version) {
   Target target;
   int code = 0;
-  if (!resolve(global, "delete", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "delete", path, &target, &code)) return code;
   if (version) return control_delete(global, target, *version);
-  return cmd_delete_through_mount(global, target);
+  return delete_through_mount(global, target);
 }
 
 int cmd_stat(const Global& global, const std::string& path) {
   Target target;
   int code = 0;
-  if (!resolve(global, "stat", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "stat", path, &target, &code)) return code;
   struct stat st{};
   if (lstat(target.local.c_str(), &st) != 0) return fail_errno(global, "stat", target.show(target.znode), errno);
   std::string line;
@@ -369,7 +308,7 @@ bool walk(const Target& root, const std::string& znode, const std::function<bool
 int cmd_ls(const Global& global, const std::string& path, bool recursive) {
   Target target;
   int code = 0;
-  if (!resolve(global, "ls", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "ls", path, &target, &code)) return code;
   if (!recursive) {
     std::vector<std::pair<std::string, bool>> children;
     if (!sorted_children(target.local, &children)) return fail_errno(global, "ls", target.show(target.znode), errno);
@@ -390,7 +329,7 @@ int cmd_ls(const Global& global, const std::string& path, bool recursive) {
 int cmd_acl_get(const Global& global, const std::string& path) {
   Target target;
   int code = 0;
-  if (!resolve(global, "acl get", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "acl get", path, &target, &code)) return code;
   std::string acl;
   if (!get_xattr(target.local, "user.zk.acl", &acl)) return fail_errno(global, "acl get", target.show(target.znode), errno);
   std::cout << acl << std::endl;
@@ -400,7 +339,7 @@ int cmd_acl_get(const Global& global, const std::string& path) {
 int cmd_acl_set(const Global& global, const std::string& path, const std::string& acl) {
   Target target;
   int code = 0;
-  if (!resolve(global, "acl set", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "acl set", path, &target, &code)) return code;
   if (lsetxattr(target.local.c_str(), "user.zk.acl", acl.data(), acl.size(), 0) != 0) {
     const int error = errno;
     if (error == EINVAL) {
@@ -415,7 +354,7 @@ int cmd_acl_set(const Global& global, const std::string& path, const std::string
 int cmd_sync(const Global& global, const std::string& path) {
   Target target;
   int code = 0;
-  if (!resolve(global, "sync", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "sync", path, &target, &code)) return code;
   const int fd = open(target.local.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail_errno(global, "sync", target.show(target.znode), errno);
   // fsync on any node of the mount is ZooKeeper's sync() (docs/mount.md).
@@ -441,7 +380,7 @@ std::optional<std::string> fingerprint(const std::string& local) {
 int cmd_wait(const Global& global, const std::string& path, WaitFor until, double timeout_s) {
   Target target;
   int code = 0;
-  if (!resolve(global, "wait", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "wait", path, &target, &code)) return code;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   const std::string parent = target.local.substr(0, target.local.rfind('/'));

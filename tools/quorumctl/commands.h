@@ -49,7 +49,9 @@ int control_delete(const Global& global, const Target& target, int32_t version);
 // Shared helpers.
 void report(const Global& global, const std::string& command, const std::string& what, const std::string& reason);
 int fail_errno(const Global& global, const std::string& command, const std::string& what, int error);
-bool read_all(int fd, std::string* out);
+// Resolves a command's path argument (mount.h); on failure reports why and sets *code.
+bool resolve_or_report(const Global& global, const std::string& command, const std::string& path, Target* target,
+                       int* code);
 std::string read_stdin_data();
 
 }  // namespace quorumfs::quorumctl

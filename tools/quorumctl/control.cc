@@ -15,6 +15,7 @@
 #include "tools/quorumctl/commands.h"
 #include "tools/quorumctl/control.h"
 #include "tools/quorumctl/format.h"
+#include "tools/quorumctl/node_io.h"
 
 namespace quorumfs::quorumctl {
 
@@ -23,18 +24,6 @@ namespace {
 constexpr int32_t kOpCreate = 1, kOpDelete = 2, kOpSetData = 5, kOpCheck = 13, kOpMulti = 14;
 // A reply this large is not one quorumctl asked for.
 constexpr uint32_t kReplyBytesMax = 64u << 20;
-
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 bool read_exactly(int fd, char* out, size_t n) {
   while (n > 0) {

@@ -15,6 +15,7 @@
 
 #include "tools/quorumctl/commands.h"
 #include "tools/quorumctl/format.h"
+#include "tools/quorumctl/node_io.h"
 
 namespace quorumfs::quorumctl {
 
@@ -44,21 +45,6 @@ class Progress {
   size_t total_;
   size_t done_ = 0;
 };
-
-bool get_xattr(const std::string& path, const char* name, std::string* value) {
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    const ssize_t size = lgetxattr(path.c_str(), name, nullptr, 0);
-    if (size < 0) return false;
-    value->resize(static_cast<size_t>(size));
-    const ssize_t got = lgetxattr(path.c_str(), name, value->data(), value->size());
-    if (got >= 0) {
-      value->resize(static_cast<size_t>(got));
-      return true;
-    }
-    if (errno != ERANGE) return false;
-  }
-  return false;
-}
 
 bool children_of(const std::string& local, std::vector<std::string>* names) {
   DIR* dir = opendir(local.c_str());
@@ -120,22 +106,7 @@ bool read_record(const Walked& node, DumpRecord* record, bool* skip) {
   record->mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   if (!get_xattr(node.local, "user.zk.acl", &record->acl)) return false;
   record->data.clear();
-  if (record->directory) return get_xattr(node.local, "user.zk.data", &record->data);
-  const int fd = open(node.local.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = read_all(fd, &record->data);
-  const int error = errno;
-  close(fd);
-  errno = error;
-  return ok;
-}
-
-bool resolve(const Global& global, const std::string& command, const std::string& path, Target* target, int* code) {
-  std::string error;
-  if (resolve_target(path, global.mount, target, &error)) return true;
-  report(global, command, "", error);
-  *code = kExitUnreachable;
-  return false;
+  return read_node(node.local, record->directory, &record->data);
 }
 
 }  // namespace
@@ -143,7 +114,7 @@ bool resolve(const Global& global, const std::string& command, const std::string
 int cmd_dump(const Global& global, const std::string& path, const std::string& output) {
   Target target;
   int code = 0;
-  if (!resolve(global, "dump", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "dump", path, &target, &code)) return code;
   std::vector<Walked> nodes;
   std::string failed;
   if (!walk(target.local, "", &nodes, &failed)) return fail_errno(global, "dump", failed, errno);
@@ -172,30 +143,6 @@ int cmd_dump(const Global& global, const std::string& path, const std::string& o
 
 namespace {
 
-bool write_data(const std::string& local, bool directory, const std::string& data) {
-  if (directory) {
-    if (data.empty()) {
-      std::string now;
-      if (get_xattr(local, "user.zk.data", &now) && now.empty()) return true;
-    }
-    return lsetxattr(local.c_str(), "user.zk.data", data.data(), data.size(), 0) == 0;
-  }
-  const int fd = open(local.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      errno = error;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return close(fd) == 0;
-}
-
 // The POSIX view and the ACL last, children before their directory: a directory's sticky or
 // set-gid bit would make what is restored into it sequential or ephemeral, and its ACL or mode
 // could refuse the restore's own later calls.
@@ -219,7 +166,7 @@ bool apply_metadata(const std::string& local, const DumpRecord& record) {
 int cmd_restore(const Global& global, const std::string& path, const std::string& input, bool force) {
   Target target;
   int code = 0;
-  if (!resolve(global, "restore", path, &target, &code)) return code;
+  if (!resolve_or_report(global, "restore", path, &target, &code)) return code;
   std::ifstream file;
   if (input != "-") {
     file.open(input, std::ios::binary);
@@ -270,7 +217,8 @@ int cmd_restore(const Global& global, const std::string& path, const std::string
   for (const DumpRecord& record : records) {
     const std::string local = local_of(record);
     struct stat st{};
-    if (lstat(local.c_str(), &st) != 0) {
+    const bool created = lstat(local.c_str(), &st) != 0;
+    if (created) {
       const int made = record.directory ? mkdir(local.c_str(), 0700)
                                         : [&] {
                                             const int fd = open(local.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -278,7 +226,9 @@ int cmd_restore(const Global& global, const std::string& path, const std::string
                                           }();
       if (made != 0) return fail_errno(global, "restore", local, errno);
     }
-    if (!write_data(local, record.directory, record.data)) return fail_errno(global, "restore", local, errno);
+    // A new directory's data is empty already: no setData for it.
+    const bool data_due = !(created && record.directory && record.data.empty());
+    if (data_due && !write_node(local, record.directory, record.data)) return fail_errno(global, "restore", local, errno);
     progress.step();
   }
   for (auto record = records.rbegin(); record != records.rend(); ++record) {
