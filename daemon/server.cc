@@ -273,6 +273,10 @@ void Server::start_control_socket() {
   control.frame_bytes_max = std::max<size_t>(options_.data_bytes_max, 1 << 20) + kClientFrameOverheadBytes;
   control.report = [this] { return member_report(); };
   control.handler.data_bytes_max = options_.data_bytes_max;
+  control.after_mount_shows = [this](std::function<void()> answer) {
+    if (!filesystem_) return answer();
+    filesystem_->after_echoes(std::move(answer));
+  };
   control_socket_ = std::make_unique<zk::ControlSocket>(io_, *service_, std::move(control));
   std::string error;
   if (!control_socket_->start(&error)) {

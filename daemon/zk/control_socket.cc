@@ -190,11 +190,16 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     // A refused multi is answered with the error in its header, not per op (docs/quorumctl.md).
     if (err != kOk) return answer(RequestHandler::error_frame(request.xid, zxid, err));
     request_ = std::move(request);
-    owner_.handler().handle(request_, session_, [weak = weak_from_this()](std::string frame, bool close_after) {
+    const bool write = is_write_op(request_.op);
+    owner_.handler().handle(request_, session_, [weak = weak_from_this(), write](std::string frame, bool close_after) {
       auto self = weak.lock();
       if (!self || self->closed_) return;
       if (close_after) return self->send(std::move(frame), true);
-      self->answer(std::move(frame));
+      const auto& after = self->owner_.options().after_mount_shows;
+      if (!write || !after) return self->answer(std::move(frame));
+      after([weak, frame = std::move(frame)]() mutable {
+        if (auto self = weak.lock(); self && !self->closed_) self->answer(std::move(frame));
+      });
     });
   }
 

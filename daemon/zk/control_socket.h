@@ -44,6 +44,10 @@ struct ControlSocketOptions {
   size_t frame_bytes_max = 0;    // a request frame (the client port's bound)
   HandlerOptions handler;
   std::function<MemberReport()> report;
+  // Runs its argument once the mount shows every change applied so far (Filesystem::
+  // after_echoes): a write is answered after that, so quorumctl's caller reads it back on the
+  // mount at once. Unset: answered at once.
+  std::function<void(std::function<void()>)> after_mount_shows;
 };
 
 class ControlSocket {

@@ -86,6 +86,9 @@ expect_exit "set from stdin" 0 "printf piped | \$QC set '$W/f'"
 expect_content "$W/f" piped
 expect_exit "set of a directory's data" 0 "\$QC set '$W/dir' newdir"
 expect_eq "...user.zk.data" newdir "$(xattr "$W/dir" user.zk.data)"
+expect_exit "set past the data limit (EFBIG): 9" 9 "head -c 1100000 /dev/zero | \$QC set '$W/f'"
+expect_match "...says why" "File too large" "$RUN_OUTPUT"
+expect_content "$W/f" piped
 expect_exit "set of a missing node: 2" 2 "\$QC set '$W/missing' x"
 expect_absent "$W/missing"
 
@@ -164,6 +167,14 @@ wait_for 10 test -e "$W/eph" || fail "create -e: $W/eph did not appear"
 kill -KILL "$holder"
 wait_pid_exit "$holder" 10 2>/dev/null || true
 expect_gone_within "create -e killed with SIGKILL: its node is gone" "$W/eph"
+"$QC" create -e "$W/eph" -- sleep 60 >/dev/null 2>&1 &
+holder=$!
+track_pid "$holder"
+wait_for 10 test -e "$W/eph" || fail "create -e -- sleep: $W/eph did not appear"
+kill -TERM "$holder"
+wait_pid_exit "$holder" 10 || fail "create -e -- sleep 60 did not pass SIGTERM on to sleep"
+expect_eq "create -e -- CMD: a SIGTERM goes to CMD, which dies of it" 143 "${WAITED_STATUS:-}"
+expect_gone_within "...and the node is gone" "$W/eph"
 expect_exit "create -e -- CMD: exits with CMD's status, the node there meanwhile" 3 \
   "\$QC create -e '$W/eph' -- sh -c 'test -e \"$W/eph\" && exit 3'"
 expect_absent "$W/eph"
@@ -206,7 +217,27 @@ expect_absent "$W/cas"
 mkdir "$W/full" && : >"$W/full/x"
 expect_exit "delete --version of a non-empty directory: 8" 8 "\$QC delete --version 0 '$W/full'"
 expect_exists "$W/full/x"
+# A quorumctl in another PID namespace cannot see that the socket's peer is the daemon that
+# published the name (SO_PEERCRED gives pid 0 there), as with a squatter: it refuses.
+expect_exit "a socket whose peer is not the published pid: 7" 7 \
+  "unshare --pid --fork \$QC set --version -1 '$W/full/x' y"
+expect_match "...refused, saying why" "not to the daemon \(pid $(pid_of a)\): refused" "$RUN_OUTPUT"
+expect_eq "...nothing written" "" "$(cat "$W/full/x")"
 expect_exit "set --version with --mount on no quorumfs mount: 7" 7 "\$QC --mount /etc set --version 0 /hostname x"
+
+# --- a write through the socket is answered once the mount shows it (caches dropped, echo made):
+# the caller reads it back at once, as after a write through the mount
+bad=""
+for i in $(seq 1 20); do
+  "$QC" create "$W/rb$i" a >/dev/null
+  cat "$W/rb$i" >/dev/null  # its name, attributes and pages now cached by the kernel
+  v=$(xattr "$W/rb$i" user.zk.version)
+  "$QC" set --version "$v" "$W/rb$i" b || bad+=" set-failed$i"
+  [[ $(cat "$W/rb$i") == b ]] || bad+=" stale-data$i"
+  "$QC" delete --version "$((v + 1))" "$W/rb$i" || bad+=" delete-failed$i"
+  [[ -e $W/rb$i ]] && bad+=" still-there$i"
+done
+expect_eq "20 set --version and delete --version read back at once on the mount" "" "$bad"
 
 # --- multi: all or nothing
 "$QC" create "$W/mf" one >/dev/null

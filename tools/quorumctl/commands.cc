@@ -103,12 +103,19 @@ int hold_ephemeral(int fd, const std::vector<std::string>& command) {
     std::fprintf(stderr, "quorumctl: create: %s: %s\n", argv[0], std::strerror(errno));
     _exit(127);
   }
-  // SIGINT/SIGTERM go to the command (the terminal's process group has it too); quorumctl waits.
+  // A terminal's SIGINT reaches the command too (one process group): quorumctl waits for it.
+  // A SIGTERM or SIGHUP sent to quorumctl alone is passed on to the command. No SA_RESTART: the
+  // signal must interrupt waitpid.
   signal(SIGINT, SIG_IGN);
-  signal(SIGTERM, [](int) { g_stop_signal = 1; });
+  struct sigaction forward {};
+  forward.sa_handler = [](int signal_number) { g_stop_signal = signal_number; };
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGTERM, &forward, nullptr);
+  sigaction(SIGHUP, &forward, nullptr);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    if (g_stop_signal) kill(child, SIGTERM);
+    if (g_stop_signal != 0) kill(child, g_stop_signal);
+    g_stop_signal = 0;
   }
   close(fd);
   if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -126,7 +126,6 @@ int cmd_dump(const Global& global, const std::string& path, const std::string& o
   std::ostream& out = output == "-" ? std::cout : file;
   out << dump_header_line(target.znode) << "\n";
   Progress progress(global, "dump", nodes.size());
-  size_t written = 0;
   for (const Walked& node : nodes) {
     DumpRecord record;
     bool skip = false;
@@ -134,7 +133,6 @@ int cmd_dump(const Global& global, const std::string& path, const std::string& o
     progress.step();
     if (skip) continue;
     out << dump_record_line(record) << "\n";
-    ++written;
   }
   out.flush();
   if (!out) return fail_errno(global, "dump", output, EIO);
