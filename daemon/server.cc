@@ -300,9 +300,8 @@ zk::MemberReport Server::member_report() const {
     peer.synced = learner.synced;
     peer.acked_zxid = static_cast<int64_t>(learner.acked);
     // A zxid's high 32 bits are its epoch, the low ones count its txns.
-    peer.lag_txns = (learner.acked >> 32) == (logged >> 32)
-                        ? static_cast<int64_t>((logged & 0xffffffffu) - (learner.acked & 0xffffffffu))
-                        : -1;
+    const int64_t behind = static_cast<int64_t>(logged & 0xffffffffu) - static_cast<int64_t>(learner.acked & 0xffffffffu);
+    peer.lag_txns = (learner.acked >> 32) == (logged >> 32) ? std::max<int64_t>(behind, 0) : -1;
     report.peers.push_back(peer);
   }
   if (!replica_->serving()) {

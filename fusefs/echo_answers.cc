@@ -51,7 +51,8 @@ void Filesystem::on_applied(const service::Applied& applied) {
 // that order), then back on the loop. The task queued on the Echo's thread only posts: it makes
 // no call on the mount, so nothing waits behind it.
 void Filesystem::after_echoes(std::function<void()> fn) {
-  auto on_loop = [this, fn = std::move(fn)]() mutable { boost::asio::post(io_, std::move(fn)); };
+  // The io_context, not this: the mount may be gone by the time the Echo's thread runs it.
+  auto on_loop = [&io = io_, fn = std::move(fn)]() mutable { boost::asio::post(io, std::move(fn)); };
   if (!notifier_ || !echo_) return on_loop();
   notifier_->then([echo = echo_.get(), on_loop = std::move(on_loop)]() mutable {
     if (!echo->thread().push(on_loop)) on_loop();  // stopped (unmounting): nothing left to wait for
