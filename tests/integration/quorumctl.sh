@@ -146,6 +146,9 @@ expect_absent "$W/later"
 (sleep 0.5; write_once "$W/watched" changed) &
 expect_exit "wait --until change" 0 "\$QC wait --until change --timeout 20 '$W/watched'"
 expect_content "$W/watched" changed
+(sleep 0.5; : >"$W/tree/new-child") &
+expect_exit "wait --until change of a directory: a child is created" 0 "\$QC wait --until change --timeout 20 '$W/tree'"
+expect_exists "$W/tree/new-child"
 expect_exit "wait --until change: nothing changes: 6" 6 "\$QC wait --until change --timeout 0.5 '$W/watched'"
 expect_exit "wait --until change of a missing node: 2" 2 "\$QC wait --until change --timeout 1 '$W/missing'"
 
