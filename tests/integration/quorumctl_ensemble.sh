@@ -58,4 +58,19 @@ else
 fi
 expect_match "...and keeps the other" "peer\.${ID[$follower]}=follower synced" "$("$QC" status "$L" 2>&1)"
 
+# --- no quorum: status says so, and a compare-and-set through the socket fails (exit 7,
+# ZooKeeper's ConnectionLoss) after the write timeout, writing nothing
+stop_node "$leader"
+if wait_for 15 bash -c "'$QC' status '$F' | grep -q '^state=unsynced'"; then
+  pass "status on a member without a quorum: state=unsynced"
+else
+  fail "status on $follower never said unsynced: $("$QC" status "$F" 2>&1 | tr '\n' '|')"
+fi
+expect_match "...role=read-only" "role=read-only" "$("$QC" status "$F" 2>&1)"
+v=$(xattr "$F/cas" user.zk.version)
+run_shell "'$QC' set --version $v '$F/cas' lost"
+expect_eq "set --version without a quorum: 7" 7 "$RUN_STATUS"
+expect_match "...says ConnectionLoss" "ConnectionLoss" "$RUN_OUTPUT"
+expect_eq "...nothing written" v1 "$(cat "$F/cas")"
+
 finish
