@@ -270,4 +270,13 @@ uint32_t Replica::epoch() const { return state_->hard.current_epoch; }
 Zxid Replica::last_committed_zxid() const { return state_->committed; }
 Zxid Replica::last_logged_zxid() const { return state_->logged; }
 
+std::vector<Replica::LearnerView> Replica::learners() const {
+  std::vector<LearnerView> views;
+  if (state_->role != Role::kLeading) return views;
+  for (const auto& [id, learner] : state_->learners) {
+    views.push_back({id, learner.observer, learner.phase == LearnerHandler::Phase::kSynced, learner.acked});
+  }
+  return views;
+}
+
 }  // namespace quorumfs::consensus

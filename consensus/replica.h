@@ -191,6 +191,14 @@ class Replica {
   uint32_t epoch() const;         // currentEpoch
   Zxid last_committed_zxid() const;
   Zxid last_logged_zxid() const;
+  // The leader's view of its connected learners, for status reports (empty when not leading).
+  struct LearnerView {
+    NodeId id = 0;
+    bool observer = false;
+    bool synced = false;  // NEWLEADER acked: it takes proposals
+    Zxid acked = 0;
+  };
+  std::vector<LearnerView> learners() const;
 
  private:
   struct State;

@@ -123,6 +123,7 @@ void Server::serve_when_synced() {
     notify_systemd("READY=1");
     return;
   }
+  start_control_socket();
   std::string error;
   filesystem_ = std::make_unique<fusefs::Filesystem>(io_, *service_, options_.mount);
   if (!filesystem_->mount([this] { stop(); }, &error)) {
@@ -269,10 +270,45 @@ bool Server::start_client_port() {
   return false;
 }
 
+// quorumctl's way to what the mount cannot express (docs/quorumctl.md). A daemon that cannot
+// bind it still mounts: quorumctl then says the daemon is unreachable for those commands.
+void Server::start_control_socket() {
+  zk::ControlSocketOptions control;
+  control.name = "quorumfs-" + std::to_string(getpid());
+  control.frame_bytes_max = std::max<size_t>(options_.data_bytes_max, 1 << 20) + kClientFrameOverheadBytes;
+  control.report = [this] { return member_report(); };
+  control.handler.data_bytes_max = options_.data_bytes_max;
+  control.after_mount_shows = [this](std::function<void()> answer) {
+    if (!filesystem_) return answer();
+    filesystem_->after_echoes(std::move(answer));
+  };
+  control_socket_ = std::make_unique<zk::ControlSocket>(io_, *service_, std::move(control));
+  std::string error;
+  if (!control_socket_->start(&error)) {
+    spdlog::warn("{}: quorumctl's set --version, delete --version, multi and status will not work", error);
+    control_socket_.reset();
+    return;
+  }
+  options_.mount.control_socket = control_socket_->published_name();
+}
+
 zk::MemberReport Server::member_report() const {
   zk::MemberReport report;
   report.epoch = replica_->epoch();
   report.last_zxid = store_->tree().last_applied_zxid();
+  report.server_id = options_.server_id;
+  const Zxid logged = replica_->last_logged_zxid();
+  for (const consensus::Replica::LearnerView& learner : replica_->learners()) {
+    zk::MemberReport::Peer peer;
+    peer.id = learner.id;
+    peer.observer = learner.observer;
+    peer.synced = learner.synced;
+    peer.acked_zxid = static_cast<int64_t>(learner.acked);
+    // A zxid's high 32 bits are its epoch, the low ones count its txns.
+    const int64_t behind = static_cast<int64_t>(logged & 0xffffffffu) - static_cast<int64_t>(learner.acked & 0xffffffffu);
+    peer.lag_txns = (learner.acked >> 32) == (logged >> 32) ? std::max<int64_t>(behind, 0) : -1;
+    report.peers.push_back(peer);
+  }
   if (!replica_->serving()) {
     report.mode = "read-only";
   } else if (options_.servers.size() <= 1) {
@@ -307,6 +343,7 @@ void Server::stop() {
   // still takes txns. Then unmount, then make everything logged durable.
   // ZooKeeper sessions are not this host's: their clients move to another member.
   if (client_port_) client_port_->stop();
+  if (control_socket_) control_socket_->stop();
   if (filesystem_) filesystem_->stop_locks();
   service_->sessions().stop_retrying();
   service_->sessions().close_all(service_->sessions().own(store_->tree(), false), false,

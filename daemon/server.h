@@ -24,6 +24,7 @@
 #include "daemon/replica_store.h"
 #include "daemon/service/service.h"
 #include "daemon/zk/client_port.h"
+#include "daemon/zk/control_socket.h"
 #include "fusefs/filesystem.h"
 
 namespace quorumfs {
@@ -98,6 +99,7 @@ class Server : public service::Replication {
   void send_keepalive();
   void notice_quorum_loss();
   bool start_client_port();
+  void start_control_socket();
   uint64_t client_sessions_report_ticks() const;
   zk::MemberReport member_report() const;
   void remove_due_nodes();
@@ -123,6 +125,7 @@ class Server : public service::Replication {
   std::unique_ptr<service::Service> service_;
   std::unique_ptr<fusefs::Filesystem> filesystem_;
   std::unique_ptr<zk::ClientPort> client_port_;
+  std::unique_ptr<zk::ControlSocket> control_socket_;
   uint64_t txns_since_snapshot_ = 0;
   uint64_t log_bytes_at_snapshot_ = 0;  // store_->appended_bytes() when the last one started
   pid_t snapshot_child_ = -1;

@@ -3,6 +3,7 @@
 // the mount the calls that raise the inotify events a local change would have raised (echo.h;
 // docs/mount.md, "Watches"). The echo's calls are answered here, from the announced step, without
 // a txn.
+#include <boost/asio/post.hpp>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -44,6 +45,18 @@ void Filesystem::on_applied(const service::Applied& applied) {
   // hosts, closed sessions, other front ends, lock waiter nodes) is echoed.
   if (applied.submitter == service::Submitter::kMount && applied.origin != service::Origin::kSessionClose) return;
   for (const EchoChange& change : group_renames(applied.result.changes)) announce(change);
+}
+
+// Behind the Notifier's invalidations, then behind the Echo's steps (queued by the Notifier in
+// that order), then back on the loop. The task queued on the Echo's thread only posts: it makes
+// no call on the mount, so nothing waits behind it.
+void Filesystem::after_echoes(std::function<void()> fn) {
+  // The io_context, not this: the mount may be gone by the time the Echo's thread runs it.
+  auto on_loop = [&io = io_, fn = std::move(fn)]() mutable { boost::asio::post(io, std::move(fn)); };
+  if (!notifier_ || !echo_) return on_loop();
+  notifier_->then([echo = echo_.get(), on_loop = std::move(on_loop)]() mutable {
+    if (!echo->thread().push(on_loop)) on_loop();  // stopped (unmounting): nothing left to wait for
+  });
 }
 
 // Every delete, whoever made it (this mount, another host, a closed session, a rename over the

@@ -1162,8 +1162,14 @@ void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size
   XattrKind kind = classify_xattr(name);
   // Everything else (security.capability is asked on every first write) is simply absent.
   if (kind == XattrKind::kUnknown) {
-    fuse_reply_err(req, ENODATA);
-    return;
+    if (std::string_view(name) != kControlXattr || options_.control_socket.empty()) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
+    const Node* node = node_or_reply(req, ino);
+    if (node == nullptr) return;
+    if (node->parent() != nullptr) return (void)fuse_reply_err(req, ENODATA);  // the daemon's, on the root
+    return reply_value(req, options_.control_socket, size);
   }
   if (wait_for_create(ino, [=, this, copy = std::string(name)] { getxattr(req, ino, copy.c_str(), size); })) return;
   const Node* node = node_or_reply(req, ino);

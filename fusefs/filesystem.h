@@ -55,6 +55,8 @@ struct MountOptions {
   // past it fails with ENOSPC (docs/mount.md).
   size_t buffered_bytes_max = 256u << 20;
   bool debug = false;
+  // The daemon's control socket ("@quorumfs-PID"), the root's user.quorumfs.control; empty: none.
+  std::string control_socket;
 };
 
 class Filesystem {
@@ -78,6 +80,10 @@ class Filesystem {
   // and page. Raises no events for what changed; names of nodes that are gone stay cached until
   // the entry timeout (docs/mount.md). Descriptors whose session the new tree has closed expire.
   void on_tree_replaced();
+  // Runs fn on the event loop once every change applied so far has had its kernel caches dropped
+  // and its echo made: a write another front end made for a local caller (quorumctl's control
+  // socket, docs/quorumctl.md) is answered after that, so the caller reads it back on the mount.
+  void after_echoes(std::function<void()> fn);
 
   // Handlers (public for the C trampolines in filesystem.cc).
   struct OpenDir;

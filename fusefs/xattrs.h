@@ -17,6 +17,9 @@
 namespace quorumfs::fusefs {
 
 inline constexpr std::string_view kZkPrefix = "user.zk.";
+// On the root: the daemon's control socket for quorumctl, "@quorumfs-PID" (docs/quorumctl.md).
+// Not listed; read-only (setting it is ENOTSUP, as for any other user.* name).
+inline constexpr std::string_view kControlXattr = "user.quorumfs.control";
 
 enum class XattrKind { kStat, kAcl, kData, kName, kPath, kState, kLockToken, kUnknown };
 XattrKind classify_xattr(std::string_view name);

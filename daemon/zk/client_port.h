@@ -32,6 +32,17 @@ struct MemberReport {
   std::string mode;  // leader, follower, observer, standalone, read-only
   uint32_t epoch = 0;
   int64_t last_zxid = 0;
+  uint64_t server_id = 0;
+  // On the leader: each connected learner, how far its ACKs reach and how many txns of this
+  // epoch it is behind the leader's log (-1: it acked nothing of this epoch yet). Empty elsewhere.
+  struct Peer {
+    uint64_t id = 0;
+    bool observer = false;
+    bool synced = false;  // past NEWLEADER: it takes proposals
+    int64_t acked_zxid = 0;
+    int64_t lag_txns = 0;
+  };
+  std::vector<Peer> peers;
 };
 
 struct ClientPortOptions {

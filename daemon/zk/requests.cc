@@ -21,6 +21,8 @@ namespace {
 // open to every mount user, the ACL being ZooKeeper's only guard as for its own clients.
 constexpr uint32_t kClientFileMode = 0666;
 constexpr uint32_t kClientDirectoryMode = 0777;
+// A file a control socket's caller creates in a multi (quorumctl create's default mode).
+constexpr uint32_t kLocalFileMode = 0644;
 // A mount user's identity is its uid; a ZooKeeper client has none. Until it authenticates, its
 // caller is this one (and uid:/gid: ACL entries never grant it anything: docs/zk-protocol.md).
 constexpr uint32_t kClientUid = 65534;
@@ -203,6 +205,7 @@ bool RequestHandler::may_read(const SessionContext& session, std::string_view pa
 int64_t RequestHandler::last_zxid() const { return service_.tree().last_applied_zxid(); }
 
 proto::Caller RequestHandler::caller_of(const SessionContext& session) const {
+  if (session.local_caller) return *session.local_caller;
   proto::Caller caller;
   caller.set_uid(kClientUid);
   caller.set_gid(kClientUid);
@@ -495,6 +498,16 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
       if (ttl) create->set_ttl_ms(request.ttl_ms);
       if (mode == kEphemeral || mode == kEphemeralSequential) create->set_ephemeral_owner(session.session_id);
       create->set_acl(acl);
+      if (session.local_caller) {
+        // A control socket's caller has no session to own an ephemeral, and makes a file as
+        // `quorumctl create` through the mount would (docs/quorumctl.md).
+        if (mode != kPersistent && mode != kPersistentSequential) return kBadArguments;
+        proto::PosixMeta* meta = create->mutable_meta();
+        meta->set_uid(session.local_caller->uid());
+        meta->set_gid(session.local_caller->gid());
+        meta->set_mode(kLocalFileMode);
+        return kOk;
+      }
       create->set_parent_may_become_directory(true);
       proto::PosixMeta* meta = create->mutable_meta();
       meta->set_uid(0);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct SessionContext {
   WatcherId watcher = 0;
   // Sends a watch event to this client at once (setWatches fires what it missed).
   std::function<void(std::string frame)> send_event;
+  // A caller of the control socket (control_socket.h): a local Unix user, checked as the mount
+  // checks its callers (uid:/gid: ACL entries, uid 0 super), in place of a ZooKeeper client's
+  // identities. Its creates are its own files (uid, gid, mode 0644), never a directory's parent.
+  std::optional<proto::Caller> local_caller;
 };
 
 struct HandlerOptions {

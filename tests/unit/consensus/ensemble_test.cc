@@ -424,5 +424,25 @@ TEST(Broadcast, LearnerLosingItsLeaderReportsForwardedWritesLost) {
   EXPECT_EQ(ensemble[1].role(), Role::kLooking);
 }
 
+// What `quorumctl status` shows of the leader's followers (Replica::learners(), docs/quorumctl.md).
+TEST(Status, TheLeaderReportsHowFarEachLearnersAcksReach) {
+  Ensemble ensemble = three(disk(1, {}), disk(1, {}), disk(1, {}));
+  ASSERT_EQ(ensemble[3].role(), Role::kLeading);
+  EXPECT_TRUE(ensemble[1].learners().empty()) << "a follower reports no learners";
+  ensemble.blocked = {{2, 3}};  // follower 2's ACKs never arrive
+  ASSERT_TRUE(ensemble[3].submit(1, std::make_shared<std::string>("a")));
+  ensemble.run();
+  const std::vector<Replica::LearnerView> learners = ensemble[3].learners();
+  ASSERT_EQ(learners.size(), 2u);
+  std::map<NodeId, Replica::LearnerView> by_id;
+  for (const Replica::LearnerView& learner : learners) by_id[learner.id] = learner;
+  ASSERT_EQ(by_id.count(1), 1u);
+  ASSERT_EQ(by_id.count(2), 1u);
+  EXPECT_TRUE(by_id[1].synced);
+  EXPECT_FALSE(by_id[1].observer);
+  EXPECT_EQ(by_id[1].acked, ensemble[3].last_logged_zxid());
+  EXPECT_LT(by_id[2].acked, ensemble[3].last_logged_zxid());
+}
+
 }  // namespace
 }  // namespace quorumfs::consensus

@@ -1,0 +1,433 @@
+// What the mount cannot express goes to the daemon over its control socket (docs/quorumctl.md,
+// "The control socket"): a setData or delete at a version, a multi, status. A small ZooKeeper
+// client: the daemon's own jute encoding (daemon/zk/jute.h), no libzookeeper.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <boost/endian/conversion.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "daemon/zk/jute.h"
+#include "tools/quorumctl/commands.h"
+#include "tools/quorumctl/control.h"
+#include "tools/quorumctl/format.h"
+#include "tools/quorumctl/node_io.h"
+
+namespace quorumfs::quorumctl {
+
+namespace {
+
+constexpr int32_t kOpCreate = 1, kOpDelete = 2, kOpSetData = 5, kOpCheck = 13, kOpMulti = 14;
+// A reply this large is not one quorumctl asked for.
+constexpr uint32_t kReplyBytesMax = 64u << 20;
+
+bool read_exactly(int fd, char* out, size_t n) {
+  while (n > 0) {
+    const ssize_t got = read(fd, out, n);
+    if (got == 0) {
+      errno = ECONNRESET;
+      return false;
+    }
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool read_frame(int fd, std::string* frame) {
+  char length_bytes[4];
+  if (!read_exactly(fd, length_bytes, 4)) return false;
+  uint32_t length;
+  std::memcpy(&length, length_bytes, 4);
+  length = boost::endian::big_to_native(length);
+  if (length > kReplyBytesMax) {
+    errno = EMSGSIZE;
+    return false;
+  }
+  frame->resize(length);
+  return read_exactly(fd, frame->data(), length);
+}
+
+}  // namespace
+
+bool parse_socket_name(std::string_view name, pid_t* pid) {
+  constexpr std::string_view kPrefix = "@quorumfs-";
+  if (!name.starts_with(kPrefix)) return false;
+  const std::string_view digits = name.substr(kPrefix.size());
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  *pid = static_cast<pid_t>(std::stol(std::string(digits)));
+  return *pid > 0;
+}
+
+ControlClient::~ControlClient() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool ControlClient::open_socket(const std::string& mount) {
+  char value[256];
+  const ssize_t got = lgetxattr(mount.c_str(), "user.quorumfs.control", value, sizeof value - 1);
+  if (got < 0) {
+    error_ = mount + ": no control socket published (user.quorumfs.control: " + std::strerror(errno) + ")";
+    return false;
+  }
+  const std::string name(value, static_cast<size_t>(got));
+  pid_t pid = 0;
+  if (!parse_socket_name(name, &pid)) {
+    error_ = mount + ": user.quorumfs.control says '" + name + "', not @quorumfs-PID";
+    return false;
+  }
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    error_ = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  // An abstract name: a leading NUL, the rest without a terminator.
+  std::memcpy(address.sun_path + 1, name.data() + 1, name.size() - 1);
+  const socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+    error_ = name + ": " + std::strerror(errno) + " (is the daemon of " + mount + " running?)";
+    return false;
+  }
+  // Anyone may bind an abstract name: only the daemon that published it is believed.
+  ucred credentials{};
+  socklen_t size = sizeof credentials;
+  if (getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0 || credentials.pid != pid) {
+    error_ = name + ": the socket belongs to pid " + std::to_string(credentials.pid) + ", not to the daemon (pid " +
+             std::to_string(pid) + "): refused";
+    return false;
+  }
+  return true;
+}
+
+bool ControlClient::connect_to(const std::string& mount) {
+  if (!open_socket(mount)) return false;
+  std::string frame;
+  zk::JuteWriter out(&frame);
+  const size_t start = out.begin_frame();
+  out.write_int(0);   // protocolVersion
+  out.write_long(0);  // lastZxidSeen
+  out.write_int(0);   // timeOut
+  out.write_long(0);  // sessionId
+  out.write_buffer(std::string(16, '\0'));
+  out.write_bool(false);
+  out.end_frame(start);
+  std::string reply;
+  if (!write_all(fd_, frame) || !read_frame(fd_, &reply)) {
+    error_ = std::string("the daemon closed the control socket: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool ControlClient::four_letter_word(const std::string& mount, const std::string& word, std::string* answer) {
+  if (!open_socket(mount)) return false;
+  if (!write_all(fd_, word)) {
+    error_ = std::string("write: ") + std::strerror(errno);
+    return false;
+  }
+  answer->clear();
+  char buffer[4096];
+  while (true) {
+    const ssize_t got = read(fd_, buffer, sizeof buffer);
+    if (got == 0) return true;
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      error_ = std::string("read: ") + std::strerror(errno);
+      return false;
+    }
+    answer->append(buffer, static_cast<size_t>(got));
+    if (answer->size() > kReplyBytesMax) {
+      error_ = "the answer is too long";
+      return false;
+    }
+  }
+}
+
+bool ControlClient::call(int32_t op, const std::string& body, int32_t* err, std::string* reply_body) {
+  std::string frame;
+  zk::JuteWriter out(&frame);
+  const size_t start = out.begin_frame();
+  out.write_int(++xid_);
+  out.write_int(op);
+  frame += body;
+  out.end_frame(start);
+  std::string reply;
+  if (!write_all(fd_, frame) || !read_frame(fd_, &reply)) {
+    error_ = std::string("the daemon closed the control socket: ") + std::strerror(errno);
+    return false;
+  }
+  zk::JuteReader in(reply);
+  const int32_t xid = in.read_int();
+  in.read_long();  // zxid
+  *err = in.read_int();
+  if (!in.ok() || xid != xid_) {
+    error_ = "a malformed reply from the daemon";
+    return false;
+  }
+  *reply_body = reply.substr(16);
+  return true;
+}
+
+namespace {
+
+void encode_op(const MultiOp& op, const std::string& znode, const std::vector<AclEntryText>& acl, std::string* body) {
+  zk::JuteWriter out(body);
+  out.write_string(znode);
+  switch (op.kind) {
+    case MultiOp::Kind::kCreate:
+      out.write_buffer(op.data);
+      out.write_int(static_cast<int32_t>(acl.size()));
+      for (const AclEntryText& entry : acl) {
+        out.write_int(entry.perms);
+        out.write_string(entry.scheme);
+        out.write_string(entry.id);
+      }
+      out.write_int(0);  // persistent
+      break;
+    case MultiOp::Kind::kSetData:
+      out.write_buffer(op.data);
+      out.write_int(op.version);
+      break;
+    case MultiOp::Kind::kDelete:
+    case MultiOp::Kind::kCheck:
+      out.write_int(op.version);
+      break;
+  }
+}
+
+int32_t opcode_of(MultiOp::Kind kind) {
+  switch (kind) {
+    case MultiOp::Kind::kCreate: return kOpCreate;
+    case MultiOp::Kind::kSetData: return kOpSetData;
+    case MultiOp::Kind::kDelete: return kOpDelete;
+    case MultiOp::Kind::kCheck: return kOpCheck;
+  }
+  return kOpCheck;
+}
+
+int fail_zk(const Global& global, const std::string& command, const std::string& what, int32_t err) {
+  std::string reason = zk_code_name(err);
+  if (err == -103) reason = "version mismatch (BadVersion): nothing written";
+  if (err == -102) reason = "Permission denied (NoAuth)";
+  if (err == -101) reason = "No such file or directory (NoNode)";
+  if (err == -111) reason = "Directory not empty (NotEmpty)";
+  report(global, command, what, reason);
+  return exit_for_zk(err);
+}
+
+int connect_or_fail(const Global& global, const std::string& command, const Target& target, ControlClient* client) {
+  if (client->connect_to(target.mount)) return kExitOk;
+  report(global, command, "", client->error());
+  return kExitUnreachable;
+}
+
+}  // namespace
+
+int control_set(const Global& global, const Target& target, const std::string& data, int32_t version) {
+  ControlClient client;
+  if (int code = connect_or_fail(global, "set", target, &client); code != kExitOk) return code;
+  std::string body;
+  MultiOp op{MultiOp::Kind::kSetData, target.znode, data, version};
+  encode_op(op, target.znode, {}, &body);
+  int32_t err = 0;
+  std::string reply;
+  if (!client.call(kOpSetData, body, &err, &reply)) {
+    report(global, "set", target.show(target.znode), client.error());
+    return kExitUnreachable;
+  }
+  if (err != 0) return fail_zk(global, "set", target.show(target.znode), err);
+  return kExitOk;
+}
+
+int control_delete(const Global& global, const Target& target, int32_t version) {
+  ControlClient client;
+  if (int code = connect_or_fail(global, "delete", target, &client); code != kExitOk) return code;
+  std::string body;
+  MultiOp op{MultiOp::Kind::kDelete, target.znode, "", version};
+  encode_op(op, target.znode, {}, &body);
+  int32_t err = 0;
+  std::string reply;
+  if (!client.call(kOpDelete, body, &err, &reply)) {
+    report(global, "delete", target.show(target.znode), client.error());
+    return kExitUnreachable;
+  }
+  if (err != 0) return fail_zk(global, "delete", target.show(target.znode), err);
+  return kExitOk;
+}
+
+std::vector<AclEntryText> parse_acl_entries(std::string_view text) {
+  std::vector<AclEntryText> entries;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view entry = text.substr(start, end - start);
+    start = end + 1;
+    const size_t first = entry.find(':');
+    const size_t last = entry.rfind(':');
+    if (first == std::string_view::npos || first == last) continue;
+    AclEntryText parsed;
+    parsed.scheme = std::string(entry.substr(0, first));
+    parsed.id = std::string(entry.substr(first + 1, last - first - 1));
+    for (char c : entry.substr(last + 1)) {
+      parsed.perms |= c == 'r' ? 1 : c == 'w' ? 2 : c == 'c' ? 4 : c == 'd' ? 8 : c == 'a' ? 16 : 0;
+    }
+    entries.push_back(std::move(parsed));
+  }
+  return entries;
+}
+
+int cmd_multi(const Global& global, const std::vector<std::string>& arguments) {
+  std::vector<std::string> lines = arguments;
+  if (lines.empty()) {
+    std::string text = read_stdin_data();
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(start, end - start);
+      start = end + 1;
+      if (line.find_first_not_of(" \t") == std::string::npos || line[line.find_first_not_of(" \t")] == '#') continue;
+      lines.push_back(std::move(line));
+    }
+  }
+  if (lines.empty()) {
+    report(global, "multi", "", "no ops (give them as arguments or one per line on stdin)");
+    return kExitUsage;
+  }
+  std::vector<MultiOp> ops;
+  std::vector<Target> targets;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::vector<std::string> words;
+    std::string error;
+    MultiOp op;
+    if (!split_words(lines[i], &words, &error) || !parse_multi_op(words, &op, &error)) {
+      report(global, "multi", "op " + std::to_string(i + 1) + " '" + lines[i] + "'", error);
+      return kExitUsage;
+    }
+    Target target;
+    if (!resolve_target(op.path, global.mount, &target, &error)) {
+      report(global, "multi", "op " + std::to_string(i + 1), error);
+      return kExitUnreachable;
+    }
+    if (!targets.empty() && target.mount != targets.front().mount) {
+      report(global, "multi", "op " + std::to_string(i + 1), "every op must be in the same mount as the first");
+      return kExitUsage;
+    }
+    ops.push_back(std::move(op));
+    targets.push_back(std::move(target));
+  }
+  ControlClient client;
+  if (int code = connect_or_fail(global, "multi", targets.front(), &client); code != kExitOk) return code;
+  std::string body;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    zk::JuteWriter header(&body);
+    header.write_int(opcode_of(ops[i].kind));
+    header.write_bool(false);
+    header.write_int(-1);
+    std::vector<AclEntryText> acl;
+    if (ops[i].kind == MultiOp::Kind::kCreate) {
+      // A new node takes its parent's ACL, as on the mount (docs/mount.md, "ACLs").
+      const std::string& local = targets[i].local;
+      char value[8192];
+      const ssize_t got = lgetxattr(local.substr(0, local.rfind('/')).c_str(), "user.zk.acl", value, sizeof value);
+      acl = parse_acl_entries(got > 0 ? std::string_view(value, static_cast<size_t>(got)) : "world:anyone:cdrwa");
+      if (acl.empty()) acl = parse_acl_entries("world:anyone:cdrwa");
+    }
+    encode_op(ops[i], targets[i].znode, acl, &body);
+  }
+  zk::JuteWriter end(&body);
+  end.write_int(-1);
+  end.write_bool(true);
+  end.write_int(-1);
+  int32_t err = 0;
+  std::string reply;
+  if (!client.call(kOpMulti, body, &err, &reply)) {
+    report(global, "multi", "", client.error());
+    return kExitUnreachable;
+  }
+  if (err != 0) return fail_zk(global, "multi", "", err);  // refused as a whole (a POSIX check)
+  zk::JuteReader in(reply);
+  std::vector<std::string> created;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const int32_t type = in.read_int();
+    in.read_bool();
+    in.read_int();
+    if (type == -1) {
+      const int32_t op_err = in.read_int();
+      if (op_err != 0 && op_err != -2) {
+        return fail_zk(global, "multi", "op " + std::to_string(i + 1) + " '" + lines[i] + "'", op_err);
+      }
+      continue;
+    }
+    if (type == kOpCreate) created.push_back(in.read_string(4096));
+    if (type == kOpSetData) {
+      for (int field = 0; field < 4; ++field) in.read_long();
+      for (int field = 0; field < 3; ++field) in.read_int();
+      in.read_long();
+      in.read_int();
+      in.read_int();
+      in.read_long();
+    }
+  }
+  if (!in.ok()) {
+    report(global, "multi", "", "a malformed reply from the daemon");
+    return kExitOther;
+  }
+  for (const std::string& path : created) std::cout << targets.front().show(path) << "\n";
+  std::cout.flush();
+  return kExitOk;
+}
+
+int cmd_status(const Global& global, const std::string& mount_argument, bool raw) {
+  std::string where = mount_argument;
+  if (where.empty()) where = global.mount.empty() ? "." : global.mount;
+  Target target;
+  std::string error;
+  if (!resolve_target(where, "", &target, &error)) {
+    report(global, "status", "", error);
+    return kExitUnreachable;
+  }
+  ControlClient client;
+  std::string answer;
+  if (!client.four_letter_word(target.mount, "mntr", &answer)) {
+    report(global, "status", "", client.error());
+    return kExitUnreachable;
+  }
+  if (raw) {
+    std::cout << answer;
+    return kExitOk;
+  }
+  const auto values = parse_word_answer(answer);
+  auto value = [&](const std::string& key) {
+    const auto found = values.find(key);
+    return found == values.end() ? std::string("?") : found->second;
+  };
+  std::cout << "mount=" << target.mount << "\n"
+            << "serverId=" << value("zk_quorumfs_server_id") << "\n"
+            << "role=" << value("zk_server_state") << "\n"
+            << "epoch=" << value("zk_epoch") << "\n"
+            << "lastZxid=" << value("zk_last_zxid") << "\n"
+            << "state=" << value("zk_quorumfs_state") << "\n"
+            << "sessions=" << value("zk_open_sessions") << "\n"
+            << "znodes=" << value("zk_znode_count") << "\n";
+  for (const auto& [key, text] : values) {
+    if (key.starts_with("quorumfs_peer_")) std::cout << "peer." << key.substr(14) << "=" << text << "\n";
+  }
+  std::cout.flush();
+  return kExitOk;
+}
+
+}  // namespace quorumfs::quorumctl
