@@ -13,7 +13,7 @@
 
 namespace quorumfs::zk {
 
-// A local caller, from the socket's SO_PEERCRED and /proc/PID/status.
+// A local caller, from the socket's SO_PEERCRED and SO_PEERGROUPS (captured at connect).
 struct LocalCaller {
   uint32_t uid = 0;
   uint32_t gid = 0;
