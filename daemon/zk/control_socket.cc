@@ -422,6 +422,7 @@ std::string ControlSocket::four_letter_word(const std::string& word) const {
   // quorumfs's own: the mount's user.zk.state (docs/mount.md).
   line("quorumfs_state", service_.synced() ? "synced" : "unsynced");
   line("quorumfs_server_id", member.server_id);
+  line("quorumfs_data_max_bytes", options_.handler.data_bytes_max);  // quorumctl checks data with it
   if (member.mode == "leader") {
     size_t synced = 0;
     for (const MemberReport::Peer& peer : member.peers) synced += peer.synced && !peer.observer ? 1 : 0;
