@@ -289,8 +289,9 @@ TEST_F(ControlSocketTest, APipeliningClientThatReadsIsAnsweredInOrder) {
 }
 
 // The caller's supplementary groups are the ones it had when it connected (SO_PEERGROUPS), also
-// once it has exited: a child that connects for its parent and exits lends it neither more nor
-// fewer groups than it had (read from /proc after the accept, they were none: "other" applied).
+// once it has exited, and all of them: a child that connects for its parent and exits lends it
+// neither more nor fewer groups than it had (read from /proc after the accept, they were none,
+// so "other" applied; and only the first 64 were kept).
 TEST_F(ControlSocketTest, GroupsAreTheConnectorsAtConnectAlsoAfterItExited) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to give a child another uid and groups";
   make("/denied", false, 0, 4242, 0604, "secret");   // group 4242: no read; others: read
@@ -302,8 +303,11 @@ TEST_F(ControlSocketTest, GroupsAreTheConnectorsAtConnectAlsoAfterItExited) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    const gid_t groups[] = {4242};
-    const bool ok = setgroups(1, groups) == 0 && setgid(65534) == 0 && setuid(65534) == 0 &&
+    // 100 groups, 4242 the last: more than the 64 the /proc reading kept.
+    gid_t groups[100];
+    for (gid_t i = 0; i < 99; ++i) groups[i] = 5000 + i;
+    groups[99] = 4242;
+    const bool ok = setgroups(100, groups) == 0 && setgid(65534) == 0 && setuid(65534) == 0 &&
                     ::connect(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0;
     _exit(ok ? 0 : 1);
   }
