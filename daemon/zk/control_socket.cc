@@ -8,10 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/endian/conversion.hpp>
+#include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <random>
 #include <spdlog/spdlog.h>
-#include <sstream>
 
 #include "daemon/zk/connection.h"
 #include "daemon/zk/local_access.h"
@@ -26,18 +26,22 @@ uint32_t big_endian_u32(const char* bytes) {
   return boost::endian::big_to_native(value);
 }
 
-// A caller's supplementary groups, as libfuse reads them for the mount (fuse_req_getgroups).
-std::vector<uint32_t> groups_of(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  std::vector<uint32_t> groups;
-  while (std::getline(status, line)) {
-    if (!line.starts_with("Groups:")) continue;
-    std::istringstream words(line.substr(7));
-    uint32_t gid = 0;
-    while (words >> gid && groups.size() < 64) groups.push_back(gid);
+// The peer's supplementary groups as the kernel captured them when it connected, beside
+// SO_PEERCRED's uid and gid (SO_PEERGROUPS, Linux 4.13): never read from /proc, where the pid may
+// have exited or been reused since. The kernel bounds them (NGROUPS_MAX).
+bool peer_groups(int fd, std::vector<uint32_t>* groups) {
+  std::vector<gid_t> buffer(64);
+  auto length = static_cast<socklen_t>(buffer.size() * sizeof(gid_t));
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buffer.data(), &length) != 0) {
+    if (errno != ERANGE) return false;
+    // length now says what they need.
+    buffer.resize(length / sizeof(gid_t) + 1);
+    length = static_cast<socklen_t>(buffer.size() * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buffer.data(), &length) != 0) return false;
   }
-  return groups;
+  buffer.resize(length / sizeof(gid_t));
+  groups->assign(buffer.begin(), buffer.end());
+  return true;
 }
 
 bool served_here(int32_t op) {
@@ -66,7 +70,10 @@ bool served_in_multi(int32_t op) {
 class ControlConnection : public std::enable_shared_from_this<ControlConnection> {
  public:
   ControlConnection(ControlSocket& owner, boost::asio::local::stream_protocol::socket socket)
-      : owner_(owner), socket_(std::move(socket)), idle_timer_(socket_.get_executor()) {}
+      : owner_(owner),
+        socket_(std::move(socket)),
+        idle_timer_(socket_.get_executor()),
+        write_timer_(socket_.get_executor()) {}
 
   void start() {
     ucred credentials{};
@@ -74,28 +81,31 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     if (getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
       return close("SO_PEERCRED failed");
     }
+    peer_ = fmt::format("pid {} uid {}", credentials.pid, credentials.uid);
     if (!owner_.admit(credentials.uid)) return close("");
     admitted_uid_ = credentials.uid;
     caller_.uid = credentials.uid;
     caller_.gid = credentials.gid;
-    caller_.groups = groups_of(credentials.pid);
+    if (!peer_groups(socket_.native_handle(), &caller_.groups)) {
+      return close(fmt::format("SO_PEERGROUPS failed: {}: closed", std::strerror(errno)));
+    }
     proto::Caller caller;
     caller.set_uid(caller_.uid);
     caller.set_gid(caller_.gid);
     for (uint32_t group : caller_.groups) caller.add_groups(group);
     session_.local_caller = caller;
     session_.send_event = [](std::string) {};
-    peer_ = fmt::format("pid {} uid {}", credentials.pid, credentials.uid);
     read_first_bytes();
   }
 
   void close(const std::string& why) {
     if (closed_) return;
     closed_ = true;
-    if (!why.empty()) spdlog::info("control socket: {}: {}", peer_, why);
+    if (!why.empty()) owner_.note(fmt::format("{}: {}", peer_, why));
     boost::system::error_code ignored;
     socket_.close(ignored);
     idle_timer_.cancel();
+    write_timer_.cancel();
     owner_.forget(this, admitted_uid_);
   }
 
@@ -160,8 +170,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   void on_connect() {
     ConnectRequest request;
     if (!decode_connect(in_, &request)) return close("a malformed connect request: closed");
-    send(encode_connect_response(0, 0, std::string(16, '\0'), false), false);
-    read_header();
+    answer(encode_connect_response(0, 0, std::string(16, '\0'), false));
   }
 
   void on_request() {
@@ -174,7 +183,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     const int64_t zxid = tree.last_applied_zxid();
     if (request.op == kCloseSession) return send(RequestHandler::error_frame(request.xid, zxid, kOk), true);
     if (!served_here(request.op)) {
-      spdlog::info("control socket: {}: {} is not served here: Unimplemented", peer_, op_name(request.op));
+      owner_.note(fmt::format("{}: {} is not served here: Unimplemented", peer_, op_name(request.op)));
       return answer(RequestHandler::error_frame(request.xid, zxid, kUnimplemented));
     }
     request.watch = false;  // nothing would fire them: this socket holds no watches
@@ -184,7 +193,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         if (!served_in_multi(op.op)) err = kUnimplemented;
         if (err == kOk) err = posix_check(tree, op, caller_);
       }
-    } else {
+    } else if (request.op != kPing) {  // a ping names no node: nothing to check
       err = posix_check(tree, request, caller_);
     }
     // A refused multi is answered with the error in its header, not per op (docs/quorumctl.md).
@@ -203,10 +212,11 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     });
   }
 
-  // One request at a time: the next is read once this one is answered.
+  // One request at a time: the next is read once this one's reply is written (so a connection
+  // holds one reply at most, kControlWriteTimeout).
   void answer(std::string frame) {
+    read_after_write_ = true;
     send(std::move(frame), false);
-    read_header();
   }
 
   void send(std::string frame, bool close_after) {
@@ -219,15 +229,29 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     if (closed_) return;
     if (out_.empty()) {
       writing_ = false;
-      if (close_after_) close("");
+      writing_frame_ = std::string();
+      if (close_after_) return close("");
+      if (read_after_write_) {
+        read_after_write_ = false;
+        read_header();
+      }
       return;
     }
     writing_ = true;
     writing_frame_ = std::move(out_.front());
     out_.erase(out_.begin());
+    write_timer_.expires_after(owner_.options().write_timeout);
+    const uint64_t write = ++writes_;
+    write_timer_.async_wait([weak = weak_from_this(), write](const boost::system::error_code& cancelled) {
+      auto self = weak.lock();
+      if (!self || cancelled || !self->writing_ || self->writes_ != write) return;
+      self->close(fmt::format("a reply not read for {} ms: closed", self->owner_.options().write_timeout.count()));
+    });
     boost::asio::async_write(socket_, boost::asio::buffer(writing_frame_),
                              [self = shared_from_this()](const boost::system::error_code& error, size_t) {
+                               self->write_timer_.cancel();
                                if (error) return self->close("");
+                               self->writing_ = false;
                                self->write_next();
                              });
   }
@@ -235,6 +259,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   ControlSocket& owner_;
   boost::asio::local::stream_protocol::socket socket_;
   boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer write_timer_;
   bool waiting_for_input_ = false;
   std::optional<uint32_t> admitted_uid_;
   LocalCaller caller_;
@@ -245,6 +270,8 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   std::vector<std::string> out_;
   std::string writing_frame_;
   bool writing_ = false;
+  uint64_t writes_ = 0;  // the write the write timer is armed for
+  bool read_after_write_ = false;  // the next request is read once out_ is written
   bool close_after_ = false;
   bool closed_ = false;
 };
@@ -259,11 +286,24 @@ ControlSocket::ControlSocket(boost::asio::io_context& io, service::Service& serv
 ControlSocket::~ControlSocket() { stop(); }
 
 bool ControlSocket::start(std::string* error) {
-  // An abstract name: a leading NUL, no file, gone with the process.
-  const boost::asio::local::stream_protocol::endpoint endpoint(std::string(1, '\0') + options_.name);
+  // An abstract name: a leading NUL, no file, gone with the process. Anyone may have bound it
+  // first (a squatter that guessed the pid): then "NAME-RANDOM", a few times.
+  const std::string base = options_.name;
+  std::random_device entropy;
   boost::system::error_code failed;
-  acceptor_.open(endpoint.protocol(), failed);
-  if (!failed) acceptor_.bind(endpoint, failed);
+  for (int attempt = 0; attempt <= kControlNameRetries; ++attempt) {
+    if (attempt > 0) {
+      const uint64_t suffix = (uint64_t{entropy()} << 32) | entropy();
+      options_.name = fmt::format("{}-{:016x}", base, suffix);
+    }
+    const boost::asio::local::stream_protocol::endpoint endpoint(std::string(1, '\0') + options_.name);
+    failed.clear();
+    if (acceptor_.is_open()) acceptor_.close(failed);
+    acceptor_.open(endpoint.protocol(), failed);
+    if (!failed) acceptor_.bind(endpoint, failed);
+    if (failed != boost::asio::error::address_in_use) break;
+    spdlog::warn("control socket: @{} is taken by another process", options_.name);
+  }
   if (!failed) acceptor_.listen(boost::asio::socket_base::max_listen_connections, failed);
   if (failed) {
     *error = fmt::format("control socket @{}: {}", options_.name, failed.message());
@@ -295,9 +335,15 @@ void ControlSocket::accept() {
       });
       return;
     }
-    if (connections_.size() >= kControlConnectionsMax) {
-      refuse(fmt::format("{} connections open (at most {}): one more refused", connections_.size(),
-                         kControlConnectionsMax));
+    // The last kControlConnectionsRootReserved slots are root's: other users cannot lock it out.
+    ucred credentials{};
+    socklen_t length = sizeof credentials;
+    const bool known = getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0;
+    const size_t limit = known && credentials.uid == 0 ? kControlConnectionsMax
+                                                       : kControlConnectionsMax - kControlConnectionsRootReserved;
+    if (connections_.size() >= limit) {
+      refuse(fmt::format("{} connections open (at most {}, {} of them root's only): one more refused",
+                         connections_.size(), kControlConnectionsMax, kControlConnectionsRootReserved));
     } else {
       auto connection = std::make_shared<ControlConnection>(*this, std::move(socket));
       connections_.emplace(connection.get(), connection);
@@ -325,6 +371,23 @@ void ControlSocket::refuse(const std::string& line) {
   if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
   last_refusal_log_ = now;
   spdlog::warn("control socket: {}", line);
+}
+
+// The same for what a connection did (a malformed or unserved request, a timeout): any local
+// user may send those in a loop.
+void ControlSocket::note(const std::string& line) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_note_log_ < std::chrono::seconds(1)) {
+    ++notes_unlogged_;
+    return;
+  }
+  last_note_log_ = now;
+  if (notes_unlogged_ > 0) {
+    spdlog::info("control socket: {} ({} more such lines in the last seconds not logged)", line, notes_unlogged_);
+  } else {
+    spdlog::info("control socket: {}", line);
+  }
+  notes_unlogged_ = 0;
 }
 
 void ControlSocket::forget(ControlConnection* connection, std::optional<uint32_t> admitted_uid) {
@@ -359,6 +422,7 @@ std::string ControlSocket::four_letter_word(const std::string& word) const {
   // quorumfs's own: the mount's user.zk.state (docs/mount.md).
   line("quorumfs_state", service_.synced() ? "synced" : "unsynced");
   line("quorumfs_server_id", member.server_id);
+  line("quorumfs_data_max_bytes", options_.handler.data_bytes_max);  // quorumctl checks data with it
   if (member.mode == "leader") {
     size_t synced = 0;
     for (const MemberReport::Peer& peer : member.peers) synced += peer.synced && !peer.observer ? 1 : 0;

@@ -66,7 +66,15 @@ int32_t posix_check(const DataTree& tree, const Request& request, const LocalCal
       return kOk;
     }
     case kSetData:
-      return node == nullptr || mode_permits(node->attrs(), caller, kMayWrite) ? kOk : kNoAuth;
+      if (node == nullptr) return kOk;
+      if (!mode_permits(node->attrs(), caller, kMayWrite)) return kNoAuth;
+      // A directory's data is its user.zk.data xattr: the kernel's xattr_permission lets only
+      // the owner (or root) write a user.* xattr of a sticky directory.
+      if (node->is_directory() && (node->attrs().mode & S_ISVTX) != 0 && caller.uid != 0 &&
+          caller.uid != node->attrs().uid) {
+        return kNoAuth;
+      }
+      return kOk;
     case kGetData:
       return node == nullptr || mode_permits(node->attrs(), caller, kMayRead) ? kOk : kNoAuth;
     case kCheck:

@@ -2,7 +2,8 @@
 // for a request on the control socket (docs/quorumctl.md, "The control socket"), where no kernel
 // stands between the caller and the tree: search on every directory above the node, read or
 // write on the node, write and search on the parent of a create or delete, and the sticky
-// directory's restricted deletion (the kernel applies it on the mount too).
+// directory's restricted deletion and its owner-only user.* xattrs (a directory's data), as the
+// kernel applies them on the mount.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 
 namespace quorumfs::zk {
 
-// A local caller, from the socket's SO_PEERCRED and /proc/PID/status.
+// A local caller, from the socket's SO_PEERCRED and SO_PEERGROUPS (captured at connect).
 struct LocalCaller {
   uint32_t uid = 0;
   uint32_t gid = 0;

@@ -1,5 +1,7 @@
 #include "daemon/zk/requests.h"
 
+#include <sys/stat.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -488,7 +490,8 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
                               mode == kPersistentSequentialWithTtl;
       if (!valid_request_path(request.path, sequential)) return kBadArguments;
       std::string acl;
-      if (!acl_text(request.acl, &acl)) return kInvalidAcl;
+      // A control socket's caller names no ACL: its file takes the parent's, as on the mount.
+      if (!session.local_caller && !acl_text(request.acl, &acl)) return kInvalidAcl;
       proto::CreateOp* create = op->mutable_create();
       create->set_path(request.path);
       create->set_data(request.data);
@@ -502,6 +505,15 @@ int32_t RequestHandler::add_op(const Request& request, const SessionContext& ses
         // A control socket's caller has no session to own an ephemeral, and makes a file as
         // `quorumctl create` through the mount would (docs/quorumctl.md).
         if (mode != kPersistent && mode != kPersistentSequential) return kBadArguments;
+        // The parent's creation flags apply as on the mount (docs/mount.md): a sticky parent
+        // makes the file sequential; a set-gid one would make it ephemeral, which no session
+        // here could own, so it is refused (docs/quorumctl.md). The ACL stays empty: the
+        // parent's (a local caller without ADMIN chooses none).
+        if (const Node* parent = service_.tree().find(parent_of(request.path));
+            parent != nullptr && parent->is_directory()) {
+          if ((parent->attrs().mode & S_ISGID) != 0) return kBadArguments;
+          if ((parent->attrs().mode & S_ISVTX) != 0) create->set_sequential(true);
+        }
         proto::PosixMeta* meta = create->mutable_meta();
         meta->set_uid(session.local_caller->uid());
         meta->set_gid(session.local_caller->gid());

@@ -306,6 +306,109 @@ setfattr -n user.zk.acl -v 'uid:65534:rw,world:anyone:r' "$W/open"
 expect_exit "nobody: set --version where uid:65534 grants WRITE" 0 "runuser -u nobody -- \$QC set --version -1 '$W/open' mine"
 expect_content "$W/open" mine
 
+# --- a raw ZooKeeper client of the control socket, for what quorumctl itself never sends
+cat >"$TEST_TMP/raw.py" <<'PY'
+# raw.py CONTROL WHAT ARGS...: prints the reply's err (a failed multi: its first op's)
+import os, socket, struct, sys
+def zstr(x):
+    x = x.encode() if isinstance(x, str) else x
+    return struct.pack(">i", len(x)) + x
+def readn(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError
+        b += c
+    return b
+def frame(s):
+    return readn(s, struct.unpack(">i", readn(s, 4))[0])
+def send(s, body):
+    s.sendall(struct.pack(">i", len(body)) + body)
+def connect(s):
+    send(s, struct.pack(">iqiq", 0, 0, 0, 0) + zstr(b"\0" * 16) + b"\0")
+    frame(s)
+def call(s, op, body):
+    send(s, struct.pack(">ii", 1, op) + body)
+    r = frame(s)
+    err = struct.unpack(">i", r[12:16])[0]
+    if op == 14 and err == 0 and struct.unpack(">i", r[16:20])[0] == -1:  # a multi's first op failed
+        err = struct.unpack(">i", r[25:29])[0]
+    return err
+address = "\0" + sys.argv[1][1:]
+what = sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+if what == "forked-getdata":  # a child connects and exits; this process uses its connection
+    child = os.fork()
+    if child == 0:
+        s.connect(address); os._exit(0)
+    os.waitpid(child, 0)
+    connect(s)
+    print(call(s, 4, zstr(sys.argv[3]) + b"\0"))
+elif what == "create-world-acl":  # a multi create naming world:anyone:cdrwa
+    s.connect(address); connect(s)
+    create = zstr(sys.argv[3]) + zstr(b"x") + struct.pack(">i", 1) + struct.pack(">i", 31) + zstr("world") + zstr("anyone") + struct.pack(">i", 0)
+    print(call(s, 14, struct.pack(">i?i", 1, False, -1) + create + struct.pack(">i?i", -1, True, -1)))
+elif what == "ping":
+    s.connect(address); connect(s)
+    send(s, struct.pack(">ii", -2, 11))
+    r = frame(s)
+    print(struct.unpack(">i", r[12:16])[0])
+PY
+control=$(xattr "$M" user.quorumfs.control)
+
+# The caller's groups are the ones it connected with (SO_PEERGROUPS), also after it exited:
+# a 0604 root:5000 file is not readable by a member of group 5000 (its group bits say no).
+echo group-secret >"$W/g5000"
+chgrp 5000 "$W/g5000" && chmod 604 "$W/g5000"
+expect_errno "setpriv --reuid=65534 --regid=65534 --groups=5000 cat '$W/g5000'" "Permission denied"
+run_shell "setpriv --reuid=65534 --regid=65534 --groups=5000 /usr/bin/python3 '$TEST_TMP/raw.py' '$control' forked-getdata /ctl/g5000"
+expect_eq "a group member's connection made by a child that exited: NoAuth, as the mount" "-102" "$RUN_OUTPUT"
+
+# A ping names no node: answered.
+run_shell "setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 '$TEST_TMP/raw.py' '$control' ping"
+expect_eq "nobody's ping is answered (err 0)" "0" "$RUN_OUTPUT"
+
+# A create takes its parent's creation flags and ACL, as on the mount.
+mkdir -m 1777 "$W/sq"
+expect_exit "multi create in a sticky directory: sequential, as on the mount" 0 "\$QC multi 'create $W/sq/job- j'"
+expect_eq "...the printed path has the suffix" "$W/sq/job-0000000000" "$RUN_OUTPUT"
+expect_content "$W/sq/job-0000000000" j
+expect_absent "$W/sq/job-"
+mkdir -m 2777 "$W/sg"
+expect_exit "multi create in a set-gid directory (its files are ephemeral): refused, 9" 9 "\$QC multi 'create $W/sg/m1 x'"
+expect_match "...BadArguments" "BadArguments" "$RUN_OUTPUT"
+expect_listing "$W/sg" ""
+mkdir -m 777 "$W/acl"
+setfattr -n user.zk.acl -v 'uid:65534:cdrw,world:anyone:r' "$W/acl"
+run_shell "setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 '$TEST_TMP/raw.py' '$control' create-world-acl /ctl/acl/f"
+expect_eq "nobody: a raw multi create naming world:anyone:cdrwa is done" "0" "$RUN_OUTPUT"
+expect_eq "...with its parent's ACL, not the one named" "$(xattr "$W/acl" user.zk.acl)" "$(xattr "$W/acl/f" user.zk.acl)"
+
+# A sticky directory's data (user.zk.data) is its owner's to write, as the kernel says for user.* xattrs.
+mkdir -m 1777 "$W/stickydata"
+expect_errno "setpriv --reuid=65534 --regid=65534 --clear-groups setfattr -n user.zk.data -v x '$W/stickydata'" \
+  "Operation not permitted"
+expect_exit "nobody: set --version on root's sticky directory: 5" 5 \
+  "setpriv --reuid=65534 --regid=65534 --clear-groups \$QC set --version -1 '$W/stickydata' x"
+expect_eq "...nothing written" "" "$(xattr "$W/stickydata" user.zk.data)"
+
+# Data past the daemon's --data-max-bytes (1 MiB here) is refused by quorumctl before it sends
+# anything: EFBIG, exit 9, as the mount's write.
+"$QC" create "$W/toolarge" small >/dev/null
+expect_exit "set --version of 1100000 bytes: EFBIG, 9" 9 "head -c 1100000 /dev/zero | \$QC set --version -1 '$W/toolarge'"
+expect_match "...File too large (EFBIG), nothing sent" "EFBIG.*at most 1048576.*nothing sent" "$RUN_OUTPUT"
+expect_exit "a multi op of 3 MB: EFBIG, 9" 9 \
+  "{ printf 'set $W/toolarge '; head -c 3000000 /dev/zero | tr '\\0' a; echo; } | \$QC multi"
+expect_match "...names the op" "op 1: File too large \(EFBIG\)" "$RUN_OUTPUT"
+expect_content "$W/toolarge" small
+# A request past the frame limit (four ops of 900 kB, each within the data limit): the daemon
+# closes the socket while quorumctl still writes; quorumctl says so (exit 7), it does not die of
+# SIGPIPE (141).
+expect_exit "a multi of 3.6 MB: the daemon closes, exit 7 (not SIGPIPE)" 7 \
+  "for i in 1 2 3 4; do printf 'set $W/toolarge '; head -c 900000 /dev/zero | tr '\\0' a; echo; done | \$QC multi"
+expect_match "...saying the daemon closed" "closed" "$RUN_OUTPUT"
+expect_content "$W/toolarge" small
+
 # --- the control socket's limits: 16 connections per uid (root's not counted)
 cat >"$TEST_TMP/hold.py" <<'PY'
 import socket, sys
@@ -325,7 +428,6 @@ except socket.timeout:
 held[0].sendall(b"ruok")
 print(held[0].recv(16).decode())
 PY
-control=$(xattr "$M" user.quorumfs.control)
 run_shell "runuser -u nobody -- /usr/bin/python3 '$TEST_TMP/hold.py' '$control'"
 expect_eq "a uid's 17th connection is closed, its first 16 served" "17th closed|imok" "$(printable "$RUN_OUTPUT")"
 expect_exit "...root is not counted" 0 "\$QC status '$M'"

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <tuple>
 
 #include "daemon/zk/jute.h"
 #include "tools/quorumctl/commands.h"
@@ -42,6 +43,20 @@ bool read_exactly(int fd, char* out, size_t n) {
   return true;
 }
 
+// A send that never raises SIGPIPE: a daemon that closed first is an error (EPIPE), not quorumctl's
+// death (docs/quorumctl.md, exit 7).
+bool send_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t sent = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(sent));
+  }
+  return true;
+}
+
 bool read_frame(int fd, std::string* frame) {
   char length_bytes[4];
   if (!read_exactly(fd, length_bytes, 4)) return false;
@@ -61,7 +76,14 @@ bool read_frame(int fd, std::string* frame) {
 bool parse_socket_name(std::string_view name, pid_t* pid) {
   constexpr std::string_view kPrefix = "@quorumfs-";
   if (!name.starts_with(kPrefix)) return false;
-  const std::string_view digits = name.substr(kPrefix.size());
+  std::string_view digits = name.substr(kPrefix.size());
+  // "@quorumfs-PID-RANDOM": the name the daemon took when "@quorumfs-PID" was bound by another
+  // process (RANDOM: 16 lowercase hex digits). The peer is checked against PID all the same.
+  if (const size_t dash = digits.find('-'); dash != std::string_view::npos) {
+    const std::string_view tail = digits.substr(dash + 1);
+    if (tail.size() != 16 || tail.find_first_not_of("0123456789abcdef") != std::string_view::npos) return false;
+    digits = digits.substr(0, dash);
+  }
   if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string_view::npos) {
     return false;
   }
@@ -124,7 +146,7 @@ bool ControlClient::connect_to(const std::string& mount) {
   out.write_bool(false);
   out.end_frame(start);
   std::string reply;
-  if (!write_all(fd_, frame) || !read_frame(fd_, &reply)) {
+  if (!send_all(fd_, frame) || !read_frame(fd_, &reply)) {
     error_ = std::string("the daemon closed the control socket: ") + std::strerror(errno);
     return false;
   }
@@ -133,7 +155,7 @@ bool ControlClient::connect_to(const std::string& mount) {
 
 bool ControlClient::four_letter_word(const std::string& mount, const std::string& word, std::string* answer) {
   if (!open_socket(mount)) return false;
-  if (!write_all(fd_, word)) {
+  if (!send_all(fd_, word)) {
     error_ = std::string("write: ") + std::strerror(errno);
     return false;
   }
@@ -164,7 +186,7 @@ bool ControlClient::call(int32_t op, const std::string& body, int32_t* err, std:
   frame += body;
   out.end_frame(start);
   std::string reply;
-  if (!write_all(fd_, frame) || !read_frame(fd_, &reply)) {
+  if (!send_all(fd_, frame) || !read_frame(fd_, &reply)) {
     error_ = std::string("the daemon closed the control socket: ") + std::strerror(errno);
     return false;
   }
@@ -227,6 +249,33 @@ int fail_zk(const Global& global, const std::string& command, const std::string&
   return exit_for_zk(err);
 }
 
+// The daemon's --data-max-bytes (its mntr's zk_quorumfs_data_max_bytes); 0 when it does not say.
+size_t daemon_data_max(const std::string& mount) {
+  ControlClient client;
+  std::string answer;
+  if (!client.four_letter_word(mount, "mntr", &answer)) return 0;
+  const auto values = parse_word_answer(answer);
+  const auto found = values.find("zk_quorumfs_data_max_bytes");
+  if (found == values.end() || found->second.empty() ||
+      found->second.find_first_not_of("0123456789") != std::string::npos || found->second.size() > 12) {
+    return 0;
+  }
+  return std::stoull(found->second);
+}
+
+// Data longer than the daemon takes is refused before anything is sent, as the mount refuses
+// such a write (EFBIG; docs/quorumctl.md). kExitOk when it fits or no data is given.
+int check_data_size(const Global& global, const std::string& command, const std::string& what,
+                    const std::string& mount, size_t bytes) {
+  if (bytes == 0) return kExitOk;
+  const size_t limit = daemon_data_max(mount);
+  if (limit == 0 || bytes <= limit) return kExitOk;
+  report(global, command, what,
+         "File too large (EFBIG): " + std::to_string(bytes) + " bytes of data, the daemon takes at most " +
+             std::to_string(limit) + " (--data-max-bytes): nothing sent");
+  return kExitOther;
+}
+
 int connect_or_fail(const Global& global, const std::string& command, const Target& target, ControlClient* client) {
   if (client->connect_to(target.mount)) return kExitOk;
   report(global, command, "", client->error());
@@ -236,6 +285,9 @@ int connect_or_fail(const Global& global, const std::string& command, const Targ
 }  // namespace
 
 int control_set(const Global& global, const Target& target, const std::string& data, int32_t version) {
+  if (int code = check_data_size(global, "set", target.show(target.znode), target.mount, data.size()); code != kExitOk) {
+    return code;
+  }
   ControlClient client;
   if (int code = connect_or_fail(global, "set", target, &client); code != kExitOk) return code;
   std::string body;
@@ -328,6 +380,14 @@ int cmd_multi(const Global& global, const std::vector<std::string>& arguments) {
     }
     ops.push_back(std::move(op));
     targets.push_back(std::move(target));
+  }
+  size_t largest = 0, largest_op = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].data.size() > largest) std::tie(largest, largest_op) = std::tuple(ops[i].data.size(), i);
+  }
+  if (int code = check_data_size(global, "multi", "op " + std::to_string(largest_op + 1), targets.front().mount, largest);
+      code != kExitOk) {
+    return code;
   }
   ControlClient client;
   if (int code = connect_or_fail(global, "multi", targets.front(), &client); code != kExitOk) return code;

@@ -10,7 +10,8 @@
 
 namespace quorumfs::quorumctl {
 
-// "@quorumfs-PID" -> PID; false for anything else (unit-tested).
+// "@quorumfs-PID" or "@quorumfs-PID-RANDOM" (16 hex digits) -> PID; false for anything else
+// (unit-tested).
 bool parse_socket_name(std::string_view name, pid_t* pid);
 
 struct AclEntryText {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "daemon/tree/acl.h"
 #include "daemon/zk/jute.h"
 #include "tests/unit/zk/handler_harness.h"
 
@@ -129,6 +130,60 @@ TEST_F(LocalAccessTest, ALocalCallersCreateIsItsOwnFileAndNeverEphemeral) {
   ephemeral.flags = kEphemeral;
   EXPECT_EQ(kBadArguments, handle(ephemeral, owner_));
   EXPECT_EQ(nullptr, harness_.tree().find("/d/eph"));
+}
+
+// The parent's creation flags hold for a local caller's create as for the mount's (docs/mount.md):
+// a sticky parent gives the sequential suffix; a set-gid parent would make the file ephemeral,
+// which no session owns on the socket: refused (docs/quorumctl.md).
+TEST_F(LocalAccessTest, ALocalCallersCreateKeepsItsParentsCreationFlags) {
+  make("/q", true, 0, 0, 01777);
+  make("/members", true, 0, 0, 02777);
+  Request job = op(kCreate, "/q/job-");
+  EXPECT_EQ(kOk, handle(job, owner_));
+  EXPECT_NE(nullptr, harness_.tree().find("/q/job-0000000000"));
+  EXPECT_EQ(nullptr, harness_.tree().find("/q/job-"));
+  EXPECT_EQ(kBadArguments, handle(op(kCreate, "/members/m1"), owner_));
+  EXPECT_EQ(nullptr, harness_.tree().find("/members/m1"));
+  Request multi = op(kMulti, "");
+  multi.ops = {op(kCreate, "/q/job-"), op(kCreate, "/members/m2")};
+  handle(multi, owner_);  // a failed multi says so per op
+  EXPECT_EQ(nullptr, harness_.tree().find("/members/m2"));
+  EXPECT_EQ(nullptr, harness_.tree().find("/q/job-0000000001"));
+}
+
+// A local caller's create takes its parent's ACL, as on the mount, whatever ACL the request
+// names: without ADMIN it chooses none (not even an open one under a closed parent).
+TEST_F(LocalAccessTest, ALocalCallersCreateTakesItsParentsAcl) {
+  make("/d", true, 0, 0, 0777, "uid:1000:cdrw,world:anyone:r");
+  Request create = op(kCreate, "/d/mine");
+  create.acl = {{31, "world", "anyone"}};
+  EXPECT_EQ(kOk, handle(create, owner_));
+  const Node* node = harness_.tree().find("/d/mine");
+  ASSERT_NE(nullptr, node);
+  EXPECT_EQ("uid:1000:cdrw,world:anyone:r", format_acl(node->acl()));
+  Request empty = op(kCreate, "/d/empty");  // no ACL at all: still the parent's
+  EXPECT_EQ(kOk, handle(empty, owner_));
+  ASSERT_NE(nullptr, harness_.tree().find("/d/empty"));
+  EXPECT_EQ("uid:1000:cdrw,world:anyone:r", format_acl(harness_.tree().find("/d/empty")->acl()));
+  Request multi = op(kMulti, "");
+  Request in_multi = op(kCreate, "/d/multi");
+  in_multi.acl = {{31, "world", "anyone"}};
+  multi.ops = {in_multi};
+  EXPECT_EQ(kOk, handle(multi, owner_));
+  ASSERT_NE(nullptr, harness_.tree().find("/d/multi"));
+  EXPECT_EQ("uid:1000:cdrw,world:anyone:r", format_acl(harness_.tree().find("/d/multi")->acl()));
+}
+
+// A sticky directory's data (its user.zk.data xattr) is written by its owner or root only, as the
+// kernel's xattr_permission allows on the mount, whatever its mode bits grant.
+TEST_F(LocalAccessTest, AStickyDirectorysDataIsItsOwnersToWrite) {
+  make("/q", true, 1000, 1000, 01777);
+  make("/plain", true, 1000, 1000, 0777);
+  EXPECT_EQ(kNoAuth, check(kSetData, "/q", stranger_));
+  EXPECT_EQ(kNoAuth, check(kSetData, "/q", member_));
+  EXPECT_EQ(kOk, check(kSetData, "/q", owner_));
+  EXPECT_EQ(kOk, check(kSetData, "/q", root_));
+  EXPECT_EQ(kOk, check(kSetData, "/plain", stranger_));
 }
 
 }  // namespace
