@@ -267,4 +267,14 @@ uint32_t Replica::epoch() const { return state_->hard.current_epoch; }
 Zxid Replica::last_committed_zxid() const { return state_->committed; }
 Zxid Replica::last_logged_zxid() const { return state_->logged; }
 
+std::vector<LearnerStatus> Replica::learners() const {
+  std::vector<LearnerStatus> statuses;
+  if (state_->role != Role::kLeading) return statuses;
+  for (const auto& [id, handler] : state_->learners) {
+    statuses.push_back(LearnerStatus{id, handler.observer, handler.phase == LearnerHandler::Phase::kSynced,
+                                     handler.acked});
+  }
+  return statuses;
+}
+
 }  // namespace quorumfs::consensus

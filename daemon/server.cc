@@ -90,6 +90,7 @@ int Server::run() {
     spdlog::error("cannot start: {}", error);
     return 1;
   }
+  start_admin();
   pipeline_->drain();
   stop_signals_.async_wait([this](const boost::system::error_code& failed, int signal) {
     if (!failed) {
@@ -301,6 +302,7 @@ void Server::stop() {
   // still takes txns. Then unmount, then make everything logged durable.
   // ZooKeeper sessions are not this host's: their clients move to another member.
   if (client_port_) client_port_->stop();
+  if (admin_server_) admin_server_->stop();
   if (filesystem_) filesystem_->stop_locks();
   service_->sessions().stop_retrying();
   service_->sessions().close_all(service_->sessions().own(store_->tree(), false), false,

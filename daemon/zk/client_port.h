@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "daemon/service/service.h"
@@ -27,11 +28,21 @@ namespace quorumfs::zk {
 
 class Connection;
 
+// What srvr, stat, mntr and envi report as the server's version: ZooKeeper's protocol level, then ours.
+inline constexpr const char* kServerVersion = "3.8.0-quorumfs";
+
 // What the member is, for four-letter words.
 struct MemberReport {
   std::string mode;  // leader, follower, observer, standalone, read-only
   uint32_t epoch = 0;
   int64_t last_zxid = 0;
+};
+
+// One line of mntr (ZooKeeper's key without its "zk_" prefix): the client port's text and the
+// admin endpoint's JSON are made from the same list.
+struct MonitorValue {
+  std::string key;
+  std::variant<uint64_t, double, std::string> value;
 };
 
 struct ClientPortOptions {
@@ -55,6 +66,10 @@ inline constexpr uint32_t kSessionTimeoutFloorMs = 1000;
 
 // The most connections the port holds at once, whatever their addresses.
 inline constexpr size_t kClientConnectionsMax = 10000;
+
+class ClientPort;
+// mntr's values; port: null when the client port is closed (no connections, no watches).
+std::vector<MonitorValue> monitor_values(const MemberReport& member, const DataTree& tree, const ClientPort* port);
 
 class ClientPort {
  public:
@@ -86,6 +101,29 @@ class ClientPort {
   std::string four_letter_word(const std::string& word);
   void record_reply(int32_t op, std::chrono::nanoseconds latency);
 
+  // What the four-letter words report, for the admin endpoint's JSON too (daemon/admin/).
+  struct Totals {
+    size_t outstanding = 0;
+    uint64_t received = 0;
+    uint64_t sent = 0;
+    double average_latency_ms = 0;
+    uint64_t min_latency_ms = 0;
+    uint64_t max_latency_ms = 0;
+  };
+  Totals totals() const;
+  struct ConnectionReport {
+    std::string peer;  // "ip:port"
+    size_t outstanding = 0;
+    uint64_t received = 0;
+    uint64_t sent = 0;
+    uint64_t session_id = 0;
+    uint32_t timeout_ms = 0;
+  };
+  std::vector<ConnectionReport> connection_reports() const;
+  size_t connection_count() const { return connections_.size(); }
+  const WatchTable& watches() const { return watches_; }
+  std::vector<MonitorValue> monitor_values() const;
+
  private:
   void accept();
   void admit(boost::asio::ip::tcp::socket socket);
@@ -98,13 +136,6 @@ class ClientPort {
                       uint32_t timeout_ms);
   void attach(const std::shared_ptr<Connection>& connection, uint64_t session_id, uint32_t timeout_ms,
               bool read_only);
-  struct Totals {
-    size_t outstanding = 0;
-    uint64_t received = 0;
-    uint64_t sent = 0;
-    double average_latency_ms = 0;
-  };
-  Totals totals() const;
   std::string srvr(bool with_connections) const;
   std::string mntr() const;
   std::string cons() const;
