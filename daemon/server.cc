@@ -210,6 +210,13 @@ void Server::on_role(consensus::Role role) {
   static constexpr const char* kNames[] = {"looking", "following", "leading", "observing"};
   spdlog::info("now {} (leader {}, epoch {}, last zxid {:#x})", kNames[static_cast<int>(role)], replica_->leader(),
                replica_->epoch(), replica_->last_logged_zxid());
+  const auto now = std::chrono::steady_clock::now();
+  if (role == consensus::Role::kLooking) {
+    looking_since_ = now;
+  } else if (role_ == consensus::Role::kLooking) {
+    ++elections_;
+    election_latency_.record(now - looking_since_);
+  }
   role_ = role;
   if (role == consensus::Role::kLeading) {
     // Every host gets a whole session timeout from the moment this replica leads.

@@ -132,6 +132,9 @@ class Server : public service::Replication {
   std::unique_ptr<zk::ClientPort> client_port_;
   std::unique_ptr<admin::AdminServer> admin_server_;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point looking_since_ = started_at_;
+  uint64_t elections_ = 0;
+  metrics::LatencyHistogram election_latency_;
   uint64_t txns_since_snapshot_ = 0;
   uint64_t log_bytes_at_snapshot_ = 0;  // store_->appended_bytes() when the last one started
   pid_t snapshot_child_ = -1;

@@ -2,6 +2,11 @@
 // ensemble and its configuration, on the event loop.
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+#include <optional>
+
+#include "daemon/admin/metrics.h"
+
 #include "daemon/server.h"
 
 namespace quorumfs {
@@ -18,7 +23,8 @@ uint32_t epoch_of(Zxid zxid) { return static_cast<uint32_t>(zxid >> 32); }
 // is logged once and left closed: everything else is served, as ZooKeeper does.
 void Server::start_admin() {
   if (!options_.admin.enabled) return;
-  admin::Endpoint endpoint([this]() -> const DataTree& { return store_->tree(); }, admin_sources());
+  admin::Endpoint endpoint([this]() -> const DataTree& { return store_->tree(); }, admin_sources(),
+                           [this] { return metrics_text(); });
   admin_server_ = std::make_unique<admin::AdminServer>(io_, std::move(endpoint), options_.admin);
   std::string error;
   if (admin_server_->start(&error)) return;
@@ -116,6 +122,130 @@ admin::Sources Server::admin_sources() {
     return conf;
   };
   return sources;
+}
+
+namespace {
+
+struct SnapshotFile {
+  uint64_t bytes = 0;
+  double age_seconds = 0;
+};
+
+// The newest finished snapshot in the data dir ("snapshot.<zxid>", not its ".tmp"): a few
+// entries to list, once per scrape.
+std::optional<SnapshotFile> newest_snapshot(const std::string& data_dir) {
+  std::optional<SnapshotFile> newest;
+  std::filesystem::file_time_type newest_time{};
+  std::error_code error;
+  for (auto it = std::filesystem::directory_iterator(data_dir, error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with("snapshot.") || name.ends_with(".tmp")) continue;
+    std::error_code failed;
+    const auto time = it->last_write_time(failed);
+    const uint64_t bytes = it->file_size(failed);
+    if (failed || (newest && time <= newest_time)) continue;
+    newest_time = time;
+    const auto age = std::filesystem::file_time_type::clock::now() - time;
+    newest = SnapshotFile{bytes, std::chrono::duration<double>(age).count()};
+  }
+  return newest;
+}
+
+uint64_t counter_difference(Zxid high, Zxid low) {
+  return epoch_of(high) == epoch_of(low) && high >= low ? high - low : 0;
+}
+
+}  // namespace
+
+// /metrics: the families docs/operations.md lists, read on the loop; histograms are recorded where
+// the work is done (the pipeline, the log writer, the client port) without a lock.
+std::string Server::metrics_text() const {
+  admin::PrometheusText out;
+  out.family("quorumfs_write_latency_seconds", "histogram",
+             "Writes submitted on this member, from submit to answer (commit and apply, or failure), by txn kind");
+  const auto& writes = pipeline_->write_latency();
+  for (size_t kind = 0; kind < writes.size(); ++kind) {
+    const auto counts = writes[kind].counts();
+    if (counts.count > 0) out.histogram("quorumfs_write_latency_seconds", counts, admin::label("txn", kTxnKindNames[kind]));
+  }
+  if (client_port_) {
+    out.family("quorumfs_zk_request_latency_seconds", "histogram",
+               "ZooKeeper client requests on this member's client port, from read to reply, by op");
+    const auto& ops = client_port_->op_latency();
+    for (size_t op = 0; op < ops.size(); ++op) {
+      const auto counts = ops[op].counts();
+      if (counts.count > 0) out.histogram("quorumfs_zk_request_latency_seconds", counts, admin::label("op", zk::kOpLatencyNames[op]));
+    }
+  }
+  if (filesystem_) {
+    out.family("quorumfs_mount_read_latency_seconds", "histogram",
+               "The mount's reads, the time of their handler on the event loop, by FUSE op");
+    const auto& reads = filesystem_->read_latency();
+    for (size_t read = 0; read < reads.size(); ++read) {
+      out.histogram("quorumfs_mount_read_latency_seconds", reads[read].counts(),
+                    admin::label("op", fusefs::kMountReadNames[read]));
+    }
+  }
+  out.family("quorumfs_log_sync_seconds", "histogram", "Each group commit's durable write of the txn log (write and fdatasync)");
+  out.histogram("quorumfs_log_sync_seconds", store_->log().sync_latency().counts());
+
+  out.family("quorumfs_pending_writes", "gauge", "Writes submitted here and not answered yet");
+  out.sample("quorumfs_pending_writes", uint64_t{pipeline_->pending_count()});
+  out.family("quorumfs_log_appends_waiting", "gauge", "Log appends not durable yet (the log's queue)");
+  out.sample("quorumfs_log_appends_waiting", store_->log().appends_waiting());
+  out.family("quorumfs_zk_outstanding_requests", "gauge", "ZooKeeper client requests read and not answered yet");
+  out.sample("quorumfs_zk_outstanding_requests", uint64_t{client_port_ ? client_port_->totals().outstanding : 0});
+
+  const Zxid logged = replica_->last_logged_zxid();
+  const Zxid committed = replica_->last_committed_zxid();
+  const Zxid applied = store_->tree().last_applied_zxid();
+  out.family("quorumfs_commit_lag_txns", "gauge", "Txns logged here and not known committed yet (same epoch)");
+  out.sample("quorumfs_commit_lag_txns", counter_difference(logged, committed));
+  out.family("quorumfs_apply_lag_txns", "gauge", "Txns known committed and not applied to this member's tree yet");
+  out.sample("quorumfs_apply_lag_txns", counter_difference(committed, applied));
+  out.family("quorumfs_last_zxid", "gauge", "The last zxid applied to this member's tree");
+  out.sample("quorumfs_last_zxid", static_cast<uint64_t>(applied));
+  if (role_ == consensus::Role::kLeading) {
+    out.family("quorumfs_follower_lag_txns", "gauge", "On the leader: its last logged zxid minus what each synced follower acked");
+    for (const consensus::LearnerStatus& learner : replica_->learners()) {
+      if (learner.synced && !learner.observer) {
+        out.sample("quorumfs_follower_lag_txns", counter_difference(logged, learner.acked),
+                   admin::label("server", std::to_string(learner.id)));
+      }
+    }
+  }
+
+  out.family("quorumfs_sessions", "gauge", "Open sessions in the tree (every host's mount sessions and ZooKeeper clients)");
+  out.sample("quorumfs_sessions", uint64_t{store_->tree().open_sessions().size()});
+  out.family("quorumfs_zk_connections", "gauge", "ZooKeeper client connections to this member");
+  out.sample("quorumfs_zk_connections", uint64_t{client_port_ ? client_port_->connection_count() : 0});
+  out.family("quorumfs_watches", "gauge", "ZooKeeper client watches set on this member");
+  out.sample("quorumfs_watches", uint64_t{client_port_ ? client_port_->watches().size() : 0});
+  out.family("quorumfs_znodes", "gauge", "Znodes in this member's tree");
+  out.sample("quorumfs_znodes", uint64_t{store_->tree().node_count()});
+  out.family("quorumfs_znode_data_bytes", "gauge", "Bytes of znode data in this member's tree");
+  out.sample("quorumfs_znode_data_bytes", uint64_t{store_->tree().data_bytes()});
+
+  if (const auto snapshot = newest_snapshot(options_.data_dir)) {
+    out.family("quorumfs_snapshot_age_seconds", "gauge", "Age of the newest snapshot in the data dir");
+    out.sample("quorumfs_snapshot_age_seconds", snapshot->age_seconds);
+    out.family("quorumfs_snapshot_bytes", "gauge", "Size of the newest snapshot in the data dir");
+    out.sample("quorumfs_snapshot_bytes", snapshot->bytes);
+  }
+  out.family("quorumfs_elections_total", "counter", "Elections this member took part in and ended (looking to a role)");
+  out.sample("quorumfs_elections_total", elections_);
+  out.family("quorumfs_election_seconds", "histogram", "How long each election took, from looking to a role");
+  out.histogram("quorumfs_election_seconds", election_latency_.counts());
+  out.family("quorumfs_server_state", "gauge", "This member's state: 1 for the one it is in");
+  const std::string mode = member_report().mode;
+  for (const char* state : {"leader", "follower", "observer", "looking", "standalone", "read-only"}) {
+    out.sample("quorumfs_server_state", uint64_t{mode == state}, admin::label("state", state));
+  }
+  out.family("quorumfs_uptime_seconds", "gauge", "Seconds since this member started");
+  out.sample("quorumfs_uptime_seconds",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count());
+  return out.text();
 }
 
 }  // namespace quorumfs

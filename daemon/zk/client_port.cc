@@ -275,8 +275,25 @@ void ClientPort::fire_watches(const ApplyResult& result) {
   }
 }
 
+size_t op_latency_index(int32_t op) {
+  switch (op) {
+    case kCreate: case kCreate2: case kCreateContainer: case kCreateTtl: return 0;
+    case kDelete: case kDeleteContainer: return 1;
+    case kExists: return 2;
+    case kGetData: return 3;
+    case kSetData: return 4;
+    case kGetAcl: return 5;
+    case kSetAcl: return 6;
+    case kGetChildren: case kGetChildren2: return 7;
+    case kSync: return 8;
+    case kMulti: case kMultiRead: return 9;
+    default: return kOpLatencyNames.size() - 1;
+  }
+}
+
 void ClientPort::record_reply(int32_t op, std::chrono::nanoseconds latency) {
   if (op == kPing) return;
+  op_latency_[op_latency_index(op)].record(latency);
   ++replies_;
   const uint64_t us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
   latency_us_total_ += us;

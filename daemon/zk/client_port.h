@@ -5,6 +5,7 @@
 // leader when no member has reported them for their own timeout).
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "daemon/metrics/histogram.h"
 #include "daemon/service/service.h"
 #include "daemon/zk/protocol.h"
 #include "daemon/zk/requests.h"
@@ -58,6 +60,12 @@ struct ClientPortOptions {
   std::function<MemberReport()> report;
   std::map<std::string, std::string> conf;  // the conf word's lines
 };
+
+// Request latencies are kept by these names (ZooKeeper's op names; createContainer and createTTL
+// count as create, getChildren2 as getChildren, multiRead as multi).
+inline constexpr std::array<const char*, 11> kOpLatencyNames{
+    "create", "delete", "exists", "getData", "setData", "getACL", "setACL", "getChildren", "sync", "multi", "other"};
+size_t op_latency_index(int32_t op);
 
 // The shortest session timeout a client gets, whatever minSessionTimeout says: members report
 // their sessions to the leader every 100 ms at best and the leader looks every 100 ms, so a
@@ -123,6 +131,8 @@ class ClientPort {
   size_t connection_count() const { return connections_.size(); }
   const WatchTable& watches() const { return watches_; }
   std::vector<MonitorValue> monitor_values() const;
+  // Each reply's latency (pings left out), by kOpLatencyNames.
+  const std::array<metrics::LatencyHistogram, kOpLatencyNames.size()>& op_latency() const { return op_latency_; }
 
  private:
   void accept();
@@ -161,6 +171,7 @@ class ClientPort {
   uint64_t latency_us_total_ = 0;
   uint64_t latency_us_min_ = 0;
   uint64_t latency_us_max_ = 0;
+  std::array<metrics::LatencyHistogram, kOpLatencyNames.size()> op_latency_;
 };
 
 }  // namespace quorumfs::zk

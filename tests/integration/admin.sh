@@ -25,6 +25,8 @@ status() {
 }
 # field NAME COMMAND JQ_FILTER: one value of a command's JSON.
 field() { get "$1" "/commands/$2" | jq -r "$3"; }
+# metric NAME SERIES: one sample of NAME's /metrics, by its whole series name (with its labels).
+metric() { get "$1" /metrics | awk -v series="$2" '$1 == series { print $2 }'; }
 
 ensemble_init 3
 for name in a b c; do
@@ -77,10 +79,45 @@ expect_eq "a follower's view names the leader" "leader" \
 
 # --- counts follow the tree: files created through a's mount, seen on c
 before=$(field c mntr .znode_count)
+bytes_before=$(metric c quorumfs_znode_data_bytes)
 mkdir "$A/admin-dir" && for i in 1 2 3 4; do put "$A/admin-dir/f$i" "data $i"; done
 sync "$(mnt_of c)"
 expect_eq "c's znode_count after 5 creates on a" "$((before + 5))" "$(field c mntr .znode_count)"
 expect_eq "c's srvr node_count" "$((before + 5))" "$(field c srvr .node_count)"
+expect_eq "c's metric quorumfs_znodes" "$((before + 5))" "$(metric c quorumfs_znodes)"
+expect_eq "c's metric quorumfs_znode_data_bytes: 4 files of 6 bytes more" "$((bytes_before + 24))" \
+  "$(metric c quorumfs_znode_data_bytes)"
+
+# --- /metrics: Prometheus's text format, with the families docs/operations.md lists
+metrics=$(get "$leader" /metrics)
+expect_eq "metrics' content type" "text/plain; version=0.0.4; charset=utf-8" \
+  "$(curl -s -o /dev/null -w '%{content_type}' "$(url_of "$leader")/metrics")"
+for family in quorumfs_write_latency_seconds:histogram quorumfs_mount_read_latency_seconds:histogram \
+  quorumfs_log_sync_seconds:histogram quorumfs_pending_writes:gauge quorumfs_log_appends_waiting:gauge \
+  quorumfs_zk_outstanding_requests:gauge quorumfs_commit_lag_txns:gauge quorumfs_apply_lag_txns:gauge \
+  quorumfs_follower_lag_txns:gauge quorumfs_sessions:gauge quorumfs_watches:gauge quorumfs_znodes:gauge \
+  quorumfs_znode_data_bytes:gauge quorumfs_elections_total:counter quorumfs_election_seconds:histogram \
+  quorumfs_server_state:gauge; do
+  name=${family%%:*} type=${family#*:}
+  expect_eq "metrics: HELP then TYPE of $name" "# TYPE $name $type" \
+    "$(grep -A1 "^# HELP $name [^ ]" <<<"$metrics" | tail -n 1)"
+done
+# Every sample line is NAME{LABELS} VALUE; every name has its TYPE.
+expect_eq "metrics: malformed lines" "" "$(grep -v '^#' <<<"$metrics" |
+  grep -vE '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? [-+]?([0-9.e+-]+|Inf|NaN)$')"
+expect_eq "metrics: the leader's state" 1 "$(metric "$leader" 'quorumfs_server_state{state="leader"}')"
+expect_eq "metrics: a follower's state" 1 "$(metric "$follower" 'quorumfs_server_state{state="follower"}')"
+expect_eq "metrics: the leader's two followers' lag" 2 \
+  "$(grep -c '^quorumfs_follower_lag_txns{server="[0-9]"} [0-9]' <<<"$metrics")"
+expect_match "a's creates are timed (mkdir and 4 files, at least)" '^([5-9]|[1-9][0-9]+)$' \
+  "$(metric a 'quorumfs_write_latency_seconds_count{txn="create"}')"
+expect_match "a's log syncs are timed" '^[1-9][0-9]*$' "$(metric a quorumfs_log_sync_seconds_count)"
+expect_match "a's mount lookups are timed" '^[1-9][0-9]*$' \
+  "$(metric a 'quorumfs_mount_read_latency_seconds_count{op="lookup"}')"
+expect_match "an election counted on b" '^[1-9][0-9]*$' "$(metric b quorumfs_elections_total)"
+expect_eq "elections timed as counted on b" "$(metric b quorumfs_elections_total)" \
+  "$(metric b quorumfs_election_seconds_count)"
+
 expect_eq "no client port: no connections, no watches" "0 0" \
   "$(field a cons '.connections | length') $(field a wchs .num_total_watches)"
 expect_eq "stat: connections listed" "array" "$(field a stat '.connections | type')"
