@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "daemon/admin/web_page.h"
 #include "daemon/tree/acl.h"
 #include "daemon/tree/path.h"
 
@@ -122,6 +123,7 @@ Reply Endpoint::handle(std::string_view method, std::string_view target) const {
 }
 
 Reply Endpoint::route(std::string_view path, std::string_view query) const {
+  if (path == "/" || path == "/index.html") return Reply{200, "text/html; charset=utf-8", kWebPage};
   if (path == "/commands" || path == "/commands/") {
     return json_reply(200, json{{"commands", command_names()}});
   }

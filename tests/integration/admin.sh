@@ -3,7 +3,8 @@
 # ensemble on 127.0.0.1, each member with its own admin port: ZooKeeper's AdminServer commands as
 # JSON (ruok, srvr, stat, mntr, conf, cons, wchs, leader, voting_view) with the right roles and
 # counts, errors as JSON (404, 405, 431), a member whose admin port is taken that serves everything
-# else, and the member still fine after every bad request.
+# else, the member still fine after every bad request; /metrics in Prometheus's text format; and
+# the web view at /, loaded in headless Chromium, showing the tree and the members.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ensemble_lib.sh"
 
@@ -138,6 +139,39 @@ expect_eq "a still answers after the bad requests" '{"command":"ruok","error":nu
 put "$A/after-bad-requests" ok || fail "a takes no writes after the bad requests"
 expect_eq "b reads the write made after the bad requests" ok "$(synced_content b after-bad-requests)"
 expect_eq "a's daemon still runs" 0 "$(kill -0 "$(pid_of a)" 2>/dev/null; echo $?)"
+
+# --- the web view, loaded in a headless browser: the tree's entries and the ensemble's members
+CHROMIUM=$(command -v chromium || true)
+# scripts/test.sh installs chromium (a test-only package): without it this test fails, never skips.
+if [[ -z $CHROMIUM ]]; then
+  fail "needs chromium for the web view (scripts/test.sh installs it: apt-get install chromium)"
+else
+  # dump_dom NAME FRAGMENT: the page's DOM once its scripts ran (virtual time lets the fetches finish).
+  dump_dom() {
+    timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$TEST_TMP/chromium" \
+      --virtual-time-budget=10000 --dump-dom "$(url_of "$1")/$2" 2>"$TEST_TMP/chromium.err"
+  }
+  expect_eq "/ is the web view" "text/html; charset=utf-8" \
+    "$(curl -s -o /dev/null -w '%{content_type}' "$(url_of "$leader")/")"
+  dom=$(dump_dom "$leader" "#/admin-dir")
+  [[ -n $dom ]] || log "chromium said: $(tail -n 5 "$TEST_TMP/chromium.err" | tr '\n' '|')"
+  expect_match "web view: the path shown" '<span id="path">/admin-dir</span>' "$dom"
+  for file in f1 f2 f3 f4; do
+    expect_match "web view: the tree lists $file" "<a href=\"#/admin-dir/$file\">$file</a>" "$dom"
+  done
+  expect_eq "web view: three members" 3 "$(grep -o '<tr class="member' <<<"$dom" | wc -l)"
+  expect_eq "web view: the leader's roles" "1 2" \
+    "$(grep -o '<td>leader</td>' <<<"$dom" | wc -l) $(grep -o '<td>follower</td>' <<<"$dom" | wc -l)"
+  expect_match "web view: this member's state in the title" "<span id=\"member\">\\(leader\\)</span>" "$dom"
+  # A file's data, and a node nobody else may read: refused, its data not shown.
+  dom=$(dump_dom "$leader" "#/admin-dir/f2")
+  expect_match "web view: a file's data" '<pre id="node-data">data 2</pre>' "$dom"
+  printf 'secret' >"$A/private" && chmod 600 "$A/private"
+  sync "$(mnt_of "$leader")"
+  dom=$(dump_dom "$leader" "#/private")
+  expect_match "web view: a node others may not read is refused" 'id="tree-error" class="error">/private is not readable by everyone' "$dom"
+  [[ $dom == *secret\<* ]] && fail "web view showed a private file's data"
+fi
 
 # --- a member whose admin port is taken logs one line and serves everything else
 start_node s --admin-port "$(admin_port_of a)" --admin-address 127.0.0.1 ||

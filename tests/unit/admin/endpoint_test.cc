@@ -131,6 +131,16 @@ TEST_F(EndpointTest, Conf_TakesTheServersFields) {
   EXPECT_EQ(reply["error"], nullptr);
 }
 
+TEST_F(EndpointTest, Root_IsTheWebViewReadingTheJsonRoutes) {
+  const Reply page = endpoint_.handle("GET", "/");
+  EXPECT_EQ(page.status, 200u);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  for (const char* route : {"/commands/srvr", "/commands/voting_view", "/tree?path="}) {
+    EXPECT_NE(page.body.find(route), std::string::npos) << route;
+  }
+  EXPECT_EQ(endpoint_.handle("GET", "/index.html").body, page.body);
+}
+
 TEST_F(EndpointTest, OnlyGetAndHead_405Otherwise) {
   for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
     const Reply reply = endpoint_.handle(method, "/commands/ruok");
