@@ -188,12 +188,14 @@ std::string Server::metrics_text() const {
     }
   }
   out.family("quorumfs_log_sync_seconds", "histogram", "Each group commit's durable write of the txn log (write and fdatasync)");
-  out.histogram("quorumfs_log_sync_seconds", store_->log().sync_latency().counts());
+  // A log reopened by a cut or a snapshot from the leader starts its counts again.
+  const TxnLog* log = store_->log_if_open();
+  out.histogram("quorumfs_log_sync_seconds", log ? log->sync_latency().counts() : metrics::LatencyHistogram::Counts{});
 
   out.family("quorumfs_pending_writes", "gauge", "Writes submitted here and not answered yet");
   out.sample("quorumfs_pending_writes", uint64_t{pipeline_->pending_count()});
   out.family("quorumfs_log_appends_waiting", "gauge", "Log appends not durable yet (the log's queue)");
-  out.sample("quorumfs_log_appends_waiting", store_->log().appends_waiting());
+  out.sample("quorumfs_log_appends_waiting", log ? log->appends_waiting() : uint64_t{0});
   out.family("quorumfs_zk_outstanding_requests", "gauge", "ZooKeeper client requests read and not answered yet");
   out.sample("quorumfs_zk_outstanding_requests", uint64_t{client_port_ ? client_port_->totals().outstanding : 0});
 

@@ -7,6 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <optional>
 #include <utility>
 
@@ -15,6 +16,9 @@ namespace quorumfs::admin {
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using boost::asio::ip::tcp;
+
+constexpr std::chrono::seconds kLingerTime{1};
+constexpr size_t kLingerBytesMax = 64 * 1024;
 
 // One client connection: requests one at a time (HTTP/1.1 keep-alive, no pipelining beyond what
 // the parser buffers), each answered at once on the loop.
@@ -89,8 +93,27 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
     stream_.expires_after(server_.read_timeout());
     http::async_write(stream_, response_, [self = shared_from_this(), keep_alive](beast::error_code error, size_t) {
       if (self->closed_) return;
-      if (error || !keep_alive) return self->finish();
+      if (error) return self->finish();
+      if (!keep_alive) return self->linger();
       self->read();
+    });
+  }
+
+  // Closing a socket with unread input resets the connection, and the client may lose the answer
+  // (a 431 to a header it is still sending): say we are done, then read and drop what it still
+  // sends, for kLingerTime and kLingerBytesMax at most, before closing.
+  void linger() {
+    if (!lingering_) {
+      lingering_ = true;
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.expires_after(kLingerTime);
+    }
+    stream_.async_read_some(boost::asio::buffer(discard_), [self = shared_from_this()](beast::error_code error, size_t got) {
+      if (self->closed_) return;
+      self->lingered_bytes_ += got;
+      if (error || self->lingered_bytes_ > kLingerBytesMax) return self->finish();
+      self->linger();
     });
   }
 
@@ -108,6 +131,9 @@ class AdminServer::Connection : public std::enable_shared_from_this<Connection> 
   http::response<http::string_body> response_;
   size_t served_ = 0;
   bool closed_ = false;
+  std::array<char, 4096> discard_;
+  size_t lingered_bytes_ = 0;
+  bool lingering_ = false;
 };
 
 AdminServer::AdminServer(boost::asio::io_context& io, Endpoint endpoint, AdminServerOptions options)
