@@ -270,13 +270,14 @@ uint32_t Replica::epoch() const { return state_->hard.current_epoch; }
 Zxid Replica::last_committed_zxid() const { return state_->committed; }
 Zxid Replica::last_logged_zxid() const { return state_->logged; }
 
-std::vector<Replica::LearnerView> Replica::learners() const {
-  std::vector<LearnerView> views;
-  if (state_->role != Role::kLeading) return views;
-  for (const auto& [id, learner] : state_->learners) {
-    views.push_back({id, learner.observer, learner.phase == LearnerHandler::Phase::kSynced, learner.acked});
+std::vector<LearnerStatus> Replica::learners() const {
+  std::vector<LearnerStatus> statuses;
+  if (state_->role != Role::kLeading) return statuses;
+  for (const auto& [id, handler] : state_->learners) {
+    statuses.push_back(LearnerStatus{id, handler.observer, handler.phase == LearnerHandler::Phase::kSynced,
+                                     handler.acked});
   }
-  return views;
+  return statuses;
 }
 
 }  // namespace quorumfs::consensus

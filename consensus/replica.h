@@ -157,6 +157,14 @@ struct DurableState {
   Zxid recent_after = 0;
 };
 
+// The leader's view of one learner, for reports (the admin endpoint's voting_view).
+struct LearnerStatus {
+  NodeId id = 0;
+  bool observer = false;
+  bool synced = false;  // past NEWLEADER: it takes proposals (or, an observer, INFORMs)
+  Zxid acked = 0;       // a follower's ACKs cover everything up to it (an observer's: its sync)
+};
+
 class Replica {
  public:
   // Throws on inconsistent epochs: acceptedEpoch < currentEpoch, or a log whose last epoch is
@@ -191,14 +199,8 @@ class Replica {
   uint32_t epoch() const;         // currentEpoch
   Zxid last_committed_zxid() const;
   Zxid last_logged_zxid() const;
-  // The leader's view of its connected learners, for status reports (empty when not leading).
-  struct LearnerView {
-    NodeId id = 0;
-    bool observer = false;
-    bool synced = false;  // NEWLEADER acked: it takes proposals
-    Zxid acked = 0;
-  };
-  std::vector<LearnerView> learners() const;
+  // The learners a leader has heard from in this epoch, by id; empty unless leading.
+  std::vector<LearnerStatus> learners() const;
 
  private:
   struct State;

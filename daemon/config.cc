@@ -133,6 +133,15 @@ std::string apply(std::string_view key, std::string_view value, EnsembleConfig* 
     return parse_number<uint32_t>(value, 0, 1000000, &config->max_client_connections) ? ""
                                                                                        : "maxClientCnxns must be 0..1000000";
   }
+  if (key == "admin.enableServer") {
+    if (value != "true" && value != "false") return "admin.enableServer must be true or false";
+    config->admin_enabled = value == "true";
+    return "";
+  }
+  if (key == "admin.serverAddress") return path_value(&config->admin_address);
+  if (key == "admin.serverPort") {
+    return parse_number<uint16_t>(value, 1, 65535, &config->admin_port) ? "" : "admin.serverPort must be 1..65535";
+  }
   if (key.starts_with("server.")) {
     uint64_t id = 0;
     // 255 is reserved: ZooKeeper marks TTL nodes with 0xFF where a session id has its server id.

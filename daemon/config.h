@@ -23,6 +23,9 @@
 //   maxClientCnxns=60                  # client connections from one address (0: no limit)
 //   extendedTypesEnabled=false         # true: ZooKeeper clients may create TTL nodes
 //   znode.container.checkIntervalMs=60000  # ms between removals of empty containers, expired TTLs
+//   admin.enableServer=true            # the admin HTTP endpoint (docs/operations.md)...
+//   admin.serverAddress=127.0.0.1      # ...on this address (loopback by default)...
+//   admin.serverPort=8080              # ...and port
 //
 // '#' starts a comment; blank lines are skipped. Unknown keys are kept as warnings; a bad value
 // refuses the whole file, with the file, the line and the reason.
@@ -71,6 +74,10 @@ struct EnsembleConfig {
   std::optional<uint32_t> max_session_timeout_ms;  // unset: 20 ticks
   std::string four_letter_words = "srvr";
   uint32_t max_client_connections = 60;
+  // The admin endpoint (daemon/admin/): ZooKeeper's keys, loopback by default.
+  bool admin_enabled = true;
+  std::string admin_address = "127.0.0.1";
+  uint16_t admin_port = 8080;
   std::map<std::string, std::string> settings;  // every key=value as written, for the conf word
   std::map<uint64_t, ServerAddress> servers;  // by server id (myid)
   uint64_t my_id = 0;                         // set by load_config from dataDir/myid

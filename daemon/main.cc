@@ -15,6 +15,7 @@
 #include <exception>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <filesystem>
@@ -87,6 +88,9 @@ bool apply_config(const std::string& path, quorumfs::ServerOptions* options) {
     port.conf = config->settings;
     options->client_port = std::move(port);
   }
+  options->admin.enabled = config->admin_enabled;
+  options->admin.address = config->admin_address;
+  options->admin.port = config->admin_port;
   if (config->servers.size() > 1 && config->peer_secret_file.empty()) {
     spdlog::warn("{}: no peerSecretFile: any process that can reach the peer ports can join the ensemble", path);
   }
@@ -153,6 +157,13 @@ int main(int argc, char** argv) {
   app.add_option("--client-port", client_port, "Serve ZooKeeper clients on this port (the config's clientPort)");
   std::string client_port_address;
   app.add_option("--client-port-address", client_port_address, "...on this address (default: every address)");
+  std::optional<uint16_t> admin_port;
+  app.add_option("--admin-port", admin_port, "Admin HTTP endpoint's port (the config's admin.serverPort; default 8080)")
+      ->check(CLI::Range(1, 65535));
+  std::string admin_address;
+  app.add_option("--admin-address", admin_address, "...on this address (admin.serverAddress; default 127.0.0.1)");
+  bool no_admin = false;
+  app.add_flag("--no-admin", no_admin, "No admin HTTP endpoint (admin.enableServer=false)");
   bool no_mount = false;
   app.add_flag("--no-mount", no_mount, "Serve the ensemble without a mount (a dedicated server host)");
   app.add_flag("--no-kernel-cache", no_kernel_cache, "Send every lookup, stat and read to the daemon");
@@ -178,6 +189,9 @@ int main(int argc, char** argv) {
     options.client_port->port = client_port;
   }
   if (!client_port_address.empty() && options.client_port) options.client_port->address = client_port_address;
+  if (admin_port) options.admin.port = *admin_port;
+  if (!admin_address.empty()) options.admin.address = admin_address;
+  if (no_admin) options.admin.enabled = false;
   if (options.data_dir.empty()) {
     spdlog::error("give --data DIR or --config FILE (see --help)");
     return 1;

@@ -327,15 +327,27 @@ void Pipeline::apply(const consensus::Entry& entry) {
   ++applied_count_;
   if (on_applied_) on_applied_(result, own, own ? it->second.submitter : service::Submitter::kNone);
   if (own) {
+    record_latency(it->second);
     Done done = std::move(it->second.done);
     pending_.erase(it);
     done(result);
   }
 }
 
+size_t txn_kind(const proto::Txn& txn) {
+  if (txn.ops_size() > 1) return kTxnKindNames.size() - 1;
+  const size_t kind = txn.ops_size() == 0 ? 0 : static_cast<size_t>(txn.ops(0).kind_case());
+  return kind < kTxnKindNames.size() - 1 ? kind : 0;
+}
+
+void Pipeline::record_latency(const Pending& pending) {
+  write_latency_[txn_kind(pending.txn)].record(Clock::now() - pending.submitted);
+}
+
 void Pipeline::fail(uint64_t token, Code code) {
   auto it = pending_.find(token);
   if (it == pending_.end()) return;
+  record_latency(it->second);
   Done done = std::move(it->second.done);
   pending_.erase(it);
   done(refused(code));

@@ -11,6 +11,7 @@
 // record is durable on a quorum.
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
@@ -24,11 +25,18 @@
 
 #include "consensus/replica.h"
 #include "daemon/proto/txn.pb.h"
+#include "daemon/metrics/histogram.h"
 #include "daemon/replica_store.h"
 #include "daemon/service/change_feed.h"
 #include "daemon/tree/data_tree.h"
 
 namespace quorumfs {
+
+// What a txn does, for its latency (/metrics): its one op's kind (proto::Op's kind_case), or multi.
+inline constexpr std::array<const char*, 11> kTxnKindNames{
+    "none", "create", "delete", "set_data", "set_acl", "set_meta", "check", "close_session", "create_session",
+    "reserve_inodes", "multi"};
+size_t txn_kind(const proto::Txn& txn);
 
 class Pipeline {
  public:
@@ -65,6 +73,9 @@ class Pipeline {
   bool blocked() const;
 
   uint64_t applied_count() const { return applied_count_; }
+  // Submit to done of the writes submitted here, by kTxnKindNames, whatever their outcome.
+  const std::array<metrics::LatencyHistogram, kTxnKindNames.size()>& write_latency() const { return write_latency_; }
+  size_t pending_count() const { return pending_.size(); }
   // No write submitted here is waiting to be committed and answered.
   bool idle() const { return pending_.empty() && waiting_.empty(); }
 
@@ -76,6 +87,7 @@ class Pipeline {
     Clock::time_point deadline;  // waiting: for a leader to take it; sent: for its commit
     service::Submitter submitter;
     bool sent = false;
+    Clock::time_point submitted = Clock::now();
   };
   struct WaitingSync {
     uint64_t token;
@@ -93,6 +105,7 @@ class Pipeline {
   bool request_sound(const consensus::Message& message) const;
   void apply(const consensus::Entry& entry);
   void fail(uint64_t token, Code code);
+  void record_latency(const Pending& pending);
   void finish_sync(uint64_t token, Code code);
   void wait_again(uint64_t token);
   bool is_own(const consensus::Entry& entry, const Pending& pending) const;
@@ -119,6 +132,7 @@ class Pipeline {
   bool stuck_logged_ = false;
   std::set<consensus::NodeId> dropped_from_;  // peers whose messages were dropped while blocked
   uint64_t applied_count_ = 0;
+  std::array<metrics::LatencyHistogram, kTxnKindNames.size()> write_latency_;
   uint64_t ticks_ = 0;
 };
 

@@ -48,6 +48,8 @@ class ReplicaStore {
   TxnLog& log() { return *log_; }  // not while a Ready's log cut or snapshot install fails
   // The log's group commits so far (0 while a failed cut or install left it closed).
   uint64_t log_sync_count() const { return log_ ? log_->sync_count() : 0; }
+  // The log, or null while a failed cut or snapshot install has it closed (reports: /metrics).
+  const TxnLog* log_if_open() const { return log_.get(); }
   SnapshotStore& snapshots() { return *snapshots_; }
 
   // Runs on the loop thread when the log is durable through a zxid. Reports from before a

@@ -91,6 +91,7 @@ int Server::run() {
     spdlog::error("cannot start: {}", error);
     return 1;
   }
+  start_admin();
   pipeline_->drain();
   stop_signals_.async_wait([this](const boost::system::error_code& failed, int signal) {
     if (!failed) {
@@ -215,6 +216,13 @@ void Server::on_role(consensus::Role role) {
   static constexpr const char* kNames[] = {"looking", "following", "leading", "observing"};
   spdlog::info("now {} (leader {}, epoch {}, last zxid {:#x})", kNames[static_cast<int>(role)], replica_->leader(),
                replica_->epoch(), replica_->last_logged_zxid());
+  const auto now = std::chrono::steady_clock::now();
+  if (role == consensus::Role::kLooking) {
+    looking_since_ = now;
+  } else if (role_ == consensus::Role::kLooking) {
+    ++elections_;
+    election_latency_.record(now - looking_since_);
+  }
   role_ = role;
   if (role == consensus::Role::kLeading) {
     // Every host gets a whole session timeout from the moment this replica leads.
@@ -298,7 +306,7 @@ zk::MemberReport Server::member_report() const {
   report.last_zxid = store_->tree().last_applied_zxid();
   report.server_id = options_.server_id;
   const Zxid logged = replica_->last_logged_zxid();
-  for (const consensus::Replica::LearnerView& learner : replica_->learners()) {
+  for (const consensus::LearnerStatus& learner : replica_->learners()) {
     zk::MemberReport::Peer peer;
     peer.id = learner.id;
     peer.observer = learner.observer;
@@ -344,6 +352,7 @@ void Server::stop() {
   // ZooKeeper sessions are not this host's: their clients move to another member.
   if (client_port_) client_port_->stop();
   if (control_socket_) control_socket_->stop();
+  if (admin_server_) admin_server_->stop();
   if (filesystem_) filesystem_->stop_locks();
   service_->sessions().stop_retrying();
   service_->sessions().close_all(service_->sessions().own(store_->tree(), false), false,

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "consensus/log_format.h"
+#include "daemon/admin/admin_server.h"
 #include "consensus/replica.h"
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
@@ -72,6 +73,8 @@ struct ServerOptions {
   bool extended_types_enabled = false;
   // How often the leader removes the containers and TTL nodes that are due (service/reaper.h).
   std::chrono::milliseconds container_check_interval{60000};
+  // The admin HTTP endpoint (daemon/admin/, server_admin.cc).
+  admin::AdminServerOptions admin;
 };
 
 class Server : public service::Replication {
@@ -102,6 +105,10 @@ class Server : public service::Replication {
   void start_control_socket();
   uint64_t client_sessions_report_ticks() const;
   zk::MemberReport member_report() const;
+  // server_admin.cc: the admin endpoint and what it reads.
+  void start_admin();
+  admin::Sources admin_sources();
+  std::string metrics_text() const;
   void remove_due_nodes();
   void unmount_and_finish();
   void serve_when_synced();
@@ -126,6 +133,11 @@ class Server : public service::Replication {
   std::unique_ptr<fusefs::Filesystem> filesystem_;
   std::unique_ptr<zk::ClientPort> client_port_;
   std::unique_ptr<zk::ControlSocket> control_socket_;
+  std::unique_ptr<admin::AdminServer> admin_server_;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point looking_since_ = started_at_;
+  uint64_t elections_ = 0;
+  metrics::LatencyHistogram election_latency_;
   uint64_t txns_since_snapshot_ = 0;
   uint64_t log_bytes_at_snapshot_ = 0;  // store_->appended_bytes() when the last one started
   pid_t snapshot_child_ = -1;

@@ -36,6 +36,19 @@ Filesystem* self(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req_user
 
 proto::Op* add_op(proto::Txn& txn) { return txn.add_ops(); }
 
+// Times a read's handler (index into kMountReadNames) into the mount's histograms.
+class ReadTimer {
+ public:
+  ReadTimer(fuse_req_t req, size_t read) : histogram_(self(req)->read_latency()[read]) {}
+  ~ReadTimer() { histogram_.record(std::chrono::steady_clock::now() - started_); }
+  ReadTimer(const ReadTimer&) = delete;
+  ReadTimer& operator=(const ReadTimer&) = delete;
+
+ private:
+  metrics::LatencyHistogram& histogram_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 // A directory listing taken at offset 0, so that offsets stay valid while the directory changes.
@@ -54,10 +67,16 @@ namespace {
 const fuse_lowlevel_ops kOperations = [] {
   fuse_lowlevel_ops ops{};
   ops.init = [](void* data, fuse_conn_info* conn) { static_cast<Filesystem*>(data)->init(conn); };
-  ops.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { self(r)->lookup(r, p, n); };
+  ops.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) {
+    const ReadTimer timer(r, 0);
+    self(r)->lookup(r, p, n);
+  };
   ops.forget = [](fuse_req_t r, fuse_ino_t, uint64_t) { fuse_reply_none(r); };
   ops.forget_multi = [](fuse_req_t r, size_t, fuse_forget_data*) { fuse_reply_none(r); };
-  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->getattr(r, self(r)->alias_of(i), f); };
+  ops.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+    const ReadTimer timer(r, 1);
+    self(r)->getattr(r, self(r)->alias_of(i), f);
+  };
   ops.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* f) {
     self(r)->setattr(r, self(r)->alias_of(i), a, s, f);
   };
@@ -76,6 +95,7 @@ const fuse_lowlevel_ops kOperations = [] {
     self(r)->create(r, p, n, m, f);
   };
   ops.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    const ReadTimer timer(r, 2);
     self(r)->read(r, self(r)->alias_of(i), s, o, f);
   };
   ops.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o, fuse_file_info* f) {
@@ -86,9 +106,11 @@ const fuse_lowlevel_ops kOperations = [] {
   ops.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->release(r, i, f); };
   ops.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->opendir(r, i, f); };
   ops.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    const ReadTimer timer(r, 3);
     self(r)->readdir(r, i, s, o, f, false);
   };
   ops.readdirplus = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+    const ReadTimer timer(r, 3);
     self(r)->readdir(r, i, s, o, f, true);
   };
   ops.releasedir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { self(r)->releasedir(r, i, f); };
@@ -98,6 +120,7 @@ const fuse_lowlevel_ops kOperations = [] {
     self(r)->setxattr(r, self(r)->alias_of(i), n, v, s, f);
   };
   ops.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) {
+    const ReadTimer timer(r, 4);
     self(r)->getxattr(r, self(r)->alias_of(i), n, s);
   };
   ops.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { self(r)->listxattr(r, self(r)->alias_of(i), s); };

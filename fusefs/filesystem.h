@@ -19,6 +19,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,6 +33,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "daemon/metrics/histogram.h"
 #include "daemon/service/locks.h"
 #include "daemon/service/service.h"
 #include "fusefs/background_create.h"
@@ -58,6 +60,9 @@ struct MountOptions {
   // The daemon's control socket ("@quorumfs-PID"), the root's user.quorumfs.control; empty: none.
   std::string control_socket;
 };
+
+// The mount's reads whose time on the loop is kept (/metrics): a read is answered in its handler.
+inline constexpr std::array<const char*, 5> kMountReadNames{"lookup", "getattr", "read", "readdir", "getxattr"};
 
 class Filesystem {
  public:
@@ -127,8 +132,11 @@ class Filesystem {
   boost::asio::io_context& io() { return io_; }
   // The host is stopping: lock acquisitions not yet ordered are withdrawn (service/locks.h).
   void stop_locks() { locks_->stop(); }
+  // Each read's time in its handler, by kMountReadNames (recorded in the libfuse entry points).
+  std::array<metrics::LatencyHistogram, kMountReadNames.size()>& read_latency() { return read_latency_; }
 
  private:
+  std::array<metrics::LatencyHistogram, kMountReadNames.size()> read_latency_;
   // Whose lock: an open file description (flock) or a POSIX lock owner (fcntl, lockf), on an inode.
   struct LockOwner {
     bool posix;

@@ -24,8 +24,8 @@ packages=(
   systemd
   # ZooKeeper clients for tests/integration/zk_client.sh: kazoo, the C client's cli_mt, zkCli.sh
   python3-kazoo zookeeper-bin zookeeper
-  # the benchmark scripts (tools/bench)
-  jq bc
+  # the benchmark scripts (tools/bench); the admin endpoint's test (tests/integration/admin.sh)
+  jq bc curl
 )
 
 missing=()

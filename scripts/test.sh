@@ -19,6 +19,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+# Packages only the tests need, too big to put on every machine that builds quorumfs: a headless
+# browser for the admin endpoint's web view (tests/integration/admin.sh).
+test_packages=(chromium)
+missing=()
+for package in "${test_packages[@]}"; do
+  [[ $(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true) == installed ]] || missing+=("$package")
+done
+if ((${#missing[@]} > 0)); then
+  echo "test: installing ${missing[*]}"
+  sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    { "${sudo[@]}" apt-get update -q && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+fi
+
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 # The summary of each run is printed again at the end: the first one is far up by then.

@@ -724,6 +724,11 @@ void TxnLog::roll() {
   roll_requested_ = true;
 }
 
+uint64_t TxnLog::appends_waiting() const {
+  std::lock_guard lock(mutex_);
+  return appends_queued_ - appends_durable_;
+}
+
 bool TxnLog::flush() {
   std::unique_lock lock(mutex_);
   if (!queued_.empty()) {  // appends queued for commit_queued() are the writer thread's now
@@ -971,7 +976,9 @@ bool TxnLog::write_buffer(std::string* error) {
     return false;
   }
   if (options_.sync) {
-    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+    const auto took = std::chrono::steady_clock::now() - started;
+    sync_latency_.record(took);
+    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
     const uint64_t recent = sync_us_recent_.load(std::memory_order_relaxed);
     sync_us_recent_.store(static_cast<uint32_t>(std::min<uint64_t>((recent * 7 + static_cast<uint64_t>(took_us)) / 8, UINT32_MAX)),
                           std::memory_order_relaxed);

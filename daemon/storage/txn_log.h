@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "consensus/zxid.h"
+#include "daemon/metrics/histogram.h"
 
 namespace quorumfs {
 
@@ -117,6 +118,10 @@ class TxnLog {
 
   // Group commits that ended in an fdatasync (tests: fewer than records under load).
   uint64_t sync_count() const { return sync_count_.load(std::memory_order_relaxed); }
+  // How long each group commit's durable write (write + fdatasync) took (/metrics).
+  const metrics::LatencyHistogram& sync_latency() const { return sync_latency_; }
+  // Appends not durable yet: the log's queue (/metrics).
+  uint64_t appends_waiting() const;
   // Segment files, oldest first (tests, tools).
   std::vector<std::string> segment_paths() const;
 
@@ -200,6 +205,7 @@ class TxnLog {
   std::vector<Segment> segments_;  // zxid order; back() is the one being written
   std::function<void(Zxid)> on_durable_;
   std::atomic<uint64_t> sync_count_{0};
+  metrics::LatencyHistogram sync_latency_;
   // How long recent durable writes took (a moving average, microseconds): commit_queued() leaves
   // writes to the writer thread while the disk is slow (options_.inline_commit).
   std::atomic<uint32_t> sync_us_recent_{0};

@@ -248,6 +248,8 @@ class DataTree {
   uint64_t highest_session_id(uint32_t host) const;
 
   size_t node_count() const;
+  // Bytes of znode data in the tree (ZooKeeper's approximate_data_size counts paths too).
+  size_t data_bytes() const;
 
   // Largest data a Create or SetData may carry (kDataTooLarge above it). Every replica must use
   // the same value: it decides txn results.

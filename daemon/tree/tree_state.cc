@@ -141,6 +141,7 @@ void TreeState::attach(Node* node) {
     containers_and_ttl_nodes_.insert(node);
   }
   node_count_++;
+  data_bytes_ += node->data_.view().size();
 }
 
 void TreeState::detach(Node* node) {
@@ -162,6 +163,7 @@ void TreeState::detach(Node* node) {
     containers_and_ttl_nodes_.erase(node);
   }
   node_count_--;
+  data_bytes_ -= node->data_.view().size();
 }
 
 void TreeState::set_directory(Node* node, bool directory) {

@@ -67,6 +67,10 @@ class TreeState {
   const absl::flat_hash_set<Node*>& containers_and_ttl_nodes() const { return containers_and_ttl_nodes_; }
   std::vector<uint64_t> sessions() const;  // sorted
   size_t node_count() const { return node_count_; }
+  // Bytes of data of the attached nodes.
+  size_t data_bytes() const { return data_bytes_; }
+  // An attached node's data went from old_size to new_size bytes.
+  void data_resized(size_t old_size, size_t new_size) { data_bytes_ = data_bytes_ - old_size + new_size; }
 
   // Sessions: the open ones with their timeouts (CreateSessionOp.timeout_ms) and, per host (an
   // id's top byte), the highest id ever opened.
@@ -102,6 +106,7 @@ class TreeState {
 
   Node* root_ = nullptr;
   size_t node_count_ = 0;
+  size_t data_bytes_ = 0;
   absl::flat_hash_set<Node*, InodeHash, InodeEqual> by_inode_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<Node*>> ephemerals_;
   // Not in snapshots: attach() rebuilds it from each node's ephemeral_owner.

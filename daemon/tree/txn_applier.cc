@@ -127,6 +127,7 @@ void TxnApplier::undo(UndoStep& step) {
       node->attrs_ = step.attrs;
       break;
     case UndoStep::Kind::kSavedData:
+      state_.data_resized(node->data().size(), step.data.view().size());
       node->data_ = std::move(step.data);
       break;
     case UndoStep::Kind::kSavedAcl:
@@ -225,9 +226,11 @@ Code TxnApplier::set_data(const proto::SetDataOp& op, OpResult* result) {
   Node* node = nullptr;
   if (Code code = plan_set_data(state_, op, caller_, &node); code != Code::kOk) return code;
   save_attrs(node);
+  const size_t old_size = node->data().size();
   undo_log_.push_back(
       {.kind = UndoStep::Kind::kSavedData, .node = node, .data = std::move(node->data_)});
   node->data_ = op.data();
+  state_.data_resized(old_size, node->data().size());
   node->stat_.version = next_version(node->stat_.version);
   node->stat_.mzxid = zxid_;
   node->stat_.mtime_ms = time_ns_ / kNanosPerMilli;

@@ -14,9 +14,6 @@ namespace quorumfs::zk {
 
 namespace {
 
-// What srvr, stat and envi report as the server's version: ZooKeeper's protocol level, then ours.
-constexpr const char* kVersion = "3.8.0-quorumfs";
-
 uint64_t directory_bytes(const std::string& path) {
   std::error_code error;
   uint64_t bytes = 0;
@@ -278,8 +275,25 @@ void ClientPort::fire_watches(const ApplyResult& result) {
   }
 }
 
+size_t op_latency_index(int32_t op) {
+  switch (op) {
+    case kCreate: case kCreate2: case kCreateContainer: case kCreateTtl: return 0;
+    case kDelete: case kDeleteContainer: return 1;
+    case kExists: return 2;
+    case kGetData: return 3;
+    case kSetData: return 4;
+    case kGetAcl: return 5;
+    case kSetAcl: return 6;
+    case kGetChildren: case kGetChildren2: return 7;
+    case kSync: return 8;
+    case kMulti: case kMultiRead: return 9;
+    default: return kOpLatencyNames.size() - 1;
+  }
+}
+
 void ClientPort::record_reply(int32_t op, std::chrono::nanoseconds latency) {
   if (op == kPing) return;
+  op_latency_[op_latency_index(op)].record(latency);
   ++replies_;
   const uint64_t us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
   latency_us_total_ += us;
@@ -303,7 +317,7 @@ std::string ClientPort::four_letter_word(const std::string& word) {
     return text;
   }
   if (word == "envi") {
-    return fmt::format("Environment:\nzookeeper.version={}\nhost.name={}\nos.name=Linux\n", kVersion,
+    return fmt::format("Environment:\nzookeeper.version={}\nhost.name={}\nos.name=Linux\n", kServerVersion,
                        boost::asio::ip::host_name());
   }
   if (word == "dirs") {
@@ -325,51 +339,77 @@ ClientPort::Totals ClientPort::totals() const {
     totals.sent += connection->sent();
   }
   totals.average_latency_ms = replies_ == 0 ? 0.0 : static_cast<double>(latency_us_total_) / replies_ / 1000.0;
+  totals.min_latency_ms = latency_us_min_ / 1000;
+  totals.max_latency_ms = latency_us_max_ / 1000;
   return totals;
 }
 
 std::string ClientPort::srvr(bool with_connections) const {
   const MemberReport member = options_.report ? options_.report() : MemberReport{};
   const Totals totals = this->totals();
-  std::string text = fmt::format("Zookeeper version: {}, built on unknown\n", kVersion);
+  std::string text = fmt::format("Zookeeper version: {}, built on unknown\n", kServerVersion);
   if (with_connections) text += "Clients:\n" + cons() + "\n";
-  text += fmt::format("Latency min/avg/max: {}/{:.4f}/{}\n", latency_us_min_ / 1000, totals.average_latency_ms,
-                      latency_us_max_ / 1000);
+  text += fmt::format("Latency min/avg/max: {}/{:.4f}/{}\n", totals.min_latency_ms, totals.average_latency_ms,
+                      totals.max_latency_ms);
   text += fmt::format("Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
                       totals.received, totals.sent, connections_.size(), totals.outstanding, member.last_zxid,
                       member.mode, service_.tree().node_count());
   return text;
 }
 
+std::vector<MonitorValue> monitor_values(const MemberReport& member, const DataTree& tree, const ClientPort* port) {
+  const ClientPort::Totals totals = port ? port->totals() : ClientPort::Totals{};
+  return {
+      {"version", std::string(kServerVersion)},
+      {"server_state", member.mode},
+      {"avg_latency", totals.average_latency_ms},
+      {"max_latency", totals.max_latency_ms},
+      {"min_latency", totals.min_latency_ms},
+      {"packets_received", totals.received},
+      {"packets_sent", totals.sent},
+      {"num_alive_connections", uint64_t{port ? port->connection_count() : 0}},
+      {"outstanding_requests", uint64_t{totals.outstanding}},
+      {"znode_count", uint64_t{tree.node_count()}},
+      {"watch_count", uint64_t{port ? port->watches().size() : 0}},
+      {"ephemerals_count", uint64_t{tree.sessions().size()}},
+      {"open_sessions", uint64_t{tree.open_sessions().size()}},
+      {"last_zxid", fmt::format("{:#x}", member.last_zxid)},
+      {"epoch", uint64_t{member.epoch}},
+  };
+}
+
+std::vector<MonitorValue> ClientPort::monitor_values() const {
+  return zk::monitor_values(options_.report ? options_.report() : MemberReport{}, service_.tree(), this);
+}
+
 std::string ClientPort::mntr() const {
-  const MemberReport member = options_.report ? options_.report() : MemberReport{};
-  const Totals totals = this->totals();
   std::string text;
-  const auto line = [&](std::string_view key, const auto& value) { text += fmt::format("zk_{}\t{}\n", key, value); };
-  line("version", kVersion);
-  line("server_state", member.mode);
-  line("avg_latency", fmt::format("{:.4f}", totals.average_latency_ms));
-  line("max_latency", latency_us_max_ / 1000);
-  line("min_latency", latency_us_min_ / 1000);
-  line("packets_received", totals.received);
-  line("packets_sent", totals.sent);
-  line("num_alive_connections", connections_.size());
-  line("outstanding_requests", totals.outstanding);
-  line("znode_count", service_.tree().node_count());
-  line("watch_count", watches_.size());
-  line("ephemerals_count", service_.tree().sessions().size());
-  line("open_sessions", service_.tree().open_sessions().size());
-  line("last_zxid", fmt::format("{:#x}", member.last_zxid));
-  line("epoch", member.epoch);
+  for (const MonitorValue& line : monitor_values()) {
+    if (const double* number = std::get_if<double>(&line.value)) {
+      text += fmt::format("zk_{}\t{:.4f}\n", line.key, *number);
+    } else {
+      std::visit([&](const auto& value) { text += fmt::format("zk_{}\t{}\n", line.key, value); }, line.value);
+    }
+  }
   return text;
+}
+
+std::vector<ClientPort::ConnectionReport> ClientPort::connection_reports() const {
+  std::vector<ConnectionReport> reports;
+  reports.reserve(connections_.size());
+  for (const auto& [id, connection] : connections_) {
+    reports.push_back(ConnectionReport{connection->peer(), connection->outstanding(), connection->received(),
+                                       connection->sent(), connection->session_id(), connection->timeout_ms()});
+  }
+  return reports;
 }
 
 std::string ClientPort::cons() const {
   std::string text;
-  for (const auto& [id, connection] : connections_) {
-    text += fmt::format(" /{}[1](queued={},recved={},sent={},sid={:#x},to={})\n", connection->peer(),
-                        connection->outstanding(), connection->received(), connection->sent(),
-                        connection->session_id(), connection->timeout_ms());
+  for (const ConnectionReport& connection : connection_reports()) {
+    text += fmt::format(" /{}[1](queued={},recved={},sent={},sid={:#x},to={})\n", connection.peer,
+                        connection.outstanding, connection.received, connection.sent, connection.session_id,
+                        connection.timeout_ms);
   }
   return text;
 }

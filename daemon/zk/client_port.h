@@ -5,6 +5,7 @@
 // leader when no member has reported them for their own timeout).
 #pragma once
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,8 +17,10 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
+#include "daemon/metrics/histogram.h"
 #include "daemon/service/service.h"
 #include "daemon/zk/protocol.h"
 #include "daemon/zk/requests.h"
@@ -26,6 +29,9 @@
 namespace quorumfs::zk {
 
 class Connection;
+
+// What srvr, stat, mntr and envi report as the server's version: ZooKeeper's protocol level, then ours.
+inline constexpr const char* kServerVersion = "3.8.0-quorumfs";
 
 // What the member is, for four-letter words.
 struct MemberReport {
@@ -45,6 +51,13 @@ struct MemberReport {
   std::vector<Peer> peers;
 };
 
+// One line of mntr (ZooKeeper's key without its "zk_" prefix): the client port's text and the
+// admin endpoint's JSON are made from the same list.
+struct MonitorValue {
+  std::string key;
+  std::variant<uint64_t, double, std::string> value;
+};
+
 struct ClientPortOptions {
   std::string address = "0.0.0.0";  // clientPortAddress
   uint16_t port = 0;                // clientPort
@@ -59,6 +72,12 @@ struct ClientPortOptions {
   std::map<std::string, std::string> conf;  // the conf word's lines
 };
 
+// Request latencies are kept by these names (ZooKeeper's op names; createContainer and createTTL
+// count as create, getChildren2 as getChildren, multiRead as multi).
+inline constexpr std::array<const char*, 11> kOpLatencyNames{
+    "create", "delete", "exists", "getData", "setData", "getACL", "setACL", "getChildren", "sync", "multi", "other"};
+size_t op_latency_index(int32_t op);
+
 // The shortest session timeout a client gets, whatever minSessionTimeout says: members report
 // their sessions to the leader every 100 ms at best and the leader looks every 100 ms, so a
 // shorter one would expire sessions that are alive.
@@ -66,6 +85,10 @@ inline constexpr uint32_t kSessionTimeoutFloorMs = 1000;
 
 // The most connections the port holds at once, whatever their addresses.
 inline constexpr size_t kClientConnectionsMax = 10000;
+
+class ClientPort;
+// mntr's values; port: null when the client port is closed (no connections, no watches).
+std::vector<MonitorValue> monitor_values(const MemberReport& member, const DataTree& tree, const ClientPort* port);
 
 class ClientPort {
  public:
@@ -97,6 +120,31 @@ class ClientPort {
   std::string four_letter_word(const std::string& word);
   void record_reply(int32_t op, std::chrono::nanoseconds latency);
 
+  // What the four-letter words report, for the admin endpoint's JSON too (daemon/admin/).
+  struct Totals {
+    size_t outstanding = 0;
+    uint64_t received = 0;
+    uint64_t sent = 0;
+    double average_latency_ms = 0;
+    uint64_t min_latency_ms = 0;
+    uint64_t max_latency_ms = 0;
+  };
+  Totals totals() const;
+  struct ConnectionReport {
+    std::string peer;  // "ip:port"
+    size_t outstanding = 0;
+    uint64_t received = 0;
+    uint64_t sent = 0;
+    uint64_t session_id = 0;
+    uint32_t timeout_ms = 0;
+  };
+  std::vector<ConnectionReport> connection_reports() const;
+  size_t connection_count() const { return connections_.size(); }
+  const WatchTable& watches() const { return watches_; }
+  std::vector<MonitorValue> monitor_values() const;
+  // Each reply's latency (pings left out), by kOpLatencyNames.
+  const std::array<metrics::LatencyHistogram, kOpLatencyNames.size()>& op_latency() const { return op_latency_; }
+
  private:
   void accept();
   void admit(boost::asio::ip::tcp::socket socket);
@@ -109,13 +157,6 @@ class ClientPort {
                       uint32_t timeout_ms);
   void attach(const std::shared_ptr<Connection>& connection, uint64_t session_id, uint32_t timeout_ms,
               bool read_only);
-  struct Totals {
-    size_t outstanding = 0;
-    uint64_t received = 0;
-    uint64_t sent = 0;
-    double average_latency_ms = 0;
-  };
-  Totals totals() const;
   std::string srvr(bool with_connections) const;
   std::string mntr() const;
   std::string cons() const;
@@ -141,6 +182,7 @@ class ClientPort {
   uint64_t latency_us_total_ = 0;
   uint64_t latency_us_min_ = 0;
   uint64_t latency_us_max_ = 0;
+  std::array<metrics::LatencyHistogram, kOpLatencyNames.size()> op_latency_;
 };
 
 }  // namespace quorumfs::zk

@@ -432,10 +432,10 @@ TEST(Status, TheLeaderReportsHowFarEachLearnersAcksReach) {
   ensemble.blocked = {{2, 3}};  // follower 2's ACKs never arrive
   ASSERT_TRUE(ensemble[3].submit(1, std::make_shared<std::string>("a")));
   ensemble.run();
-  const std::vector<Replica::LearnerView> learners = ensemble[3].learners();
+  const std::vector<LearnerStatus> learners = ensemble[3].learners();
   ASSERT_EQ(learners.size(), 2u);
-  std::map<NodeId, Replica::LearnerView> by_id;
-  for (const Replica::LearnerView& learner : learners) by_id[learner.id] = learner;
+  std::map<NodeId, LearnerStatus> by_id;
+  for (const LearnerStatus& learner : learners) by_id[learner.id] = learner;
   ASSERT_EQ(by_id.count(1), 1u);
   ASSERT_EQ(by_id.count(2), 1u);
   EXPECT_TRUE(by_id[1].synced);

@@ -86,6 +86,23 @@ TEST(Config, ClientPortKeys_AreTakenAndSessionTimeoutsDefaultToTicks) {
   EXPECT_EQ(config->settings.at("tickTime"), "500");
 }
 
+TEST(Config, AdminKeys_DefaultToLoopback8080AndAreTaken) {
+  std::string error;
+  auto defaults = parse_config("dataDir=/d\nserver.1=h:1:2\n", "zoo.cfg", &error);
+  ASSERT_TRUE(defaults) << error;
+  EXPECT_TRUE(defaults->admin_enabled);
+  EXPECT_EQ(defaults->admin_address, "127.0.0.1");
+  EXPECT_EQ(defaults->admin_port, 8080);
+  auto config = parse_config(
+      "dataDir=/d\nadmin.enableServer=false\nadmin.serverAddress=0.0.0.0\nadmin.serverPort=9090\nserver.1=h:1:2\n",
+      "zoo.cfg", &error);
+  ASSERT_TRUE(config) << error;
+  EXPECT_TRUE(config->warnings.empty());
+  EXPECT_FALSE(config->admin_enabled);
+  EXPECT_EQ(config->admin_address, "0.0.0.0");
+  EXPECT_EQ(config->admin_port, 9090);
+}
+
 struct BadConfig {
   const char* text;
   const char* error;
@@ -124,6 +141,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "zoo.cfg: every server is an observer: the ensemble needs a participant"},
         BadConfig{"dataDir=/d\nserver.1=h:1:2\nserver.2=h:2:3\n", "zoo.cfg: server.2 reuses h:2"},
         BadConfig{"dataDir=/d\nclientPort=0\nserver.1=h:1:2\n", "zoo.cfg:2: clientPort must be 1..65535"},
+        BadConfig{"dataDir=/d\nadmin.serverPort=0\nserver.1=h:1:2\n", "zoo.cfg:2: admin.serverPort must be 1..65535"},
+        BadConfig{"dataDir=/d\nadmin.enableServer=yes\nserver.1=h:1:2\n",
+                  "zoo.cfg:2: admin.enableServer must be true or false"},
+        BadConfig{"dataDir=/d\nadmin.serverAddress=\nserver.1=h:1:2\n", "zoo.cfg:2: admin.serverAddress is empty"},
         BadConfig{"dataDir=/d\nmaxClientCnxns=-1\nserver.1=h:1:2\n", "zoo.cfg:2: maxClientCnxns must be 0..1000000"},
         BadConfig{"dataDir=/d\nminSessionTimeout=0\nserver.1=h:1:2\n",
                   "zoo.cfg:2: minSessionTimeout must be 1..3600000 ms"},

@@ -133,6 +133,28 @@ TEST_F(PipelineTest, Submit_FailedTxnReturnsItsCodeAndChangesNothing) {
   EXPECT_EQ(store_->tree().node_count(), DataTree().node_count());
 }
 
+// /metrics' quorumfs_write_latency_seconds: each answered write once, by what it does, failed
+// ones too; a multi as multi.
+TEST_F(PipelineTest, WriteLatency_EachAnsweredWriteTimedByKind) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  proto::Txn multi = create_txn("/m1");
+  *multi.add_ops() = create_txn("/m2").ops(0);
+  size_t answered = 0;
+  for (proto::Txn txn : {create_txn("/a"), create_txn("/a"), multi}) {
+    pipeline_->submit(std::move(txn), [&](const ApplyResult&) {
+      if (++answered == 3) io.stop();
+    });
+  }
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_EQ(answered, 3u);
+  const auto& latency = pipeline_->write_latency();
+  EXPECT_EQ(std::string(kTxnKindNames[txn_kind(create_txn("/x"))]), "create");
+  EXPECT_EQ(latency[txn_kind(create_txn("/x"))].counts().count, 2u);  // the second failed: NodeExists
+  EXPECT_EQ(latency[kTxnKindNames.size() - 1].counts().count, 1u);
+  EXPECT_GT(latency[txn_kind(create_txn("/x"))].counts().sum_ns, 0u);
+  EXPECT_EQ(pipeline_->pending_count(), 0u);
+}
+
 TEST_F(PipelineTest, NoLeader_WriteWaitsThenFailsAsNotApplied) {
   consensus::Config config;
   config.my_id = 1;
@@ -157,6 +179,9 @@ TEST_F(PipelineTest, NoLeader_WriteWaitsThenFailsAsNotApplied) {
   ASSERT_TRUE(answered);
   EXPECT_EQ(code, Code::kNotApplied);
   EXPECT_GE(std::chrono::steady_clock::now() - submitted, std::chrono::milliseconds(200));
+  // A failed write is timed too, to its failure.
+  EXPECT_EQ(pipeline_->write_latency()[txn_kind(create_txn("/x"))].counts().count, 1u);
+  EXPECT_GE(pipeline_->write_latency()[txn_kind(create_txn("/x"))].counts().sum_ns, 200'000'000u);
   EXPECT_EQ(store_->tree().find("/x"), nullptr);
   EXPECT_TRUE(pipeline_->idle());
   EXPECT_FALSE(sent.empty()) << "meanwhile it looks for a leader (votes)";

@@ -182,6 +182,10 @@ TEST_F(TxnLogTest, GroupCommit_ManyAppendsShareFewerSyncsThanRecords) {
               kRecords);
   EXPECT_LT(log->sync_count(), kRecords / 3u);
   EXPECT_EQ(log->sync_count(), durable.size());  // one on_durable per group commit
+  // /metrics' quorumfs_log_sync_seconds: each durable write timed, none shorter than the slow disk.
+  EXPECT_EQ(log->sync_latency().counts().count, log->sync_count());
+  EXPECT_GE(log->sync_latency().counts().sum_ns, log->sync_count() * 2'000'000u);
+  EXPECT_EQ(log->appends_waiting(), 0u);
   EXPECT_TRUE(std::is_sorted(durable.begin(), durable.end()));
   EXPECT_EQ(durable.back(), make_zxid(1, kRecords));
   log.reset();
