@@ -1,6 +1,7 @@
-// The benchmark drivers' child processes (fsbench's workers, lockbench's contenders): each is
-// forked with a "go" pipe (the parent writes a byte per phase) and a "result" pipe (the child
-// writes its figures), and dies with the parent, so nothing keeps a mount or a lock busy after it.
+// The benchmark drivers' child processes (the workers of fsbench, lockbench and registrybench):
+// each is forked with a "go" pipe (the parent writes a byte per phase) and a "result" pipe (the
+// child writes its figures), and dies with the parent, so nothing keeps a mount or a lock busy
+// after it. Also the pipes' I/O and the clock they time with.
 #pragma once
 
 #include <fcntl.h>
@@ -9,7 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <vector>
 
@@ -66,6 +69,37 @@ inline bool reap_children(std::vector<Child>& children, bool kill_first) {
     all_ok = all_ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
   return all_ok;
+}
+
+// The steady clock in nanoseconds: what the children time their operations with.
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// All of size bytes through a pipe, retried on EINTR; false when the other end is gone.
+inline bool write_all(int fd, const void* data, size_t size) {
+  auto* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = write(fd, bytes, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+inline bool read_all(int fd, void* data, size_t size) {
+  auto* bytes = static_cast<char*>(data);
+  while (size > 0) {
+    const ssize_t n = read(fd, bytes, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
 }
 
 }  // namespace quorumfs::bench

@@ -57,6 +57,10 @@
 
 namespace {
 
+using quorumfs::bench::now_ns;
+using quorumfs::bench::read_all;
+using quorumfs::bench::write_all;
+
 enum class Phase { create, set, get, stat, remove };
 constexpr std::array kPhases{Phase::create, Phase::set, Phase::get, Phase::stat, Phase::remove};
 constexpr std::array kPhaseNames{"create", "set", "get", "stat", "delete"};
@@ -86,36 +90,6 @@ struct PhaseHeader {
   int64_t end_ns = 0;
   int errno_first = 0;
 };
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-bool write_all(int fd, const void* data, size_t size) {
-  auto* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = write(fd, bytes, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes += n;
-    size -= n;
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, size_t size) {
-  auto* bytes = static_cast<char*>(data);
-  while (size > 0) {
-    const ssize_t n = read(fd, bytes, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes += n;
-    size -= n;
-  }
-  return true;
-}
 
 // One file operation as the benchmark defines it; returns 0 or the errno that failed it.
 int run_op(Phase phase, CreateFlags create_flags, const char* path) {

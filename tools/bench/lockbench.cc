@@ -66,6 +66,10 @@
 
 namespace {
 
+using quorumfs::bench::now_ns;
+using quorumfs::bench::read_all;
+using quorumfs::bench::write_all;
+
 enum class Mode { flock, zk };
 
 struct Options {
@@ -100,36 +104,6 @@ struct Report {
   uint64_t records = 0;
   char error[240] = {};
 };
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-bool write_all(int fd, const void* data, size_t size) {
-  auto* bytes = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = write(fd, bytes, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes += n;
-    size -= size_t(n);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, size_t size) {
-  auto* bytes = static_cast<char*>(data);
-  while (size > 0) {
-    const ssize_t n = read(fd, bytes, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes += n;
-    size -= size_t(n);
-  }
-  return true;
-}
 
 // One way of taking an exclusive lock; each method returns an empty string or what went wrong.
 class Contender {
