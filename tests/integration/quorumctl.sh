@@ -383,6 +383,8 @@ setfattr -n user.zk.acl -v 'uid:65534:cdrw,world:anyone:r' "$W/acl"
 run_shell "setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 '$TEST_TMP/raw.py' '$control' create-world-acl /ctl/acl/f"
 expect_eq "nobody: a raw multi create naming world:anyone:cdrwa is done" "0" "$RUN_OUTPUT"
 expect_eq "...with its parent's ACL, not the one named" "$(xattr "$W/acl" user.zk.acl)" "$(xattr "$W/acl/f" user.zk.acl)"
+expect_exit "quorumctl multi create in that directory" 0 "\$QC multi 'create $W/acl/g x'"
+expect_eq "...takes its parent's ACL too" "$(xattr "$W/acl" user.zk.acl)" "$(xattr "$W/acl/g" user.zk.acl)"
 
 # A sticky directory's data (user.zk.data) is its owner's to write, as the kernel says for user.* xattrs.
 mkdir -m 1777 "$W/stickydata"

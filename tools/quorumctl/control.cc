@@ -204,18 +204,14 @@ bool ControlClient::call(int32_t op, const std::string& body, int32_t* err, std:
 
 namespace {
 
-void encode_op(const MultiOp& op, const std::string& znode, const std::vector<AclEntryText>& acl, std::string* body) {
+void encode_op(const MultiOp& op, const std::string& znode, std::string* body) {
   zk::JuteWriter out(body);
   out.write_string(znode);
   switch (op.kind) {
     case MultiOp::Kind::kCreate:
       out.write_buffer(op.data);
-      out.write_int(static_cast<int32_t>(acl.size()));
-      for (const AclEntryText& entry : acl) {
-        out.write_int(entry.perms);
-        out.write_string(entry.scheme);
-        out.write_string(entry.id);
-      }
+      // No ACL: the daemon gives a control socket's create its parent's, as the mount does.
+      out.write_int(0);
       out.write_int(0);  // persistent
       break;
     case MultiOp::Kind::kSetData:
@@ -292,7 +288,7 @@ int control_set(const Global& global, const Target& target, const std::string& d
   if (int code = connect_or_fail(global, "set", target, &client); code != kExitOk) return code;
   std::string body;
   MultiOp op{MultiOp::Kind::kSetData, target.znode, data, version};
-  encode_op(op, target.znode, {}, &body);
+  encode_op(op, target.znode, &body);
   int32_t err = 0;
   std::string reply;
   if (!client.call(kOpSetData, body, &err, &reply)) {
@@ -308,7 +304,7 @@ int control_delete(const Global& global, const Target& target, int32_t version) 
   if (int code = connect_or_fail(global, "delete", target, &client); code != kExitOk) return code;
   std::string body;
   MultiOp op{MultiOp::Kind::kDelete, target.znode, "", version};
-  encode_op(op, target.znode, {}, &body);
+  encode_op(op, target.znode, &body);
   int32_t err = 0;
   std::string reply;
   if (!client.call(kOpDelete, body, &err, &reply)) {
@@ -317,28 +313,6 @@ int control_delete(const Global& global, const Target& target, int32_t version) 
   }
   if (err != 0) return fail_zk(global, "delete", target.show(target.znode), err);
   return kExitOk;
-}
-
-std::vector<AclEntryText> parse_acl_entries(std::string_view text) {
-  std::vector<AclEntryText> entries;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view entry = text.substr(start, end - start);
-    start = end + 1;
-    const size_t first = entry.find(':');
-    const size_t last = entry.rfind(':');
-    if (first == std::string_view::npos || first == last) continue;
-    AclEntryText parsed;
-    parsed.scheme = std::string(entry.substr(0, first));
-    parsed.id = std::string(entry.substr(first + 1, last - first - 1));
-    for (char c : entry.substr(last + 1)) {
-      parsed.perms |= c == 'r' ? 1 : c == 'w' ? 2 : c == 'c' ? 4 : c == 'd' ? 8 : c == 'a' ? 16 : 0;
-    }
-    entries.push_back(std::move(parsed));
-  }
-  return entries;
 }
 
 int cmd_multi(const Global& global, const std::vector<std::string>& arguments) {
@@ -397,16 +371,7 @@ int cmd_multi(const Global& global, const std::vector<std::string>& arguments) {
     header.write_int(opcode_of(ops[i].kind));
     header.write_bool(false);
     header.write_int(-1);
-    std::vector<AclEntryText> acl;
-    if (ops[i].kind == MultiOp::Kind::kCreate) {
-      // A new node takes its parent's ACL, as on the mount (docs/mount.md, "ACLs").
-      const std::string& local = targets[i].local;
-      char value[8192];
-      const ssize_t got = lgetxattr(local.substr(0, local.rfind('/')).c_str(), "user.zk.acl", value, sizeof value);
-      acl = parse_acl_entries(got > 0 ? std::string_view(value, static_cast<size_t>(got)) : "world:anyone:cdrwa");
-      if (acl.empty()) acl = parse_acl_entries("world:anyone:cdrwa");
-    }
-    encode_op(ops[i], targets[i].znode, acl, &body);
+    encode_op(ops[i], targets[i].znode, &body);
   }
   zk::JuteWriter end(&body);
   end.write_int(-1);

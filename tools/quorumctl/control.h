@@ -14,14 +14,6 @@ namespace quorumfs::quorumctl {
 // (unit-tested).
 bool parse_socket_name(std::string_view name, pid_t* pid);
 
-struct AclEntryText {
-  int32_t perms = 0;
-  std::string scheme;
-  std::string id;
-};
-// ZooKeeper's ACL text ("world:anyone:cdrwa,digest:u:h:r") as the records a create carries.
-std::vector<AclEntryText> parse_acl_entries(std::string_view text);
-
 class ControlClient {
  public:
   ControlClient() = default;
