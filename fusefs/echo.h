@@ -8,7 +8,7 @@
 //   /mnt/q/members/ DELETE host-a          # ...this event comes from the echo
 //
 //   $ inotifywait -m /mnt/q/config &       # another host of the ensemble writes, renames:
-//   /mnt/q/config/ MODIFY db               # ...open(O_WRONLY) + ftruncate + close by the echo
+//   /mnt/q/config/ MODIFY db               # ...open(O_WRONLY) + a write + close by the echo
 //   /mnt/q/config/ CLOSE_WRITE,CLOSE db
 //   /mnt/q/config/ MOVED_FROM db.new       # ...rename(2) by the echo
 //   /mnt/q/config/ MOVED_TO db
@@ -53,7 +53,8 @@ struct EchoStep {
   enum class Kind {
     kCreate,      // open(O_CREAT|O_EXCL) + close; mkdir(2) for a directory
     kRemove,      // unlink(2); rmdir(2)
-    kModify,      // open(O_WRONLY) + ftruncate + close; a directory: as kAttributes
+    kModify,      // open(O_WRONLY) + a one-byte write (empty data: ftruncate) + close;
+                  // a directory: as kAttributes
     kAttributes,  // utimensat(path, NULL)
     kMove,        // rename(2) from `from` to `at`
     kRetype,      // a file became a directory: its entry dropped, then utimensat(path, NULL)
@@ -64,7 +65,7 @@ struct EchoStep {
   uint64_t inode = 0;
   uint64_t replaced_inode = 0;  // kMove: the node the new name replaced, or 0
   bool directory = false;
-  uint64_t data_bytes = 0;  // kModify: the length ftruncate asks for (the reply decides)
+  uint64_t data_bytes = 0;  // kModify: the data's length when applied (0: ftruncate, not a write)
 
   // What path names for the echo's calls of this step, where that differs from the tree: the
   // inode it announces (the node may be gone or elsewhere by now), or 0 for a name hidden until

@@ -71,7 +71,9 @@ void Filesystem::keep_deleted(const ApplyResult& result) {
 }
 
 bool Filesystem::is_echo(fuse_req_t req) const {
-  return echo_ && fuse_req_ctx(req)->pid == echo_->thread_id();
+  const bool echo = echo_ && fuse_req_ctx(req)->pid == echo_->thread_id();
+  if (echo) ++echo_requests_;
+  return echo;
 }
 
 std::optional<EchoLocation> Filesystem::location_of(const Change& change) const {
@@ -214,10 +216,20 @@ void Filesystem::answer_echo_lookup(fuse_req_t req, fuse_ino_t parent, const cha
 }
 
 // The echo's getattr and setattr (utimensat, ftruncate): what the node is now; nothing changes.
-void Filesystem::answer_echo_attributes(fuse_req_t req, fuse_ino_t ino) {
+// The step's own node is never cached (its name may be the step's view). Any other node is a
+// directory on the step's path, which the kernel asks about for its permission check: that one
+// is answered as for anyone, cacheable, or every echo's path walk would ask again for each
+// directory on the way (docs/kernel.md, "Echo requests").
+void Filesystem::answer_echo_attributes(fuse_req_t req, fuse_ino_t ino, bool from_getattr) {
   std::optional<struct stat> attr = echo_attributes(ino);
   if (!attr) return (void)fuse_reply_err(req, ENOENT);
-  fuse_reply_attr(req, &*attr, 0.0);
+  double timeout_s = 0.0;
+  const EchoStep* step = current_echo();
+  const bool of_step = step != nullptr && (ino == step->inode || ino == step->replaced_inode);
+  if (from_getattr && !of_step) {
+    if (const Node* node = service_.tree().by_inode(ino)) timeout_s = cache_timeout(*node);
+  }
+  fuse_reply_attr(req, &*attr, timeout_s);
 }
 
 // A descriptor the echo opens and closes without writing: its close commits nothing.

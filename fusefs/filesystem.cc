@@ -488,7 +488,7 @@ void Filesystem::lookup_node(fuse_req_t req, fuse_ino_t parent, const char* name
 // does not cut the committed data, else other readers here would see a cut file (docs/guarantees.md
 // §3).
 void Filesystem::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if (is_echo(req)) return answer_echo_attributes(req, ino);
+  if (is_echo(req)) return answer_echo_attributes(req, ino, true);
   OpenFile* file = fi ? open_file(fi) : nullptr;
   if (reply_if_expired(req, file)) return;
   struct stat attr {};
@@ -676,7 +676,7 @@ void Filesystem::rename_attempt(fuse_req_t req, fuse_ino_t parent, std::string n
 
 void Filesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                          fuse_file_info* fi) {
-  if (is_echo(req)) return answer_echo_attributes(req, ino);  // utimensat, ftruncate: no txn
+  if (is_echo(req)) return answer_echo_attributes(req, ino, false);  // utimensat, ftruncate: no txn
   OpenFile* file = fi ? open_file(fi) : nullptr;
   if (reply_if_expired(req, file)) return;
   if (setattr_pending(req, ino, attr, to_set, fi)) return;
@@ -860,6 +860,7 @@ void Filesystem::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 
 void Filesystem::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset,
                        fuse_file_info* fi) {
+  if (is_echo(req)) return (void)fuse_reply_write(req, size);  // the echo's MODIFY: no change
   OpenFile* file = open_file(fi);
   forget_open_of_thread(req);
   if (reply_if_expired(req, file)) return;
@@ -1182,6 +1183,8 @@ void reply_value(fuse_req_t req, std::string_view value, size_t size) {
 }  // namespace
 
 void Filesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  // The echo's only getxattr is the kernel's security.capability check before its ftruncate.
+  if (is_echo(req)) return (void)fuse_reply_err(req, ENODATA);
   XattrKind kind = classify_xattr(name);
   // Everything else (security.capability is asked on every first write) is simply absent.
   if (kind == XattrKind::kUnknown) {

@@ -89,6 +89,10 @@ class Filesystem {
   // and its echo made: a write another front end made for a local caller (quorumctl's control
   // socket, docs/quorumctl.md) is answered after that, so the caller reads it back on the mount.
   void after_echoes(std::function<void()> fn);
+  // How many of the echo's requests reached a handler (each handler asks is_echo once); on the
+  // loop. Each is a round trip to the kernel on every member for every change (docs/kernel.md,
+  // "Echo requests").
+  uint64_t echo_requests() const { return echo_requests_; }
 
   // Handlers (public for the C trampolines in filesystem.cc).
   struct OpenDir;
@@ -217,7 +221,7 @@ class Filesystem {
   std::optional<struct stat> echo_attributes(fuse_ino_t ino) const;
   fuse_entry_param echo_entry(uint64_t inode, bool directory) const;
   void answer_echo_lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
-  void answer_echo_attributes(fuse_req_t req, fuse_ino_t ino);
+  void answer_echo_attributes(fuse_req_t req, fuse_ino_t ino, bool from_getattr);
   void answer_echo_open(fuse_req_t req, uint64_t inode, fuse_file_info* fi, const fuse_entry_param* created);
   void answer_echo_creation(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_file_info* fi);
   bool echo_step_is(EchoStep::Kind kind, const std::optional<std::string>& path,
@@ -262,6 +266,7 @@ class Filesystem {
   std::unique_ptr<Echo> echo_;
   std::map<uint64_t, EchoStep> echo_steps_;  // queued on the echo or running, by id
   uint64_t next_echo_step_ = 1;
+  mutable uint64_t echo_requests_ = 0;  // counted by is_echo()
   // Paths that a queued step names (EchoStep::shadow), with their count: entries for them are not
   // cached by the kernel meanwhile, so that a lookup by another process cannot hide a name from
   // the echo's calls (an O_EXCL create or a rename that the kernel would answer by itself).

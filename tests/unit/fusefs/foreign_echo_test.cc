@@ -265,6 +265,38 @@ TEST_F(ForeignEcho, DataChange_RaisesModifyAndCloseWrite_AndReadSeesNewData) {
   EXPECT_EQ(std::filesystem::file_size(at("/w/f")), 10u);
 }
 
+// A change to shorter data, and to none: the events, and the size and data read after them, are
+// the new ones (the echo writes a byte to raise MODIFY, which must not show).
+TEST_F(ForeignEcho, DataChangeToShorterOrEmpty_ReadSeesTheNewSizeAndData) {
+  write_file(at("/w/f"), "a longer text");
+  ASSERT_EQ(read_file(at("/w/f")), "a longer text");
+  int file = watcher_.watch(at("/w/f"));
+  for (const std::string data : {"ab", "", "x"}) {
+    apply(txn_of({set_data_op("/w/f", data)}));
+    ASSERT_EQ(of_watch(watcher_.take(2), file), (Texts{"MODIFY", "CLOSE_WRITE"})) << "data " << data;
+    EXPECT_EQ(std::filesystem::file_size(at("/w/f")), data.size());
+    EXPECT_EQ(read_file(at("/w/f")), data);
+  }
+}
+
+// An echo is a real syscall on the mount whose every request is a round trip through the loop,
+// on every member, for every change. A data change's echo is LOOKUP (its name is never cached),
+// OPEN and a one-byte WRITE: no GETATTR of the directories on its path (answered cacheable) and
+// no GETXATTR and SETATTR of an ftruncate (docs/kernel.md, "Echo requests").
+TEST_F(ForeignEcho, DataChangeEcho_TakesThreeRequests) {
+  ASSERT_EQ(mkdir(at("/w/d").c_str(), 0755), 0);
+  int dir = watcher_.watch(at("/w/d"));
+  apply(txn_of({create_op("/w/d/f", false)}));  // no local process has looked its name up
+  ASSERT_EQ(of_watch(watcher_.take(2), dir), (Texts{"CREATE f", "CLOSE_WRITE f"}));
+  apply(txn_of({set_data_op("/w/d/f", "first")}));  // the path's directories are asked about once
+  ASSERT_EQ(of_watch(watcher_.take(2), dir), (Texts{"MODIFY f", "CLOSE_WRITE f"}));
+  const uint64_t before = on_loop([this] { return filesystem_->echo_requests(); });
+  apply(txn_of({set_data_op("/w/d/f", "second")}));
+  ASSERT_EQ(of_watch(watcher_.take(2), dir), (Texts{"MODIFY f", "CLOSE_WRITE f"}));
+  EXPECT_EQ(on_loop([this] { return filesystem_->echo_requests(); }) - before, 3u);
+  EXPECT_EQ(read_file(at("/w/d/f")), "second");
+}
+
 // The reader is woken by the event itself, as a ZooKeeper watcher is: what it reads then is at
 // least as new as the change (docs/guarantees.md §5).
 TEST_F(ForeignEcho, ReadRightAfterEachEvent_SeesThatChange) {
