@@ -36,7 +36,9 @@
 # zkbench runs create set get exists delete, --ops requests per client, 100 B of data, at
 # CLIENTS×OUTSTANDING (sessions × requests in flight per session). The mount's stat is the row of
 # ZooKeeper's exists. Before the repetitions, an untimed warm-up (ZooKeeper's JVM is several times
-# slower until warm): fsbench with 8 processes, and each op at 8×64 on both servers.
+# slower until warm): fsbench with 8 processes, and each op at 8×64 on both servers. Before each
+# run, one write per quorumfs member through quorumctl waits until that member has echoed every
+# earlier change on its mount (qfs_quiesce).
 #
 # The table gives, per op, ops/s, p50 and p99 (ms) as the median over the repetitions with the
 # min–max; failed runs are counted and left out. The goal check gives the ratios issue 10 sets,
@@ -106,11 +108,12 @@ bench_check_tools
 fsbench=$build/tools/bench/fsbench
 zkbench=$build/tools/bench/zkbench
 # A tool built before --create-flags (fsbench) or cdf_ms (zkbench) is rebuilt too.
+quorumctl=$build/quorumctl
 if [[ ! -x $build/quorumfs ]] || ! "$fsbench" --help 2>/dev/null | grep -q -- --create-flags ||
-   ! "$zkbench" --help 2>/dev/null | grep -q cdf_ms; then
-  bench_build_tool quorumfs fsbench zkbench
+   ! "$zkbench" --help 2>/dev/null | grep -q cdf_ms || [[ ! -x $quorumctl ]]; then
+  bench_build_tool quorumfs fsbench zkbench quorumctl
 fi
-for tool in "$build/quorumfs" "$fsbench" "$zkbench"; do
+for tool in "$build/quorumfs" "$fsbench" "$zkbench" "$quorumctl"; do
   [[ -x $tool ]] || { say "no $tool after the build (zkbench needs libzookeeper-mt-dev)"; exit 1; }
 done
 bench_start_work
@@ -148,8 +151,23 @@ start_systems() {
   qfs_id=$(qfs_follower)
   qfs_wait_serving "$qfs_id"
   qfs_mount=$work/q$qfs_id/mnt
+  echo x >"$qfs_mount$quiesce_node"
   qfs_target=127.0.0.1:$(qfs_client_port "$qfs_id")
   echo "quorumfs up: leader $(qfs_leader), measured through follower $qfs_id: mount $qfs_mount, client port $qfs_target"
+}
+
+# qfs_quiesce: until every member's mount has raised the inotify events of every write so far. A
+# write through the client port is echoed on all three mounts (docs/kernel.md, "Echo requests"),
+# which takes seconds after an 8×64 run; a run started meanwhile would measure that work too, as
+# would ZooKeeper's. A write through the control socket is answered once its member's echoes
+# are done (docs/quorumctl.md), so one such write per member waits for each in turn.
+quiesce_node=/vs-zookeeper-quiesce
+qfs_quiesce() {
+  local id
+  for id in 1 2 3; do
+    "$quorumctl" --quiet --mount "$work/q$id/mnt" set --version -1 "$quiesce_node" x ||
+      say "quorumctl set on member $id failed: the next run may overlap that member's echoes"
+  done
 }
 
 # Why the measurements stopped early (empty while they go on).
@@ -199,6 +217,7 @@ mount_run() {
     rep=${run#rep }
   fi
   rm -f "$work/fsbench.json"
+  qfs_quiesce
   bench_run "$run_timeout_s" "$work/run.out" "$work/run.err" "$fsbench" "$qfs_mount" \
     --procs "$procs" --ops "$count" --create-flags trunc --label "$column" \
     --json "$work/fsbench.json" "$@" || status=$?
@@ -228,6 +247,7 @@ port_run() {
   local status=0 rep=0 target
   [[ $system == zookeeper ]] && target=$zk_target || target=$qfs_target
   if [[ $run == warm-up ]]; then count=$warmup; file=$warmup_results; else rep=${run#rep }; fi
+  qfs_quiesce
   bench_run "$run_timeout_s" "$work/run.out" "$work/run.err" "$zkbench" --hosts "$target" \
     --op "$op" --clients "$clients" --outstanding "$outstanding" --ops "$count" --size 100 \
     --label "$column" || status=$?
