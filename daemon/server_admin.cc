@@ -196,6 +196,9 @@ std::string Server::metrics_text() const {
   out.sample("quorumfs_pending_writes", uint64_t{pipeline_->pending_count()});
   out.family("quorumfs_log_appends_waiting", "gauge", "Log appends not durable yet (the log's queue)");
   out.sample("quorumfs_log_appends_waiting", log ? log->appends_waiting() : uint64_t{0});
+  out.family("quorumfs_echo_backlog_changes", "gauge",
+             "Changes applied here whose inotify events the mount has not raised yet (the echo's queue)");
+  out.sample("quorumfs_echo_backlog_changes", uint64_t{filesystem_ ? filesystem_->echo_backlog() : 0});
   out.family("quorumfs_zk_outstanding_requests", "gauge", "ZooKeeper client requests read and not answered yet");
   out.sample("quorumfs_zk_outstanding_requests", uint64_t{client_port_ ? client_port_->totals().outstanding : 0});
 

@@ -93,6 +93,9 @@ class Filesystem {
   // loop. Each is a round trip to the kernel on every member for every change (docs/kernel.md,
   // "Echo requests").
   uint64_t echo_requests() const { return echo_requests_; }
+  // Changes applied here whose echo has not finished yet: the echo's queue, which has no bound
+  // (docs/kernel.md, "Echo requests"); on the loop.
+  size_t echo_backlog() const { return echo_steps_.size(); }
 
   // Handlers (public for the C trampolines in filesystem.cc).
   struct OpenDir;

@@ -297,6 +297,19 @@ TEST_F(ForeignEcho, DataChangeEcho_TakesThreeRequests) {
   EXPECT_EQ(read_file(at("/w/d/f")), "second");
 }
 
+// The echo's queue: every change applied and not yet echoed, down to none once its events came.
+TEST_F(ForeignEcho, EchoBacklog_CountsChangesNotEchoedYet) {
+  int dir = watcher_.watch(at("/w"));
+  // One loop task: no echo can be reported finished (on the loop) before it returns.
+  size_t backlog = on_loop([this] {
+    for (int i = 0; i < 20; ++i) replication_.apply(txn_of({create_op("/w/f" + std::to_string(i), false)}));
+    return filesystem_->echo_backlog();
+  });
+  EXPECT_EQ(backlog, 20u);
+  EXPECT_EQ(of_watch(watcher_.take(40), dir).size(), 40u);  // CREATE and CLOSE_WRITE of each
+  EXPECT_EQ(on_loop([this] { return filesystem_->echo_backlog(); }), 0u);
+}
+
 // The reader is woken by the event itself, as a ZooKeeper watcher is: what it reads then is at
 // least as new as the change (docs/guarantees.md §5).
 TEST_F(ForeignEcho, ReadRightAfterEachEvent_SeesThatChange) {
