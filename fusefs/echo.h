@@ -121,7 +121,7 @@ class Echo {
   dev_t mount_device_ = 0;  // used on the echo thread only
   std::atomic<uint64_t> current_step_{0};
   Done done_;
-  TaskThread thread_;
+  TaskThread thread_{"qfs-echo"};
 };
 
 }  // namespace quorumfs::fusefs

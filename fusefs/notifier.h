@@ -32,7 +32,7 @@ class Notifier {
 
  private:
   fuse_session* session_;
-  TaskThread thread_;
+  TaskThread thread_{"qfs-notify"};
 };
 
 }  // namespace quorumfs::fusefs

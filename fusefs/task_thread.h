@@ -5,6 +5,7 @@
 // some tasks are replies to the kernel.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -19,7 +20,8 @@ namespace quorumfs::fusefs {
 
 class TaskThread {
  public:
-  TaskThread() : thread_([this] { run(); }) {
+  // name: what `top -H`, `ps -L` and perf show for it (at most 15 characters).
+  explicit TaskThread(const char* name) : thread_([this, name] { run(name); }) {
     while (thread_id() == 0) std::this_thread::yield();
   }
   ~TaskThread() {
@@ -51,7 +53,8 @@ class TaskThread {
   pid_t thread_id() const { return thread_id_.load(std::memory_order_acquire); }
 
  private:
-  void run() {
+  void run(const char* name) {
+    pthread_setname_np(pthread_self(), name);
     thread_id_.store(gettid(), std::memory_order_release);
     std::unique_lock lock(mutex_);
     for (;;) {

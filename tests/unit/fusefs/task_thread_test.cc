@@ -15,7 +15,7 @@ void wait_until_finished(const TaskThread& thread) {
 }
 
 TEST(TaskThread, Tasks_RunInOrderOnItsOwnThread) {
-  TaskThread thread;
+  TaskThread thread{"qfs-test"};
   std::vector<int> order;
   std::atomic<pid_t> ran_on{0};
   for (int i = 0; i < 100; ++i) {
@@ -33,8 +33,19 @@ TEST(TaskThread, Tasks_RunInOrderOnItsOwnThread) {
   EXPECT_NE(thread.thread_id(), gettid());
 }
 
+// The name top -H, ps -L and perf show for it.
+TEST(TaskThread, Thread_CarriesItsName) {
+  TaskThread thread{"qfs-test"};
+  char name[16] = {};
+  thread.push([&name] { pthread_getname_np(pthread_self(), name, sizeof name); });
+  thread.request_stop();
+  wait_until_finished(thread);
+  ASSERT_TRUE(thread.finished());
+  EXPECT_STREQ(name, "qfs-test");
+}
+
 TEST(TaskThread, RequestStop_RunsWhatIsQueuedAndWhatIsPushedMeanwhile) {
-  TaskThread thread;
+  TaskThread thread{"qfs-test"};
   std::atomic<int> ran{0};
   std::atomic<bool> release{false};
   thread.push([&] {
@@ -51,7 +62,7 @@ TEST(TaskThread, RequestStop_RunsWhatIsQueuedAndWhatIsPushedMeanwhile) {
 }
 
 TEST(TaskThread, Push_AfterItFinished_IsRefused) {
-  TaskThread thread;
+  TaskThread thread{"qfs-test"};
   thread.request_stop();
   wait_until_finished(thread);
   bool ran = false;
