@@ -50,6 +50,7 @@ class ReplicaStore {
   uint64_t log_sync_count() const { return log_ ? log_->sync_count() : 0; }
   // The log, or null while a failed cut or snapshot install has it closed (reports: /metrics).
   const TxnLog* log_if_open() const { return log_.get(); }
+  uint64_t log_loop_sync_count() const { return log_ ? log_->caller_sync_count() : 0; }  // of those, on the loop
   SnapshotStore& snapshots() { return *snapshots_; }
 
   // Runs on the loop thread when the log is durable through a zxid. Reports from before a

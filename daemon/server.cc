@@ -387,8 +387,8 @@ void Server::shutdown_storage() {
   store_->record_applied();
   if (!store_->flush()) spdlog::error("stopping with log records that the failing disk did not take");
   if (pipeline_) {
-    spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit)", pipeline_->applied_count(),
-                 store_->log_sync_count());
+    spdlog::info("stopped: {} txns applied this run, {} log syncs (group commit; {} of them on the loop)",
+                 pipeline_->applied_count(), store_->log_sync_count(), store_->log_loop_sync_count());
   }
 }
 

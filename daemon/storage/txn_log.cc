@@ -682,11 +682,13 @@ std::optional<Zxid> TxnLog::commit_queued() {
     durable_.notify_all();  // a flush() waiting for this write gives up
     return std::nullopt;
   }
+  if (options_.sync) caller_sync_count_.fetch_add(1, std::memory_order_relaxed);
   bool more = false;
   {
     std::lock_guard lock(mutex_);
     appends_durable_ = appends_taken;
     writing_ = false;
+    write_ended_at_ = std::chrono::steady_clock::now();
     more = writer_wanted_ && !queued_.empty();  // wanted meanwhile (another thread's append)
   }
   durable_.notify_all();
@@ -697,13 +699,17 @@ std::optional<Zxid> TxnLog::commit_queued() {
 // Whether the caller may write what is queued itself (options_.inline_commit): it waits for the
 // disk meanwhile, which is worth it for a lone write (nothing else waits behind this sync, and
 // the hops to the writer thread and back are all the thread would add), not for writes that
-// arrive together (more than appends_max appends: in a stream, those that came during a sync),
+// arrive together (more than appends_max appends) or close behind the last one (the log idle
+// for less than idle_percent of a sync: a stream, whose next write would wait behind this sync),
 // where the writer thread overlaps each sync with the caller's work, nor on a slow disk. Under
 // the mutex.
 bool TxnLog::idle_for_caller() const {
   if (writing_ || failing_ || stopping_ || handover_) return false;
   const auto& policy = options_.inline_commit;
-  return queued_.size() <= policy.appends_max && sync_us_recent_.load(std::memory_order_relaxed) <= policy.sync_us_max;
+  const uint32_t sync_us = sync_us_recent_.load(std::memory_order_relaxed);
+  if (queued_.size() > policy.appends_max || sync_us > policy.sync_us_max) return false;
+  const auto idle = std::chrono::steady_clock::now() - write_ended_at_;
+  return idle >= std::chrono::microseconds(uint64_t{sync_us} * policy.idle_percent / 100);
 }
 
 // Whether the batch goes out as one write that needs no disk step but itself (no new segment, no
@@ -815,6 +821,7 @@ void TxnLog::writer_loop() {
       std::lock_guard lock(mutex_);
       appends_durable_ = appends_taken;
       writing_ = false;
+      write_ended_at_ = std::chrono::steady_clock::now();
     }
     durable_.notify_all();
   }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -46,12 +47,13 @@ struct TxnLogOptions {
   bool sync = true;                        // false: no fdatasync (documented unsafe option)
   uint32_t sync_delay_us = 0;              // tests: sleep before each group commit's sync (a slow disk)
   // When commit_queued() writes on the caller's thread. The caller (the event loop) waits for the
-  // disk meanwhile, so only for a lone write: a small batch of one append, on a fast disk. Writes
-  // that come together (a burst, a stream: the next ones arrive during a sync) and a slow disk go
-  // to the writer thread, which overlaps each sync with the loop's work.
+  // disk meanwhile, so only for a lone write: a small batch of one append, after the log sat idle
+  // a while, on a fast disk. Writes that come together (a burst) or follow each other closely (a
+  // stream) and a slow disk go to the writer thread, which overlaps each sync with the loop's work.
   struct InlineCommit {
     uint64_t bytes_max = 64u << 10;  // the batch's bytes...
     uint32_t appends_max = 1;        // ...and append() calls
+    uint32_t idle_percent = 50;      // the log was idle since its last write this share of a sync
     uint32_t sync_us_max = 500;      // recent syncs took at most this long
   } inline_commit;
   // Tests: called after each group commit's write and sync succeeded; true makes it fail as a
@@ -118,6 +120,8 @@ class TxnLog {
 
   // Group commits that ended in an fdatasync (tests: fewer than records under load).
   uint64_t sync_count() const { return sync_count_.load(std::memory_order_relaxed); }
+  // Of those, the ones commit_queued() made on the caller's thread.
+  uint64_t caller_sync_count() const { return caller_sync_count_.load(std::memory_order_relaxed); }
   // How long each group commit's durable write (write + fdatasync) took (/metrics).
   const metrics::LatencyHistogram& sync_latency() const { return sync_latency_; }
   // Appends not durable yet: the log's queue (/metrics).
@@ -206,9 +210,12 @@ class TxnLog {
   std::function<void(Zxid)> on_durable_;
   std::atomic<uint64_t> sync_count_{0};
   metrics::LatencyHistogram sync_latency_;
-  // How long recent durable writes took (a moving average, microseconds): commit_queued() leaves
-  // writes to the writer thread while the disk is slow (options_.inline_commit).
+  std::atomic<uint64_t> caller_sync_count_{0};
+  // How long recent durable writes took (a moving average, microseconds), and when the last one
+  // ended (under the mutex): commit_queued() leaves writes to the writer thread while the disk is
+  // slow or busy (options_.inline_commit).
   std::atomic<uint32_t> sync_us_recent_{0};
+  std::chrono::steady_clock::time_point write_ended_at_;
   std::string marker_;  // the batch marker of the write under way (the holder of writing_)
   std::thread writer_;  // last: starts after everything above exists
 };

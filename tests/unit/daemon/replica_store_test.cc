@@ -149,6 +149,7 @@ TEST_F(ReplicaStoreTest, TruncateAfter_CutsTheLogAndSnapshotsPastItAndKeepsTheTr
 // never from inside append().
 TEST_F(ReplicaStoreTest, Append_ReportedDurableAtTheEndOfTheTurnWithOneWrite) {
   inline_commit_.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+  inline_commit_.idle_percent = 0;           // and however soon after the last write
   inline_commit_.appends_max = 2;
   ASSERT_NO_FATAL_FAILURE(open_store());
   write_nodes(1);  // the first append creates the segment (on the writer thread)

@@ -710,6 +710,7 @@ class CommitQueuedTest : public TxnLogTest {
     roomy.dir = dir_.path() + "/" + subdir;
     roomy.preallocate_bytes = 1 << 20;
     roomy.inline_commit.sync_us_max = UINT32_MAX;  // however slow the test machine's disk is today
+    roomy.inline_commit.idle_percent = 0;          // and however soon after the last write
     roomy.inline_commit.appends_max = 100;
     return roomy;
   }
@@ -864,6 +865,26 @@ TEST_F(CommitQueuedTest, SecondAppendBeforeTheCommit_WakesTheWriterThread) {
   EXPECT_FALSE(written_here(log->commit_queued()));
   EXPECT_TRUE(log->flush());
   EXPECT_EQ(reported.load(), make_zxid(1, 4));
+}
+
+// In a stream (writes close behind each other) the next write would wait behind this sync: a batch
+// right after the last write goes to the writer thread; after an idle spell the caller writes it.
+TEST_F(CommitQueuedTest, CloseBehindTheLastWrite_GoesToTheWriterThreadUntilTheLogIsIdle) {
+  TxnLogOptions streaming = roomy();
+  streaming.sync_delay_us = 2000;  // every sync takes at least 2 ms
+  streaming.inline_commit.idle_percent = 50;
+  auto log = open_log(streaming);
+  ASSERT_NO_FATAL_FAILURE(start_segment(*log));
+  for (int n = 2; n <= 21; ++n) {  // the recent sync time settles near 2 ms
+    log->append(entries(n, n), 0);
+    ASSERT_TRUE(log->flush());
+  }
+  log->append(entries(22, 22), 0, TxnLog::Committer::kCaller);
+  EXPECT_FALSE(written_here(log->commit_queued())) << "right behind the last write";
+  ASSERT_TRUE(log->flush());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  log->append(entries(23, 23), 0, TxnLog::Committer::kCaller);
+  EXPECT_TRUE(written_here(log->commit_queued())) << "after an idle spell";
 }
 
 // A slow disk would stall the caller (the event loop) for every batch: the writer thread takes
