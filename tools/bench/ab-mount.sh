@@ -42,10 +42,7 @@ results=$work/results.jsonl
 
 qfs_stop() {
   local id
-  # A member may still be echoing the other members' last writes on its mount (busy): then lazily.
-  for id in 1 2 3; do
-    is_mounted "$work/q$id/mnt" && { fusermount3 -u "$work/q$id/mnt" 2>/dev/null || fusermount3 -uz "$work/q$id/mnt"; }
-  done
+  qfs_unmount_all
   for id in "${!member_pid[@]}"; do stop_pid "${member_pid[$id]}"; done
   member_pid=()
   rm -rf "$work"/q1 "$work"/q2 "$work"/q3

@@ -104,15 +104,22 @@ stop_pid() {
   say "pid $pid survived SIGKILL"
 }
 is_mounted() { awk -v mnt="$1" '$2 == mnt { found = 1 } END { exit !found }' /proc/self/mounts; }
+# Unmounts the quorumfs members' mounts; one still busy (a member still echoing the others' last
+# writes on it) is unmounted lazily.
+qfs_unmount_all() {
+  local id
+  for id in 1 2 3; do
+    is_mounted "$work/q$id/mnt" && { fusermount3 -u "$work/q$id/mnt" 2>/dev/null || fusermount3 -uz "$work/q$id/mnt"; }
+  done
+  return 0
+}
 
 bench_cleanup() {
   local status=$? id busy=0
   set +e
   trap - EXIT INT TERM
   if [[ -n $bench_pid ]]; then stop_pid "$bench_pid"; fi
-  for id in 1 2 3; do
-    is_mounted "$work/q$id/mnt" && { fusermount3 -u "$work/q$id/mnt" 2>/dev/null || fusermount3 -uz "$work/q$id/mnt"; }
-  done
+  qfs_unmount_all
   for id in "${!member_pid[@]}"; do stop_pid "${member_pid[$id]}"; done
   for id in "${!zk_pid[@]}"; do stop_pid "${zk_pid[$id]}"; done
   for id in 1 2 3; do is_mounted "$work/q$id/mnt" && { say "$work/q$id/mnt is still mounted"; busy=1; }; done
