@@ -21,8 +21,10 @@
 # stopped by PID and unmounted on exit.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-build=$repo/build
+bench_name=registry
+# The work dir, the ports, the ensemble and its cleanup (zk-ensemble.sh; no ZooKeeper here).
+source "$(dirname "${BASH_SOURCE[0]}")/zk-ensemble.sh"
+repo=$bench_repo
 procs_list="3 12"
 registrations=300
 instances=10
@@ -30,8 +32,6 @@ seconds=5
 pushes=200
 script_instances=60
 script_pushes=50
-tick_ms=200
-out=""
 usage() { sed -n '2,/^set -euo/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" | sed '$d'; exit "${1:-0}"; }
 while (($#)); do
   case $1 in
@@ -50,65 +50,26 @@ while (($#)); do
   esac
 done
 
-quorumfs=$build/quorumfs
 registrybench=$build/tools/bench/registrybench
 examples=$repo/examples
-work=$(mktemp -d /tmp/quorumfs-registry-bench.XXXXXX)
-base_port=$((20000 + (RANDOM % 120) * 100))  # below the ephemeral ports (32768+)
-declare -A pid_of=()
-helpers=()
-
-cleanup() {
-  local pid name
+helpers=()  # recipe script processes: bench_cleanup stops them by PID before the ensemble
+bench_stop_extra() {
+  local pid
   for pid in "${helpers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   sleep 0.2
   for pid in "${helpers[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  for name in "${!pid_of[@]}"; do kill -TERM "${pid_of[$name]}" 2>/dev/null || true; done
-  sleep 1
-  for name in "${!pid_of[@]}"; do kill -KILL "${pid_of[$name]}" 2>/dev/null || true; done
-  for name in 1 2 3; do fusermount3 -u -z "$work/$name/mnt" 2>/dev/null || true; done
-  if [[ -n $out ]]; then mkdir -p "$out" && cp -r "$work"/. "$out"/ 2>/dev/null || true; fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
 
-printf 'bench-%s\n' "$RANDOM$RANDOM" >"$work/secret"
-for id in 1 2 3; do
-  mkdir -p "$work/$id/data" "$work/$id/mnt"
-  chmod 700 "$work/$id/data"
-  echo "$id" >"$work/$id/data/myid"
-  {
-    echo "dataDir=$work/$id/data"
-    echo "peerSecretFile=$work/secret"
-    echo "tickTime=$tick_ms"
-    echo "initLimit=10"
-    echo "syncLimit=5"
-    echo "sessionTimeout=$((tick_ms * 10))"
-    for member in 1 2 3; do echo "server.$member=127.0.0.1:$((base_port + member)):$((base_port + 50 + member))"; done
-  } >"$work/$id.cfg"
-done
-for id in 1 2 3; do
-  "$quorumfs" --config "$work/$id.cfg" "$work/$id/mnt" >>"$work/$id/log" 2>&1 &
-  pid_of[$id]=$!
-done
-for id in 1 2 3; do
-  deadline=$((SECONDS + 30))
-  until mountpoint -q "$work/$id/mnt"; do
-    ((SECONDS < deadline)) || { echo "member $id did not mount" >&2; exit 1; }
-    sleep 0.02
-  done
-done
+bench_start_work
+qfs_start
+qfs_wait_mounted
 deadline=$((SECONDS + 30))
-until printf x 2>/dev/null >"$work/1/mnt/.probe"; do
+until printf x 2>/dev/null >"$work/q1/mnt/.probe"; do
   ((SECONDS < deadline)) || { echo "no quorum" >&2; exit 1; }
   sleep 0.02
 done
-mounts=("$work/1/mnt" "$work/2/mnt" "$work/3/mnt")
-leader=
-for id in 1 2 3; do
-  [[ $(grep -E 'now (leading|following)' "$work/$id/log" | tail -n 1) == *"now leading"* ]] && leader=$id
-done
-echo "ensemble up: 3 members, leader $leader; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+mounts=("$work/q1/mnt" "$work/q2/mnt" "$work/q3/mnt")
+echo "ensemble up: 3 members, leader $(qfs_leader); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. registrybench
 first=1

@@ -1,12 +1,14 @@
 # zk-ensemble.sh: sourced (not run) by the benchmarks that put quorumfs next to Apache ZooKeeper 3.8
-# (lock-handoff.sh, zk-clientport.sh, vs-zookeeper.sh). It holds what they share:
+# (lock-handoff.sh, zk-clientport.sh, vs-zookeeper.sh), and by those that need only a quorumfs
+# ensemble (ab-mount.sh, registry.sh). It holds what they share:
 #   - the options every one of them takes (bench_parse_option) and --help (the caller's header);
 #   - the packages they need (bench_packages: zookeeper, libzookeeper-mt-dev, jq, and whatever the
 #     caller adds before bench_check_tools), installed when missing;
 #   - a work dir (under $TMPDIR, default /tmp) and a block of 100 loopback ports, and a cleanup on
 #     exit that stops, by PID, whatever was started (both ensembles, and the benchmark process in
-#     bench_pid), unmounts the mounts and keeps the work dir in --out (without the members' data
-#     dirs when the caller sets bench_out_data=no);
+#     bench_pid, and first whatever the caller's bench_stop_extra stops), unmounts the mounts and
+#     keeps the work dir in --out (without the members' data dirs when the caller sets
+#     bench_out_data=no);
 #   - a 3-server ZooKeeper ensemble (zk_*) and a 3-member quorumfs ensemble (qfs_*) on 127.0.0.1,
 #     every member fsyncing before it acknowledges.
 #
@@ -118,6 +120,7 @@ bench_cleanup() {
   local status=$? id busy=0
   set +e
   trap - EXIT INT TERM
+  if declare -F bench_stop_extra >/dev/null; then bench_stop_extra; fi  # the caller's own processes
   if [[ -n $bench_pid ]]; then stop_pid "$bench_pid"; fi
   qfs_unmount_all
   for id in "${!member_pid[@]}"; do stop_pid "${member_pid[$id]}"; done
