@@ -27,7 +27,11 @@
 //
 // ops/s is the total across workers divided by the phase's wall time (first worker start to last
 // worker end); p50/p99 are over every op of every worker. --json also gives each phase's latency
-// CDF (cdf_us: [fraction, µs] pairs, tools/bench/latency.h).
+// CDF (cdf_us: [fraction, µs] pairs, tools/bench/latency.h) and its start and end (start_ns,
+// end_ns: CLOCK_MONOTONIC, as `perf record -k mono` stamps events). --pause S waits S seconds
+// after each phase, so that what the phase left a mount doing in the background (quorumfs's
+// echoes on the other members, docs/kernel.md) ends before the next phase starts; it is not
+// counted in the phase's wall time (tools/bench/fuse-requests.sh uses both).
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -44,6 +48,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -78,6 +83,7 @@ struct Options {
   double seconds = 0;       // > 0: time-bounded phases
   uint64_t ops = 0;         // > 0: count-bounded phases
   uint64_t ops_max = 1'000'000;  // per worker and phase in --seconds mode: the preallocated size
+  double pause_s = 0;       // idle time after each phase
   std::string label;
   std::string json_path;
 };
@@ -182,6 +188,8 @@ struct PhaseResult {
   uint64_t errors = 0;
   int errno_first = 0;
   double wall_s = 0;
+  int64_t start_ns = 0;  // CLOCK_MONOTONIC, first worker start to last worker end
+  int64_t end_ns = 0;
   double ops_per_s = 0;
   double latency_us_p50 = 0;
   double latency_us_p99 = 0;
@@ -213,7 +221,11 @@ bool gather_phase(Phase phase, std::vector<Worker>& workers, PhaseResult& result
     end_ns = std::max(end_ns, header.end_ns);
   }
   std::sort(all_ns.begin(), all_ns.end());
-  result.wall_s = end_ns > start_ns ? double(end_ns - start_ns) / 1e9 : 0;
+  if (end_ns > start_ns) {
+    result.start_ns = start_ns;
+    result.end_ns = end_ns;
+    result.wall_s = double(end_ns - start_ns) / 1e9;
+  }
   result.ops_per_s = result.wall_s > 0 ? double(result.ops) / result.wall_s : 0;
   result.latency_us_p50 = quorumfs::bench::percentile(all_ns, 0.50, 1e3);
   result.latency_us_p99 = quorumfs::bench::percentile(all_ns, 0.99, 1e3);
@@ -282,7 +294,8 @@ bool write_json(const Options& options, const std::vector<PhaseResult>& results)
         {"ops", r.ops},         {"errors", r.errors},
         {"wall_s", r.wall_s},   {"ops_per_s", r.ops_per_s},
         {"p50_us", r.latency_us_p50}, {"p99_us", r.latency_us_p99},
-        {"cdf_us", r.latency_us_cdf},
+        {"cdf_us", r.latency_us_cdf}, {"start_ns", r.start_ns},
+        {"end_ns", r.end_ns},
     };
   }
   std::ofstream out(options.json_path);
@@ -313,6 +326,8 @@ int main(int argc, char* argv[]) {
   app.add_option("--create-flags", create_flags,
                  "create phase's open: excl = O_CREAT|O_EXCL (default), trunc = O_CREAT|O_TRUNC")
       ->check(CLI::IsMember({"excl", "trunc"}));
+  app.add_option("--pause", options.pause_s, "Seconds to wait after each phase (not timed)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--label", options.label, "Name of this run (default: the directory)");
   app.add_option("--json", options.json_path, "Also write the results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
@@ -331,6 +346,7 @@ int main(int argc, char* argv[]) {
   for (Phase phase : kPhases) {
     if (!ok) break;
     ok = gather_phase(phase, workers, results.emplace_back());
+    if (options.pause_s > 0) std::this_thread::sleep_for(std::chrono::duration<double>(options.pause_s));
   }
   ok = quorumfs::bench::reap_children(workers, !ok) && ok;
   if (!ok) {
