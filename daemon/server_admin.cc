@@ -222,7 +222,7 @@ std::string Server::metrics_text() const {
   }
 
   out.family("quorumfs_sessions", "gauge", "Open sessions in the tree (every host's mount sessions and ZooKeeper clients)");
-  out.sample("quorumfs_sessions", uint64_t{store_->tree().open_sessions().size()});
+  out.sample("quorumfs_sessions", uint64_t{store_->tree().open_session_count()});
   out.family("quorumfs_zk_connections", "gauge", "ZooKeeper client connections to this member");
   out.sample("quorumfs_zk_connections", uint64_t{client_port_ ? client_port_->connection_count() : 0});
   out.family("quorumfs_watches", "gauge", "ZooKeeper client watches set on this member");

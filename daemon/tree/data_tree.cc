@@ -93,6 +93,8 @@ uint64_t DataTree::highest_session_id(uint32_t host) const {
   return host < 256 ? state_->highest_session_id(host) : 0;
 }
 size_t DataTree::node_count() const { return state_->node_count(); }
+size_t DataTree::ephemeral_count() const { return state_->ephemeral_count(); }
+size_t DataTree::open_session_count() const { return state_->open_sessions().size(); }
 size_t DataTree::data_bytes() const { return state_->data_bytes(); }
 void DataTree::set_data_bytes_max(size_t bytes_max) { state_->data_bytes_max = bytes_max; }
 size_t DataTree::data_bytes_max() const { return state_->data_bytes_max; }

@@ -248,6 +248,10 @@ class DataTree {
   uint64_t highest_session_id(uint32_t host) const;
 
   size_t node_count() const;
+  // Ephemeral nodes (ZooKeeper's getEphemeralsCount, mntr's zk_ephemerals_count) and open
+  // sessions, counted as they change: a scrape does not walk them.
+  size_t ephemeral_count() const;
+  size_t open_session_count() const;
   // Bytes of znode data in the tree (ZooKeeper's approximate_data_size counts paths too).
   size_t data_bytes() const;
 

@@ -137,6 +137,7 @@ void TreeState::attach(Node* node) {
   index_inode(node);
   if (const uint64_t owner = node->stat_.ephemeral_owner; is_session_owner(owner)) {
     ephemerals_[owner].insert(node);
+    ephemeral_count_++;
   } else if (owner != 0) {
     containers_and_ttl_nodes_.insert(node);
   }
@@ -158,6 +159,7 @@ void TreeState::detach(Node* node) {
   if (const uint64_t owner = node->stat_.ephemeral_owner; is_session_owner(owner)) {
     auto owned = ephemerals_.find(owner);
     owned->second.erase(node);
+    ephemeral_count_--;
     if (owned->second.empty()) ephemerals_.erase(owned);
   } else if (owner != 0) {
     containers_and_ttl_nodes_.erase(node);

@@ -67,6 +67,7 @@ class TreeState {
   const absl::flat_hash_set<Node*>& containers_and_ttl_nodes() const { return containers_and_ttl_nodes_; }
   std::vector<uint64_t> sessions() const;  // sorted
   size_t node_count() const { return node_count_; }
+  size_t ephemeral_count() const { return ephemeral_count_; }  // the nodes of ephemerals_
   // Bytes of data of the attached nodes.
   size_t data_bytes() const { return data_bytes_; }
   // An attached node's data went from old_size to new_size bytes.
@@ -106,6 +107,7 @@ class TreeState {
 
   Node* root_ = nullptr;
   size_t node_count_ = 0;
+  size_t ephemeral_count_ = 0;
   size_t data_bytes_ = 0;
   absl::flat_hash_set<Node*, InodeHash, InodeEqual> by_inode_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<Node*>> ephemerals_;

@@ -371,8 +371,8 @@ std::vector<MonitorValue> monitor_values(const MemberReport& member, const DataT
       {"outstanding_requests", uint64_t{totals.outstanding}},
       {"znode_count", uint64_t{tree.node_count()}},
       {"watch_count", uint64_t{port ? port->watches().size() : 0}},
-      {"ephemerals_count", uint64_t{tree.sessions().size()}},
-      {"open_sessions", uint64_t{tree.open_sessions().size()}},
+      {"ephemerals_count", uint64_t{tree.ephemeral_count()}},
+      {"open_sessions", uint64_t{tree.open_session_count()}},
       {"last_zxid", fmt::format("{:#x}", member.last_zxid)},
       {"epoch", uint64_t{member.epoch}},
   };

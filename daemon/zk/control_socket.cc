@@ -417,8 +417,8 @@ std::string ControlSocket::four_letter_word(const std::string& word) const {
   line("epoch", member.epoch);
   line("last_zxid", fmt::format("{:#x}", member.last_zxid));
   line("znode_count", tree.node_count());
-  line("open_sessions", tree.open_sessions().size());
-  line("ephemerals_count", tree.sessions().size());
+  line("open_sessions", tree.open_session_count());
+  line("ephemerals_count", tree.ephemeral_count());
   // quorumfs's own: the mount's user.zk.state (docs/mount.md).
   line("quorumfs_state", service_.synced() ? "synced" : "unsynced");
   line("quorumfs_server_id", member.server_id);

@@ -86,6 +86,20 @@ TEST_F(EndpointTest, Mntr_CountsZnodesOfTheTree) {
   EXPECT_EQ(reply["last_zxid"], "0x0");
 }
 
+TEST_F(EndpointTest, Mntr_CountsEphemeralNodesNotTheirSessions) {
+  proto::Op session;
+  session.mutable_create_session()->set_session_id((uint64_t{1} << 56) | 5);
+  apply(session);
+  for (const char* path : {"/e1", "/e2"}) {
+    proto::Op ephemeral = file_op(path);
+    ephemeral.mutable_create()->set_ephemeral_owner((uint64_t{1} << 56) | 5);
+    apply(ephemeral);
+  }
+  const json reply = get_json("/commands/mntr");
+  EXPECT_EQ(reply["ephemerals_count"], 2);  // ZooKeeper's getEphemeralsCount: one session owns both
+  EXPECT_EQ(reply["open_sessions"], 1);
+}
+
 TEST_F(EndpointTest, Srvr_HasServerStatsAndNodeCount) {
   member_.report = zk::MemberReport{};
   member_.report.mode = "follower";

@@ -226,6 +226,32 @@ TEST_F(SessionTest, OpenSessions_AreBounded) {
   EXPECT_EQ(tree.open_sessions().size(), kOpenSessionsLimit);
 }
 
+// mntr's zk_ephemerals_count counts nodes, not the sessions that own them; it and the count of
+// open sessions follow deletes and closes, a failed multi changes neither, a snapshot keeps both.
+TEST_F(SessionTest, Counts_FollowEphemeralNodesAndOpenSessions) {
+  must(create_session_op(kHost1 | 5));
+  must(ephemeral_op("/m/a", kHost1 | 5));
+  must(ephemeral_op("/m/b", kHost1 | 5));
+  must(create_session_op(kHost2 | 1));
+  must(ephemeral_op("/m/c", kHost2 | 1));
+  must(file_op("/m/plain"));
+  EXPECT_EQ(tree.ephemeral_count(), 3u);
+  EXPECT_EQ(tree.sessions().size(), 2u) << "the sessions that own them";
+  EXPECT_EQ(tree.open_session_count(), 2u);
+  must(delete_op("/m/b"));
+  EXPECT_EQ(tree.ephemeral_count(), 2u);
+  expect_txn_failure({close_session_op(kHost1 | 5), delete_op("/nothing")}, Code::kNoNode);
+  EXPECT_EQ(tree.ephemeral_count(), 2u);
+  EXPECT_EQ(tree.open_session_count(), 2u);
+  must(close_session_op(kHost1 | 5));  // deletes /m/a
+  EXPECT_EQ(tree.ephemeral_count(), 1u);
+  EXPECT_EQ(tree.open_session_count(), 1u);
+  const auto loaded = reload(snapshot_of(tree));
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(loaded->ephemeral_count(), 1u);
+  EXPECT_EQ(loaded->open_session_count(), 1u);
+}
+
 class SessionSnapshotTest : public SessionTest {
  protected:
   void SetUp() override {
