@@ -25,8 +25,9 @@ constexpr int kTxnsPerSeed = 2500;
 constexpr size_t kDataBytesMax = 64;  // small, so that the limit is often met
 constexpr uint64_t kSessions[] = {7, 8, 9};
 
-// A snapshot's bytes (the header without its last zxid, which every txn moves), and the sessions:
-// equal encodings are equal trees.
+// A snapshot's bytes (the header without its last zxid, which every txn moves), the sessions and
+// the counts the tree keeps as it changes (/metrics and mntr read them): equal encodings are equal
+// trees.
 std::string encode(const DataTree& tree) {
   std::string bytes;
   tree.write_snapshot(
@@ -40,6 +41,9 @@ std::string encode(const DataTree& tree) {
         bytes += std::to_string(record.size()) + ':' + record;
       });
   for (uint64_t session : tree.sessions()) bytes += "session " + std::to_string(session);
+  bytes += " nodes " + std::to_string(tree.node_count()) + " data bytes " + std::to_string(tree.data_bytes()) +
+           " ephemerals " + std::to_string(tree.ephemeral_count()) + " open sessions " +
+           std::to_string(tree.open_session_count());
   return bytes;
 }
 
