@@ -297,6 +297,27 @@ TEST_F(ForeignEcho, DataChangeEcho_TakesThreeRequests) {
   EXPECT_EQ(read_file(at("/w/d/f")), "second");
 }
 
+// A create's echo (open(O_CREAT|O_EXCL) + close) and a delete's (unlink) in a directory another
+// change has just touched: GETATTR of that directory (the change dropped its attributes; the
+// path walk's permission check asks again), LOOKUP of the name (hidden before the create, never
+// cached after it) and the CREATE or UNLINK itself. The close's RELEASE carries no caller and is
+// not counted. Each is a round trip through the loop on every member for every change
+// (docs/benchmarks.md, "What the remaining goals would need").
+TEST_F(ForeignEcho, CreateAndDeleteEchoes_TakeThreeRequestsEach) {
+  ASSERT_EQ(mkdir(at("/w/d").c_str(), 0755), 0);
+  int dir = watcher_.watch(at("/w/d"));
+  apply(txn_of({create_op("/w/d/a", false)}));
+  ASSERT_EQ(of_watch(watcher_.take(2), dir), (Texts{"CREATE a", "CLOSE_WRITE a"}));
+  uint64_t before = on_loop([this] { return filesystem_->echo_requests(); });
+  apply(txn_of({create_op("/w/d/b", false)}));
+  ASSERT_EQ(of_watch(watcher_.take(2), dir), (Texts{"CREATE b", "CLOSE_WRITE b"}));
+  EXPECT_EQ(on_loop([this] { return filesystem_->echo_requests(); }) - before, 3u);
+  before = on_loop([this] { return filesystem_->echo_requests(); });
+  apply(txn_of({delete_op("/w/d/b")}));
+  ASSERT_EQ(of_watch(watcher_.take(1), dir), (Texts{"DELETE b"}));
+  EXPECT_EQ(on_loop([this] { return filesystem_->echo_requests(); }) - before, 3u);
+}
+
 // The echo's queue: every change applied and not yet echoed, down to none once its events came.
 TEST_F(ForeignEcho, EchoBacklog_CountsChangesNotEchoedYet) {
   int dir = watcher_.watch(at("/w"));
