@@ -157,6 +157,11 @@ int main(int argc, char** argv) {
   app.add_option("--client-port", client_port, "Serve ZooKeeper clients on this port (the config's clientPort)");
   std::string client_port_address;
   app.add_option("--client-port-address", client_port_address, "...on this address (default: every address)");
+  size_t echo_backlog_max = quorumfs::zk::ClientPortOptions{}.echo_backlog_max;
+  app.add_option("--echo-backlog-max", echo_backlog_max,
+                 "Changes the mount may be behind with their inotify events before the client port holds writes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{64}, size_t{1} << 24));
   std::optional<uint16_t> admin_port;
   app.add_option("--admin-port", admin_port, "Admin HTTP endpoint's port (the config's admin.serverPort; default 8080)")
       ->check(CLI::Range(1, 65535));
@@ -189,6 +194,7 @@ int main(int argc, char** argv) {
     options.client_port->port = client_port;
   }
   if (!client_port_address.empty() && options.client_port) options.client_port->address = client_port_address;
+  if (options.client_port) options.client_port->echo_backlog_max = echo_backlog_max;
   if (admin_port) options.admin.port = *admin_port;
   if (!admin_address.empty()) options.admin.address = admin_address;
   if (no_admin) options.admin.enabled = false;

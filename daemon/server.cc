@@ -135,6 +135,14 @@ void Server::serve_when_synced() {
     unmount_and_finish();  // nothing was served: no sessions of this run to close
     return;
   }
+  // The client port's writes are what the mount's echo can fall behind with (docs/zk-protocol.md,
+  // "Limits"); the mount's own writes wait for their FUSE requests, the control socket's for their
+  // echoes.
+  if (client_port_) {
+    filesystem_->set_echo_backlog_observer([this](size_t backlog) {
+      if (client_port_) client_port_->mount_backlog(backlog);
+    });
+  }
   spdlog::info("mounted {} (data {}, zxid {:#x}, {} nodes, {})", options_.mount.mountpoint, options_.data_dir,
                store_->tree().last_applied_zxid(), store_->tree().node_count(),
                fusefs::state_xattr(replica_->serving()));

@@ -201,6 +201,11 @@ std::string Server::metrics_text() const {
   out.sample("quorumfs_echo_backlog_changes", uint64_t{filesystem_ ? filesystem_->echo_backlog() : 0});
   out.family("quorumfs_zk_outstanding_requests", "gauge", "ZooKeeper client requests read and not answered yet");
   out.sample("quorumfs_zk_outstanding_requests", uint64_t{client_port_ ? client_port_->totals().outstanding : 0});
+  out.family("quorumfs_zk_writes_held", "gauge",
+             "1 while the client port holds its clients' writes because the mount's echo backlog reached --echo-backlog-max");
+  out.sample("quorumfs_zk_writes_held", uint64_t{client_port_ && client_port_->writes_held() ? 1u : 0u});
+  out.family("quorumfs_zk_write_holds_total", "counter", "Times the client port began to hold writes for the mount's echo backlog");
+  out.sample("quorumfs_zk_write_holds_total", client_port_ ? client_port_->write_holds() : uint64_t{0});
 
   const Zxid logged = replica_->last_logged_zxid();
   const Zxid committed = replica_->last_committed_zxid();

@@ -145,6 +145,7 @@ void Filesystem::echo(EchoStep step) {
     if (!path->empty()) ++echo_shadowed_[*path];
   }
   echo_steps_.emplace(step_id, step);
+  if (echo_backlog_observer_) echo_backlog_observer_(echo_steps_.size());
   // Behind the invalidations queued so far: a process woken by the event reads the new state.
   notifier_->then([echo = echo_.get(), step_id, step = std::move(step)] { echo->push(step_id, step); });
 }
@@ -157,6 +158,7 @@ void Filesystem::echo_finished(uint64_t step_id) {
     if (shadowed != echo_shadowed_.end() && --shadowed->second == 0) echo_shadowed_.erase(shadowed);
   }
   echo_steps_.erase(step);
+  if (echo_backlog_observer_) echo_backlog_observer_(echo_steps_.size());
 }
 
 // The echo makes one step's calls at a time and says which before the first: every echo request

@@ -93,9 +93,14 @@ class Filesystem {
   // loop. Each is a round trip to the kernel on every member for every change (docs/kernel.md,
   // "Echo requests").
   uint64_t echo_requests() const { return echo_requests_; }
-  // Changes applied here whose echo has not finished yet: the echo's queue, which has no bound
-  // (docs/kernel.md, "Echo requests"); on the loop.
+  // Changes applied here whose echo has not finished yet: the echo's queue; on the loop. The mount
+  // cannot refuse a change that was applied, so the bound is kept where writes enter: observer
+  // gets the backlog each time it changes, on the loop (the client port holds its writes past a
+  // limit: docs/zk-protocol.md, "Limits").
   size_t echo_backlog() const { return echo_steps_.size(); }
+  void set_echo_backlog_observer(std::function<void(size_t backlog)> observer) {
+    echo_backlog_observer_ = std::move(observer);
+  }
 
   // Handlers (public for the C trampolines in filesystem.cc).
   struct OpenDir;
@@ -268,6 +273,7 @@ class Filesystem {
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<Echo> echo_;
   std::map<uint64_t, EchoStep> echo_steps_;  // queued on the echo or running, by id
+  std::function<void(size_t)> echo_backlog_observer_;
   uint64_t next_echo_step_ = 1;
   mutable uint64_t echo_requests_ = 0;  // counted by is_echo()
   // Paths that a queued step names (EchoStep::shadow), with their count: entries for them are not

@@ -87,6 +87,28 @@ void ClientPort::on_tree_replaced() {
             [](const Connection&) { return true; });
 }
 
+void ClientPort::mount_backlog(size_t changes) {
+  if (!writes_held_ && changes >= options_.echo_backlog_max) {
+    writes_held_ = true;
+    ++write_holds_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_hold_log_ >= std::chrono::minutes(1)) {
+      last_hold_log_ = now;
+      spdlog::info("client port: holding writes while the mount is {} changes behind with their events "
+                   "(--echo-backlog-max); quorumfs_zk_write_holds_total counts every hold",
+                   changes);
+    }
+    return;
+  }
+  if (!writes_held_ || changes > options_.echo_backlog_max / 2) return;
+  writes_held_ = false;
+  // A connection may close while another resumes: resume a copy of the list.
+  std::vector<std::shared_ptr<Connection>> held;
+  held.reserve(connections_.size());
+  for (const auto& [id, connection] : connections_) held.push_back(connection);
+  for (const auto& connection : held) connection->resume();
+}
+
 uint16_t ClientPort::bound_port() const {
   boost::system::error_code error;
   const auto endpoint = acceptor_.local_endpoint(error);

@@ -65,6 +65,9 @@ struct ClientPortOptions {
   uint32_t max_session_timeout_ms = 40000;
   std::set<std::string> four_letter_words{"srvr"};  // 4lw.commands.whitelist; "*" = all
   uint32_t max_connections_per_ip = 60;             // maxClientCnxns; 0 = no limit
+  // Changes this member's mount may be behind with their inotify events (its echo backlog)
+  // before the port holds its clients' writes, until the backlog is down to half of it.
+  size_t echo_backlog_max = 50000;
   std::string secret;               // session passwords (auth.h)
   size_t frame_bytes_max = 0;       // a request frame, incl. its data (jute.maxbuffer)
   HandlerOptions handler;
@@ -109,6 +112,14 @@ class ClientPort {
   // A snapshot replaced the tree: watches may have missed changes, sessions may have ended. Every
   // client reconnects and sets its watches again with the last zxid it saw.
   void on_tree_replaced();
+  // The mount's echo backlog (changes applied here whose inotify events it has not raised yet).
+  // From echo_backlog_max on, writes wait unstarted (in each connection's order; reads of other
+  // connections go on), until it is down to half: every write here is a change the mount must
+  // echo, and the mount cannot drop one, so this is where its memory and event lag are bounded
+  // (docs/zk-protocol.md, "Limits").
+  void mount_backlog(size_t changes);
+  bool writes_held() const { return writes_held_; }
+  uint64_t write_holds() const { return write_holds_; }  // times writes began to be held
 
   // For connections.
   const ClientPortOptions& options() const { return options_; }
@@ -174,6 +185,9 @@ class ClientPort {
   std::chrono::steady_clock::time_point last_refusal_log_{};
   service::ChangeFeed::Subscription subscription_ = 0;
   bool stopped_ = false;
+  bool writes_held_ = false;
+  uint64_t write_holds_ = 0;
+  std::chrono::steady_clock::time_point last_hold_log_{};
   WatcherId next_id_ = 1;
   std::unordered_map<WatcherId, std::shared_ptr<Connection>> connections_;
   std::unordered_map<uint64_t, WatcherId> by_session_;

@@ -169,7 +169,7 @@ void Connection::dispatch(Request request, size_t bytes) {
 }
 
 // Starts waiting requests in order: a read only at the head (every earlier reply is ready), a
-// write only when no earlier request still waits.
+// write only when no earlier request still waits, and none while the port holds writes.
 void Connection::start_requests() {
   if (starting_) return;
   starting_ = true;
@@ -177,6 +177,7 @@ void Connection::start_requests() {
     const uint64_t seq = next_start_;
     Slot& slot = slots_[seq - first_seq_];
     if (waits_for_earlier(slot.request.op) && seq != first_seq_) break;
+    if (is_write_op(slot.request.op) && port_.writes_held()) break;
     slot.state = SlotState::kStarted;
     ++next_start_;
     port_.handler().handle(slot.request, session_,
@@ -210,6 +211,12 @@ void Connection::flush_replies() {
     ++first_seq_;
     if (close_after) return;
   }
+}
+
+void Connection::resume() {
+  if (closed_ || !serving_) return;
+  start_requests();
+  read_more();
 }
 
 void Connection::send_event(std::string frame) { send(std::move(frame)); }

@@ -63,6 +63,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void refuse_expired();
   // The tree closed this connection's session (its closeSession, or the leader expired it).
   void session_ended();
+  // The port stopped holding writes (ClientPort::mount_backlog): start what waited.
+  void resume();
 
  private:
   enum class SlotState : uint8_t { kWaiting, kStarted, kReady };

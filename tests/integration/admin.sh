@@ -96,7 +96,8 @@ expect_eq "metrics' content type" "text/plain; version=0.0.4; charset=utf-8" \
 for family in quorumfs_write_latency_seconds:histogram quorumfs_mount_read_latency_seconds:histogram \
   quorumfs_log_sync_seconds:histogram quorumfs_pending_writes:gauge \
   quorumfs_log_appends_waiting:gauge quorumfs_echo_backlog_changes:gauge \
-  quorumfs_zk_outstanding_requests:gauge quorumfs_commit_lag_txns:gauge \
+  quorumfs_zk_outstanding_requests:gauge quorumfs_zk_writes_held:gauge quorumfs_zk_write_holds_total:counter \
+  quorumfs_commit_lag_txns:gauge \
   quorumfs_apply_lag_txns:gauge quorumfs_follower_lag_txns:gauge quorumfs_sessions:gauge \
   quorumfs_watches:gauge quorumfs_znodes:gauge quorumfs_znode_data_bytes:gauge \
   quorumfs_elections_total:counter quorumfs_election_seconds:histogram quorumfs_server_state:gauge; do

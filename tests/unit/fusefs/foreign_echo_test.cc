@@ -318,17 +318,28 @@ TEST_F(ForeignEcho, CreateAndDeleteEchoes_TakeThreeRequestsEach) {
   EXPECT_EQ(on_loop([this] { return filesystem_->echo_requests(); }) - before, 3u);
 }
 
-// The echo's queue: every change applied and not yet echoed, down to none once its events came.
+// The echo's queue: every change applied and not yet echoed, down to none once its events came;
+// its observer (the client port's hold, docs/zk-protocol.md "Limits") sees each value on the way.
 TEST_F(ForeignEcho, EchoBacklog_CountsChangesNotEchoedYet) {
   int dir = watcher_.watch(at("/w"));
+  std::vector<size_t> observed;  // on the loop only
   // One loop task: no echo can be reported finished (on the loop) before it returns.
-  size_t backlog = on_loop([this] {
+  size_t backlog = on_loop([this, &observed] {
+    filesystem_->set_echo_backlog_observer([&observed](size_t changes) { observed.push_back(changes); });
     for (int i = 0; i < 20; ++i) replication_.apply(txn_of({create_op("/w/f" + std::to_string(i), false)}));
     return filesystem_->echo_backlog();
   });
   EXPECT_EQ(backlog, 20u);
   EXPECT_EQ(of_watch(watcher_.take(40), dir).size(), 40u);  // CREATE and CLOSE_WRITE of each
   EXPECT_EQ(on_loop([this] { return filesystem_->echo_backlog(); }), 0u);
+  const std::vector<size_t> seen = on_loop([this, &observed] {
+    filesystem_->set_echo_backlog_observer(nullptr);
+    return observed;
+  });
+  std::vector<size_t> expected;
+  for (size_t changes = 1; changes <= 20; ++changes) expected.push_back(changes);
+  for (size_t changes = 20; changes-- > 0;) expected.push_back(changes);
+  EXPECT_EQ(seen, expected);
 }
 
 // The reader is woken by the event itself, as a ZooKeeper watcher is: what it reads then is at

@@ -13,6 +13,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -194,6 +195,53 @@ TEST_F(ClientPortTest, BurstsOf64AreAnsweredOnceEachInOrder) {
       ASSERT_EQ(expected, in.read_int());
     }
   }
+}
+
+// While the mount's echo is echo_backlog_max changes behind, writes wait unstarted, in order with
+// their connection's later requests; another connection's reads are answered meanwhile. Writes
+// start again once the backlog is down to half, not before (docs/zk-protocol.md, "Limits").
+TEST_F(ClientPortTest, WritesWaitWhileTheMountIsFarBehindWithItsEvents) {
+  const auto backlog = [this](size_t changes) {
+    std::promise<bool> held;
+    boost::asio::post(io_, [&] {
+      port_->mount_backlog(changes);
+      held.set_value(port_->writes_held());
+    });
+    return held.get_future().get();
+  };
+  tcp::socket writer = dial();
+  ASSERT_NE(0, open_session(writer));
+  tcp::socket reader = dial();
+  ASSERT_NE(0, open_session(reader));
+  const size_t limit = ClientPortOptions{}.echo_backlog_max;
+  EXPECT_FALSE(backlog(limit - 1));
+  EXPECT_TRUE(backlog(limit));
+  boost::asio::write(writer, boost::asio::buffer(set_data(1, "/", "held") + get_data(2, "/")));
+  boost::asio::write(reader, boost::asio::buffer(get_data(1, "/")));
+  const std::string read_meanwhile = read_frame(reader);
+  JuteReader reply(read_meanwhile);
+  EXPECT_EQ(1, reply.read_int());
+  reply.read_long();
+  EXPECT_EQ(kOk, reply.read_int());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(0u, writer.available()) << "the write and the read behind it wait";
+  EXPECT_TRUE(backlog(limit / 2 + 1)) << "held until the backlog is down to half";
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(0u, writer.available());
+  EXPECT_FALSE(backlog(limit / 2));
+  for (int32_t xid = 1; xid <= 2; ++xid) {
+    const std::string frame = read_frame(writer);
+    ASSERT_FALSE(frame.empty()) << "closed before the reply of xid " << xid;
+    JuteReader in(frame);
+    EXPECT_EQ(xid, in.read_int());
+    in.read_long();
+    EXPECT_EQ(kOk, in.read_int());
+  }
+  std::promise<std::pair<std::string, uint64_t>> after;  // read on the loop, which owns both
+  boost::asio::post(io_, [&] { after.set_value({std::string(replication_.tree().find("/")->data()), port_->write_holds()}); });
+  const auto [data, holds] = after.get_future().get();
+  EXPECT_EQ(data, "held");
+  EXPECT_EQ(holds, 1u);
 }
 
 TEST_F(ClientPortTest, AFourLetterWordIsAnsweredAndAWordNotWhitelistedIsRefused) {
