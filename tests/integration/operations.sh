@@ -26,6 +26,12 @@ for flag in "--log-level bogus" "--log-format xml"; do
   expect_eq "$flag: exit status (CLI11's validation error)" 105 "$RUN_STATUS"
   expect_match "$flag: says which values it takes" "not in \{" "$RUN_OUTPUT"
 done
+# ... and so do limits out of their range (docs/operations.md)
+for flag in "--echo-backlog-max 10" "--echo-backlog-max -5"; do
+  run_shell "'$QUORUMFS_BIN' --data '$TEST_TMP/none' $flag '$TEST_TMP'"
+  expect_eq "$flag: exit status (CLI11's validation error)" 105 "$RUN_STATUS"
+  expect_match "$flag: says the range" "not in range 64 to 16777216" "$RUN_OUTPUT"
+done
 expect_absent "$TEST_TMP/none"
 
 # --- systemd: the unit's ExecStart, run with NOTIFY_SOCKET, says READY=1 once mounted and
